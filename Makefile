@@ -1,0 +1,129 @@
+# arbiter -- one Makefile.
+#
+#   make            build bin/arbiter (optimised, warnings are errors)
+#   make run        start the service on 127.0.0.1:8080 (private PostgreSQL
+#                   under var/ when ARBITER_DATABASE_URL is unset)
+#   make test       every suite: unit (cmocka) under ASan+UBSan, integration
+#                   against a private PostgreSQL, end-to-end over HTTP, oracles
+#   make bench      every benchmark (bench-assign, bench-ingest, bench-stats)
+#   make deps       install missing Debian packages (root) or name them
+#
+# Unit tests are declared in tests/*.mk fragments:
+#   UNIT_TESTS += test_prop
+#   test_prop_SRCS := core/status.c stats/prop.c tests/test_prop.c
+#   test_prop_LIBS := gsl
+# so a test links only what its module may use (purity is proved at link time).
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+BUILD ?= build
+SANITIZE ?= 0
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+CC ?= cc
+STD  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla -Wundef
+SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all \
+        -fno-omit-frame-pointer
+ifeq ($(SANITIZE),1)
+OPT    ?= -O1 -g
+AB_SAN := $(SAN)
+else
+OPT    ?= -O2 -g
+AB_SAN :=
+endif
+
+PKGS := libmicrohttpd gsl jansson libpq libxxhash
+pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+AB_CFLAGS  = $(STD) $(WARN) $(OPT) $(AB_SAN) -I. -MMD -MP \
+             $(call pc_cflags,$(PKGS)) $(CFLAGS)
+AB_LDFLAGS = $(AB_SAN) $(LDFLAGS)
+
+# The binary links every module.
+APP_SRCS := $(sort $(wildcard core/*.c stats/*.c bandits/*.c sql/*.c api/*.c))
+APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/obj/%.o)
+APP_LIBS := $(call pc_libs,$(PKGS)) -lpthread -lm
+
+ifeq ($(BUILD),build)
+BIN := bin/arbiter
+else
+BIN := $(BUILD)/bin/arbiter
+endif
+
+.PHONY: all
+all: $(BIN)
+
+$(BIN): $(APP_OBJS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(AB_LDFLAGS) -o $@ $^ $(APP_LIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(AB_CFLAGS) -c -o $@ $<
+
+# ---- unit tests ---------------------------------------------------------
+UNIT_TESTS :=
+TEST_TOOLS :=
+include $(sort $(wildcard tests/*.mk))
+
+define unit_test_rule
+$(BUILD)/tests/$(1): $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_SRCS))
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CC) $$(AB_LDFLAGS) -o $$@ $$^ \
+	    $$(call pc_libs,$$($(1)_LIBS) cmocka) -lpthread -lm
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test_rule,$(t))))
+UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+# TEST_TOOLS: helper programs that suites run (oracle drivers, simulators);
+# declared like unit tests, built by `make test`, not run by themselves.
+TEST_TOOLS ?=
+$(foreach t,$(TEST_TOOLS),$(eval $(call unit_test_rule,$(t))))
+TOOL_BINS := $(TEST_TOOLS:%=$(BUILD)/tests/%)
+
+.PHONY: test run-tests unit-tests check-deps
+test: check-deps
+	@$(MAKE) --no-print-directory SANITIZE=1 BUILD=build/test run-tests
+
+# run-tests: what `make test` runs inside the sanitized build.
+run-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)tests/run.sh "$(BUILD)" "$(BIN)" $(UNIT_BINS)
+
+unit-tests: $(UNIT_BINS)
+	$(Q)for t in $(UNIT_BINS); do $$t || exit 1; done
+
+check-deps:
+	$(Q)scripts/deps.sh
+
+.PHONY: deps
+deps:
+	$(Q)scripts/deps.sh
+
+# ---- running ------------------------------------------------------------
+.PHONY: run
+run: check-deps $(BIN)
+	$(Q)scripts/run.sh $(BIN)
+
+# ---- benchmarks -----------------------------------------------------------
+BENCHES :=
+include $(sort $(wildcard bench/*.mk))
+.PHONY: bench
+bench: $(BENCHES)
+
+# ---- housekeeping -------------------------------------------------------
+.PHONY: clean format
+clean:
+	rm -rf build bin
+
+format:
+	clang-format -i $(APP_SRCS) $(wildcard */*.h tests/*.c)
+
+-include $(APP_OBJS:.o=.d)
+-include $(foreach t,$(UNIT_TESTS) $(TEST_TOOLS),$(patsubst %.c,$(BUILD)/obj/%.d,$($(t)_SRCS)))

@@ -1,0 +1,11 @@
+/* commands.h -- the subcommands of bin/arbiter. Each returns the process
+ * exit code. Exit code 2 always means "the caller's input was invalid". */
+#ifndef API_COMMANDS_H
+#define API_COMMANDS_H
+
+int cmd_serve(int argc, char **argv);    /* api/cmd_serve.c */
+int cmd_migrate(int argc, char **argv);  /* api/cmd_serve.c */
+int cmd_analyze(int argc, char **argv);  /* api/cmd_analyze.c */
+int cmd_simulate(int argc, char **argv); /* api/cmd_simulate.c */
+
+#endif /* API_COMMANDS_H */

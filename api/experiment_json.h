@@ -1,0 +1,43 @@
+/* experiment_json.h -- experiment definitions as JSON: parse + validate,
+ * and the canonical form that is stored and returned by the API.
+ *
+ * Definition document (fields; unknown fields are refused):
+ *   key            string [A-Za-z0-9][A-Za-z0-9_.-]{0,63}         required
+ *   description    string                                       default ""
+ *   strategy       "ab"|"canary"|"blue_green"|"shadow"|"bandit"  default "ab"
+ *   unit_type      string                                   default "user"
+ *   arms           [{name, weight (number, percent), model, control}]
+ *                  weights sum to 100 (4 decimals), exactly one control
+ *   coverage       number in [0, 1]                              default 1
+ *   targeting      [{attribute, op, value | values}]               default []
+ *                  op: eq ne in not_in lt le gt ge semver_eq semver_lt
+ *                      semver_le semver_gt semver_ge exists
+ *   forced         {"unit id": "arm name", ...}                    default {}
+ *   layer          {"name": string, "range": [lo, hi] percent} | null
+ *   salt           string                              default: the key
+ *   bucket_version integer >= 1                                  default 1
+ *   min_bucket_version integer in [1, bucket_version]            default 1
+ *   sticky         bool                  default: true for bandit, else false
+ *   metrics        [{name, kind, direction, role, covariate}]      default []
+ */
+#ifndef API_EXPERIMENT_JSON_H
+#define API_EXPERIMENT_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/experiment.h"
+#include "core/status.h"
+
+/* Parse and validate a definition. On AB_OK stores a new experiment in
+ * *out (release with core_experiment_free()); state is DRAFT, id/version 0.
+ * On AB_EINVAL writes a message naming the field into err, such as
+ * "arms[1].weight: must be a number between 0 and 100". */
+ab_status api_experiment_parse(const json_t *doc, struct core_experiment **out,
+                               char *err, size_t errlen);
+
+/* The canonical definition (the fields above, every default filled in).
+ * New reference. */
+json_t *api_experiment_definition(const struct core_experiment *e);
+
+#endif /* API_EXPERIMENT_JSON_H */

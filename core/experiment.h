@@ -1,0 +1,137 @@
+/* experiment.h -- the experiment model: what a snapshot holds and what the
+ * assignment reads. Built from the stored JSON definition by
+ * api/experiment_json.c; immutable once it is in a snapshot.
+ *
+ * Weights, coverage and layer ranges are integers in millionths of traffic
+ * (CORE_SCALE), so arm boundaries use exact integer arithmetic.
+ */
+#ifndef CORE_EXPERIMENT_H
+#define CORE_EXPERIMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+#define CORE_SCALE 1000000u /* 100 % of traffic */
+#define CORE_KEY_MAX 64     /* experiment, arm, metric, layer keys */
+#define CORE_UNIT_MAX 256   /* bytes of a unit id */
+
+enum core_strategy {
+    CORE_STRATEGY_AB,
+    CORE_STRATEGY_CANARY,
+    CORE_STRATEGY_BLUE_GREEN,
+    CORE_STRATEGY_SHADOW,
+    CORE_STRATEGY_BANDIT
+};
+
+enum core_state {
+    CORE_STATE_DRAFT,
+    CORE_STATE_RUNNING,
+    CORE_STATE_PAUSED,
+    CORE_STATE_STOPPED
+};
+
+struct core_arm {
+    char *name;      /* [A-Za-z0-9_.-]{1,64} */
+    char *model;     /* model reference such as "ranker@2.0.1"; may be "" */
+    uint32_t weight; /* millionths; the arms' weights sum to CORE_SCALE */
+    bool control;
+};
+
+enum core_op {
+    CORE_OP_EQ,
+    CORE_OP_NE,
+    CORE_OP_IN,
+    CORE_OP_NOT_IN,
+    CORE_OP_LT,
+    CORE_OP_LE,
+    CORE_OP_GT,
+    CORE_OP_GE,
+    CORE_OP_SEMVER_EQ,
+    CORE_OP_SEMVER_LT,
+    CORE_OP_SEMVER_LE,
+    CORE_OP_SEMVER_GT,
+    CORE_OP_SEMVER_GE,
+    CORE_OP_EXISTS
+};
+
+/* A parsed semantic version (semver.org 2.0.0: precedence ignores build
+ * metadata; a pre-release sorts before its release). */
+struct core_semver {
+    uint64_t major, minor, patch;
+    char pre[64]; /* pre-release identifiers, "" when none */
+};
+
+/* One targeting rule; an experiment's rules are ANDed. */
+struct core_rule {
+    char *attribute;
+    enum core_op op;
+    char **values; /* string forms of the operand(s); 1 unless IN/NOT_IN */
+    size_t n_values;
+    double number;             /* numeric ops: the operand */
+    struct core_semver semver; /* semver ops: the operand */
+};
+
+/* A unit pinned to an arm (QA). Sorted by unit for bsearch. */
+struct core_forced {
+    char *unit;
+    size_t arm;
+};
+
+enum core_metric_kind {
+    CORE_METRIC_BINARY,
+    CORE_METRIC_SUM,
+    CORE_METRIC_MEAN,
+    CORE_METRIC_RATIO
+};
+enum core_direction { CORE_INCREASE, CORE_DECREASE };
+enum core_role { CORE_ROLE_PRIMARY, CORE_ROLE_SECONDARY, CORE_ROLE_GUARDRAIL };
+
+struct core_metric {
+    char *name;
+    enum core_metric_kind kind;
+    enum core_direction direction;
+    enum core_role role;
+    char *covariate; /* pre-period covariate name for CUPED, or NULL */
+};
+
+struct core_experiment {
+    int64_t id; /* database id; 0 before it is stored */
+    char *key;  /* [A-Za-z0-9_.-]{1,64}, starts with a letter or digit */
+    char *description;
+    enum core_strategy strategy;
+    enum core_state state;
+    char *unit_type;
+    struct core_arm *arms;
+    size_t n_arms;
+    size_t control;    /* index of the control arm */
+    uint32_t coverage; /* millionths of eligible units that are included */
+    struct core_rule *rules;
+    size_t n_rules;
+    struct core_forced *forced; /* sorted by unit */
+    size_t n_forced;
+    char *layer;                 /* NULL: not in a layer */
+    uint32_t layer_lo, layer_hi; /* this experiment's [lo, hi) of the layer */
+    char *salt;                  /* defaults to the key */
+    uint32_t bucket_version;     /* re-randomizes on purpose when raised */
+    uint32_t min_bucket_version; /* sticky units first seen under an older
+                                    version are re-randomized */
+    bool sticky;
+    int64_t weights_version; /* raised on every change of the weights */
+    struct core_metric *metrics;
+    size_t n_metrics;
+    int64_t version; /* row version, raised on every change */
+};
+
+/* Release everything e owns, then e itself. NULL is a no-op. */
+void core_experiment_free(struct core_experiment *e);
+
+const char *core_strategy_name(enum core_strategy s);
+const char *core_state_name(enum core_state s);
+/* Parse a name; AB_EINVAL when unknown. '*out' is written only on AB_OK. */
+ab_status core_strategy_parse(const char *name, enum core_strategy *out);
+ab_status core_state_parse(const char *name, enum core_state *out);
+
+#endif /* CORE_EXPERIMENT_H */

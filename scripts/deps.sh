@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# deps.sh -- make sure the Debian packages arbiter builds, runs and tests
+# with are present. As root it installs what is missing (after apt-get
+# update); otherwise it names the exact command to run and fails.
+set -euo pipefail
+
+# build + run
+PKGS="build-essential pkg-config libmicrohttpd-dev libgsl-dev libjansson-dev
+libcmocka-dev libxxhash-dev libpq-dev postgresql-15 postgresql-client-15"
+# tests and benchmarks: oracles, promtool, load generator, reference server
+PKGS="$PKGS python3 python3-scipy python3-statsmodels r-cran-rpact prometheus
+wrk nginx-light curl procps"
+
+missing=()
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    echo "deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    # the Debian postgresql package starts a system cluster; arbiter never
+    # uses it, so leave it alone but don't depend on it either.
+else
+    echo "deps: missing Debian packages: ${missing[*]}" >&2
+    echo "deps: run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
