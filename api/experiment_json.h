@@ -19,6 +19,17 @@
  *   min_bucket_version integer in [1, bucket_version]            default 1
  *   sticky         bool                  default: true for bandit, else false
  *   metrics        [{name, kind, direction, role, covariate}]      default []
+ *                  kind binary|sum|mean|ratio (required), direction
+ *                  increase|decrease (default increase), role primary|
+ *                  secondary|guardrail (default secondary), covariate
+ *                  name or null (default null)
+ * Strategies: canary, blue_green and shadow have exactly 2 arms; a
+ * blue_green definition has all traffic on one arm (weights 0 and 100).
+ * Limits: key/names 64 bytes of [A-Za-z0-9_.-], description 4096 bytes,
+ * model 256, forced unit ids 1..256, salt 1..64, 64 arms, 64 rules of up
+ * to 1000 values (256 bytes each), 10000 forced units, 64 metrics.
+ * Weights and layer ranges: percent with at most 4 decimals (0.0001 % is
+ * one millionth); coverage: fraction with at most 6 decimals.
  */
 #ifndef API_EXPERIMENT_JSON_H
 #define API_EXPERIMENT_JSON_H
@@ -39,5 +50,12 @@ ab_status api_experiment_parse(const json_t *doc, struct core_experiment **out,
 /* The canonical definition (the fields above, every default filled in).
  * New reference. */
 json_t *api_experiment_definition(const struct core_experiment *e);
+
+/* Stable names used in definitions: "eq", "binary", "increase",
+ * "guardrail", ... (static strings; "unknown" for a bad value). */
+const char *api_op_name(enum core_op op);
+const char *api_metric_kind_name(enum core_metric_kind k);
+const char *api_direction_name(enum core_direction d);
+const char *api_role_name(enum core_role r);
 
 #endif /* API_EXPERIMENT_JSON_H */

@@ -61,6 +61,16 @@ struct core_assignment {
     double propensity;   /* P(this arm | unit is eligible) at this moment */
 };
 
+/* The three steps of hash v1, exposed so that a caller can precompute a
+ * seed per experiment and so that tests can print every intermediate
+ * value: core_hash_position(p, salt, v, unit, len) ==
+ * core_hash_to_position(core_hash_unit(core_hash_seed(p, salt,
+ * strlen(salt), v), unit, len)). */
+uint64_t core_hash_seed(char purpose, const char *salt, size_t salt_len,
+                        uint32_t version);
+uint64_t core_hash_unit(uint64_t seed, const char *unit, size_t unit_len);
+uint32_t core_hash_to_position(uint64_t h);
+
 /* position(p) for one unit; exposed for tests and clients. */
 uint32_t core_hash_position(char purpose, const char *salt, uint32_t version,
                             const char *unit, size_t unit_len);
@@ -69,7 +79,10 @@ uint32_t core_hash_position(char purpose, const char *salt, uint32_t version,
  * Order: not running -> control (reason draft/paused/stopped);
  * forced unit -> its arm (in_experiment false: QA traffic is not analysed);
  * targeting fails -> control; outside the layer slice -> control;
- * outside coverage -> control; else the hashed arm.
+ * outside coverage -> control; else the hashed arm. 'bucket' is
+ * position('A') in every answer; 'propensity' is the arm's weight for a
+ * hashed answer and 1 for every other reason (the arm is then certain).
+ * Sticky answers are the caller's business (the store is outside core).
  * AB_EINVAL: empty or too long unit. '*out' is written only on AB_OK. */
 ab_status core_assign(const struct core_experiment *e, const char *unit,
                       size_t unit_len, const struct core_attr *attrs,
@@ -78,9 +91,16 @@ ab_status core_assign(const struct core_experiment *e, const char *unit,
 /* The arm whose interval holds 'bucket' under e's current weights. */
 size_t core_arm_for_bucket(const struct core_experiment *e, uint32_t bucket);
 
-/* Targeting: true when every rule of e matches attrs. */
+/* Targeting: true when every rule of e matches attrs. A missing attribute
+ * matches no rule, not even ne / not_in (see core/targeting.c); a
+ * non-numeric value never matches lt/le/gt/ge, an unparsable version
+ * never matches semver_*. When attrs repeat a key, the first counts. */
 bool core_targeting_match(const struct core_experiment *e,
                           const struct core_attr *attrs, size_t n_attrs);
+
+/* One rule against attrs (same semantics). */
+bool core_rule_match(const struct core_rule *r, const struct core_attr *attrs,
+                     size_t n_attrs);
 
 /* Semver parse and compare (semver.org 2.0.0 precedence). A leading 'v'
  * and missing minor/patch ("1.2") are accepted. */

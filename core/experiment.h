@@ -134,4 +134,13 @@ const char *core_state_name(enum core_state s);
 ab_status core_strategy_parse(const char *name, enum core_strategy *out);
 ab_status core_state_parse(const char *name, enum core_state *out);
 
+/* True when a and b hold the same definition and the same id, state and
+ * versions (deep comparison; NULL equals only NULL). */
+bool core_experiment_equal(const struct core_experiment *a,
+                           const struct core_experiment *b);
+
+/* A deep copy of e (new; release with core_experiment_free()). Aborts on
+ * out-of-memory like ab_xmalloc. */
+struct core_experiment *core_experiment_clone(const struct core_experiment *e);
+
 #endif /* CORE_EXPERIMENT_H */

@@ -1,0 +1,16 @@
+# core.mk -- unit tests of the assignment core and the definition parser.
+# Each test links only what its module may use (purity at link time):
+# core/ needs libxxhash only; api/experiment_json.c adds jansson.
+
+CORE_ASSIGN_SRCS := core/status.c core/experiment.c core/assign.c \
+                    core/semver.c core/targeting.c
+
+UNIT_TESTS += test_experiment_json
+test_experiment_json_SRCS := $(CORE_ASSIGN_SRCS) api/experiment_json.c \
+                             tests/test_experiment_json.c
+test_experiment_json_LIBS := jansson libxxhash
+
+# Driver for tests/oracle/test_hash_vectors.py (prints hash v1 internals).
+TEST_TOOLS += tool_hash
+tool_hash_SRCS := $(CORE_ASSIGN_SRCS) tests/tool_hash.c
+tool_hash_LIBS := libxxhash
