@@ -1,0 +1,16 @@
+# stats_b.mk -- unit tests and tools of the sequential statistics (part B):
+# stats/msprt.c (mixture SPRT / confidence sequences), stats/gst.c (group
+# sequential designs), the oracle driver and the operating-characteristics
+# simulator.
+# line driver for tests/oracle/test_stats_seq*.py
+TEST_TOOLS += seq_oracle
+seq_oracle_SRCS := core/status.c stats/msprt.c stats/gst.c tests/seq_oracle.c
+seq_oracle_LIBS := gsl
+
+UNIT_TESTS += test_msprt
+test_msprt_SRCS := core/status.c stats/msprt.c tests/test_msprt.c
+test_msprt_LIBS := gsl
+
+UNIT_TESTS += test_gst
+test_gst_SRCS := core/status.c stats/gst.c tests/test_gst.c
+test_gst_LIBS := gsl
