@@ -46,7 +46,8 @@ AB_LDFLAGS = $(AB_SAN) $(LDFLAGS)
 
 # The binary links every module.
 APP_SRCS := $(sort $(wildcard core/*.c stats/*.c bandits/*.c sql/*.c api/*.c))
-APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/obj/%.o)
+MIGRATIONS := $(sort $(wildcard sql/migrations/*.sql))
+APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
 APP_LIBS := $(call pc_libs,$(PKGS)) -lpthread -lm
 
 ifeq ($(BUILD),build)
@@ -62,6 +63,14 @@ $(BIN): $(APP_OBJS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(AB_LDFLAGS) -o $@ $^ $(APP_LIBS)
+
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed-sql.sh
+	@mkdir -p $(@D)
+	$(Q)scripts/embed-sql.sh $@ $(MIGRATIONS)
+
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(AB_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -1,0 +1,113 @@
+/* api.h -- what a handler sees: the worker context, the request, and the
+ * response it fills. No microhttpd or libpq types cross this line; server.c
+ * does the generic work (route match 404/405, auth 401/403, body limit 413,
+ * JSON 400) before a handler runs. A handler ends in exactly one
+ * api_reply_*() call.
+ */
+#ifndef API_API_H
+#define API_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+struct app; /* api/app.h: process-wide state */
+
+enum api_scope {
+    API_SCOPE_NONE = 0, /* no token needed (health, metrics) */
+    API_SCOPE_CLIENT,   /* client or admin token */
+    API_SCOPE_ADMIN     /* admin token only */
+};
+
+#define API_MAX_PARAMS 4
+#define API_MAX_QUERY 64
+#define API_MAX_DEPTH 32 /* JSON nesting a caller may send */
+
+struct api_kv {
+    const char *key;
+    const char *value;
+};
+
+struct api_req {
+    const char *method;
+    const char *path;
+    const char *params[API_MAX_PARAMS]; /* ":name" captures, in order */
+    size_t n_params;
+    struct api_kv query[API_MAX_QUERY]; /* URL-decoded, UTF-8 checked */
+    size_t n_query;
+    const char *content_type; /* may be NULL */
+    const char *body;         /* NUL-terminated; "" when none */
+    size_t body_len;
+    json_t *json; /* parsed body for API_BODY_JSON routes, borrowed */
+    enum api_scope scope; /* the scope the caller's token grants */
+};
+
+#define API_MAX_HEADERS 4
+struct api_resp {
+    int status;
+    const char *content_type; /* static string */
+    char *body;               /* malloc'd, owned */
+    size_t body_len;
+    struct api_kv headers[API_MAX_HEADERS]; /* static keys, owned values */
+    size_t n_headers;
+};
+
+struct api_ctx {
+    struct app *app;
+    struct db *db; /* this request's pooled connection, or NULL if down */
+};
+
+typedef void api_handler_fn(struct api_ctx *ctx, const struct api_req *req,
+                            struct api_resp *resp);
+
+enum api_body {
+    API_BODY_NONE, /* a body is refused (GET) or ignored (POST actions) */
+    API_BODY_JSON, /* parsed into req->json; 400 on malformed JSON */
+    API_BODY_RAW   /* handler parses (NDJSON) */
+};
+
+struct api_route {
+    const char *method;
+    const char *pattern; /* "/v1/experiments/:key/start" */
+    api_handler_fn *handler;
+    size_t body_limit;
+    enum api_scope scope;
+    enum api_body body;
+    bool needs_db; /* handler uses ctx->db: 503 when the database is down */
+};
+
+extern const struct api_route api_routes[];
+extern const size_t api_n_routes;
+
+/* Match method+path. *route is the route of the path even when only the
+ * method differs (405). Returns 200 (match), 404 or 405. */
+int api_route_match(const char *method, const char *path,
+                    const struct api_route **route, struct api_req *req,
+                    char *scratch, size_t scratch_len);
+
+/* ---- replies (api/reply.c: the only place that builds error bodies) ---- */
+
+/* Steals body (a JSON value); serializes compactly. */
+void api_reply_json(struct api_resp *resp, int status, json_t *body);
+/* Steals body (malloc'd). */
+void api_reply_raw(struct api_resp *resp, int status, const char *ctype,
+                   char *body, size_t len);
+/* {"error":{"code":code,"message":...}} */
+void api_reply_error(struct api_resp *resp, int status, const char *code,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Map an ab_status from a lower layer to the right HTTP error. */
+void api_reply_status(struct api_resp *resp, ab_status rc,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void api_reply_header(struct api_resp *resp, const char *key,
+                      const char *value);
+
+/* ---- request helpers ---------------------------------------------------- */
+const char *api_req_query(const struct api_req *req, const char *key);
+bool api_utf8_valid(const char *s, size_t n);
+
+#endif /* API_API_H */

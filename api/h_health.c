@@ -1,0 +1,49 @@
+/* h_health.c -- liveness, readiness and the Prometheus endpoint. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/handlers.h"
+#include "api/metrics.h"
+
+void
+api_health(struct api_ctx *ctx, const struct api_req *req,
+           struct api_resp *resp)
+{
+    (void)ctx;
+    (void)req;
+    api_reply_raw(resp, 200, "application/json",
+                  ab_xstrdup("{\"status\":\"ok\"}"), 15);
+}
+
+/* Ready: a snapshot was loaded from PostgreSQL and it is reachable now. */
+void
+api_ready(struct api_ctx *ctx, const struct api_req *req,
+          struct api_resp *resp)
+{
+    (void)req;
+    struct app *app = ctx->app;
+    bool loaded = atomic_load(&app->m_reloads) > 0;
+    bool db = app_db_up(app);
+    int status = loaded && db ? 200 : 503;
+    api_reply_json(resp, status,
+                   json_pack("{s:s,s:b,s:b,s:I}", "status",
+                             status == 200 ? "ready" : "not_ready",
+                             "snapshot_loaded", loaded, "database", db,
+                             "snapshot_version",
+                             (json_int_t)atomic_load(
+                                 &app->m_snapshot_version)));
+}
+
+void
+api_metrics(struct api_ctx *ctx, const struct api_req *req,
+            struct api_resp *resp)
+{
+    (void)ctx;
+    (void)req;
+    char *text;
+    size_t len;
+    metrics_render(&text, &len);
+    api_reply_raw(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+                  len);
+}

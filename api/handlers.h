@@ -1,0 +1,17 @@
+/* handlers.h -- every route handler (see routes.c for the table). */
+#ifndef API_HANDLERS_H
+#define API_HANDLERS_H
+
+#include "api/api.h"
+
+/* api/h_health.c */
+api_handler_fn api_health, api_ready, api_metrics;
+/* api/h_assign.c */
+api_handler_fn api_assign_get, api_assign_post;
+/* api/h_experiments.c */
+api_handler_fn api_experiment_create, api_experiment_list,
+    api_experiment_get, api_experiment_patch, api_experiment_start,
+    api_experiment_pause, api_experiment_resume, api_experiment_stop,
+    api_experiment_decisions, api_experiment_exposures;
+
+#endif /* API_HANDLERS_H */

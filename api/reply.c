@@ -1,0 +1,135 @@
+/* reply.c -- building responses; the one error shape lives here:
+ *   {"error":{"code":"not_found","message":"no experiment \"exp-42\""}}
+ * code is a stable word, message is short, lowercase, no trailing period.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+
+void
+api_reply_raw(struct api_resp *resp, int status, const char *ctype,
+              char *body, size_t len)
+{
+    free(resp->body);
+    resp->status = status;
+    resp->content_type = ctype;
+    resp->body = body;
+    resp->body_len = len;
+}
+
+void
+api_reply_json(struct api_resp *resp, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(body);
+    if (text == NULL) /* only on out-of-memory */
+        text = ab_xstrdup("{}");
+    api_reply_raw(resp, status, "application/json", text, strlen(text));
+}
+
+static void
+reply_error_v(struct api_resp *resp, int status, const char *code,
+              const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap); /* truncation is acceptable */
+    api_reply_json(resp, status,
+                   json_pack("{s:{s:s,s:s}}", "error", "code", code,
+                             "message", msg));
+}
+
+void
+api_reply_error(struct api_resp *resp, int status, const char *code,
+                const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(resp, status, code, fmt, ap);
+    va_end(ap);
+}
+
+void
+api_reply_status(struct api_resp *resp, ab_status rc, const char *fmt, ...)
+{
+    int status;
+    switch (rc) {
+    case AB_EINVAL: status = 400; break;
+    case AB_ENOTFOUND: status = 404; break;
+    case AB_ECONFLICT: status = 409; break;
+    case AB_ETOOBIG: status = 413; break;
+    case AB_ENUMERIC: status = 422; break;
+    case AB_EDB:
+    case AB_EBUSY: status = 503; break;
+    default: status = 500; break;
+    }
+    if (status == 503)
+        api_reply_header(resp, "Retry-After", "1");
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(resp, status, ab_status_name(rc), fmt, ap);
+    va_end(ap);
+}
+
+void
+api_reply_header(struct api_resp *resp, const char *key, const char *value)
+{
+    if (resp->n_headers == API_MAX_HEADERS)
+        return;
+    resp->headers[resp->n_headers].key = key;
+    resp->headers[resp->n_headers].value = ab_xstrdup(value);
+    resp->n_headers++;
+}
+
+const char *
+api_req_query(const struct api_req *req, const char *key)
+{
+    for (size_t i = 0; i < req->n_query; i++)
+        if (strcmp(req->query[i].key, key) == 0)
+            return req->query[i].value;
+    return NULL;
+}
+
+/* UTF-8 validation per RFC 3629 section 4: no overlongs, no surrogates,
+ * nothing above U+10FFFF. */
+bool
+api_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t len;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0)
+                lo = 0xA0;
+            if (c == 0xED)
+                hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0)
+                lo = 0x90;
+            if (c == 0xF4)
+                hi = 0x8F;
+        } else
+            return false;
+        if ((size_t)(end - p) < len)
+            return false;
+        if (p[1] < lo || p[1] > hi)
+            return false;
+        for (size_t i = 2; i < len; i++)
+            if (p[i] < 0x80 || p[i] > 0xBF)
+                return false;
+        p += len;
+    }
+    return true;
+}

@@ -1,0 +1,86 @@
+/* routes.c -- the route table and its matcher. One line per route. */
+#include <string.h>
+
+#include "api/api.h"
+#include "api/handlers.h"
+
+/* clang-format off */
+const struct api_route api_routes[] = {
+    /* method   pattern                             handler                   body limit  scope             body           db */
+    { "GET",   "/healthz",                          api_health,               0,          API_SCOPE_NONE,   API_BODY_NONE, false },
+    { "GET",   "/readyz",                           api_ready,                0,          API_SCOPE_NONE,   API_BODY_NONE, false },
+    { "GET",   "/metrics",                          api_metrics,              0,          API_SCOPE_NONE,   API_BODY_NONE, false },
+    { "GET",   "/v1/assign",                        api_assign_get,           0,          API_SCOPE_CLIENT, API_BODY_NONE, false },
+    { "POST",  "/v1/assign",                        api_assign_post,          16 * KB,    API_SCOPE_CLIENT, API_BODY_JSON, false },
+    { "POST",  "/v1/experiments",                   api_experiment_create,    64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
+    { "GET",   "/v1/experiments",                   api_experiment_list,      0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key",              api_experiment_get,       0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "PATCH", "/v1/experiments/:key",              api_experiment_patch,     64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
+    { "POST",  "/v1/experiments/:key/start",        api_experiment_start,     4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
+    { "POST",  "/v1/experiments/:key/pause",        api_experiment_pause,     4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
+    { "POST",  "/v1/experiments/:key/resume",       api_experiment_resume,    4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
+    { "POST",  "/v1/experiments/:key/stop",         api_experiment_stop,      4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
+    { "GET",   "/v1/experiments/:key/decisions",    api_experiment_decisions, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key/exposures",    api_experiment_exposures, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+};
+/* clang-format on */
+const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);
+
+/* Match one pattern against a path; captures are copied into scratch. */
+static bool
+match_pattern(const char *pattern, const char *path, struct api_req *req,
+              char *scratch, size_t scratch_len)
+{
+    size_t used = 0, n_params = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == ':') {
+            const char *end = strchr(s, '/');
+            size_t len = end ? (size_t)(end - s) : strlen(s);
+            if (len == 0 || n_params == API_MAX_PARAMS ||
+                used + len + 1 > scratch_len)
+                return false;
+            memcpy(scratch + used, s, len);
+            scratch[used + len] = '\0';
+            if (req)
+                req->params[n_params] = scratch + used;
+            n_params++;
+            used += len + 1;
+            s += len;
+            while (*p && *p != '/')
+                p++;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    if (*p || *s)
+        return false;
+    if (req)
+        req->n_params = n_params;
+    return true;
+}
+
+int
+api_route_match(const char *method, const char *path,
+                const struct api_route **route, struct api_req *req,
+                char *scratch, size_t scratch_len)
+{
+    const struct api_route *path_only = NULL;
+    for (size_t i = 0; i < api_n_routes; i++) {
+        const struct api_route *r = &api_routes[i];
+        if (!match_pattern(r->pattern, path, NULL, scratch, scratch_len))
+            continue;
+        if (strcmp(r->method, method) == 0) {
+            match_pattern(r->pattern, path, req, scratch, scratch_len);
+            *route = r;
+            return 200;
+        }
+        if (path_only == NULL)
+            path_only = r;
+    }
+    *route = path_only;
+    return path_only ? 405 : 404;
+}

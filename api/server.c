@@ -1,0 +1,398 @@
+/* server.c -- libmicrohttpd glue: the only file that includes microhttpd.h.
+ *
+ * Per request, MHD calls access() several times:
+ *   1st call   make the struct call, match the route (404/405), check the
+ *              declared Content-Length against the route's limit (413);
+ *              no response yet (queueing on the first call makes MHD 0.9.75
+ *              close the connection after every reply: DESIGN.md traps)
+ *   Nth call   append body chunks up to the limit (413 past it)
+ *   last call  auth (401/403), UTF-8 and JSON checks (400), dispatch to the
+ *              handler, queue its response
+ * completed() frees the call and records the latency histogram.
+ */
+#include "api/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "api/app.h"
+#include "api/log.h"
+#include "api/metrics.h"
+
+struct server {
+    struct MHD_Daemon *daemon;
+    struct app *app;
+};
+
+struct call {
+    const struct api_route *route;
+    int match; /* 200, 404 or 405 */
+    struct api_req req;
+    char scratch[1024]; /* route captures */
+    char *body;
+    size_t body_len, body_cap;
+    bool too_big;
+    bool answered;
+    uint64_t t0;
+    int status;
+};
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static size_t
+route_index(const struct call *c)
+{
+    return c->route && c->match == 200 ? (size_t)(c->route - api_routes)
+                                       : api_n_routes;
+}
+
+static enum MHD_Result
+send_resp(struct MHD_Connection *conn, struct call *c, struct api_resp *r)
+{
+    struct MHD_Response *mr = MHD_create_response_from_buffer(
+        r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+    r->body = NULL;
+    if (mr == NULL)
+        return MHD_NO;
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type
+                                            : "application/json");
+    for (size_t i = 0; i < r->n_headers; i++) {
+        MHD_add_response_header(mr, r->headers[i].key, r->headers[i].value);
+        free((char *)r->headers[i].value);
+    }
+    if (c->match == 405 && c->route) {
+        /* Allow: every method this path answers to */
+        char allow[64] = "";
+        for (size_t i = 0; i < api_n_routes; i++)
+            if (strcmp(api_routes[i].pattern, c->route->pattern) == 0) {
+                size_t l = strlen(allow);
+                snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "",
+                         api_routes[i].method);
+            }
+        MHD_add_response_header(mr, "Allow", allow);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    c->status = r->status;
+    c->answered = true;
+    return ret;
+}
+
+static enum MHD_Result
+send_error(struct MHD_Connection *conn, struct call *c, int status,
+           const char *code, const char *msg)
+{
+    struct api_resp r = {0};
+    api_reply_error(&r, status, code, "%s", msg);
+    return send_resp(conn, c, &r);
+}
+
+/* Constant-time in the token's contents (time depends only on the length
+ * of the configured secret). */
+static bool
+token_equal(const char *given, size_t given_len, const char *secret)
+{
+    if (secret == NULL || *secret == '\0')
+        return false;
+    size_t n = strlen(secret);
+    unsigned char diff = (unsigned char)(given_len != n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+        diff |= (unsigned char)(g ^ (unsigned char)secret[i]);
+    }
+    return diff == 0;
+}
+
+/* 0 = ok; else the HTTP status to answer (401 or 403). */
+static int
+authorize(struct app *app, struct MHD_Connection *conn, struct call *c)
+{
+    enum api_scope need = c->route->scope;
+    c->req.scope = API_SCOPE_NONE;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        const char *tok = h + 7;
+        size_t len = strlen(tok);
+        bool admin = token_equal(tok, len, app->cfg.admin_token);
+        bool client = token_equal(tok, len, app->cfg.client_token);
+        if (admin)
+            c->req.scope = API_SCOPE_ADMIN;
+        else if (client)
+            c->req.scope = API_SCOPE_CLIENT;
+    }
+    if (need == API_SCOPE_NONE)
+        return 0;
+    if (c->req.scope == API_SCOPE_NONE)
+        return 401;
+    if (need == API_SCOPE_ADMIN && c->req.scope != API_SCOPE_ADMIN)
+        return 403;
+    return 0;
+}
+
+static enum MHD_Result
+collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+              const char *value)
+{
+    (void)kind;
+    struct call *c = cls;
+    if (c->req.n_query == API_MAX_QUERY) {
+        c->req.n_query++; /* marks overflow */
+        return MHD_NO;
+    }
+    c->req.query[c->req.n_query].key = key;
+    c->req.query[c->req.n_query].value = value ? value : "";
+    c->req.n_query++;
+    return MHD_YES;
+}
+
+/* Depth of JSON nesting outside strings; a cheap pre-check so a hostile
+ * body cannot make the parser recurse deeply. */
+static size_t
+json_depth(const char *s, size_t n)
+{
+    size_t depth = 0, max = 0;
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (ch == '\\')
+                esc = true;
+            else if (ch == '"')
+                in_str = false;
+            continue;
+        }
+        if (ch == '"')
+            in_str = true;
+        else if (ch == '[' || ch == '{') {
+            if (++depth > max)
+                max = depth;
+        } else if ((ch == ']' || ch == '}') && depth > 0)
+            depth--;
+    }
+    return max;
+}
+
+static enum MHD_Result
+dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
+{
+    if (c->match == 404)
+        return send_error(conn, c, 404, "not_found", "no such route");
+    if (c->match == 405)
+        return send_error(conn, c, 405, "method_not_allowed",
+                          "method not allowed on this route");
+    int auth = authorize(app, conn, c);
+    if (auth == 401)
+        return send_error(conn, c, 401, "unauthorized",
+                          "missing or unknown bearer token");
+    if (auth == 403)
+        return send_error(conn, c, 403, "forbidden",
+                          "this token may not use this route");
+    if (c->too_big)
+        return send_error(conn, c, 413, "too_big",
+                          "request body over the limit");
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, c);
+    if (c->req.n_query > API_MAX_QUERY)
+        return send_error(conn, c, 400, "invalid", "too many query parameters");
+    for (size_t i = 0; i < c->req.n_query; i++) {
+        const char *k = c->req.query[i].key, *v = c->req.query[i].value;
+        if (!api_utf8_valid(k, strlen(k)) || !api_utf8_valid(v, strlen(v)))
+            return send_error(conn, c, 400, "invalid_utf8",
+                              "query parameters must be valid UTF-8");
+    }
+    c->req.content_type =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_CONTENT_TYPE);
+    c->req.body = c->body ? c->body : "";
+    c->req.body_len = c->body_len;
+
+    json_t *doc = NULL;
+    if (c->route->body == API_BODY_JSON) {
+        if (c->body_len == 0)
+            return send_error(conn, c, 400, "invalid_json",
+                              "a JSON body is required");
+        if (!api_utf8_valid(c->body, c->body_len))
+            return send_error(conn, c, 400, "invalid_utf8",
+                              "request body is not valid UTF-8");
+        if (json_depth(c->body, c->body_len) > API_MAX_DEPTH)
+            return send_error(conn, c, 400, "too_deep",
+                              "JSON nesting deeper than 32 levels");
+        json_error_t jerr;
+        doc = json_loadb(c->body, c->body_len,
+                         JSON_REJECT_DUPLICATES, &jerr);
+        if (doc == NULL) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s",
+                     jerr.line, jerr.column, jerr.text);
+            return send_error(conn, c, 400, "invalid_json", msg);
+        }
+        c->req.json = doc;
+    } else if (c->route->body == API_BODY_RAW && c->body_len > 0 &&
+               !api_utf8_valid(c->body, c->body_len)) {
+        return send_error(conn, c, 400, "invalid_utf8",
+                          "request body is not valid UTF-8");
+    }
+
+    struct api_ctx ctx = {.app = app, .db = NULL};
+    struct api_resp resp = {0};
+    if (c->route->needs_db) {
+        ctx.db = app_db_get(app);
+        if (ctx.db == NULL) {
+            json_decref(doc);
+            api_reply_header(&resp, "Retry-After", "1");
+            api_reply_error(&resp, 503, "database_unavailable",
+                            "the database is unreachable; retry later");
+            return send_resp(conn, c, &resp);
+        }
+    }
+    c->route->handler(&ctx, &c->req, &resp);
+    app_db_put(app, ctx.db);
+    json_decref(doc);
+    c->req.json = NULL;
+    if (resp.body == NULL) /* a handler bug: never leave the caller hanging */
+        api_reply_error(&resp, 500, "internal", "no response");
+    return send_resp(conn, c, &resp);
+}
+
+static enum MHD_Result
+access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+          const char *method, const char *version, const char *upload_data,
+          size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    struct app *app = cls;
+    struct call *c = *con_cls;
+    if (c == NULL) {
+        c = ab_xcalloc(1, sizeof(*c));
+        c->t0 = now_ns();
+        *con_cls = c;
+        c->req.method = method;
+        c->req.path = url;
+        c->match = api_route_match(method, url, &c->route, &c->req,
+                                   c->scratch, sizeof(c->scratch));
+        if (c->match == 200) {
+            const char *cl = MHD_lookup_connection_value(
+                conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            if (cl && strtoull(cl, NULL, 10) > c->route->body_limit)
+                c->too_big = true;
+        }
+        return MHD_YES;
+    }
+    if (c->answered) { /* answered early (413); discard the rest */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (c->match != 200)
+            return MHD_YES;
+        if (!c->too_big && c->body_len + n > c->route->body_limit) {
+            c->too_big = true;
+            free(c->body);
+            c->body = NULL;
+            c->body_len = 0;
+        }
+        if (c->too_big) /* answer 413 now; MHD closes after it */
+            return dispatch(app, conn, c);
+        if (c->body_len + n + 1 > c->body_cap) {
+            size_t cap = c->body_cap ? c->body_cap : 1024;
+            while (cap < c->body_len + n + 1)
+                cap *= 2;
+            if (cap > c->route->body_limit + 1)
+                cap = c->route->body_limit + 1;
+            c->body = ab_xrealloc(c->body, cap);
+            c->body_cap = cap;
+        }
+        memcpy(c->body + c->body_len, upload_data, n);
+        c->body_len += n;
+        c->body[c->body_len] = '\0';
+        return MHD_YES;
+    }
+    return dispatch(app, conn, c);
+}
+
+static void
+completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct call *c = *con_cls;
+    if (c == NULL)
+        return;
+    if (c->answered)
+        metrics_observe_request(route_index(c), c->status, now_ns() - c->t0);
+    json_decref(c->req.json);
+    free(c->body);
+    free(c);
+    *con_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    log_msg(LOG_DEBUG, "http", "detail", msg, NULL);
+}
+
+ab_status
+server_start(struct app *app, struct server **out)
+{
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)app->cfg.port);
+    if (inet_pton(AF_INET, app->cfg.host, &addr.sin_addr) != 1)
+        return AB_EINVAL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)app->cfg.port, NULL, NULL, access_cb, app,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.threads,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, app->cfg.conn_memory,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    if (d == NULL)
+        return AB_EINVAL;
+    struct server *s = ab_xcalloc(1, sizeof(*s));
+    s->daemon = d;
+    s->app = app;
+    *out = s;
+    return AB_OK;
+}
+
+void
+server_stop(struct server *srv)
+{
+    if (srv == NULL)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

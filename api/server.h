@@ -1,0 +1,18 @@
+/* server.h -- the HTTP server (libmicrohttpd); the only header users of
+ * server.c need. */
+#ifndef API_SERVER_H
+#define API_SERVER_H
+
+#include "core/status.h"
+
+struct app;
+struct server;
+
+/* Listen on app->cfg.host:port with a pool of app->cfg.threads workers.
+ * Stores a new server in *out (stop with server_stop()). AB_EINVAL when the
+ * address cannot be used (in use, bad host). */
+ab_status server_start(struct app *app, struct server **out);
+/* Stop accepting, finish in-flight requests, free. NULL is a no-op. */
+void server_stop(struct server *srv);
+
+#endif /* API_SERVER_H */

@@ -1,0 +1,696 @@
+/* db.c -- the libpq layer: connections, migrations, experiments, exposures,
+ * LISTEN/NOTIFY. See db.h for the contract.
+ *
+ * Statements use PQexecParams with text parameters; nothing is built by
+ * string concatenation except array literals, which are escaped here.
+ */
+#include "sql/db.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct db {
+    PGconn *conn;
+    char *url;
+    int timeout_ms;
+};
+
+static db_log_fn *logger;
+
+void
+db_set_logger(db_log_fn *fn)
+{
+    logger = fn;
+}
+
+static void
+log_db_error(struct db *db, const char *what, PGresult *res)
+{
+    const char *detail = res ? PQresultErrorMessage(res) : NULL;
+    if (detail == NULL || *detail == '\0')
+        detail = db->conn ? PQerrorMessage(db->conn) : "no connection";
+    if (logger)
+        logger(what, detail);
+}
+
+static void
+notice_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static ab_status
+connect_now(struct db *db)
+{
+    if (db->conn)
+        PQfinish(db->conn);
+    /* connect_timeout bounds a dead server; keepalives notice a dead peer */
+    const char *keys[] = {"dbname", "connect_timeout", "keepalives",
+                          "keepalives_idle", "application_name", NULL};
+    const char *vals[] = {db->url, "3", "1", "10", "arbiter", NULL};
+    db->conn = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        log_db_error(db, "connect", NULL);
+        return AB_EDB;
+    }
+    PQsetNoticeProcessor(db->conn, notice_quiet, NULL);
+    if (db->timeout_ms > 0)
+        return db_set_timeout(db, db->timeout_ms);
+    return AB_OK;
+}
+
+ab_status
+db_open(const char *url, struct db **out)
+{
+    struct db *db = ab_xcalloc(1, sizeof(*db));
+    db->url = ab_xstrdup(url);
+    ab_status rc = connect_now(db);
+    if (rc != AB_OK) {
+        db_close(db);
+        return rc;
+    }
+    *out = db;
+    return AB_OK;
+}
+
+void
+db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    if (db->conn)
+        PQfinish(db->conn);
+    free(db->url);
+    free(db);
+}
+
+ab_status
+db_ensure(struct db *db)
+{
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+        return AB_OK;
+    return connect_now(db);
+}
+
+/* Run a statement expecting 'want'; one retry after a reconnect when the
+ * connection turned out to be broken (a database restart between calls). */
+static PGresult *
+run(struct db *db, const char *what, const char *sql, int n,
+    const char *const *params, ExecStatusType want)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (db_ensure(db) != AB_OK)
+            return NULL;
+        PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL,
+                                     NULL, 0);
+        if (PQresultStatus(res) == want)
+            return res;
+        bool broken = PQstatus(db->conn) != CONNECTION_OK;
+        if (!broken || attempt == 1) {
+            log_db_error(db, what, res);
+            return res; /* caller inspects the SQLSTATE */
+        }
+        PQclear(res);
+    }
+    return NULL;
+}
+
+static bool
+ok(PGresult *res, ExecStatusType want)
+{
+    return res && PQresultStatus(res) == want;
+}
+
+static const char *
+sqlstate(PGresult *res)
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return s ? s : "";
+}
+
+ab_status
+db_exec(struct db *db, const char *sql)
+{
+    if (db_ensure(db) != AB_OK)
+        return AB_EDB;
+    PGresult *res = PQexec(db->conn, sql);
+    ab_status rc = AB_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+        PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_db_error(db, "exec", res);
+        rc = AB_EDB;
+    }
+    PQclear(res);
+    return rc;
+}
+
+ab_status
+db_ping(struct db *db)
+{
+    PGresult *res = run(db, "ping", "SELECT 1", 0, NULL, PGRES_TUPLES_OK);
+    ab_status rc = ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
+    PQclear(res);
+    return rc;
+}
+
+ab_status
+db_set_timeout(struct db *db, int ms)
+{
+    char buf[64];
+    db->timeout_ms = ms;
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+        return AB_EDB;
+    snprintf(buf, sizeof(buf), "SET statement_timeout = %d", ms);
+    PGresult *res = PQexec(db->conn, buf);
+    ab_status rc = ok(res, PGRES_COMMAND_OK) ? AB_OK : AB_EDB;
+    PQclear(res);
+    return rc;
+}
+
+/* ---- migrations -------------------------------------------------------- */
+
+/* Bootstrap that every version shares: the schema and the ledger. */
+static const char bootstrap_sql[] =
+    "CREATE SCHEMA IF NOT EXISTS arbiter;"
+    "CREATE TABLE IF NOT EXISTS arbiter.schema_migrations ("
+    "  version integer PRIMARY KEY, name text NOT NULL,"
+    "  applied_at timestamptz NOT NULL DEFAULT now())";
+
+/* Serializes concurrent migrators (any constant, same in every build). */
+#define MIGRATE_LOCK "7243519"
+
+static ab_status
+exec_simple(struct db *db, const char *what, const char *sql)
+{
+    PGresult *res = PQexec(db->conn, sql);
+    ab_status rc = AB_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+        PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_db_error(db, what, res);
+        rc = AB_EDB;
+    }
+    PQclear(res);
+    return rc;
+}
+
+ab_status
+db_migrate(struct db *db, const struct db_migration *m, size_t n,
+           int *applied, int *schema_version)
+{
+    ab_status rc = AB_OK;
+    int done = 0, current = 0;
+    PGresult *res = NULL;
+
+    if (db_ensure(db) != AB_OK)
+        return AB_EDB;
+    if (exec_simple(db, "migrate lock",
+                    "SELECT pg_advisory_lock(" MIGRATE_LOCK ")") != AB_OK)
+        return AB_EDB;
+    if ((rc = exec_simple(db, "migrate bootstrap", bootstrap_sql)) != AB_OK)
+        goto done;
+    res = PQexec(db->conn, "SELECT coalesce(max(version), 0) "
+                           "FROM arbiter.schema_migrations");
+    if (!ok(res, PGRES_TUPLES_OK)) {
+        log_db_error(db, "migrate version", res);
+        rc = AB_EDB;
+        goto done;
+    }
+    current = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    res = NULL;
+    if (n > 0 && current > m[n - 1].version) {
+        rc = AB_ECONFLICT; /* a newer arbiter migrated this database */
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].version <= current)
+            continue;
+        char ver[16];
+        snprintf(ver, sizeof(ver), "%d", m[i].version);
+        const char *params[2] = {ver, m[i].name};
+        if ((rc = exec_simple(db, "migrate begin", "BEGIN")) != AB_OK)
+            goto done;
+        if (exec_simple(db, m[i].name, m[i].sql) != AB_OK) {
+            exec_simple(db, "migrate rollback", "ROLLBACK");
+            rc = AB_EDB;
+            goto done;
+        }
+        res = PQexecParams(db->conn,
+                           "INSERT INTO arbiter.schema_migrations"
+                           " (version, name) VALUES ($1::int, $2)",
+                           2, NULL, params, NULL, NULL, 0);
+        if (!ok(res, PGRES_COMMAND_OK) ||
+            exec_simple(db, "migrate commit", "COMMIT") != AB_OK) {
+            log_db_error(db, "migrate record", res);
+            exec_simple(db, "migrate rollback", "ROLLBACK");
+            rc = AB_EDB;
+            goto done;
+        }
+        PQclear(res);
+        res = NULL;
+        current = m[i].version;
+        done++;
+    }
+done:
+    PQclear(res);
+    exec_simple(db, "migrate unlock",
+                "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")");
+    if (rc == AB_OK || rc == AB_ECONFLICT) {
+        if (applied)
+            *applied = done;
+        if (schema_version)
+            *schema_version = current;
+    }
+    return rc;
+}
+
+/* ---- experiments ------------------------------------------------------- */
+
+#define EXP_COLS                                                              \
+    "id, key, definition::text, state, version, weights_version,"            \
+    " to_char(created_at AT TIME ZONE 'UTC',"                                \
+    "         'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                         \
+    " to_char(updated_at AT TIME ZONE 'UTC',"                                \
+    "         'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+void
+db_experiment_clear(struct db_experiment *e)
+{
+    if (e == NULL)
+        return;
+    free(e->key);
+    free(e->definition);
+    free(e->state);
+    free(e->created_at);
+    free(e->updated_at);
+    memset(e, 0, sizeof(*e));
+}
+
+void
+db_experiment_list_free(struct db_experiment *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        db_experiment_clear(&list[i]);
+    free(list);
+}
+
+static void
+row_to_experiment(PGresult *res, int row, struct db_experiment *e)
+{
+    e->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+    e->key = ab_xstrdup(PQgetvalue(res, row, 1));
+    e->definition = ab_xstrdup(PQgetvalue(res, row, 2));
+    e->state = ab_xstrdup(PQgetvalue(res, row, 3));
+    e->version = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+    e->weights_version = strtoll(PQgetvalue(res, row, 5), NULL, 10);
+    e->created_at = ab_xstrdup(PQgetvalue(res, row, 6));
+    e->updated_at = ab_xstrdup(PQgetvalue(res, row, 7));
+}
+
+ab_status
+db_experiment_list(struct db *db, struct db_experiment **out, size_t *n_out)
+{
+    PGresult *res = run(db, "experiment list",
+                        "SELECT " EXP_COLS " FROM arbiter.experiments"
+                        " ORDER BY key",
+                        0, NULL, PGRES_TUPLES_OK);
+    if (!ok(res, PGRES_TUPLES_OK)) {
+        PQclear(res);
+        return AB_EDB;
+    }
+    size_t n = (size_t)PQntuples(res);
+    struct db_experiment *list = ab_xcalloc(n ? n : 1, sizeof(*list));
+    for (size_t i = 0; i < n; i++)
+        row_to_experiment(res, (int)i, &list[i]);
+    PQclear(res);
+    *out = list;
+    *n_out = n;
+    return AB_OK;
+}
+
+ab_status
+db_experiment_get(struct db *db, const char *key, struct db_experiment *out)
+{
+    const char *params[1] = {key};
+    PGresult *res = run(db, "experiment get",
+                        "SELECT " EXP_COLS " FROM arbiter.experiments"
+                        " WHERE key = $1",
+                        1, params, PGRES_TUPLES_OK);
+    ab_status rc = AB_OK;
+    if (!ok(res, PGRES_TUPLES_OK))
+        rc = AB_EDB;
+    else if (PQntuples(res) == 0)
+        rc = AB_ENOTFOUND;
+    else
+        row_to_experiment(res, 0, out);
+    PQclear(res);
+    return rc;
+}
+
+/* One statement: insert the row, its first weights version, the 'create'
+ * decision, and the notification -- atomic by construction. */
+static const char insert_sql[] =
+    "WITH e AS ("
+    "  INSERT INTO arbiter.experiments (key, definition)"
+    "  VALUES ($1, $2::jsonb) RETURNING *),"
+    " w AS (INSERT INTO arbiter.weights_history"
+    "  (experiment_id, weights_version, weights, source)"
+    "  SELECT id, 1, $3::jsonb, 'create' FROM e),"
+    " d AS (INSERT INTO arbiter.decision_log"
+    "  (experiment_id, action, from_state, to_state, actor)"
+    "  SELECT id, 'create', NULL, 'draft', 'admin' FROM e),"
+    " n AS (SELECT pg_notify('" DB_CONFIG_CHANNEL "', $1))"
+    " SELECT " EXP_COLS " FROM e, n";
+
+ab_status
+db_experiment_insert(struct db *db, const char *key, const char *definition,
+                     const char *weights, struct db_experiment *out)
+{
+    const char *params[3] = {key, definition, weights};
+    PGresult *res = run(db, "experiment insert", insert_sql, 3, params,
+                        PGRES_TUPLES_OK);
+    ab_status rc = AB_OK;
+    if (!ok(res, PGRES_TUPLES_OK))
+        rc = strcmp(sqlstate(res), "23505") == 0 ? AB_ECONFLICT : AB_EDB;
+    else
+        row_to_experiment(res, 0, out);
+    PQclear(res);
+    return rc;
+}
+
+static const char update_sql[] =
+    "WITH e AS ("
+    "  UPDATE arbiter.experiments SET definition = $3::jsonb,"
+    "    version = version + 1, updated_at = now(),"
+    "    weights_version = weights_version + ($4::jsonb IS NOT NULL)::int"
+    "  WHERE key = $1 AND version = $2::bigint RETURNING *),"
+    " w AS (INSERT INTO arbiter.weights_history"
+    "  (experiment_id, weights_version, weights, source)"
+    "  SELECT id, weights_version, $4::jsonb, 'patch' FROM e"
+    "  WHERE $4::jsonb IS NOT NULL),"
+    " d AS (INSERT INTO arbiter.decision_log"
+    "  (experiment_id, action, from_state, to_state, actor, details)"
+    "  SELECT id, 'patch', state, state, 'admin', coalesce($5::jsonb, '{}')"
+    "  FROM e),"
+    " n AS (SELECT pg_notify('" DB_CONFIG_CHANNEL "', $1))"
+    " SELECT " EXP_COLS " FROM e, n";
+
+ab_status
+db_experiment_update(struct db *db, const char *key, int64_t expect_version,
+                     const char *definition, const char *weights,
+                     const char *details, struct db_experiment *out)
+{
+    char ver[32];
+    snprintf(ver, sizeof(ver), "%lld", (long long)expect_version);
+    const char *params[5] = {key, ver, definition, weights, details};
+    PGresult *res = run(db, "experiment update", update_sql, 5, params,
+                        PGRES_TUPLES_OK);
+    ab_status rc = AB_OK;
+    if (!ok(res, PGRES_TUPLES_OK))
+        rc = AB_EDB;
+    else if (PQntuples(res) == 0)
+        rc = AB_ECONFLICT; /* changed since it was read, or gone */
+    else
+        row_to_experiment(res, 0, out);
+    PQclear(res);
+    return rc;
+}
+
+static const char transition_sql[] =
+    "WITH old AS (SELECT id, state FROM arbiter.experiments WHERE key = $1"
+    "             FOR UPDATE),"
+    " e AS ("
+    "  UPDATE arbiter.experiments x SET state = $3, version = version + 1,"
+    "    updated_at = now(),"
+    "    started_at = CASE WHEN $3 = 'running' THEN"
+    "                 coalesce(started_at, now()) ELSE started_at END,"
+    "    stopped_at = CASE WHEN $3 = 'stopped' THEN now() ELSE stopped_at END"
+    "  FROM old WHERE x.id = old.id"
+    "   AND old.state = ANY (string_to_array($2, ',')) RETURNING x.*),"
+    " d AS (INSERT INTO arbiter.decision_log"
+    "  (experiment_id, action, from_state, to_state, actor, reason)"
+    "  SELECT e.id, $4, old.state, $3, $5, coalesce($6, '') FROM e, old),"
+    " n AS (SELECT pg_notify('" DB_CONFIG_CHANNEL "', $1) FROM e)"
+    " SELECT " EXP_COLS ", (SELECT state FROM old)"
+    " FROM e, n UNION ALL"
+    " SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, state"
+    " FROM old WHERE NOT EXISTS (SELECT 1 FROM e)";
+
+ab_status
+db_experiment_transition(struct db *db, const char *key, const char *from,
+                         const char *to, const char *action,
+                         const char *actor, const char *reason,
+                         struct db_experiment *out)
+{
+    const char *params[6] = {key, from, to, action, actor, reason};
+    PGresult *res = run(db, "experiment transition", transition_sql, 6,
+                        params, PGRES_TUPLES_OK);
+    ab_status rc = AB_OK;
+    if (!ok(res, PGRES_TUPLES_OK))
+        rc = AB_EDB;
+    else if (PQntuples(res) == 0)
+        rc = AB_ENOTFOUND;
+    else if (PQgetisnull(res, 0, 0))
+        rc = AB_ECONFLICT; /* exists, but not in a 'from' state */
+    else
+        row_to_experiment(res, 0, out);
+    PQclear(res);
+    return rc;
+}
+
+ab_status
+db_decisions_json(struct db *db, const char *key, char **out)
+{
+    const char *params[1] = {key};
+    PGresult *res = run(
+        db, "decisions",
+        "SELECT coalesce(json_agg(json_build_object("
+        " 'id', d.id, 'at', to_char(d.at AT TIME ZONE 'UTC',"
+        "  'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+        " 'action', d.action, 'from_state', d.from_state,"
+        " 'to_state', d.to_state, 'actor', d.actor, 'reason', d.reason,"
+        " 'details', d.details) ORDER BY d.id), '[]')::text"
+        " FROM arbiter.decision_log d JOIN arbiter.experiments e"
+        " ON e.id = d.experiment_id WHERE e.key = $1",
+        1, params, PGRES_TUPLES_OK);
+    ab_status rc = AB_OK;
+    if (!ok(res, PGRES_TUPLES_OK))
+        rc = AB_EDB;
+    else
+        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+/* ---- exposures --------------------------------------------------------- */
+
+/* A growable text buffer for array literals. */
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void
+buf_put(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = ab_xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void
+buf_puts(struct buf *b, const char *s)
+{
+    buf_put(b, s, strlen(s));
+}
+
+/* Array element, quoted: "...", with " and \ escaped (PostgreSQL array
+ * literal syntax, docs section 8.15.6). */
+static void
+buf_put_quoted(struct buf *b, const char *s)
+{
+    buf_put(b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_put(b, "\\", 1);
+        buf_put(b, p, 1);
+    }
+    buf_put(b, "\"", 1);
+}
+
+static const char exposures_sql[] =
+    "WITH input AS ("
+    "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[],"
+    "    $4::int[], $5::bigint[], $6::float8[], $7::bigint[], $8::bigint[],"
+    "    $9::bigint[]) AS t(experiment_id, unit, arm, bucket_version,"
+    "    weights_version, propensity, first_ms, last_ms, count)"
+    "  ORDER BY experiment_id, unit),"
+    " up AS ("
+    "  INSERT INTO arbiter.exposure_units AS x (experiment_id, unit, arm,"
+    "    bucket_version, weights_version, propensity, first_seen, last_seen,"
+    "    count)"
+    "  SELECT experiment_id, unit, arm, bucket_version, weights_version,"
+    "    propensity, to_timestamp(first_ms / 1000.0),"
+    "    to_timestamp(last_ms / 1000.0), count FROM input"
+    "  ON CONFLICT (experiment_id, unit) DO UPDATE SET"
+    "    first_seen = least(x.first_seen, excluded.first_seen),"
+    "    last_seen = greatest(x.last_seen, excluded.last_seen),"
+    "    count = x.count + excluded.count"
+    "  RETURNING x.experiment_id, x.unit, x.arm, (xmax = 0) AS inserted),"
+    " agg AS ("
+    "  SELECT up.experiment_id, up.arm, sum(up.inserted::int) AS units,"
+    "    sum(i.count) AS exposures"
+    "  FROM up JOIN input i USING (experiment_id, unit)"
+    "  GROUP BY 1, 2 ORDER BY 1, 2)"
+    " INSERT INTO arbiter.exposure_arm_totals AS t"
+    "  (experiment_id, arm, units, exposures)"
+    " SELECT experiment_id, arm, units, exposures FROM agg"
+    " ON CONFLICT (experiment_id, arm) DO UPDATE SET"
+    "  units = t.units + excluded.units,"
+    "  exposures = t.exposures + excluded.exposures";
+
+ab_status
+db_exposures_write(struct db *db, const struct db_exposure *rows, size_t n)
+{
+    struct buf a[9];
+    char num[64];
+    memset(a, 0, sizeof(a));
+    for (int k = 0; k < 9; k++)
+        buf_puts(&a[k], "{");
+    for (size_t i = 0; i < n; i++) {
+        const struct db_exposure *r = &rows[i];
+        const char *sep = i ? "," : "";
+        for (int k = 0; k < 9; k++)
+            buf_puts(&a[k], sep);
+        snprintf(num, sizeof(num), "%lld", (long long)r->experiment_id);
+        buf_puts(&a[0], num);
+        buf_put_quoted(&a[1], r->unit);
+        buf_put_quoted(&a[2], r->arm);
+        snprintf(num, sizeof(num), "%d", (int)r->bucket_version);
+        buf_puts(&a[3], num);
+        snprintf(num, sizeof(num), "%lld", (long long)r->weights_version);
+        buf_puts(&a[4], num);
+        snprintf(num, sizeof(num), "%.17g", r->propensity);
+        buf_puts(&a[5], num);
+        snprintf(num, sizeof(num), "%lld", (long long)r->first_ms);
+        buf_puts(&a[6], num);
+        snprintf(num, sizeof(num), "%lld", (long long)r->last_ms);
+        buf_puts(&a[7], num);
+        snprintf(num, sizeof(num), "%lld", (long long)r->count);
+        buf_puts(&a[8], num);
+    }
+    const char *params[9];
+    for (int k = 0; k < 9; k++) {
+        buf_puts(&a[k], "}");
+        params[k] = a[k].p;
+    }
+    PGresult *res = run(db, "exposures write", exposures_sql, 9, params,
+                        PGRES_COMMAND_OK);
+    ab_status rc = ok(res, PGRES_COMMAND_OK) ? AB_OK : AB_EDB;
+    PQclear(res);
+    for (int k = 0; k < 9; k++)
+        free(a[k].p);
+    return rc;
+}
+
+ab_status
+db_sticky_get(struct db *db, int64_t experiment_id, const char *unit,
+              int32_t min_bucket_version, char **arm)
+{
+    char id[32], mbv[16];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    snprintf(mbv, sizeof(mbv), "%d", (int)min_bucket_version);
+    const char *params[3] = {id, unit, mbv};
+    PGresult *res = run(db, "sticky get",
+                        "SELECT arm FROM arbiter.exposure_units"
+                        " WHERE experiment_id = $1::bigint AND unit = $2"
+                        " AND bucket_version >= $3::int",
+                        3, params, PGRES_TUPLES_OK);
+    ab_status rc = AB_OK;
+    if (!ok(res, PGRES_TUPLES_OK))
+        rc = AB_EDB;
+    else if (PQntuples(res) == 0)
+        rc = AB_ENOTFOUND;
+    else
+        *arm = ab_xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+/* ---- change notification ----------------------------------------------- */
+
+ab_status
+db_listen(struct db *db, const char *channel)
+{
+    if (db_ensure(db) != AB_OK)
+        return AB_EDB;
+    char *ident = PQescapeIdentifier(db->conn, channel, strlen(channel));
+    if (ident == NULL)
+        return AB_EDB;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "LISTEN %s", ident);
+    PQfreemem(ident);
+    return exec_simple(db, "listen", sql);
+}
+
+ab_status
+db_wait_notify(struct db *db, int timeout_ms, bool *got)
+{
+    *got = false;
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+        return AB_EDB;
+    PGnotify *note;
+    while ((note = PQnotifies(db->conn)) != NULL) {
+        *got = true;
+        PQfreemem(note);
+    }
+    if (*got)
+        return AB_OK;
+    struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+    if (pfd.fd < 0)
+        return AB_EDB;
+    int r = poll(&pfd, 1, timeout_ms);
+    if (r < 0)
+        return errno == EINTR ? AB_OK : AB_EDB;
+    if (r == 0)
+        return AB_OK;
+    if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK) {
+        log_db_error(db, "listen", NULL);
+        return AB_EDB;
+    }
+    while ((note = PQnotifies(db->conn)) != NULL) {
+        *got = true;
+        PQfreemem(note);
+    }
+    return AB_OK;
+}
+
+ab_status
+db_exposure_counts_json(struct db *db, const char *key, char **out)
+{
+    const char *params[1] = {key};
+    PGresult *res = run(
+        db, "exposure counts",
+        "SELECT coalesce(json_agg(json_build_object('arm', t.arm,"
+        " 'units', t.units, 'exposures', t.exposures) ORDER BY t.arm),"
+        " '[]')::text FROM arbiter.exposure_arm_totals t"
+        " JOIN arbiter.experiments e ON e.id = t.experiment_id"
+        " WHERE e.key = $1",
+        1, params, PGRES_TUPLES_OK);
+    ab_status rc = AB_OK;
+    if (!ok(res, PGRES_TUPLES_OK))
+        rc = AB_EDB;
+    else
+        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}

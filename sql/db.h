@@ -1,0 +1,123 @@
+/* db.h -- the only door to PostgreSQL (with db.c, the only files that
+ * include libpq-fe.h). One struct db is one connection, used by one thread
+ * at a time. Every call returns AB_EDB when the database fails or is
+ * unreachable; the detail goes to the log callback, never to the caller.
+ */
+#ifndef SQL_DB_H
+#define SQL_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+struct db;
+
+/* Where db.c reports errors (set once at start-up; default: silent). */
+typedef void db_log_fn(const char *what, const char *detail);
+void db_set_logger(db_log_fn *fn);
+
+/* Connect; stores a new handle in *out (release with db_close()). The URL
+ * is a libpq connection string or URI. AB_EDB when unreachable. */
+ab_status db_open(const char *url, struct db **out);
+void db_close(struct db *db);
+/* Reconnect when the connection is bad; AB_OK if it is (now) usable. */
+ab_status db_ensure(struct db *db);
+ab_status db_ping(struct db *db);
+/* Per-statement timeout for this connection (0: none). */
+ab_status db_set_timeout(struct db *db, int ms);
+
+/* ---- migrations -------------------------------------------------------- */
+struct db_migration {
+    int version;
+    const char *name;
+    const char *sql;
+};
+/* Apply pending migrations in order, each in its own transaction, under an
+ * advisory lock (several processes may start at once). *applied gets the
+ * number applied now. AB_ECONFLICT when the database has a migration newer
+ * than any we know (we refuse to run against it). */
+ab_status db_migrate(struct db *db, const struct db_migration *m, size_t n,
+                     int *applied, int *schema_version);
+
+/* ---- experiments ------------------------------------------------------- */
+struct db_experiment {
+    int64_t id;
+    char *key;
+    char *definition; /* canonical definition JSON */
+    char *state;      /* draft | running | paused | stopped */
+    int64_t version;
+    int64_t weights_version;
+    char *created_at, *updated_at; /* RFC 3339 */
+};
+void db_experiment_clear(struct db_experiment *e);
+void db_experiment_list_free(struct db_experiment *list, size_t n);
+
+/* All experiments, ordered by key. */
+ab_status db_experiment_list(struct db *db, struct db_experiment **out,
+                             size_t *n_out);
+/* AB_ENOTFOUND when there is no such key. */
+ab_status db_experiment_get(struct db *db, const char *key,
+                            struct db_experiment *out);
+/* Insert a draft; records weights version 1 and a 'create' decision, and
+ * notifies every instance. AB_ECONFLICT when the key exists. */
+ab_status db_experiment_insert(struct db *db, const char *key,
+                               const char *definition, const char *weights,
+                               struct db_experiment *out);
+/* Replace the definition if the row is still at expect_version
+ * (AB_ECONFLICT otherwise). weights != NULL: the weights changed, raise
+ * weights_version and record them. Records a 'patch' decision. */
+ab_status db_experiment_update(struct db *db, const char *key,
+                               int64_t expect_version, const char *definition,
+                               const char *weights, const char *details,
+                               struct db_experiment *out);
+/* Move from one of the 'from' states (comma separated) to 'to', recording
+ * the decision with actor and reason. AB_ENOTFOUND, or AB_ECONFLICT when the
+ * current state is not one of 'from'. */
+ab_status db_experiment_transition(struct db *db, const char *key,
+                                   const char *from, const char *to,
+                                   const char *action, const char *actor,
+                                   const char *reason,
+                                   struct db_experiment *out);
+
+/* Decisions of one experiment, newest last, as a JSON array text (new
+ * string, free()). */
+ab_status db_decisions_json(struct db *db, const char *key, char **out);
+
+/* ---- exposures --------------------------------------------------------- */
+struct db_exposure {
+    int64_t experiment_id;
+    const char *unit;
+    const char *arm;
+    int32_t bucket_version;
+    int64_t weights_version;
+    double propensity;
+    int64_t first_ms, last_ms; /* epoch milliseconds */
+    int64_t count;
+};
+/* Upsert a batch (unique per (experiment_id, unit)): keeps the first arm,
+ * widens first/last seen, adds counts, and maintains per-arm totals, in
+ * one transaction. */
+ab_status db_exposures_write(struct db *db, const struct db_exposure *rows,
+                             size_t n);
+/* Per-arm exposure totals of one experiment as a JSON array text:
+ * [{"arm","units","exposures"}] (new string, free()). */
+ab_status db_exposure_counts_json(struct db *db, const char *key,
+                                  char **out);
+/* The arm of a unit's first exposure, or AB_ENOTFOUND. *arm is a new
+ * string (free()). */
+ab_status db_sticky_get(struct db *db, int64_t experiment_id, const char *unit,
+                        int32_t min_bucket_version, char **arm);
+
+/* ---- change notification ----------------------------------------------- */
+#define DB_CONFIG_CHANNEL "arbiter_config"
+ab_status db_listen(struct db *db, const char *channel);
+/* Wait up to timeout_ms for a notification. *got is true when one (or
+ * more: they are drained) arrived. AB_EDB when the connection broke. */
+ab_status db_wait_notify(struct db *db, int timeout_ms, bool *got);
+
+/* Run arbitrary SQL returning nothing (tests, tooling). */
+ab_status db_exec(struct db *db, const char *sql);
+
+#endif /* SQL_DB_H */
