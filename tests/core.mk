@@ -14,3 +14,16 @@ test_experiment_json_LIBS := jansson libxxhash
 TEST_TOOLS += tool_hash
 tool_hash_SRCS := $(CORE_ASSIGN_SRCS) tests/tool_hash.c
 tool_hash_LIBS := libxxhash
+
+UNIT_TESTS += test_assign
+test_assign_SRCS := $(CORE_ASSIGN_SRCS) tests/test_assign.c
+test_assign_LIBS := libxxhash gsl
+
+UNIT_TESTS += test_semver
+test_semver_SRCS := core/status.c core/semver.c tests/test_semver.c
+test_semver_LIBS :=
+
+UNIT_TESTS += test_targeting
+test_targeting_SRCS := core/status.c core/semver.c core/targeting.c \
+                       tests/test_targeting.c
+test_targeting_LIBS :=
