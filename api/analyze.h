@@ -1,0 +1,49 @@
+/* analyze.h -- one statistical analysis as a JSON document in, a JSON
+ * document out: the body of `arbiter analyze` (stdin -> stdout) and of
+ * POST /v1/analyze. Works from per-arm sufficient statistics only.
+ *
+ * Request (unknown fields are refused):
+ *   metric      {"kind": "mean"|"binary"|"sum"|"ratio",
+ *                "direction": "increase"|"decrease"}     kind required
+ *   method      "welch"|"z"|"msprt"|"gst"|"bayes"
+ *                                 default: "z" for binary, else "welch"
+ *   effect      "absolute"|"relative"                 default "absolute"
+ *   alpha       number in (0, 1); msprt (0, 0.5]          default 0.05
+ *   sided       "two"|"greater"|"less"                      default "two"
+ *   tuning      msprt: units per arm where it is tightest   default 5000
+ *   spending    gst: "obf"|"pocock"|"power"|"hsd"         default "obf"
+ *   rho         gst: power-family rho (> 0) or HSD gamma
+ *   information gst: increasing information fractions of the looks so far
+ *               (the last is the current look; if it is < 1 a final look
+ *               at 1 is planned)                               required
+ *   prior       bayes: {"mean", "sd"} on the effect; absent: improper
+ *   cuped       bool: adjust with the pre_* covariate (not for ratio)
+ *   correction  "none"|"holm"|"bh" across the comparisons  default "none"
+ *   arms        [{"name", "n", "sum", "sum_sq", "den_sum", "den_sum_sq",
+ *                 "cross_sum", "pre_sum", "pre_sum_sq", "pre_cross_sum",
+ *                 "weight", "control"}], at least 2; the first is the
+ *               control unless one has "control": true
+ *
+ * Answer: {"arms": [{"name", "n", "mean", "variance", "ci", "status",
+ * "reason"}], "comparisons": [{"arm", "control", "effect", "se", "ci",
+ * "p_value", "adjusted_p_value", "chance_to_win", "risk", "boundaries",
+ * "decision", "significant", "verdict", "status", "reason"}], "srm":
+ * {"p_value", "mismatch", "chi2", "df", "status", "reason"}, "theta"
+ * (cuped)}. Values that do not exist (NaN, one-sided infinite ends, a
+ * p-value of a Bayesian analysis) are null; a degenerate input sets
+ * "status" (not "ok") and a human "reason" instead of failing the request.
+ */
+#ifndef API_ANALYZE_H
+#define API_ANALYZE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/status.h"
+
+/* Analyse one request document; on AB_OK stores a new JSON answer in
+ * *out. On AB_EINVAL writes a human message naming the field to err. */
+ab_status api_analyze(const json_t *req, json_t **out, char *err,
+                      size_t errlen);
+
+#endif /* API_ANALYZE_H */
