@@ -89,7 +89,8 @@ test_parse_refusals(void **state)
         "V1.2.3",
         "18446744073709551616.0.0",
         /* 64 bytes of pre-release: over the struct's 63 */
-        "1.2.3-abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd",
+        "1.2.3-abcdefghijabcdefghijabcdefghijabcdefghij"
+        "abcdefghijabcdefghijabcd",
     };
     for (size_t i = 0; i < AB_ARRAY_LEN(bad); i++) {
         struct core_semver v;
@@ -145,8 +146,8 @@ test_precedence_details(void **state)
     assert_int_equal(cmp("1.0.0-ab", "1.0.0-a"), 1);
     assert_int_equal(cmp("1.10.0", "1.9.0"), 1);
     assert_int_equal(cmp("0.0.1", "0.1.0"), -1);
-    assert_int_equal(cmp("18446744073709551615.0.0", "18446744073709551614.9.9"),
-                     1);
+    assert_int_equal(
+        cmp("18446744073709551615.0.0", "18446744073709551614.9.9"), 1);
 }
 
 int

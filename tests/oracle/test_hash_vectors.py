@@ -87,8 +87,11 @@ def c_string(literals):
         i = 0
         while i < len(lit):
             if lit[i] == "\\" and lit[i + 1] == "x":
-                out += bytes([int(lit[i + 2:i + 4], 16)])
-                i += 4
+                j = i + 2
+                while j < len(lit) and lit[j] in "0123456789abcdefABCDEF":
+                    j += 1
+                out += bytes([int(lit[i + 2:j], 16)])
+                i = j
             else:
                 out += lit[i].encode()
                 i += 1
@@ -96,17 +99,17 @@ def c_string(literals):
 
 
 def c_golden_vectors():
-    rows = []
     with open(GOLDEN_C, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"\s*\{ '([ACL])', (.*), (\d+)u, (.*), "
-                         r"0x([0-9a-f]{16})ull, 0x([0-9a-f]{16})ull, (\d+), "
-                         r"\"(\w+)\" \},", line)
-            if m:
-                g = m.groups()
-                rows.append((g[0].encode(), c_string(g[1]), int(g[2]),
-                             c_string(g[3]), int(g[4], 16), int(g[5], 16),
-                             int(g[6]), g[7]))
+        src = f.read()
+    table = src[src.index("} golden[] = {"):]
+    table = table[:table.index("};")]
+    rows = []
+    for g in re.findall(r"\{ '([ACL])', (.*?), (\d+)u,\s*(.*?),\s*"
+                        r"0x([0-9a-f]{16})ull, 0x([0-9a-f]{16})ull, (\d+), "
+                        r"\"(\w+)\" \}", table, re.S):
+        rows.append((g[0].encode(), c_string(g[1]), int(g[2]),
+                     c_string(g[3]), int(g[4], 16), int(g[5], 16),
+                     int(g[6]), g[7]))
     return rows
 
 
@@ -143,6 +146,14 @@ class HashVectors(unittest.TestCase):
                 r["pos"], r["arm"]) for r in published_vectors()]
         self.assertGreaterEqual(len(c), 20)
         self.assertEqual(c, pub)
+        # the end-to-end table of the docs is the one core_assign checks
+        with open(GOLDEN_C, encoding="utf-8") as f:
+            c_e2e = re.findall(r'\{ "(user-\d)", (\d+), "(\w+)" \}', f.read())
+        with open(DOC, encoding="utf-8") as f:
+            doc_e2e = re.findall(r"\| `(user-\d)` \| (\d+) \| (\w+) \|",
+                                 f.read())
+        self.assertEqual(len(c_e2e), 10)
+        self.assertEqual(c_e2e, doc_e2e)
 
     def test_reference_implementation_in_the_docs(self):
         with open(DOC, encoding="utf-8") as f:
