@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -757,6 +758,47 @@ test_definition_is_canonical(void **state)
     core_experiment_free(e);
 }
 
+/* A parsed definition drives core_assign as written. */
+static void
+test_parsed_definition_assigns(void **state)
+{
+    (void)state;
+    struct core_experiment *e = parse_ok(load(full_doc));
+    struct core_assignment a;
+    e->state = CORE_STATE_RUNNING;
+    assert_int_equal(core_assign(e, "qa-2", 4, NULL, 0, &a), AB_OK);
+    assert_string_equal(a.reason, CORE_REASON_FORCED);
+    assert_string_equal(e->arms[a.arm].name, "canary");
+    /* no attributes: not_in (and every other rule) does not match */
+    assert_int_equal(core_assign(e, "user-1", 6, NULL, 0, &a), AB_OK);
+    assert_string_equal(a.reason, CORE_REASON_TARGETING);
+    assert_string_equal(e->arms[a.arm].name, "stable");
+    const struct core_attr ok[] = {
+        { "country", "DE" }, { "age", "30" },   { "score", "0.05" },
+        { "app", "2.1.0" },  { "beta", "true" }, { "tier", "pro" },
+        { "id", "" },
+    };
+    long reasons[3] = { 0 }; /* layer, coverage, hashed */
+    for (long i = 0; i < 20000; i++) {
+        char id[32];
+        int n = snprintf(id, sizeof(id), "user-%ld", i);
+        assert_int_equal(core_assign(e, id, (size_t)n, ok, 7, &a), AB_OK);
+        if (strcmp(a.reason, CORE_REASON_LAYER) == 0)
+            reasons[0]++;
+        else if (strcmp(a.reason, CORE_REASON_COVERAGE) == 0)
+            reasons[1]++;
+        else if (strcmp(a.reason, CORE_REASON_HASHED) == 0)
+            reasons[2]++;
+        else
+            fail_msg("unexpected reason %s", a.reason);
+    }
+    /* layer slice 33.3334 %, then coverage 25 %: about 1/3 * 1/4 hashed;
+     * binomial sd of the hashed count sqrt(20000 p (1 - p)) = 39 */
+    assert_true(labs(reasons[2] - 1667) < 200);
+    assert_true(labs(reasons[0] - 13333) < 400);
+    core_experiment_free(e);
+}
+
 static void
 test_names(void **state)
 {
@@ -800,6 +842,7 @@ main(void)
         cmocka_unit_test(test_error_buffer_is_truncated_safely),
         cmocka_unit_test(test_definition_round_trips),
         cmocka_unit_test(test_definition_is_canonical),
+        cmocka_unit_test(test_parsed_definition_assigns),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
