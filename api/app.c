@@ -335,13 +335,15 @@ app_start_listener(struct app *app)
 {
     if (pthread_create(&app->listener, NULL, listener_main, app) != 0)
         abort();
+    app->listener_started = true;
 }
 
 void
 app_shutdown(struct app *app)
 {
     atomic_store(&app->stopping, true);
-    pthread_join(app->listener, NULL);
+    if (app->listener_started)
+        pthread_join(app->listener, NULL);
     exposure_writer_stop(app->writer, 10000);
     app->writer = NULL;
     sticky_cache_free(app->sticky);

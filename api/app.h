@@ -30,6 +30,11 @@ struct app_config {
     size_t sticky_cache;      /* max units in the sticky cache */
     int reload_interval_ms;   /* backstop reload besides LISTEN/NOTIFY */
     bool migrate_only;
+    /* ingestion (api/ingest.c) */
+    char *spool_dir;          /* default var/spool/<host>-<port> */
+    size_t spool_max;         /* bytes */
+    size_t ingest_queue;      /* events waiting for the writer */
+    int event_retention_days; /* raw events and idempotency keys */
 };
 
 /* An immutable set of experiments. Readers hold a reference while they
@@ -46,6 +51,7 @@ struct snapshot {
 
 struct sticky_cache;   /* api/sticky.c */
 struct exposure_writer; /* api/exposures.c */
+struct ingest;          /* api/ingest.c */
 
 struct app {
     struct app_config cfg;
@@ -62,8 +68,10 @@ struct app {
 
     struct sticky_cache *sticky;
     struct exposure_writer *writer;
+    struct ingest *ingest;
 
     pthread_t listener;
+    bool listener_started;
     atomic_bool stopping;
 
     /* registered metrics */

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gsl/gsl_errno.h>
 
 #include "api/api.h"
 #include "api/app.h"
+#include "api/ingest.h"
 #include "api/version.h"
 #include "api/commands.h"
 #include "api/log.h"
@@ -96,6 +98,10 @@ static const char serve_usage[] =
     "  --sticky-cache N          ARBITER_STICKY_CACHE units (default 1000000)\n"
     "  --sticky-timeout-ms N     ARBITER_STICKY_TIMEOUT_MS (default 50)\n"
     "  --conn-memory BYTES       ARBITER_CONN_MEMORY (default 8192)\n"
+    "  --spool-dir DIR           ARBITER_SPOOL_DIR (default var/spool/HOST-PORT)\n"
+    "  --spool-max-bytes N       ARBITER_SPOOL_MAX_BYTES (default 1073741824)\n"
+    "  --ingest-queue N          ARBITER_INGEST_QUEUE events (default 200000)\n"
+    "  --event-retention-days N  ARBITER_EVENT_RETENTION_DAYS (default 90)\n"
     "Tokens are never logged. Without an admin token the admin routes answer\n"
     "401 to everyone; without a client token only the admin token assigns.\n";
 
@@ -110,6 +116,10 @@ enum {
     OPT_STICKY_CACHE,
     OPT_STICKY_TIMEOUT,
     OPT_CONN_MEMORY,
+    OPT_SPOOL_DIR,
+    OPT_SPOOL_MAX,
+    OPT_INGEST_QUEUE,
+    OPT_RETENTION,
     OPT_HELP
 };
 
@@ -128,6 +138,9 @@ configure(int argc, char **argv, struct app_config *cfg)
     cfg->sticky_timeout_ms = 50;
     cfg->sticky_cache = 1000000;
     cfg->reload_interval_ms = 10000;
+    cfg->spool_max = (size_t)1 << 30;
+    cfg->ingest_queue = 200000;
+    cfg->event_retention_days = 90;
 
     const char *listen = getenv("ARBITER_LISTEN");
     const char *url = getenv("ARBITER_DATABASE_URL");
@@ -141,6 +154,10 @@ configure(int argc, char **argv, struct app_config *cfg)
     const char *scache = getenv("ARBITER_STICKY_CACHE");
     const char *stimeout = getenv("ARBITER_STICKY_TIMEOUT_MS");
     const char *cmem = getenv("ARBITER_CONN_MEMORY");
+    const char *spool_dir = getenv("ARBITER_SPOOL_DIR");
+    const char *spool_max = getenv("ARBITER_SPOOL_MAX_BYTES");
+    const char *iqueue = getenv("ARBITER_INGEST_QUEUE");
+    const char *retention = getenv("ARBITER_EVENT_RETENTION_DAYS");
 
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -153,6 +170,10 @@ configure(int argc, char **argv, struct app_config *cfg)
         {"sticky-cache", required_argument, NULL, OPT_STICKY_CACHE},
         {"sticky-timeout-ms", required_argument, NULL, OPT_STICKY_TIMEOUT},
         {"conn-memory", required_argument, NULL, OPT_CONN_MEMORY},
+        {"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
+        {"spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX},
+        {"ingest-queue", required_argument, NULL, OPT_INGEST_QUEUE},
+        {"event-retention-days", required_argument, NULL, OPT_RETENTION},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0}};
     int c;
@@ -169,6 +190,10 @@ configure(int argc, char **argv, struct app_config *cfg)
         case OPT_STICKY_CACHE: scache = optarg; break;
         case OPT_STICKY_TIMEOUT: stimeout = optarg; break;
         case OPT_CONN_MEMORY: cmem = optarg; break;
+        case OPT_SPOOL_DIR: spool_dir = optarg; break;
+        case OPT_SPOOL_MAX: spool_max = optarg; break;
+        case OPT_INGEST_QUEUE: iqueue = optarg; break;
+        case OPT_RETENTION: retention = optarg; break;
         case 'h':
         case OPT_HELP: fputs(serve_usage, stdout); exit(0);
         default: fputs(serve_usage, stderr); return false;
@@ -207,6 +232,9 @@ configure(int argc, char **argv, struct app_config *cfg)
     NUM(scache, 64, 100000000, sticky_cache, "sticky cache")
     NUM(stimeout, 1, 10000, sticky_timeout_ms, "sticky timeout")
     NUM(cmem, 2048, 1048576, conn_memory, "connection memory")
+    NUM(spool_max, 4096, 1L << 40, spool_max, "spool max bytes")
+    NUM(iqueue, 10000, 100000000, ingest_queue, "ingest queue")
+    NUM(retention, 1, 36500, event_retention_days, "event retention days")
 #undef NUM
     if (url == NULL || *url == '\0') {
         fputs("arbiter: no database: set ARBITER_DATABASE_URL or "
@@ -215,6 +243,13 @@ configure(int argc, char **argv, struct app_config *cfg)
         return false;
     }
     cfg->database_url = ab_xstrdup(url);
+    if (spool_dir && *spool_dir)
+        cfg->spool_dir = ab_xstrdup(spool_dir);
+    else {
+        char dir[256];
+        snprintf(dir, sizeof(dir), "var/spool/%s-%d", cfg->host, cfg->port);
+        cfg->spool_dir = ab_xstrdup(dir);
+    }
     if (admin_file) {
         cfg->admin_token = read_secret_file(admin_file);
         if (cfg->admin_token == NULL) {
@@ -242,6 +277,7 @@ config_free(struct app_config *cfg)
     free(cfg->database_url);
     free(cfg->admin_token);
     free(cfg->client_token);
+    free(cfg->spool_dir);
 }
 
 /* Connect and migrate; 0 on success, else the exit code. */
@@ -329,6 +365,25 @@ cmd_serve(int argc, char **argv)
 
     metrics_init(api_n_routes);
     app_init(&app);
+    struct ingest_config icfg = {app.cfg.spool_dir, app.cfg.spool_max,
+                                 app.cfg.ingest_queue,
+                                 app.cfg.event_retention_days};
+    if (strncmp(app.cfg.spool_dir, "var/spool/", 10) == 0) {
+        mkdir("var", 0755);
+        mkdir("var/spool", 0700);
+    }
+    ab_status irc = ingest_new(&app, &icfg, &app.ingest);
+    if (irc != AB_OK) {
+        log_msg(LOG_ERROR,
+                irc == AB_ECONFLICT
+                    ? "spool directory is in use by another process"
+                    : "cannot open the spool directory",
+                "dir", app.cfg.spool_dir, NULL);
+        app_shutdown(&app);
+        metrics_free();
+        config_free(&app.cfg);
+        return 1;
+    }
     app_start_listener(&app);
     /* wait (bounded) for the first snapshot so /readyz and assignment see
      * the stored experiments from the first request */
@@ -357,6 +412,8 @@ cmd_serve(int argc, char **argv)
     log_msg(LOG_INFO, "shutting down", "signal",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     server_stop(srv);
+    ingest_stop(app.ingest, 10000); /* drain the queue, flush, replay */
+    app.ingest = NULL;
     app_shutdown(&app);
     metrics_free();
     config_free(&app.cfg);

@@ -8,6 +8,8 @@
 api_handler_fn api_health, api_ready, api_metrics;
 /* api/h_assign.c */
 api_handler_fn api_assign_get, api_assign_post;
+/* api/h_events.c */
+api_handler_fn api_events_post;
 /* api/h_experiments.c */
 api_handler_fn api_experiment_create, api_experiment_list,
     api_experiment_get, api_experiment_patch, api_experiment_start,

@@ -12,6 +12,7 @@ const struct api_route api_routes[] = {
     { "GET",   "/metrics",                          api_metrics,              0,          API_SCOPE_NONE,   API_BODY_NONE, false },
     { "GET",   "/v1/assign",                        api_assign_get,           0,          API_SCOPE_CLIENT, API_BODY_NONE, false },
     { "POST",  "/v1/assign",                        api_assign_post,          16 * KB,    API_SCOPE_CLIENT, API_BODY_JSON, false },
+    { "POST",  "/v1/events",                        api_events_post,          8 * MB,     API_SCOPE_CLIENT, API_BODY_RAW,  false },
     { "POST",  "/v1/experiments",                   api_experiment_create,    64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
     { "GET",   "/v1/experiments",                   api_experiment_list,      0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
     { "GET",   "/v1/experiments/:key",              api_experiment_get,       0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },

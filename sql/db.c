@@ -4,10 +4,10 @@
  * Statements use PQexecParams with text parameters; nothing is built by
  * string concatenation except array literals, which are escaped here.
  */
+#include <libpq-fe.h> /* before db.h: it declares db_conn() */
 #include "sql/db.h"
 
 #include <errno.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,4 +693,18 @@ db_exposure_counts_json(struct db *db, const char *key, char **out)
         *out = ab_xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
     return rc;
+}
+
+/* ---- for the other sql/ files ---------------------------------------------- */
+
+PGconn *
+db_conn(struct db *db)
+{
+    return db_ensure(db) == AB_OK ? db->conn : NULL;
+}
+
+void
+db_report(struct db *db, const char *what, PGresult *res)
+{
+    log_db_error(db, what, res);
 }

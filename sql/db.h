@@ -117,6 +117,14 @@ ab_status db_listen(struct db *db, const char *channel);
  * more: they are drained) arrived. AB_EDB when the connection broke. */
 ab_status db_wait_notify(struct db *db, int timeout_ms, bool *got);
 
+/* For the other files of sql/ only (they include libpq-fe.h too): the
+ * live connection (reconnecting if needed; NULL when unreachable), and the
+ * error reporter. */
+#ifdef LIBPQ_FE_H
+PGconn *db_conn(struct db *db);
+void db_report(struct db *db, const char *what, PGresult *res);
+#endif
+
 /* Run arbitrary SQL returning nothing (tests, tooling). */
 ab_status db_exec(struct db *db, const char *sql);
 

@@ -1,0 +1,63 @@
+/* ingest.h -- durable, group-committed outcome ingestion.
+ *
+ *   handler --submit(batch)--> [queue, bounded] --> writer thread
+ *      writer: take every waiting batch (up to GROUP_MAX events), one
+ *      transaction (arbiter.ingest); on failure append them to the spool and
+ *      fsync; then wake the handlers. A handler answers 2xx only when its
+ *      batch is committed or spooled.
+ *   While the spool holds unreplayed records, new batches are spooled too
+ *   (so replay stays in order) and the writer replays the spool into
+ *   PostgreSQL, oldest first, exactly once (batch ids).
+ */
+#ifndef API_INGEST_H
+#define API_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+struct app;
+struct ingest;
+
+struct ingest_event {
+    int64_t experiment_id;
+    char *event_id; /* owned; NULL */
+    char *unit;     /* owned */
+    char *arm;      /* owned; NULL: resolve from the exposure */
+    char *arm_hint; /* owned */
+    char *metric;   /* owned */
+    double value;
+    int64_t ts_ms;
+    char *attributes; /* owned JSON text; NULL */
+};
+
+struct ingest_config {
+    const char *spool_dir;
+    size_t spool_max;      /* bytes */
+    size_t queue_max;      /* events waiting for the writer */
+    int retention_days;    /* raw events kept */
+};
+
+ab_status ingest_new(struct app *app, const struct ingest_config *cfg,
+                     struct ingest **out);
+/* Drain the queue and stop (after the HTTP server stopped). */
+void ingest_stop(struct ingest *ing, int timeout_ms);
+
+struct ingest_result {
+    int accepted;
+    int duplicates;
+    bool spooled; /* durable locally; duplicates are counted at replay */
+};
+
+/* Make n events durable (takes ownership of evs and their strings). Blocks
+ * until committed or spooled. AB_EBUSY: queue or spool full, nothing kept
+ * (answer 503 + Retry-After). AB_EINTERNAL: neither database nor spool
+ * could take it (answer 503). */
+ab_status ingest_submit(struct ingest *ing, struct ingest_event *evs,
+                        size_t n, struct ingest_result *out);
+
+void ingest_event_clear(struct ingest_event *e);
+
+#endif /* API_INGEST_H */

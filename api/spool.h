@@ -1,0 +1,46 @@
+/* spool.h -- the local, fsync'd spool that makes an event batch durable
+ * while PostgreSQL is unreachable. Append-only file of records, replayed in
+ * order; one process per spool directory (flock).
+ *
+ *   record = "ARBS" | u32le payload length | u32le XXH32(payload, 0) |
+ *            u32le 0 | payload
+ *
+ * A record whose header or checksum does not match at start-up is a torn
+ * write from a crash (never acknowledged: the ack waits for fsync) and is
+ * cut off. Replay progress is kept in events.offset; replaying a record
+ * twice is harmless because every batch carries an id that PostgreSQL
+ * remembers (arbiter.ingest_batches).
+ */
+#ifndef API_SPOOL_H
+#define API_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+struct spool;
+
+/* Open (creating dir if needed). AB_ECONFLICT when another process holds
+ * it; AB_EINTERNAL on I/O errors. */
+ab_status spool_open(const char *dir, size_t max_bytes, struct spool **out);
+void spool_close(struct spool *s);
+
+/* Append records and fsync once. AB_EBUSY when they would pass max_bytes;
+ * AB_EINTERNAL on I/O errors (nothing is acknowledged then). */
+ab_status spool_append(struct spool *s, char *const *payloads,
+                       const size_t *lens, size_t n);
+
+/* Bytes written and not yet replayed. */
+uint64_t spool_pending(const struct spool *s);
+uint64_t spool_replayed_total(const struct spool *s);
+
+/* The next record to replay: a new buffer in *payload (free()). AB_ENOTFOUND
+ * when nothing is pending. */
+ab_status spool_peek(struct spool *s, char **payload, size_t *len);
+/* Mark the record returned by spool_peek() as replayed; when everything is
+ * replayed the file is truncated. */
+ab_status spool_advance(struct spool *s);
+
+#endif /* API_SPOOL_H */

@@ -1,0 +1,114 @@
+/* db_events.c -- the events side of the libpq layer (see db_events.h).
+ * Uses the connection of sql/db.c through db_conn(); like db.c it is the
+ * only kind of file that includes libpq-fe.h (sql/ only). */
+#include <libpq-fe.h> /* before db.h: it declares db_conn() */
+#include "sql/db_events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sql/db.h"
+#include "sql/pgarray.h"
+
+enum { A_IDS, A_BATCH, A_EXP, A_EID, A_UNIT, A_ARM, A_HINT, A_METRIC,
+       A_VALUE, A_TS, A_ATTR, N_ARRAYS };
+
+ab_status
+db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
+                const struct db_event *ev, size_t n, struct db_batch_result *out)
+{
+    struct pgarray a[N_ARRAYS];
+    for (int k = 0; k < N_ARRAYS; k++)
+        pgarray_begin(&a[k]);
+    for (size_t i = 0; i < n_batches; i++)
+        pgarray_text(&a[A_IDS], batch_ids[i]);
+    for (size_t i = 0; i < n; i++) {
+        pgarray_int(&a[A_BATCH], ev[i].batch + 1);
+        pgarray_int(&a[A_EXP], ev[i].experiment_id);
+        pgarray_text(&a[A_EID], ev[i].event_id);
+        pgarray_text(&a[A_UNIT], ev[i].unit);
+        pgarray_text(&a[A_ARM], ev[i].arm);
+        pgarray_text(&a[A_HINT], ev[i].arm_hint);
+        pgarray_text(&a[A_METRIC], ev[i].metric);
+        pgarray_double(&a[A_VALUE], ev[i].value);
+        pgarray_int(&a[A_TS], ev[i].ts_ms);
+        pgarray_text(&a[A_ATTR], ev[i].attributes);
+    }
+    const char *params[N_ARRAYS];
+    for (int k = 0; k < N_ARRAYS; k++)
+        params[k] = pgarray_end(&a[k]);
+
+    ab_status rc = AB_OK;
+    PGresult *res = NULL;
+    PGconn *conn = db_conn(db);
+    if (conn == NULL) {
+        rc = AB_EDB;
+        goto done;
+    }
+    /* one statement = one transaction (autocommit) */
+    res = PQexecParams(conn,
+                       "SELECT accepted, duplicates FROM arbiter.ingest("
+                       "$1::text[], $2::int[], $3::bigint[], $4::text[],"
+                       " $5::text[], $6::text[], $7::text[], $8::text[],"
+                       " $9::float8[], $10::bigint[], $11::text[])",
+                       N_ARRAYS, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+        (size_t)PQntuples(res) != n_batches) {
+        db_report(db, "events write", res);
+        rc = AB_EDB;
+        goto done;
+    }
+    for (size_t i = 0; i < n_batches; i++) {
+        out[i].accepted = (int)strtol(PQgetvalue(res, (int)i, 0), NULL, 10);
+        out[i].duplicates = (int)strtol(PQgetvalue(res, (int)i, 1), NULL, 10);
+    }
+done:
+    PQclear(res);
+    for (int k = 0; k < N_ARRAYS; k++)
+        free(a[k].p);
+    return rc;
+}
+
+static ab_status
+call_ms(struct db *db, const char *what, const char *sql, int n,
+        const int64_t *ms)
+{
+    char buf[2][32];
+    const char *params[2];
+    for (int i = 0; i < n; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "%lld", (long long)ms[i]);
+        params[i] = buf[i];
+    }
+    PGconn *conn = db_conn(db);
+    if (conn == NULL)
+        return AB_EDB;
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    ab_status rc = AB_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_report(db, what, res);
+        rc = AB_EDB;
+    }
+    PQclear(res);
+    return rc;
+}
+
+ab_status
+db_events_partitions(struct db *db, int64_t from_ms, int64_t to_ms)
+{
+    int64_t ms[2] = {from_ms, to_ms};
+    return call_ms(db, "event partitions",
+                   "SELECT arbiter.ensure_event_partitions("
+                   "to_timestamp($1::bigint / 1000.0),"
+                   " to_timestamp($2::bigint / 1000.0))",
+                   2, ms);
+}
+
+ab_status
+db_events_retention(struct db *db, int64_t cutoff_ms)
+{
+    return call_ms(db, "event retention",
+                   "SELECT arbiter.apply_retention("
+                   "to_timestamp($1::bigint / 1000.0))",
+                   1, &cutoff_ms);
+}

@@ -1,0 +1,45 @@
+/* db_events.h -- outcome events in PostgreSQL: the group-commit write, and
+ * partition and retention maintenance (sql/migrations/002_events.sql). */
+#ifndef SQL_DB_EVENTS_H
+#define SQL_DB_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+struct db;
+
+struct db_event {
+    int64_t experiment_id;
+    const char *event_id;   /* client id, or NULL */
+    const char *unit;
+    const char *arm;        /* explicit arm, or NULL */
+    const char *arm_hint;   /* the snapshot's arm, used when no exposure */
+    const char *metric;
+    double value;
+    int64_t ts_ms;
+    const char *attributes; /* JSON object text, or NULL */
+    int batch;              /* index into the batch ids of this call */
+};
+
+struct db_batch_result {
+    int accepted;
+    int duplicates;
+};
+
+/* Write events of n_batches batches in one transaction (one call of
+ * arbiter.ingest). results[i] gets batch i's counts (a batch committed
+ * before reports the counts it had then). AB_EDB: nothing is committed --
+ * or, when the connection broke during COMMIT, the outcome is unknown; a
+ * retry with the same batch ids is then safe (exactly once). */
+ab_status db_events_write(struct db *db, const char *const *batch_ids,
+                          size_t n_batches, const struct db_event *events,
+                          size_t n_events, struct db_batch_result *results);
+
+/* Create monthly partitions covering [from_ms, to_ms]. */
+ab_status db_events_partitions(struct db *db, int64_t from_ms, int64_t to_ms);
+/* Drop raw events (and idempotency keys) older than cutoff_ms. */
+ab_status db_events_retention(struct db *db, int64_t cutoff_ms);
+
+#endif /* SQL_DB_EVENTS_H */
