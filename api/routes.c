@@ -22,6 +22,8 @@ const struct api_route api_routes[] = {
     { "POST",  "/v1/experiments/:key/resume",       api_experiment_resume,    4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/experiments/:key/stop",         api_experiment_stop,      4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "GET",   "/v1/experiments/:key/decisions",    api_experiment_decisions, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key/results",      api_experiment_results,   0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "POST",  "/v1/analyze",                       api_analyze_post,         1 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, false },
     { "GET",   "/v1/experiments/:key/exposures",    api_experiment_exposures, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
 };
 /* clang-format on */
