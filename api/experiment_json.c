@@ -25,7 +25,9 @@
  *               100): a switch, never a split (a split is a canary)
  *   shadow      exactly 2 arms: control serves, the other is the shadow
  *               model whose weight is the share of traffic mirrored to it
- *   bandit      2 to 64 arms; sticky defaults to true
+ *   bandit      2 to 64 arms; sticky defaults to true; an optional
+ *               "bandit" object (below) configures the reweight job, and
+ *               is refused for the other strategies
  * Canonical output: weights in percent and layer ranges in percent, as
  * JSON integers when whole; coverage as a fraction; equality operands as
  * strings; every default filled in. parse(definition(e)) equals e.
@@ -744,13 +746,270 @@ parse_metrics(struct parser *p, const json_t *doc, struct core_experiment *e)
     return AB_OK;
 }
 
+/* ---- bandit ------------------------------------------------------------- */
+
+/* The "bandit" object (strategy bandit only; every field optional):
+ *   policy            thompson | top_two | ucb1 | kl_ucb | eps_greedy |
+ *                     uniform                              default thompson
+ *   metric            a declared binary, sum or mean metric   default: the
+ *                     first such primary metric, else the first such one,
+ *                     else null (no metric: the weights are not adapted)
+ *   interval_s        reweight cadence, integer 1..2592000       default 60
+ *   floor             minimum share per arm, [0, (1 - pinned) / arms]
+ *                                                              default 0.01
+ *   control_share     null (not pinned) or the control arm's fixed share
+ *                     in [0, 1)                               default null
+ *   burn_in           units in all arms before adapting       default 1000
+ *   min_units         units an arm needs before it adapts      default 100
+ *   promote_threshold null (never promote) or P(best) in (0.5, 1)
+ *                                                              default 0.95
+ *   promote_after_s   seconds P(best) must stay above it      default 3600
+ *   seed              integer in [0, 2^53)   default: FNV-1a 64 of the key,
+ *                     top 53 bits (Fowler, Noll, Vo; IETF draft
+ *                     draft-eastlake-fnv, section 2) */
+#define BANDIT_INTERVAL_MAX 2592000
+#define BANDIT_COUNT_MAX 1000000000000LL
+#define BANDIT_AFTER_MAX 31536000
+#define BANDIT_SEED_MAX 9007199254740991LL /* 2^53 - 1 */
+
+static const char *const bandit_fields[] = {
+    "policy",        "metric",  "interval_s",        "floor",
+    "control_share", "burn_in", "min_units",         "promote_threshold",
+    "promote_after_s", "seed",  NULL
+};
+
+static const struct name_map bandit_policy_names[] = {
+    { "uniform", CORE_BANDIT_UNIFORM },
+    { "thompson", CORE_BANDIT_THOMPSON },
+    { "top_two", CORE_BANDIT_TOP_TWO },
+    { "ucb1", CORE_BANDIT_UCB1 },
+    { "kl_ucb", CORE_BANDIT_KL_UCB },
+    { "eps_greedy", CORE_BANDIT_EPS_GREEDY },
+};
+
+const char *
+api_bandit_policy_name(enum core_bandit_policy policy)
+{
+    return map_name(bandit_policy_names, AB_ARRAY_LEN(bandit_policy_names),
+                    (int)policy);
+}
+
+static int64_t
+key_seed(const char *key)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a 64 offset basis */
+    for (const unsigned char *c = (const unsigned char *)key; *c; c++) {
+        h ^= *c;
+        h *= 1099511628211ULL; /* FNV 64 prime */
+    }
+    return (int64_t)(h >> 11);
+}
+
+/* An integer field of the bandit object in [min, max], or dflt. */
+static ab_status
+bandit_int(struct parser *p, const json_t *b, const char *field, int64_t min,
+           int64_t max, int64_t dflt, int64_t *out)
+{
+    char f[64];
+    json_t *v = json_object_get(b, field);
+    snprintf(f, sizeof(f), "bandit.%s", field);
+    if (v == NULL) {
+        *out = dflt;
+        return AB_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < min ||
+        json_integer_value(v) > max)
+        return bad(p, f, "must be an integer between %lld and %lld",
+                   (long long)min, (long long)max);
+    *out = (int64_t)json_integer_value(v);
+    return AB_OK;
+}
+
+/* A number field; 'nullable': null gives *is_null (and no value). */
+static ab_status
+bandit_num(struct parser *p, const json_t *b, const char *field,
+           bool nullable, const char *range, double dflt, bool dflt_null,
+           double *out, bool *is_null)
+{
+    char f[64];
+    json_t *v = json_object_get(b, field);
+    snprintf(f, sizeof(f), "bandit.%s", field);
+    if (is_null)
+        *is_null = false;
+    if (v == NULL) {
+        if (is_null)
+            *is_null = dflt_null;
+        *out = dflt_null ? 0 : dflt;
+        return AB_OK;
+    }
+    if (nullable && json_is_null(v)) {
+        *is_null = true;
+        *out = 0;
+        return AB_OK;
+    }
+    double x = json_is_number(v) ? json_number_value(v) : NAN;
+    if (!isfinite(x))
+        return bad(p, f, "must be %s%s", nullable ? "null or " : "", range);
+    *out = x;
+    return AB_OK;
+}
+
+static ab_status
+bandit_metric(struct parser *p, const json_t *b, struct core_experiment *e)
+{
+    struct core_bandit *bd = &e->bandit;
+    json_t *v = json_object_get(b, "metric");
+    bd->metric = SIZE_MAX;
+    if (v == NULL || json_is_null(v)) {
+        if (v != NULL && json_is_null(v))
+            return AB_OK; /* explicitly none */
+        for (int pass = 0; pass < 2 && bd->metric == SIZE_MAX; pass++)
+            for (size_t i = 0; i < e->n_metrics; i++) {
+                const struct core_metric *m = &e->metrics[i];
+                if (m->kind != CORE_METRIC_RATIO &&
+                    (pass == 1 || m->role == CORE_ROLE_PRIMARY)) {
+                    bd->metric = i;
+                    break;
+                }
+            }
+        return AB_OK;
+    }
+    if (!json_is_string(v))
+        return bad(p, "bandit.metric", "must be a metric name or null");
+    for (size_t i = 0; i < e->n_metrics; i++) {
+        if (strcmp(e->metrics[i].name, json_string_value(v)) != 0)
+            continue;
+        if (e->metrics[i].kind == CORE_METRIC_RATIO)
+            return bad(p, "bandit.metric",
+                       "ratio metric \"%s\" cannot drive a bandit (use a "
+                       "binary, sum or mean metric)",
+                       e->metrics[i].name);
+        bd->metric = i;
+        return AB_OK;
+    }
+    return bad(p, "bandit.metric", "no metric \"%.64s\" is declared",
+               json_string_value(v));
+}
+
+static ab_status
+parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
+{
+    json_t *b = json_object_get(doc, "bandit");
+    struct core_bandit *bd = &e->bandit;
+    ab_status rc;
+    int v;
+    memset(bd, 0, sizeof(*bd));
+    if (e->strategy != CORE_STRATEGY_BANDIT) {
+        if (b != NULL && !json_is_null(b))
+            return bad(p, "bandit", "only for strategy bandit (this is %s)",
+                       core_strategy_name(e->strategy));
+        return AB_OK;
+    }
+    json_t *none = NULL;
+    if (b == NULL || json_is_null(b)) {
+        none = json_object();
+        b = none;
+    } else if (!json_is_object(b))
+        return bad(p, "bandit", "must be an object or null");
+    if ((rc = check_fields(p, b, "bandit", bandit_fields)) != AB_OK)
+        goto done;
+    rc = get_enum(p, b, "policy", "bandit", bandit_policy_names,
+                  AB_ARRAY_LEN(bandit_policy_names), CORE_BANDIT_THOMPSON,
+                  "thompson top_two ucb1 kl_ucb eps_greedy uniform", &v);
+    if (rc != AB_OK)
+        goto done;
+    bd->policy = (enum core_bandit_policy)v;
+    if ((rc = bandit_metric(p, b, e)) != AB_OK)
+        goto done;
+    if ((rc = bandit_int(p, b, "interval_s", 1, BANDIT_INTERVAL_MAX, 60,
+                         &bd->interval_s)) != AB_OK)
+        goto done;
+    bool is_null;
+    rc = bandit_num(p, b, "control_share", true, "a number in [0, 1)", 0,
+                    true, &bd->control_share, &is_null);
+    if (rc != AB_OK)
+        goto done;
+    if (!is_null && !(bd->control_share >= 0 && bd->control_share < 1)) {
+        rc = bad(p, "bandit.control_share",
+                 "must be null or a number in [0, 1)");
+        goto done;
+    }
+    bd->control_pinned = !is_null;
+    size_t n_free = e->n_arms - (bd->control_pinned ? 1 : 0);
+    double floor_max = (1.0 - bd->control_share) / (double)n_free;
+    char range[96];
+    snprintf(range, sizeof(range), "a number between 0 and %.6g", floor_max);
+    rc = bandit_num(p, b, "floor", false, range, 0.01, false, &bd->floor,
+                    NULL);
+    if (rc != AB_OK)
+        goto done;
+    if (!(bd->floor >= 0 && bd->floor <= floor_max * (1 + 1e-12))) {
+        rc = bad(p, "bandit.floor", "must be %s (%s / %zu arms)", range,
+                 bd->control_pinned ? "(1 - control_share)" : "1", n_free);
+        goto done;
+    }
+    if ((rc = bandit_int(p, b, "burn_in", 0, BANDIT_COUNT_MAX, 1000,
+                         &bd->burn_in)) != AB_OK)
+        goto done;
+    if ((rc = bandit_int(p, b, "min_units", 0, BANDIT_COUNT_MAX, 100,
+                         &bd->min_units)) != AB_OK)
+        goto done;
+    rc = bandit_num(p, b, "promote_threshold", true,
+                    "a number in (0.5, 1)", 0.95, false,
+                    &bd->promote_threshold, &is_null);
+    if (rc != AB_OK)
+        goto done;
+    if (!is_null &&
+        !(bd->promote_threshold > 0.5 && bd->promote_threshold < 1)) {
+        rc = bad(p, "bandit.promote_threshold",
+                 "must be null or a number in (0.5, 1)");
+        goto done;
+    }
+    bd->promote = !is_null;
+    if ((rc = bandit_int(p, b, "promote_after_s", 0, BANDIT_AFTER_MAX, 3600,
+                         &bd->promote_after_s)) != AB_OK)
+        goto done;
+    rc = bandit_int(p, b, "seed", 0, BANDIT_SEED_MAX, key_seed(e->key),
+                    &bd->seed);
+done:
+    json_decref(none);
+    return rc;
+}
+
+static json_t *
+bandit_json(const struct core_experiment *e)
+{
+    const struct core_bandit *b = &e->bandit;
+    json_t *o = json_object();
+    json_object_set_new(o, "policy",
+                        json_string(api_bandit_policy_name(b->policy)));
+    json_object_set_new(o, "metric",
+                        b->metric < e->n_metrics
+                            ? json_string(e->metrics[b->metric].name)
+                            : json_null());
+    json_object_set_new(o, "interval_s", json_integer(b->interval_s));
+    json_object_set_new(o, "floor", json_real(b->floor));
+    json_object_set_new(o, "control_share",
+                        b->control_pinned ? json_real(b->control_share)
+                                          : json_null());
+    json_object_set_new(o, "burn_in", json_integer(b->burn_in));
+    json_object_set_new(o, "min_units", json_integer(b->min_units));
+    json_object_set_new(o, "promote_threshold",
+                        b->promote ? json_real(b->promote_threshold)
+                                   : json_null());
+    json_object_set_new(o, "promote_after_s",
+                        json_integer(b->promote_after_s));
+    json_object_set_new(o, "seed", json_integer(b->seed));
+    return o;
+}
+
 /* ---- the document ------------------------------------------------------- */
 
 static const char *const doc_fields[] = {
     "key",       "description", "strategy", "unit_type",
     "arms",      "coverage",    "targeting", "forced",
     "layer",     "salt",        "bucket_version", "min_bucket_version",
-    "sticky",    "metrics",     NULL
+    "sticky",    "metrics",     "bandit",   NULL
 };
 
 static ab_status
@@ -838,7 +1097,9 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
     e->sticky = sticky != NULL ? json_is_true(sticky)
                                : e->strategy == CORE_STRATEGY_BANDIT;
 
-    return parse_metrics(p, doc, e);
+    if ((rc = parse_metrics(p, doc, e)) != AB_OK)
+        return rc;
+    return parse_bandit(p, doc, e);
 }
 
 ab_status
@@ -955,5 +1216,7 @@ api_experiment_definition(const struct core_experiment *e)
                                        : json_null()));
     }
     json_object_set_new(d, "metrics", ms);
+    if (e->strategy == CORE_STRATEGY_BANDIT)
+        json_object_set_new(d, "bandit", bandit_json(e));
     return d;
 }

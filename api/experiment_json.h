@@ -23,6 +23,13 @@
  *                  increase|decrease (default increase), role primary|
  *                  secondary|guardrail (default secondary), covariate
  *                  name or null (default null)
+ *   bandit         strategy bandit only: {policy, metric, interval_s,
+ *                  floor, control_share, burn_in, min_units,
+ *                  promote_threshold, promote_after_s, seed}, every field
+ *                  optional (see parse_bandit in experiment_json.c for
+ *                  ranges and defaults); the canonical form of a bandit
+ *                  experiment always has it, filled in; other strategies
+ *                  never have it
  * Strategies: canary, blue_green and shadow have exactly 2 arms; a
  * blue_green definition has all traffic on one arm (weights 0 and 100).
  * Limits: key/names 64 bytes of [A-Za-z0-9_.-], description 4096 bytes,
@@ -57,5 +64,6 @@ const char *api_op_name(enum core_op op);
 const char *api_metric_kind_name(enum core_metric_kind k);
 const char *api_direction_name(enum core_direction d);
 const char *api_role_name(enum core_role r);
+const char *api_bandit_policy_name(enum core_bandit_policy p);
 
 #endif /* API_EXPERIMENT_JSON_H */

@@ -97,6 +97,46 @@ struct core_metric {
     char *covariate; /* pre-period covariate name for CUPED, or NULL */
 };
 
+/* Allocation policies of a bandit experiment (names as in bandits/bandit.h:
+ * "uniform", "thompson", "top_two", "ucb1", "kl_ucb", "eps_greedy"). */
+enum core_bandit_policy {
+    CORE_BANDIT_UNIFORM,
+    CORE_BANDIT_THOMPSON,
+    CORE_BANDIT_TOP_TWO,
+    CORE_BANDIT_UCB1,
+    CORE_BANDIT_KL_UCB,
+    CORE_BANDIT_EPS_GREEDY
+};
+
+/* The "bandit" object of a bandit experiment (api/reweight.c runs it). No
+ * pointers, so core_experiment_free() and _clone() need nothing for it. */
+struct core_bandit {
+    enum core_bandit_policy policy;
+    size_t metric;          /* index into metrics; SIZE_MAX: none declared */
+    int64_t interval_s;     /* reweight cadence, >= 1 */
+    double floor;           /* minimum share of each non-pinned arm */
+    bool control_pinned;    /* the control arm keeps control_share */
+    double control_share;   /* fraction of traffic, [0, 1) */
+    int64_t burn_in;        /* units (all arms) before adapting */
+    int64_t min_units;      /* units an arm needs before it is reweighted */
+    bool promote;           /* false: promote_threshold is null */
+    double promote_threshold; /* P(best) an arm must keep, (0.5, 1) */
+    int64_t promote_after_s;  /* for this long */
+    int64_t seed;           /* >= 0; the rng of version v: (seed, v) */
+};
+
+static inline bool
+core_bandit_equal(const struct core_bandit *a, const struct core_bandit *b)
+{
+    return a->policy == b->policy && a->metric == b->metric &&
+           a->interval_s == b->interval_s && a->floor == b->floor &&
+           a->control_pinned == b->control_pinned &&
+           a->control_share == b->control_share && a->burn_in == b->burn_in &&
+           a->min_units == b->min_units && a->promote == b->promote &&
+           a->promote_threshold == b->promote_threshold &&
+           a->promote_after_s == b->promote_after_s && a->seed == b->seed;
+}
+
 struct core_experiment {
     int64_t id; /* database id; 0 before it is stored */
     char *key;  /* [A-Za-z0-9_.-]{1,64}, starts with a letter or digit */
@@ -123,6 +163,8 @@ struct core_experiment {
     struct core_metric *metrics;
     size_t n_metrics;
     int64_t version; /* row version, raised on every change */
+    /* strategy bandit only (zero otherwise): see api/experiment_json.h */
+    struct core_bandit bandit;
 };
 
 /* Release everything e owns, then e itself. NULL is a no-op. */

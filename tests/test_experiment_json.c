@@ -820,6 +820,232 @@ test_names(void **state)
     core_experiment_free(NULL);
 }
 
+/* ---- the bandit object --------------------------------------------------- */
+
+static const char bandit_doc[] =
+    "{\"key\":\"ranker-v2\",\"strategy\":\"bandit\",\"arms\":["
+    "{\"name\":\"a\",\"weight\":40,\"control\":true},"
+    "{\"name\":\"b\",\"weight\":30},{\"name\":\"c\",\"weight\":30}],"
+    "\"metrics\":[{\"name\":\"lat\",\"kind\":\"ratio\",\"role\":\"primary\"},"
+    "{\"name\":\"ctr\",\"kind\":\"binary\"},"
+    "{\"name\":\"rev\",\"kind\":\"mean\",\"role\":\"primary\","
+    "\"direction\":\"decrease\"}]}";
+
+/* bandit_doc with "bandit" set to 'bandit' (a JSON text). */
+static json_t *
+with_bandit(const char *bandit)
+{
+    json_t *d = load(bandit_doc);
+    json_object_set_new(d, "bandit", load(bandit));
+    return d;
+}
+
+static void
+test_bandit_object_defaults(void **state)
+{
+    (void)state;
+    struct core_experiment *e = parse_ok(load(bandit_doc));
+    const struct core_bandit *b = &e->bandit;
+    assert_int_equal(b->policy, CORE_BANDIT_THOMPSON);
+    /* the first primary metric that is not a ratio */
+    assert_int_equal(b->metric, 2);
+    assert_int_equal(b->interval_s, 60);
+    assert_true(b->floor == 0.01);
+    assert_false(b->control_pinned);
+    assert_int_equal(b->burn_in, 1000);
+    assert_int_equal(b->min_units, 100);
+    assert_true(b->promote);
+    assert_true(b->promote_threshold == 0.95);
+    assert_int_equal(b->promote_after_s, 3600);
+    /* FNV-1a 64 of "ranker-v2" is 0x45282f36d83ce167, top 53 bits; from
+     * Python (h = 14695981039346656037; per byte h ^= b, h *= 1099511628211
+     * mod 2^64), which gives the published fnv1a64("a") =
+     * 0xaf63dc4c8601ec8c */
+    assert_int_equal(b->seed, 2433244580218780LL);
+    core_experiment_free(e);
+
+    /* no primary non-ratio metric: the first non-ratio one */
+    e = parse_ok(load(
+        "{\"key\":\"k\",\"strategy\":\"bandit\",\"arms\":["
+        "{\"name\":\"a\",\"weight\":50,\"control\":true},"
+        "{\"name\":\"b\",\"weight\":50}],\"metrics\":["
+        "{\"name\":\"lat\",\"kind\":\"ratio\",\"role\":\"primary\"},"
+        "{\"name\":\"s\",\"kind\":\"sum\"},{\"name\":\"t\",\"kind\":"
+        "\"binary\"}]}"));
+    assert_int_equal(e->bandit.metric, 1);
+    core_experiment_free(e);
+    /* no metric at all: none (the weights are then never adapted) */
+    e = parse_ok(patched("{\"strategy\":\"bandit\"}"));
+    assert_int_equal(e->bandit.metric, SIZE_MAX);
+    json_t *def = api_experiment_definition(e);
+    assert_true(json_is_null(
+        json_object_get(json_object_get(def, "bandit"), "metric")));
+    json_decref(def);
+    core_experiment_free(e);
+    /* other strategies carry no bandit object, and zeros */
+    e = parse_ok(load(base_doc));
+    def = api_experiment_definition(e);
+    assert_null(json_object_get(def, "bandit"));
+    assert_int_equal(e->bandit.interval_s, 0);
+    json_decref(def);
+    core_experiment_free(e);
+    e = parse_ok(patched("{\"bandit\":null}"));
+    core_experiment_free(e);
+}
+
+static void
+test_bandit_object_values(void **state)
+{
+    (void)state;
+    struct core_experiment *e = parse_ok(with_bandit(
+        "{\"policy\":\"top_two\",\"metric\":\"ctr\",\"interval_s\":1,"
+        "\"floor\":0.3,\"control_share\":0.1,\"burn_in\":0,"
+        "\"min_units\":5,\"promote_threshold\":null,"
+        "\"promote_after_s\":0,\"seed\":9007199254740991}"));
+    const struct core_bandit *b = &e->bandit;
+    assert_int_equal(b->policy, CORE_BANDIT_TOP_TWO);
+    assert_int_equal(b->metric, 1);
+    assert_int_equal(b->interval_s, 1);
+    assert_true(b->floor == 0.3);
+    assert_true(b->control_pinned);
+    assert_true(b->control_share == 0.1);
+    assert_int_equal(b->burn_in, 0);
+    assert_int_equal(b->min_units, 5);
+    assert_false(b->promote);
+    assert_int_equal(b->promote_after_s, 0);
+    assert_int_equal(b->seed, 9007199254740991LL);
+    core_experiment_free(e);
+    const char *policies[] = { "uniform", "thompson", "top_two", "ucb1",
+                               "kl_ucb", "eps_greedy" };
+    for (size_t i = 0; i < AB_ARRAY_LEN(policies); i++) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "{\"policy\":\"%s\"}", policies[i]);
+        e = parse_ok(with_bandit(buf));
+        assert_int_equal(e->bandit.policy, (int)i);
+        assert_string_equal(api_bandit_policy_name(e->bandit.policy),
+                            policies[i]);
+        core_experiment_free(e);
+    }
+    /* the floor may reach exactly 1/K (K arms share everything) */
+    e = parse_ok(with_bandit("{\"floor\":0.3333333333333333}"));
+    core_experiment_free(e);
+    /* and (1 - control_share) / (K - 1) with a pinned control */
+    e = parse_ok(with_bandit("{\"floor\":0.25,\"control_share\":0.5}"));
+    core_experiment_free(e);
+}
+
+static void
+test_bandit_object_errors(void **state)
+{
+    (void)state;
+    expect_error(patched("{\"bandit\":{}}"),
+                 "bandit: only for strategy bandit (this is ab)");
+    expect_error(with_bandit("[]"), "bandit: must be an object or null");
+    expect_error(with_bandit("{\"arms\":1}"), "bandit.arms: unknown field");
+    expect_error(with_bandit("{\"policy\":\"greedy\"}"),
+                 "bandit.policy: must be one of thompson top_two ucb1 "
+                 "kl_ucb eps_greedy uniform");
+    expect_error(with_bandit("{\"metric\":\"clicks\"}"),
+                 "bandit.metric: no metric \"clicks\" is declared");
+    expect_error(with_bandit("{\"metric\":3}"),
+                 "bandit.metric: must be a metric name or null");
+    expect_error(with_bandit("{\"metric\":\"lat\"}"),
+                 "bandit.metric: ratio metric \"lat\" cannot drive a bandit "
+                 "(use a binary, sum or mean metric)");
+    expect_error(with_bandit("{\"interval_s\":0}"),
+                 "bandit.interval_s: must be an integer between 1 and "
+                 "2592000");
+    expect_error(with_bandit("{\"interval_s\":1.5}"),
+                 "bandit.interval_s: must be an integer between 1 and "
+                 "2592000");
+    expect_error(with_bandit("{\"floor\":0.34}"),
+                 "bandit.floor: must be a number between 0 and 0.333333 "
+                 "(1 / 3 arms)");
+    expect_error(with_bandit("{\"floor\":-0.01}"),
+                 "bandit.floor: must be a number between 0 and 0.333333 "
+                 "(1 / 3 arms)");
+    expect_error(with_bandit("{\"floor\":\"1%\"}"),
+                 "bandit.floor: must be a number between 0 and 0.333333");
+    expect_error(with_bandit("{\"floor\":0.26,\"control_share\":0.5}"),
+                 "bandit.floor: must be a number between 0 and 0.25 "
+                 "((1 - control_share) / 2 arms)");
+    expect_error(with_bandit("{\"control_share\":1}"),
+                 "bandit.control_share: must be null or a number in [0, 1)");
+    expect_error(with_bandit("{\"control_share\":true}"),
+                 "bandit.control_share: must be null or a number in [0, 1)");
+    expect_error(with_bandit("{\"burn_in\":-1}"),
+                 "bandit.burn_in: must be an integer between 0 and "
+                 "1000000000000");
+    expect_error(with_bandit("{\"min_units\":\"5\"}"),
+                 "bandit.min_units: must be an integer between 0 and "
+                 "1000000000000");
+    expect_error(with_bandit("{\"promote_threshold\":0.5}"),
+                 "bandit.promote_threshold: must be null or a number in "
+                 "(0.5, 1)");
+    expect_error(with_bandit("{\"promote_threshold\":1}"),
+                 "bandit.promote_threshold: must be null or a number in "
+                 "(0.5, 1)");
+    expect_error(with_bandit("{\"promote_after_s\":-5}"),
+                 "bandit.promote_after_s: must be an integer between 0 and "
+                 "31536000");
+    expect_error(with_bandit("{\"seed\":-1}"),
+                 "bandit.seed: must be an integer between 0 and "
+                 "9007199254740991");
+    expect_error(with_bandit("{\"seed\":9007199254740992}"),
+                 "bandit.seed: must be an integer between 0 and "
+                 "9007199254740991");
+}
+
+static void
+test_bandit_object_round_trips(void **state)
+{
+    (void)state;
+    json_t *docs[] = {
+        load(bandit_doc),
+        with_bandit("{\"policy\":\"eps_greedy\",\"metric\":\"ctr\","
+                    "\"interval_s\":5,\"floor\":0.05,\"control_share\":0.2,"
+                    "\"burn_in\":10,\"min_units\":3,"
+                    "\"promote_threshold\":0.99,\"promote_after_s\":7,"
+                    "\"seed\":42}"),
+        with_bandit("{\"metric\":null,\"promote_threshold\":null,"
+                    "\"floor\":0}"),
+    };
+    for (size_t k = 0; k < AB_ARRAY_LEN(docs); k++) {
+        struct core_experiment *e = parse_ok(docs[k]);
+        json_t *def = api_experiment_definition(e);
+        char *text = json_dumps(def, JSON_COMPACT);
+        struct core_experiment *e2 = parse_ok(load(text));
+        assert_true(core_experiment_equal(e, e2));
+        assert_true(core_bandit_equal(&e->bandit, &e2->bandit));
+        json_t *def2 = api_experiment_definition(e2);
+        assert_true(json_equal(def, def2));
+        struct core_experiment *c = core_experiment_clone(e);
+        assert_true(core_bandit_equal(&e->bandit, &c->bandit));
+        /* equality is not vacuous */
+        e2->bandit.floor += 1e-9;
+        assert_false(core_bandit_equal(&e->bandit, &e2->bandit));
+        free(text);
+        json_decref(def);
+        json_decref(def2);
+        core_experiment_free(c);
+        core_experiment_free(e);
+        core_experiment_free(e2);
+    }
+    /* the canonical object, every default filled in */
+    struct core_experiment *e = parse_ok(load(bandit_doc));
+    json_t *def = api_experiment_definition(e);
+    json_t *want = load("{\"policy\":\"thompson\",\"metric\":\"rev\","
+                        "\"interval_s\":60,\"floor\":0.01,"
+                        "\"control_share\":null,\"burn_in\":1000,"
+                        "\"min_units\":100,\"promote_threshold\":0.95,"
+                        "\"promote_after_s\":3600,"
+                        "\"seed\":2433244580218780}");
+    assert_true(json_equal(json_object_get(def, "bandit"), want));
+    json_decref(want);
+    json_decref(def);
+    core_experiment_free(e);
+}
+
 int
 main(void)
 {
@@ -844,6 +1070,10 @@ main(void)
         cmocka_unit_test(test_definition_is_canonical),
         cmocka_unit_test(test_parsed_definition_assigns),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_bandit_object_defaults),
+        cmocka_unit_test(test_bandit_object_values),
+        cmocka_unit_test(test_bandit_object_errors),
+        cmocka_unit_test(test_bandit_object_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
