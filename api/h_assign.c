@@ -11,6 +11,7 @@
  *    "reason":"hashed","bucket":123456,"hash_version":1,
  *    "bucket_version":1,"weights_version":3,"propensity":0.5}
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,22 +93,128 @@ assign_one(struct app *app, struct snapshot *s, size_t idx, const char *unit,
     out->a = a;
 }
 
+/* ---- the answer, without printf ------------------------------------------
+ * format_answer() writes exactly what
+ *   snprintf(buf, n, "{\"experiment\":\"%s\",\"arm\":\"%s\",...,"
+ *            "\"propensity\":%.17g}", ...)
+ * wrote before, with memcpy and integer conversion: on the hottest path
+ * the printf machinery (format parsing, and above all %.17g, which runs
+ * glibc's multi-precision __printf_fp) cost about 6,500 of the 35,000
+ * instructions of a whole GET (callgrind, bench/results/assign.md). The
+ * propensity is still formatted by snprintf("%.17g"), but once per
+ * distinct value and thread: arms have a handful of weights, so a small
+ * direct-mapped cache keyed by the double's bits answers nearly always,
+ * and answers exactly what snprintf would. */
+
+struct out {
+    char *p;
+    size_t len, cap; /* cap includes room for the final NUL */
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+    if (o->len + n >= o->cap) /* never with ANSWER_MAX; truncate like snprintf */
+        n = o->len + 1 < o->cap ? o->cap - o->len - 1 : 0;
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
+static void
+put_str(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void
+put_u64(struct out *o, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(o, tmp + i, sizeof(tmp) - i);
+}
+
+static void
+put_i64(struct out *o, int64_t v)
+{
+    if (v < 0) {
+        PUT_LIT(o, "-");
+        put_u64(o, (uint64_t)0 - (uint64_t)v);
+    } else
+        put_u64(o, (uint64_t)v);
+}
+
+#define PROP_CACHE 16
+struct prop_slot {
+    uint64_t bits;
+    unsigned char len; /* 0: empty */
+    char text[31];
+};
+
+/* %.17g of x, through the per-thread cache. */
+static void
+put_propensity(struct out *o, double x)
+{
+    static _Thread_local struct prop_slot cache[PROP_CACHE];
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof(bits));
+    struct prop_slot *slot =
+        &cache[(bits ^ (bits >> 29) ^ (bits >> 47)) % PROP_CACHE];
+    if (slot->len == 0 || slot->bits != bits) {
+        int n = snprintf(slot->text, sizeof(slot->text), "%.17g", x);
+        slot->bits = bits;
+        slot->len = (unsigned char)(n > 0 ? n : 0); /* %.17g: <= 24 chars */
+    }
+    put(o, slot->text, slot->len);
+}
+
+/* Same bytes as escape(tmp, 2 * 256 + 8, s) followed by "%s" of tmp. */
+static void
+put_escaped_model(struct out *o, const char *s)
+{
+    char tmp[2 * 256 + 8];
+    size_t n = escape(tmp, sizeof(tmp), s);
+    put(o, tmp, n);
+}
+
 static int
 format_answer(char *buf, size_t n, const struct answer *ans)
 {
     const struct core_experiment *e = ans->e;
     const struct core_arm *arm = &e->arms[ans->a.arm];
-    char model[2 * 256 + 8];
-    escape(model, sizeof(model), arm->model ? arm->model : "");
-    return snprintf(buf, n,
-                    "{\"experiment\":\"%s\",\"arm\":\"%s\",\"model\":\"%s\","
-                    "\"in_experiment\":%s,\"reason\":\"%s\",\"bucket\":%u,"
-                    "\"hash_version\":%d,\"bucket_version\":%u,"
-                    "\"weights_version\":%lld,\"propensity\":%.17g}",
-                    e->key, arm->name, model,
-                    ans->a.in_experiment ? "true" : "false", ans->a.reason,
-                    ans->a.bucket, CORE_HASH_VERSION, e->bucket_version,
-                    (long long)e->weights_version, ans->a.propensity);
+    struct out o = {buf, 0, n};
+    PUT_LIT(&o, "{\"experiment\":\"");
+    put_str(&o, e->key);
+    PUT_LIT(&o, "\",\"arm\":\"");
+    put_str(&o, arm->name);
+    PUT_LIT(&o, "\",\"model\":\"");
+    put_escaped_model(&o, arm->model ? arm->model : "");
+    PUT_LIT(&o, "\",\"in_experiment\":");
+    if (ans->a.in_experiment)
+        PUT_LIT(&o, "true");
+    else
+        PUT_LIT(&o, "false");
+    PUT_LIT(&o, ",\"reason\":\"");
+    put_str(&o, ans->a.reason);
+    PUT_LIT(&o, "\",\"bucket\":");
+    put_u64(&o, ans->a.bucket);
+    PUT_LIT(&o, ",\"hash_version\":");
+    put_i64(&o, CORE_HASH_VERSION);
+    PUT_LIT(&o, ",\"bucket_version\":");
+    put_u64(&o, e->bucket_version);
+    PUT_LIT(&o, ",\"weights_version\":");
+    put_i64(&o, (int64_t)e->weights_version);
+    PUT_LIT(&o, ",\"propensity\":");
+    put_propensity(&o, ans->a.propensity);
+    PUT_LIT(&o, "}");
+    buf[o.len] = '\0';
+    return (int)o.len;
 }
 
 static bool
