@@ -106,6 +106,23 @@ item_cmp(const void *a, const void *b)
     return (x->first_ms > y->first_ms) - (x->first_ms < y->first_ms);
 }
 
+/* Two exposures of one unit under different bucket versions: the higher
+ * version re-randomized the unit, so its exposure replaces the other (as
+ * the upsert in sql/db.c does with the stored row); exposures under the
+ * lower version are superseded and not counted. */
+static void
+merge_versions(struct item *keep, struct item *it)
+{
+    int64_t last_ms = keep->last_ms > it->last_ms ? keep->last_ms : it->last_ms;
+    if (it->bucket_version > keep->bucket_version) {
+        char *unit = keep->unit, *arm = keep->arm;
+        *keep = *it;
+        it->unit = unit; /* freed by the caller with it */
+        it->arm = arm;
+    }
+    keep->last_ms = last_ms;
+}
+
 /* Move batch into pending, merging equal (experiment, unit). */
 static void
 merge_into_pending(struct exposure_writer *w, struct item *batch, size_t n)
@@ -125,6 +142,11 @@ merge_into_pending(struct exposure_writer *w, struct item *batch, size_t n)
             struct item *last = &w->pending[out - 1];
             if (last->experiment_id == it->experiment_id &&
                 strcmp(last->unit, it->unit) == 0) {
+                if (it->bucket_version != last->bucket_version) {
+                    merge_versions(last, it);
+                    item_free(it);
+                    continue;
+                }
                 if (it->first_ms < last->first_ms)
                     last->first_ms = it->first_ms;
                 if (it->last_ms > last->last_ms)

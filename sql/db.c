@@ -527,6 +527,25 @@ buf_put_quoted(struct buf *b, const char *s)
     buf_put(b, "\"", 1);
 }
 
+/* The row of a unit describes its exposure under the newest bucket
+ * version it was seen with: the arm of its first exposure under that
+ * version is kept (the sticky store), later exposures only add counts.
+ * An exposure under a higher bucket_version (re-randomized on purpose,
+ * DESIGN.md "Versions") replaces the row, and the per-arm totals move the
+ * unit and its exposures from the old arm to the new one; exposures
+ * under a lower version than the row's (an instance that has not reloaded
+ * yet) belong to a superseded randomization and are not counted. So the
+ * totals always equal a recomputation over the rows:
+ *
+ *   totals(e, arm) = (count(*), sum(count)) of exposure_units(e, arm)
+ *
+ * 'old' locks the rows this batch touches, so the arm and count it reads
+ * are the ones the upsert replaces (and another instance writing the same
+ * unit waits). The upsert's one-time filter on 'old' makes PostgreSQL
+ * read and lock it before the first row is written: a row already
+ * updated by this statement would otherwise be skipped by FOR UPDATE. */
+#define NEWER "excluded.bucket_version > x.bucket_version"
+#define OLDER "excluded.bucket_version < x.bucket_version"
 static const char exposures_sql[] =
     "WITH input AS ("
     "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[],"
@@ -534,6 +553,10 @@ static const char exposures_sql[] =
     "    $9::bigint[]) AS t(experiment_id, unit, arm, bucket_version,"
     "    weights_version, propensity, first_ms, last_ms, count)"
     "  ORDER BY experiment_id, unit),"
+    " old AS ("
+    "  SELECT x.experiment_id, x.unit, x.arm, x.bucket_version, x.count"
+    "  FROM arbiter.exposure_units x JOIN input i USING (experiment_id, unit)"
+    "  ORDER BY x.experiment_id, x.unit FOR UPDATE OF x),"
     " up AS ("
     "  INSERT INTO arbiter.exposure_units AS x (experiment_id, unit, arm,"
     "    bucket_version, weights_version, propensity, first_seen, last_seen,"
@@ -541,22 +564,45 @@ static const char exposures_sql[] =
     "  SELECT experiment_id, unit, arm, bucket_version, weights_version,"
     "    propensity, to_timestamp(first_ms / 1000.0),"
     "    to_timestamp(last_ms / 1000.0), count FROM input"
+    "  WHERE (SELECT count(*) FROM old) >= 0" /* lock before the upsert */
     "  ON CONFLICT (experiment_id, unit) DO UPDATE SET"
-    "    first_seen = least(x.first_seen, excluded.first_seen),"
+    "    arm = CASE WHEN " NEWER " THEN excluded.arm ELSE x.arm END,"
+    "    weights_version = CASE WHEN " NEWER
+    "      THEN excluded.weights_version ELSE x.weights_version END,"
+    "    propensity = CASE WHEN " NEWER
+    "      THEN excluded.propensity ELSE x.propensity END,"
+    "    first_seen = CASE WHEN " NEWER " THEN excluded.first_seen"
+    "      ELSE least(x.first_seen, excluded.first_seen) END,"
     "    last_seen = greatest(x.last_seen, excluded.last_seen),"
-    "    count = x.count + excluded.count"
-    "  RETURNING x.experiment_id, x.unit, x.arm, (xmax = 0) AS inserted),"
-    " agg AS ("
-    "  SELECT up.experiment_id, up.arm, sum(up.inserted::int) AS units,"
-    "    sum(i.count) AS exposures"
+    "    count = CASE WHEN " NEWER " THEN excluded.count"
+    "      WHEN " OLDER " THEN x.count ELSE x.count + excluded.count END,"
+    "    bucket_version = greatest(x.bucket_version, excluded.bucket_version)"
+    "  RETURNING x.experiment_id, x.unit, x.arm, x.bucket_version,"
+    "    (xmax = 0) AS inserted),"
+    " delta AS ("
+    "  SELECT up.experiment_id, up.arm,"
+    "    (up.inserted OR coalesce(o.bucket_version < up.bucket_version,"
+    "     false))::int AS units,"
+    "    CASE WHEN i.bucket_version < up.bucket_version THEN 0"
+    "      ELSE i.count END AS exposures"
     "  FROM up JOIN input i USING (experiment_id, unit)"
-    "  GROUP BY 1, 2 ORDER BY 1, 2)"
+    "  LEFT JOIN old o USING (experiment_id, unit)"
+    "  UNION ALL"
+    "  SELECT o.experiment_id, o.arm, -1, -o.count"
+    "  FROM old o JOIN up USING (experiment_id, unit)"
+    "  WHERE o.bucket_version < up.bucket_version),"
+    " agg AS ("
+    "  SELECT experiment_id, arm, sum(units) AS units,"
+    "    sum(exposures) AS exposures"
+    "  FROM delta GROUP BY 1, 2 ORDER BY 1, 2)"
     " INSERT INTO arbiter.exposure_arm_totals AS t"
     "  (experiment_id, arm, units, exposures)"
     " SELECT experiment_id, arm, units, exposures FROM agg"
     " ON CONFLICT (experiment_id, arm) DO UPDATE SET"
     "  units = t.units + excluded.units,"
     "  exposures = t.exposures + excluded.exposures";
+#undef NEWER
+#undef OLDER
 
 ab_status
 db_exposures_write(struct db *db, const struct db_exposure *rows, size_t n)

@@ -96,9 +96,11 @@ struct db_exposure {
     int64_t first_ms, last_ms; /* epoch milliseconds */
     int64_t count;
 };
-/* Upsert a batch (unique per (experiment_id, unit)): keeps the first arm,
- * widens first/last seen, adds counts, and maintains per-arm totals, in
- * one transaction. */
+/* Upsert a batch (unique per (experiment_id, unit)): keeps the first arm
+ * under the row's bucket version, widens first/last seen, adds counts; an
+ * exposure under a higher bucket version (re-randomized) replaces the row
+ * and moves the unit between arms in the per-arm totals, which always
+ * equal a recomputation over the rows. One statement, one transaction. */
 ab_status db_exposures_write(struct db *db, const struct db_exposure *rows,
                              size_t n);
 /* Per-arm exposure totals of one experiment as a JSON array text:
