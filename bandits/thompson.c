@@ -68,10 +68,6 @@ bandit_posterior_make(const struct bandit_arm *arm, enum bandit_reward reward,
         p.mean = p.a / (p.a + p.b);
         p.sd = sqrt(p.a * p.b / ((p.a + p.b) * (p.a + p.b) *
                                  (p.a + p.b + 1.0)));
-        /* logit(p) of a Beta is much closer to normal than p itself, and
-         * the order of arms is the same on both scales */
-        p.gh_mean = gsl_sf_psi(p.a) - gsl_sf_psi(p.b);
-        p.gh_sd = sqrt(gsl_sf_psi_1(p.a) + gsl_sf_psi_1(p.b));
     } else if (reward == BANDIT_REWARD_GAUSSIAN) {
         double xbar = 0, ss = 0, kn, an, bn;
         if (!(prior->kappa0 >= 0) || !(prior->a0 > 0) || !(prior->b0 > 0) ||
@@ -102,13 +98,10 @@ bandit_posterior_make(const struct bandit_arm *arm, enum bandit_reward reward,
         /* a t with nu <= 2 has no variance: use the scale for the normal
          * approximation, which is then only a rough one */
         p.sd = p.nu > 2.0 ? p.scale * sqrt(p.nu / (p.nu - 2.0)) : p.scale;
-        p.gh_mean = p.mean;
-        p.gh_sd = p.sd;
     } else {
         return AB_EINVAL;
     }
-    if (!isfinite(p.mean) || !isfinite(p.sd) || !(p.sd > 0) ||
-        !isfinite(p.gh_mean) || !(p.gh_sd > 0) || !isfinite(p.gh_sd))
+    if (!isfinite(p.mean) || !isfinite(p.sd) || !(p.sd > 0))
         return AB_EINVAL;
     *out = p;
     return AB_OK;
@@ -249,9 +242,28 @@ quad_one(const struct bandit_posterior *post, const unsigned char *mask,
     return total;
 }
 
+/* The normal that Gauss-Hermite uses for one posterior: for a Beta, the
+ * exact mean and sd of logit(p) (much closer to normal than p itself, and
+ * the order of arms is the same on both scales); for a t, its mean and sd.
+ * Written into ms[0], ms[1]; AB_ENUMERIC if not finite. */
+static ab_status
+gh_normal(const struct bandit_posterior *p, double *ms)
+{
+    if (p->reward == BANDIT_REWARD_BINARY) {
+        ms[0] = gsl_sf_psi(p->a) - gsl_sf_psi(p->b);
+        ms[1] = sqrt(gsl_sf_psi_1(p->a) + gsl_sf_psi_1(p->b));
+    } else {
+        ms[0] = p->mean;
+        ms[1] = p->sd;
+    }
+    return isfinite(ms[0]) && isfinite(ms[1]) && ms[1] > 0 ? AB_OK
+                                                            : AB_ENUMERIC;
+}
+
+/* ms[2j], ms[2j+1]: arm j's normal from gh_normal() */
 static double
-gh_one(const struct bandit_posterior *post, const unsigned char *mask,
-       size_t n, size_t k, gsl_integration_fixed_workspace *gh)
+gh_one(const double *ms, const unsigned char *mask, size_t n, size_t k,
+       gsl_integration_fixed_workspace *gh)
 {
     const double *nodes = gsl_integration_fixed_nodes(gh);
     const double *wts = gsl_integration_fixed_weights(gh);
@@ -259,12 +271,11 @@ gh_one(const struct bandit_posterior *post, const unsigned char *mask,
     double total = 0;
 
     for (size_t q = 0; q < nn; q++) {
-        double x = post[k].gh_mean + M_SQRT2 * post[k].gh_sd * nodes[q];
+        double x = ms[2 * k] + M_SQRT2 * ms[2 * k + 1] * nodes[q];
         double f = 1.0;
         for (size_t j = 0; j < n && f > 0; j++) {
             if (j != k && mask[j])
-                f *= gsl_cdf_ugaussian_P((x - post[j].gh_mean) /
-                                         post[j].gh_sd);
+                f *= gsl_cdf_ugaussian_P((x - ms[2 * j]) / ms[2 * j + 1]);
         }
         total += wts[q] * f;
     }
@@ -303,6 +314,15 @@ bandit_pbest(const struct bandit_posterior *post, const unsigned char *mask,
         break;
     case BANDIT_PBEST_QUAD:
     case BANDIT_PBEST_GH:
+        if (method == BANDIT_PBEST_GH) {
+            for (size_t k = 0; k < n; k++) {
+                if (!mask[k])
+                    continue;
+                rc = gh_normal(&post[k], &ws->breaks[2 * k]);
+                if (rc != AB_OK)
+                    return rc;
+            }
+        }
         for (size_t k = 0; k < n; k++) {
             if (!mask[k]) {
                 r[k] = 0;
@@ -312,7 +332,7 @@ bandit_pbest(const struct bandit_posterior *post, const unsigned char *mask,
                 r[k] = quad_one(post, mask, n, k, ws->breaks,
                                 BANDIT_MAX_BREAKS(ws->max_arms), ws->gl);
             else
-                r[k] = gh_one(post, mask, n, k, ws->gh);
+                r[k] = gh_one(ws->breaks, mask, n, k, ws->gh);
             if (!isfinite(r[k]))
                 return AB_ENUMERIC;
             if (r[k] < 0)

@@ -37,7 +37,6 @@ struct bandit_posterior {
     double a, b;            /* Beta(a, b) (binary) */
     double loc, scale, nu;  /* Student-t(nu) location and scale (gaussian) */
     double mean, sd;        /* its mean and standard deviation */
-    double gh_mean, gh_sd;  /* the normal that BANDIT_PBEST_GH uses */
 };
 
 /* Posterior of 'arm' under 'prior'. AB_EINVAL: n < 0, successes outside

@@ -110,7 +110,7 @@ bandit_klucb_index(const struct bandit_arm *arm, enum bandit_reward reward,
     level /= arm->n;
     lo = mean;
     hi = 1.0;
-    for (int i = 0; i < 100 && hi - lo > 1e-12; i++) {
+    for (int i = 0; i < 100 && hi - lo > 1e-10; i++) {
         double mid = 0.5 * (lo + hi);
         if (bandit_kl_bernoulli(mean, mid) > level)
             hi = mid;

@@ -24,7 +24,7 @@ ab_status bandit_ucb1_index(const struct bandit_arm *arm,
 
 /* KL-UCB index (Garivier and Cappe 2011, eq. 2):
  *   max { q >= mean : n kl(mean, q) <= ln t + c ln ln t }
- * binary: Bernoulli kl, solved by bisection to 1e-12;
+ * binary: Bernoulli kl, solved by bisection to 1e-10;
  * gaussian: kl = (mean - q)^2 / (2 sd_hat^2), so the index is
  *   mean + sd_hat sqrt(2 (ln t + c ln ln t) / n).
  * ln ln t is taken as 0 for t < e. Errors as bandit_ucb1_index(). */
