@@ -759,10 +759,41 @@ interval(double lo, double hi)
     return a;
 }
 
+/* Quantile of Beta(a, b) by the Illinois method on gsl_cdf_beta_P:
+ * gsl_cdf_beta_Pinv gives up for large parameters. NAN if it fails. */
 static double
 beta_quantile(double p, double a, double b)
 {
-    return gsl_cdf_beta_Pinv(p, a, b);
+    double m = a / (a + b), s = sqrt(a * b / ((a + b) * (a + b) *
+                                               (a + b + 1)));
+    double lo = fmax(0, m - 40 * s), hi = fmin(1, m + 40 * s);
+    double flo = gsl_cdf_beta_P(lo, a, b) - p, fhi = gsl_cdf_beta_P(hi, a, b) - p;
+    int side = 0;
+
+    if (!(flo <= 0 && fhi >= 0))
+        return NAN;
+    for (int i = 0; i < 300 && hi - lo > 1e-16 + 1e-14 * lo; i++) {
+        double x = (lo * fhi - hi * flo) / (fhi - flo), fx;
+        if (!(x > lo && x < hi))
+            x = (lo + hi) / 2;
+        fx = gsl_cdf_beta_P(x, a, b) - p;
+        if (fx == 0)
+            return x;
+        if (fx < 0) {
+            lo = x;
+            flo = fx;
+            if (side == -1)
+                fhi /= 2;
+            side = -1;
+        } else {
+            hi = x;
+            fhi = fx;
+            if (side == 1)
+                flo /= 2;
+            side = 1;
+        }
+    }
+    return (lo + hi) / 2;
 }
 
 /* Per-arm interval for the mean: t(n-1) (welch), normal (z, msprt, gst),
