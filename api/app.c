@@ -8,6 +8,7 @@
  */
 #include "api/app.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "api/metrics.h"
 #include "api/sticky.h"
 #include "sql/db.h"
+#include "sql/db_rollout.h"
 
 int64_t
 app_now_ms(void)
@@ -103,6 +105,12 @@ app_reload(struct app *app, struct db *db)
         atomic_fetch_add(&app->m_reload_errors, 1);
         return rc;
     }
+    /* promoted / rolled-back experiments: the arm they serve */
+    char *served_text = NULL;
+    json_t *served = NULL;
+    if (db_served_arms_json(db, &served_text) == AB_OK)
+        served = json_loads(served_text, 0, NULL);
+    free(served_text);
     struct snapshot *s = ab_xcalloc(1, sizeof(*s));
     s->exps = ab_xcalloc(n ? n : 1, sizeof(*s->exps));
     s->counters = ab_xcalloc(n ? n : 1, sizeof(*s->counters));
@@ -125,6 +133,11 @@ app_reload(struct app *app, struct db *db)
         e->weights_version = rows[i].weights_version;
         if (core_state_parse(rows[i].state, &e->state) != AB_OK)
             e->state = CORE_STATE_DRAFT;
+        e->served_arm = SIZE_MAX;
+        const char *arm = json_string_value(json_object_get(served, e->key));
+        for (size_t a = 0; arm && a < e->n_arms; a++)
+            if (strcmp(e->arms[a].name, arm) == 0)
+                e->served_arm = a;
         size_t k = s->n++;
         s->exps[k] = e;
         s->counters[k] = ab_xcalloc(e->n_arms, sizeof(*s->counters[k]));
@@ -132,6 +145,7 @@ app_reload(struct app *app, struct db *db)
             s->counters[k][a] = metrics_assign_counter(e->key, e->arms[a].name);
     }
     db_experiment_list_free(rows, n);
+    json_decref(served);
     atomic_store(&s->refs, 1);
     s->version = ++app->snap_builds;
     swap_in(app, s);

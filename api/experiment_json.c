@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/rollout_json.h"
 #include "core/assign.h"
 
 #define DESCRIPTION_MAX 4096
@@ -1009,8 +1010,26 @@ static const char *const doc_fields[] = {
     "key",       "description", "strategy", "unit_type",
     "arms",      "coverage",    "targeting", "forced",
     "layer",     "salt",        "bucket_version", "min_bucket_version",
-    "sticky",    "metrics",     "bandit",   NULL
+    "sticky",    "metrics",     "bandit",   "rollout",
+    NULL
 };
+
+/* "rollout": the automated rollout's configuration (api/rollout_json.h).
+ * Kept as its canonical JSON text; absent means the defaults. */
+static ab_status
+parse_rollout(struct parser *p, const json_t *doc, struct core_experiment *e)
+{
+    json_t *r = json_object_get(doc, "rollout");
+    if (r == NULL || json_is_null(r))
+        return AB_OK;
+    struct core_rollout_config c;
+    if (api_rollout_parse(r, e, &c, p->err, p->errlen) != AB_OK)
+        return AB_EINVAL;
+    json_t *canon = api_rollout_json(&c);
+    e->rollout = json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(canon);
+    return AB_OK;
+}
 
 static ab_status
 get_u32(struct parser *p, const json_t *doc, const char *field,
@@ -1099,7 +1118,9 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
 
     if ((rc = parse_metrics(p, doc, e)) != AB_OK)
         return rc;
-    return parse_bandit(p, doc, e);
+    if ((rc = parse_bandit(p, doc, e)) != AB_OK)
+        return rc;
+    return parse_rollout(p, doc, e);
 }
 
 ab_status
@@ -1218,5 +1239,7 @@ api_experiment_definition(const struct core_experiment *e)
     json_object_set_new(d, "metrics", ms);
     if (e->strategy == CORE_STRATEGY_BANDIT)
         json_object_set_new(d, "bandit", bandit_json(e));
+    if (e->rollout != NULL)
+        json_object_set_new(d, "rollout", json_loads(e->rollout, 0, NULL));
     return d;
 }

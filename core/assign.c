@@ -169,6 +169,15 @@ core_assign(const struct core_experiment *e, const char *unit,
         unit_len));
     struct core_assignment a;
 
+    /* A finished rollout serves one arm to every unit. */
+    if (e->state == CORE_STATE_PROMOTED || e->state == CORE_STATE_ROLLED_BACK) {
+        size_t served = e->served_arm < e->n_arms ? e->served_arm : e->control;
+        answer(&a, served, false,
+               e->state == CORE_STATE_PROMOTED ? CORE_REASON_PROMOTED
+                                               : CORE_REASON_ROLLED_BACK,
+               bucket, 1.0);
+        goto done;
+    }
     /* Units that are not randomized get control with certainty. */
     if (e->state != CORE_STATE_RUNNING) {
         const char *why = e->state == CORE_STATE_DRAFT    ? CORE_REASON_DRAFT

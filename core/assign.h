@@ -52,6 +52,8 @@ struct core_attr {
 #define CORE_REASON_DRAFT "draft"
 #define CORE_REASON_PAUSED "paused"
 #define CORE_REASON_STOPPED "stopped"
+#define CORE_REASON_PROMOTED "promoted"       /* serves the winner to all */
+#define CORE_REASON_ROLLED_BACK "rolled_back" /* serves control to all */
 
 struct core_assignment {
     size_t arm;          /* index into e->arms */

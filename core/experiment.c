@@ -25,6 +25,8 @@ static const char *const state_names[] = {
     [CORE_STATE_RUNNING] = "running",
     [CORE_STATE_PAUSED] = "paused",
     [CORE_STATE_STOPPED] = "stopped",
+    [CORE_STATE_PROMOTED] = "promoted",
+    [CORE_STATE_ROLLED_BACK] = "rolled_back",
 };
 
 static void
@@ -62,6 +64,7 @@ core_experiment_free(struct core_experiment *e)
         free(e->metrics[i].covariate);
     }
     free(e->metrics);
+    free(e->rollout);
     free(e);
 }
 
@@ -160,7 +163,8 @@ core_experiment_equal(const struct core_experiment *a,
         a->bucket_version != b->bucket_version ||
         a->min_bucket_version != b->min_bucket_version ||
         a->sticky != b->sticky || a->weights_version != b->weights_version ||
-        a->n_metrics != b->n_metrics || a->version != b->version)
+        a->n_metrics != b->n_metrics || a->version != b->version ||
+        !str_eq(a->rollout, b->rollout))
         return false;
     for (size_t i = 0; i < a->n_arms; i++) {
         const struct core_arm *x = &a->arms[i], *y = &b->arms[i];
@@ -226,6 +230,7 @@ core_experiment_clone(const struct core_experiment *e)
         c->forced[i] = e->forced[i];
         c->forced[i].unit = dup_or_null(e->forced[i].unit);
     }
+    c->rollout = dup_or_null(e->rollout);
     c->metrics = ab_xcalloc(e->n_metrics, sizeof(*c->metrics));
     for (size_t i = 0; i < e->n_metrics; i++) {
         c->metrics[i] = e->metrics[i];

@@ -30,7 +30,9 @@ enum core_state {
     CORE_STATE_DRAFT,
     CORE_STATE_RUNNING,
     CORE_STATE_PAUSED,
-    CORE_STATE_STOPPED
+    CORE_STATE_STOPPED,
+    CORE_STATE_PROMOTED,   /* serves served_arm (the winner) to every unit */
+    CORE_STATE_ROLLED_BACK /* serves served_arm (control) to every unit */
 };
 
 struct core_arm {
@@ -165,6 +167,13 @@ struct core_experiment {
     int64_t version; /* row version, raised on every change */
     /* strategy bandit only (zero otherwise): see api/experiment_json.h */
     struct core_bandit bandit;
+    /* automated rollout (core/rollout.h): the canonical "rollout" object of
+     * the definition as JSON text, parsed by api/rollout_json.c; NULL when
+     * the definition has none (defaults apply) */
+    char *rollout;
+    /* promoted / rolled back: the arm served to every unit (index into
+     * arms), set from the database row, not the definition */
+    size_t served_arm;
 };
 
 /* Release everything e owns, then e itself. NULL is a no-op. */

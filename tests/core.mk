@@ -7,6 +7,7 @@ CORE_ASSIGN_SRCS := core/status.c core/experiment.c core/assign.c \
 
 UNIT_TESTS += test_experiment_json
 test_experiment_json_SRCS := $(CORE_ASSIGN_SRCS) api/experiment_json.c \
+                             api/rollout_json.c core/rollout.c \
                              tests/test_experiment_json.c
 test_experiment_json_LIBS := jansson libxxhash
 
