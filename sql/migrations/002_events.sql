@@ -117,6 +117,8 @@ CREATE FUNCTION arbiter.ingest(
     p_attributes text[])
 RETURNS TABLE (batch_id text, accepted int, duplicates int)
 LANGUAGE plpgsql AS $$
+DECLARE
+    lk record;
 BEGIN
     CREATE TEMP TABLE IF NOT EXISTS ingest_in (
         ord int, batch int, experiment_id bigint, event_id text, unit text,
@@ -140,6 +142,21 @@ BEGIN
            WITH ORDINALITY AS t(batch, experiment_id, event_id, unit, arm,
                                 arm_hint, metric, value, ts_ms, attributes,
                                 ord);
+
+    -- One writer per experiment at a time, in id order (no deadlock). The
+    -- totals below are "new - old" per touched unit, with old and new read
+    -- by different statements: two servers ingesting the same unit at once
+    -- would both subtract the same old contribution and the totals would
+    -- drift from arm_stats_recompute() (found by
+    -- tests/integration/test_ingest_aggregates.py). In READ COMMITTED every
+    -- statement after the lock sees what the previous holder committed.
+    -- Key space: (class 1095910985 = 'ARBI', experiment id), apart from the
+    -- one-bigint keys of migrations and the decision loop.
+    FOR lk IN SELECT DISTINCT i.experiment_id FROM ingest_in i ORDER BY 1
+    LOOP
+        PERFORM pg_advisory_xact_lock(1095910985,
+                                      (lk.experiment_id % 2147483648)::int);
+    END LOOP;
 
     -- batches committed before (spool replay, a retried commit whose
     -- outcome was unknown) are skipped whole
