@@ -18,9 +18,10 @@
  * Bayesian look at the multi-armed bandit", eq. 4):
  *     P_k = int f_k(x) prod_{j != k} F_j(x) dx.
  * Quadrature (BANDIT_PBEST_QUAD) integrates this with the exact pdf and
- * cdf by composite Gauss-Legendre over arm k's support, split at every
- * arm's mean + {0, +-1, +-2, +-4, +-8} sd so that each step of another
- * arm's cdf falls on a piece boundary at its own scale; for Student-t the
+ * cdf by composite 8-node Gauss-Legendre over arm k's support, split at
+ * arm k's mean + {0, +-1, +-2, +-4, +-8} sd and every other arm's mean +
+ * {0, +-1.5, +-4} sd, so that each step of another arm's cdf falls on
+ * piece boundaries at its own scale; for Student-t the
  * support is cut at the 1e-12 and 1 - 1e-12 quantiles with pieces doubling
  * in width into the tails. Gauss-Hermite (BANDIT_PBEST_GH) replaces every
  * posterior by a normal (for a Beta, a normal for logit p with the exact
@@ -189,7 +190,10 @@ quad_one(const struct bandit_posterior *post, const unsigned char *mask,
          gsl_integration_fixed_workspace *gl)
 {
     const struct bandit_posterior *pk = &post[k];
-    static const double cs[] = { 0, -1, 1, -2, 2, -4, 4, -8, 8 };
+    /* arm k's own density is resolved finely, the other arms' cdf steps
+     * more coarsely */
+    static const double own[] = { 0, -1, 1, -2, 2, -4, 4, -8, 8 };
+    static const double other[] = { 0, -1.5, 1.5, -4, 4 };
     double lo, hi, total = 0;
     size_t nb = 0;
     const double *nodes = gsl_integration_fixed_nodes(gl);
@@ -215,7 +219,9 @@ quad_one(const struct bandit_posterior *post, const unsigned char *mask,
     for (size_t j = 0; j < n; j++) {
         if (!mask[j])
             continue;
-        for (size_t c = 0; c < AB_ARRAY_LEN(cs) && nb < max_breaks; c++) {
+        const double *cs = j == k ? own : other;
+        size_t ncs = j == k ? AB_ARRAY_LEN(own) : AB_ARRAY_LEN(other);
+        for (size_t c = 0; c < ncs && nb < max_breaks; c++) {
             double x = post[j].mean + cs[c] * post[j].sd;
             if (x > lo && x < hi)
                 breaks[nb++] = x;
@@ -233,8 +239,19 @@ quad_one(const struct bandit_posterior *post, const unsigned char *mask,
             if (!(f > 0))
                 continue;
             for (size_t j = 0; j < n && f > 0; j++) {
-                if (j != k && mask[j])
-                    f *= post_cdf(&post[j], x);
+                const struct bandit_posterior *pj = &post[j];
+                if (j == k || !mask[j])
+                    continue;
+                /* a Beta holds < 1e-17 beyond 40 sd: skip the cdf there */
+                if (pj->reward == BANDIT_REWARD_BINARY &&
+                    x >= pj->mean + 40.0 * pj->sd)
+                    continue;
+                if (pj->reward == BANDIT_REWARD_BINARY &&
+                    x <= pj->mean - 40.0 * pj->sd) {
+                    f = 0;
+                    break;
+                }
+                f *= post_cdf(pj, x);
             }
             total += wts[q] * half * f;
         }

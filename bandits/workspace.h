@@ -10,7 +10,7 @@
 #include "bandits/bandit.h"
 #include "bandits/thompson.h"
 
-#define BANDIT_GL_NODES 16 /* Gauss-Legendre nodes per piece */
+#define BANDIT_GL_NODES 8 /* Gauss-Legendre nodes per piece */
 #define BANDIT_GH_NODES 64 /* Gauss-Hermite nodes */
 #define BANDIT_MAX_BREAKS(k) (12 * (k) + 160)
 

@@ -9,3 +9,8 @@ test_bandit_policies_LIBS := gsl
 UNIT_TESTS += test_bandit_estimate
 test_bandit_estimate_SRCS := $(BANDIT_SRCS) tests/test_bandit_estimate.c
 test_bandit_estimate_LIBS := gsl
+
+# oracle driver for tests/oracle/test_bandits.py (scipy as the oracle)
+TEST_TOOLS += test_bandit_driver
+test_bandit_driver_SRCS := $(BANDIT_SRCS) tests/test_bandit_driver.c
+test_bandit_driver_LIBS := gsl
