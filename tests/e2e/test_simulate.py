@@ -98,6 +98,32 @@ class SimulateTest(unittest.TestCase):
         for k in ("naive", "ht", "hajek", "period"):
             self.assertEqual(e[0][k]["runs"], 4)
 
+    def test_lower_is_better_mirrors_the_problem(self):
+        # error rates 0.10 / 0.20 / 0.25, lower is better: the Lai-Robbins
+        # constant is that of success rates 0.90 / 0.80 / 0.75
+        d = json.loads(self.run_ok(
+            ["simulate", "--means", "0.10,0.20,0.25", "--lower-is-better",
+             "--horizon", "2000", "--runs", "2", "--seed", "3", "--points",
+             "2", "--policies", "thompson,uniform", "--json"]))
+        want = 0.1 / kl(0.8, 0.9) + 0.15 / kl(0.75, 0.9)
+        self.assertAlmostEqual(d["lai_robbins_constant"], want, places=6)
+        th, un = d["policies"]
+        # Thompson sends most late traffic to arm 0, the lowest error rate
+        self.assertGreater(th["curve"][-1]["best_share"], 0.8)
+        self.assertLess(th["curve"][-1]["regret"], un["curve"][-1]["regret"])
+
+    def test_pinned_control_and_floor_bound_the_best_share(self):
+        # control arm 0 pinned at 0.3 and floor 0.05: the best arm (2) can
+        # never get more than 1 - 0.3 - 0.05 = 0.65 of a window
+        d = json.loads(self.run_ok(
+            ["simulate", "--means", "0.1,0.2,0.5", "--horizon", "3000",
+             "--runs", "2", "--batch", "300", "--seed", "9", "--points",
+             "10", "--policies", "thompson", "--control", "0",
+             "--control-share", "0.3", "--floor", "0.05", "--json"]))
+        shares = [c["best_share"] for c in d["policies"][0]["curve"]]
+        self.assertLessEqual(max(shares), 0.75)  # sampling noise in 300
+        self.assertGreater(shares[-1], 0.5)
+
     def test_invalid_arguments_exit_2(self):
         for args in (["--means", "0.5"], ["--means", "0.2,1.5"],
                      ["--means", "0.2,0.3", "--policies", "ucb2"],
