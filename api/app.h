@@ -35,6 +35,9 @@ struct app_config {
     size_t spool_max;         /* bytes */
     size_t ingest_queue;      /* events waiting for the writer */
     int event_retention_days; /* raw events and idempotency keys */
+    /* decision leader (api/leader.c) */
+    int tick_ms;              /* leader tick: lock attempts and jobs */
+    int decision_tick_ms;     /* rollout decisions (api/rollout.c) */
 };
 
 /* An immutable set of experiments. Readers hold a reference while they
@@ -52,6 +55,7 @@ struct snapshot {
 struct sticky_cache;   /* api/sticky.c */
 struct exposure_writer; /* api/exposures.c */
 struct ingest;          /* api/ingest.c */
+struct leader;          /* api/leader.c */
 
 struct app {
     struct app_config cfg;
@@ -69,6 +73,7 @@ struct app {
     struct sticky_cache *sticky;
     struct exposure_writer *writer;
     struct ingest *ingest;
+    struct leader *leader; /* runs the reweight job while it leads */
 
     pthread_t listener;
     bool listener_started;

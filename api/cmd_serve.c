@@ -20,6 +20,9 @@
 #include "api/api.h"
 #include "api/app.h"
 #include "api/ingest.h"
+#include "api/leader.h"
+#include "api/reweight.h"
+#include "api/rollout.h"
 #include "api/version.h"
 #include "api/commands.h"
 #include "api/log.h"
@@ -102,6 +105,10 @@ static const char serve_usage[] =
     "  --spool-max-bytes N       ARBITER_SPOOL_MAX_BYTES (default 1073741824)\n"
     "  --ingest-queue N          ARBITER_INGEST_QUEUE events (default 200000)\n"
     "  --event-retention-days N  ARBITER_EVENT_RETENTION_DAYS (default 90)\n"
+    "  --decision-tick-ms N      ARBITER_DECISION_TICK_MS: rollout analysis\n"
+    "                            tick on the leader (default 10000)\n"
+    "  --tick-ms N               ARBITER_TICK_MS: decision-leader tick, lock\n"
+    "                            attempts and bandit reweights (default 1000)\n"
     "Tokens are never logged. Without an admin token the admin routes answer\n"
     "401 to everyone; without a client token only the admin token assigns.\n";
 
@@ -120,6 +127,8 @@ enum {
     OPT_SPOOL_MAX,
     OPT_INGEST_QUEUE,
     OPT_RETENTION,
+    OPT_TICK,
+    OPT_DECISION_TICK,
     OPT_HELP
 };
 
@@ -141,6 +150,8 @@ configure(int argc, char **argv, struct app_config *cfg)
     cfg->spool_max = (size_t)1 << 30;
     cfg->ingest_queue = 200000;
     cfg->event_retention_days = 90;
+    cfg->tick_ms = 1000;
+    cfg->decision_tick_ms = 10000;
 
     const char *listen = getenv("ARBITER_LISTEN");
     const char *url = getenv("ARBITER_DATABASE_URL");
@@ -154,10 +165,12 @@ configure(int argc, char **argv, struct app_config *cfg)
     const char *scache = getenv("ARBITER_STICKY_CACHE");
     const char *stimeout = getenv("ARBITER_STICKY_TIMEOUT_MS");
     const char *cmem = getenv("ARBITER_CONN_MEMORY");
+    const char *dtick = getenv("ARBITER_DECISION_TICK_MS");
     const char *spool_dir = getenv("ARBITER_SPOOL_DIR");
     const char *spool_max = getenv("ARBITER_SPOOL_MAX_BYTES");
     const char *iqueue = getenv("ARBITER_INGEST_QUEUE");
     const char *retention = getenv("ARBITER_EVENT_RETENTION_DAYS");
+    const char *tick = getenv("ARBITER_TICK_MS");
 
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -174,6 +187,8 @@ configure(int argc, char **argv, struct app_config *cfg)
         {"spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX},
         {"ingest-queue", required_argument, NULL, OPT_INGEST_QUEUE},
         {"event-retention-days", required_argument, NULL, OPT_RETENTION},
+        {"tick-ms", required_argument, NULL, OPT_TICK},
+        {"decision-tick-ms", required_argument, NULL, OPT_DECISION_TICK},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0}};
     int c;
@@ -194,6 +209,8 @@ configure(int argc, char **argv, struct app_config *cfg)
         case OPT_SPOOL_MAX: spool_max = optarg; break;
         case OPT_INGEST_QUEUE: iqueue = optarg; break;
         case OPT_RETENTION: retention = optarg; break;
+        case OPT_TICK: tick = optarg; break;
+        case OPT_DECISION_TICK: dtick = optarg; break;
         case 'h':
         case OPT_HELP: fputs(serve_usage, stdout); exit(0);
         default: fputs(serve_usage, stderr); return false;
@@ -235,6 +252,8 @@ configure(int argc, char **argv, struct app_config *cfg)
     NUM(spool_max, 4096, 1L << 40, spool_max, "spool max bytes")
     NUM(iqueue, 10000, 100000000, ingest_queue, "ingest queue")
     NUM(retention, 1, 36500, event_retention_days, "event retention days")
+    NUM(tick, 50, 60000, tick_ms, "tick ms")
+    NUM(dtick, 50, 3600000, decision_tick_ms, "decision tick ms")
 #undef NUM
     if (url == NULL || *url == '\0') {
         fputs("arbiter: no database: set ARBITER_DATABASE_URL or "
@@ -389,6 +408,23 @@ cmd_serve(int argc, char **argv)
      * the stored experiments from the first request */
     for (int i = 0; i < 100 && atomic_load(&app.m_reloads) == 0; i++)
         usleep(50000);
+    /* the decision leader and its jobs (api/leader.h) */
+    struct reweight *rw = NULL;
+    if (reweight_new(&rw) != AB_OK ||
+        leader_new(&app, app.cfg.tick_ms, &app.leader) != AB_OK) {
+        log_msg(LOG_ERROR, "cannot start the decision leader", NULL);
+        reweight_free(rw);
+        ingest_stop(app.ingest, 10000);
+        app.ingest = NULL;
+        app_shutdown(&app);
+        metrics_free();
+        config_free(&app.cfg);
+        return 1;
+    }
+    leader_add_job(app.leader, "bandit_reweight", reweight_job, rw);
+    struct rollout_job *rj = rollout_job_new(&app, app.cfg.decision_tick_ms);
+    leader_add_job(app.leader, "rollout", rollout_job_tick, rj);
+    leader_start(app.leader);
 
     struct server *srv;
     if (server_start(&app, &srv) != AB_OK) {
@@ -396,6 +432,10 @@ cmd_serve(int argc, char **argv)
         snprintf(port, sizeof(port), "%d", app.cfg.port);
         log_msg(LOG_ERROR, "cannot listen", "host", app.cfg.host, "port",
                 port, NULL);
+        leader_free(app.leader);
+        app.leader = NULL;
+        reweight_free(rw);
+        rollout_job_free(rj);
         app_shutdown(&app);
         metrics_free();
         config_free(&app.cfg);
@@ -412,6 +452,10 @@ cmd_serve(int argc, char **argv)
     log_msg(LOG_INFO, "shutting down", "signal",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     server_stop(srv);
+    leader_free(app.leader); /* releases the lock: another takes over */
+    app.leader = NULL;
+    reweight_free(rw);
+    rollout_job_free(rj);
     ingest_stop(app.ingest, 10000); /* drain the queue, flush, replay */
     app.ingest = NULL;
     app_shutdown(&app);

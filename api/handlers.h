@@ -8,8 +8,13 @@
 api_handler_fn api_health, api_ready, api_metrics;
 /* api/h_assign.c */
 api_handler_fn api_assign_get, api_assign_post;
+/* api/h_rollout.c */
+api_handler_fn api_experiment_promote, api_experiment_rollback,
+    api_experiment_approve;
 /* api/h_results.c */
 api_handler_fn api_analyze_post, api_experiment_results;
+/* api/h_bandit.c */
+api_handler_fn api_bandit_get;
 /* api/h_events.c */
 api_handler_fn api_events_post;
 /* api/h_experiments.c */

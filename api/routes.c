@@ -21,10 +21,14 @@ const struct api_route api_routes[] = {
     { "POST",  "/v1/experiments/:key/pause",        api_experiment_pause,     4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/experiments/:key/resume",       api_experiment_resume,    4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/experiments/:key/stop",         api_experiment_stop,      4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
+    { "POST",  "/v1/experiments/:key/promote",      api_experiment_promote,   4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
+    { "POST",  "/v1/experiments/:key/rollback",     api_experiment_rollback,  4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
+    { "POST",  "/v1/experiments/:key/approve",      api_experiment_approve,   4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "GET",   "/v1/experiments/:key/decisions",    api_experiment_decisions, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
     { "GET",   "/v1/experiments/:key/results",      api_experiment_results,   0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
     { "POST",  "/v1/analyze",                       api_analyze_post,         1 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, false },
     { "GET",   "/v1/experiments/:key/exposures",    api_experiment_exposures, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key/bandit",       api_bandit_get,           0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
 };
 /* clang-format on */
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -108,6 +108,9 @@ db_decision_apply(struct db *db, const struct db_decision *d)
     snprintf(from, sizeof(from), "%s", PQgetvalue(res, 0, 1));
     PQclear(res);
 
+    bool touches = d->state || d->definition || d->weights;
+    if (!touches)
+        goto rollout;
     const char *p2[6] = {id, d->state, d->served_arm, d->definition,
                          d->weights, d->weights_source ? d->weights_source
                                                        : "rollout"};
@@ -134,7 +137,9 @@ db_decision_apply(struct db *db, const struct db_decision *d)
         goto done;
     }
     PQclear(res);
+    res = NULL;
 
+rollout:
     if (d->rollout) {
         const struct db_rollout *r = d->rollout;
         char step[16], started[32], units[32], units_at[32];
@@ -191,15 +196,18 @@ db_decision_apply(struct db *db, const struct db_decision *d)
         }
         PQclear(res);
     }
-    const char *p5[1] = {d->key};
-    res = exec(conn, "SELECT pg_notify('" DB_CONFIG_CHANNEL "', $1)", 1, p5);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_report(db, "decision notify", res);
-        rc = AB_EDB;
-        goto done;
+    if (touches) {
+        const char *p5[1] = {d->key};
+        res = exec(conn, "SELECT pg_notify('" DB_CONFIG_CHANNEL "', $1)", 1,
+                   p5);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            db_report(db, "decision notify", res);
+            rc = AB_EDB;
+            goto done;
+        }
+        PQclear(res);
+        res = NULL;
     }
-    PQclear(res);
-    res = NULL;
     if (!simple(db, conn, "COMMIT"))
         rc = AB_EDB;
     return rc;

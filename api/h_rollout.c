@@ -1,0 +1,230 @@
+/* h_rollout.c -- manual rollout actions. They take the same path as the
+ * engine's decisions (db_decision_apply: state, served arm, audit row with
+ * the reason, NOTIFY), with actor "admin".
+ *
+ *   POST /v1/experiments/{key}/promote   {"arm"?, "reason"?}
+ *   POST /v1/experiments/{key}/rollback  {"reason"?}
+ *   POST /v1/experiments/{key}/approve   {"reason"?}  (a waiting step)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/handlers.h"
+#include "core/rollout.h"
+#include "sql/db.h"
+#include "sql/db_rollout.h"
+
+/* Parse an optional body with the given allowed fields into strings. */
+static bool
+body_fields(const struct api_req *req, struct api_resp *resp,
+            const char *const *allowed, char values[][256], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        values[i][0] = '\0';
+    size_t i = 0;
+    while (i < req->body_len && strchr(" \t\r\n", req->body[i]))
+        i++;
+    if (i == req->body_len)
+        return true;
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
+                             &jerr);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        api_reply_error(resp, 400, "invalid_json",
+                        "body must be a JSON object");
+        return false;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(doc, k, v) {
+        size_t f = 0;
+        while (f < n && strcmp(k, allowed[f]) != 0)
+            f++;
+        if (f == n) {
+            api_reply_error(resp, 400, "invalid", "%s: unknown field",
+                            strlen(k) < 64 ? k : "(long name)");
+            json_decref(doc);
+            return false;
+        }
+        if (!json_is_string(v) || json_string_length(v) >= 256) {
+            api_reply_error(resp, 400, "invalid",
+                            "%s: must be a string under 256 bytes", k);
+            json_decref(doc);
+            return false;
+        }
+        snprintf(values[f], 256, "%s", json_string_value(v));
+    }
+    json_decref(doc);
+    return true;
+}
+
+static void
+reply_after(struct api_ctx *ctx, const struct api_req *req,
+            struct api_resp *resp, ab_status rc, const char *what)
+{
+    const char *key = req->params[0];
+    if (rc == AB_OK) {
+        app_reload(ctx->app, ctx->db);
+        struct db_experiment row = {0};
+        if (db_experiment_get(ctx->db, key, &row) == AB_OK) {
+            json_t *doc = json_loads(row.definition, 0, NULL);
+            json_object_set_new(doc, "state", json_string(row.state));
+            json_object_set_new(doc, "version", json_integer(row.version));
+            json_object_set_new(doc, "weights_version",
+                                json_integer(row.weights_version));
+            db_experiment_clear(&row);
+            api_reply_json(resp, 200, doc);
+            return;
+        }
+        api_reply_json(resp, 200, json_pack("{s:s}", "experiment", key));
+    } else if (rc == AB_ECONFLICT) {
+        api_reply_error(resp, 409, "illegal_transition",
+                        "cannot %s experiment \"%s\" in its current state",
+                        what, key);
+    } else {
+        api_reply_status(resp, rc, "could not %s the experiment", what);
+    }
+}
+
+static const struct core_experiment *
+find(struct snapshot *s, const char *key)
+{
+    return snapshot_find(s, key, NULL);
+}
+
+void
+api_experiment_promote(struct api_ctx *ctx, const struct api_req *req,
+                       struct api_resp *resp)
+{
+    static const char *const allowed[] = {"arm", "reason"};
+    char v[2][256];
+    if (!body_fields(req, resp, allowed, v, 2))
+        return;
+    struct snapshot *s = app_snapshot_get(ctx->app);
+    const struct core_experiment *e = find(s, req->params[0]);
+    if (e == NULL) {
+        app_snapshot_release(s);
+        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
+                        strlen(req->params[0]) <= CORE_KEY_MAX
+                            ? req->params[0]
+                            : "(too long)");
+        return;
+    }
+    const char *arm = NULL;
+    if (v[0][0]) {
+        for (size_t a = 0; a < e->n_arms; a++)
+            if (strcmp(e->arms[a].name, v[0]) == 0)
+                arm = e->arms[a].name;
+        if (arm == NULL) {
+            app_snapshot_release(s);
+            api_reply_error(resp, 400, "invalid", "arm: no arm \"%s\"", v[0]);
+            return;
+        }
+    } else if (e->n_arms == 2) {
+        arm = e->arms[core_rollout_candidate(e)].name;
+    } else {
+        app_snapshot_release(s);
+        api_reply_error(resp, 400, "invalid",
+                        "arm: required when there are more than two arms");
+        return;
+    }
+    char arm_copy[CORE_KEY_MAX + 1];
+    snprintf(arm_copy, sizeof(arm_copy), "%s", arm);
+    app_snapshot_release(s);
+    struct db_decision d = {.key = req->params[0],
+                            .from_states = "running,paused",
+                            .state = "promoted",
+                            .served_arm = arm_copy,
+                            .action = "promote",
+                            .actor = "admin",
+                            .reason = v[1],
+                            .details = NULL};
+    json_t *det = json_pack("{s:s}", "arm", arm_copy);
+    char *details = json_dumps(det, JSON_COMPACT);
+    json_decref(det);
+    d.details = details;
+    ab_status rc = db_decision_apply(ctx->db, &d);
+    free(details);
+    reply_after(ctx, req, resp, rc, "promote");
+}
+
+void
+api_experiment_rollback(struct api_ctx *ctx, const struct api_req *req,
+                        struct api_resp *resp)
+{
+    static const char *const allowed[] = {"reason"};
+    char v[1][256];
+    if (!body_fields(req, resp, allowed, v, 1))
+        return;
+    struct snapshot *s = app_snapshot_get(ctx->app);
+    const struct core_experiment *e = find(s, req->params[0]);
+    char control[CORE_KEY_MAX + 1] = "";
+    if (e)
+        snprintf(control, sizeof(control), "%s", e->arms[e->control].name);
+    app_snapshot_release(s);
+    if (e == NULL) {
+        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
+                        strlen(req->params[0]) <= CORE_KEY_MAX
+                            ? req->params[0]
+                            : "(too long)");
+        return;
+    }
+    struct db_decision d = {.key = req->params[0],
+                            .from_states = "running,paused,promoted",
+                            .state = "rolled_back",
+                            .served_arm = control,
+                            .action = "rollback",
+                            .actor = "admin",
+                            .reason = v[0]};
+    reply_after(ctx, req, resp, db_decision_apply(ctx->db, &d), "roll back");
+}
+
+void
+api_experiment_approve(struct api_ctx *ctx, const struct api_req *req,
+                       struct api_resp *resp)
+{
+    static const char *const allowed[] = {"reason"};
+    char v[1][256];
+    if (!body_fields(req, resp, allowed, v, 1))
+        return;
+    struct db_experiment row = {0};
+    ab_status rc = db_experiment_get(ctx->db, req->params[0], &row);
+    if (rc != AB_OK) {
+        if (rc == AB_ENOTFOUND)
+            api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
+                            strlen(req->params[0]) <= CORE_KEY_MAX
+                                ? req->params[0]
+                                : "(too long)");
+        else
+            api_reply_status(resp, rc, "could not read the experiment");
+        return;
+    }
+    struct db_rollout r = {0};
+    rc = db_rollout_load(ctx->db, row.id, &r);
+    bool waiting = rc == AB_OK && strcmp(r.phase, "waiting_approval") == 0;
+    bool smoke = rc == AB_OK && strcmp(r.phase, "smoke") == 0;
+    if (!waiting && !smoke) {
+        db_rollout_clear(&r);
+        db_experiment_clear(&row);
+        api_reply_error(resp, 409, "illegal_transition",
+                        "experiment \"%s\" is not waiting for an approval",
+                        req->params[0]);
+        return;
+    }
+    r.approved = true;
+    if (waiting)
+        snprintf(r.phase, sizeof(r.phase), "ramp");
+    struct db_decision d = {.key = req->params[0],
+                            .from_states = "running,paused",
+                            .rollout = &r,
+                            .action = "approve",
+                            .actor = "admin",
+                            .reason = v[0]};
+    rc = db_decision_apply(ctx->db, &d);
+    db_rollout_clear(&r);
+    db_experiment_clear(&row);
+    reply_after(ctx, req, resp, rc, "approve");
+}
