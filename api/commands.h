@@ -7,5 +7,6 @@ int cmd_serve(int argc, char **argv);    /* api/cmd_serve.c */
 int cmd_migrate(int argc, char **argv);  /* api/cmd_serve.c */
 int cmd_analyze(int argc, char **argv);  /* api/cmd_analyze.c */
 int cmd_simulate(int argc, char **argv); /* api/cmd_simulate.c */
+int cmd_rollout(int argc, char **argv);  /* api/cmd_rollout.c */
 
 #endif /* API_COMMANDS_H */

@@ -16,6 +16,7 @@
 #include "api/analyze.h"
 #include "api/app.h"
 #include "api/handlers.h"
+#include "api/rollout.h"
 #include "sql/db.h"
 #include "sql/db_stats.h"
 #include "stats/srm.h"
@@ -235,6 +236,8 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         (json_int_t)e->weights_version, "weights", weights, "exposures",
         exposures ? exposures : json_array(), "srm", srm_json(ctx->db, e),
         "metrics", metrics);
+    json_object_set_new(out, "rollout",
+                        rollout_status_json(ctx->db, e, app_now_ms()));
     json_decref(rows);
     app_snapshot_release(s);
     api_reply_json(resp, 200, out);

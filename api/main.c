@@ -15,6 +15,8 @@ static const char usage[] =
     "  migrate    apply pending database migrations and exit\n"
     "  analyze    read one analysis request (JSON) on stdin, answer on stdout\n"
     "  simulate   run reproducible bandit simulations\n"
+    "  rollout    `rollout wait KEY`: block until a rollout ends (exit code\n"
+    "             0 promoted, 3 rolled back, 4 stopped, 5 timed out)\n"
     "  version    print the version, hash version and schema version\n"
     "\n"
     "`arbiter <command> --help` describes each command.\n"
@@ -30,6 +32,7 @@ static const struct command commands[] = {
     {"migrate", cmd_migrate},
     {"analyze", cmd_analyze},
     {"simulate", cmd_simulate},
+    {"rollout", cmd_rollout},
 };
 
 int
