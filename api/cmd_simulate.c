@@ -3,7 +3,9 @@
  * Every policy of bandits/ plays the same problem for --runs replications:
  * K arms with Bernoulli or Gaussian rewards whose means move linearly from
  * --means at the first unit to --means-end at the last (equal lists:
- * stationary). Allocation is online (--batch 1: bandit_choose() per unit)
+ * stationary); with --late-arm T the last arm is retired (inactive) until
+ * unit T, as an arm added while running, and regret counts only the arms
+ * present. Allocation is online (--batch 1: bandit_choose() per unit)
  * or batched (bandit_weights() every --batch units, then each unit draws
  * its arm from those weights, as the service's reweight job does).
  *
@@ -58,6 +60,7 @@ struct sim {
     long horizon, runs, batch, points;
     unsigned long seed;
     int estimators, json;
+    long late_arm; /* the last arm joins at this unit; 0: from the start */
     struct bandit_config base; /* controls shared by every policy */
 };
 
@@ -94,6 +97,8 @@ usage(FILE *f)
         "                      in between (drift). Default: --means\n"
         "  --sd X              Gaussian noise sd (default 1)\n"
         "  --lower-is-better   the smallest mean is the best arm\n"
+        "  --late-arm T        the last arm joins at unit T (an arm added\n"
+        "                      while running; warm-up: --min-units)\n"
         "run\n"
         "  --policies LIST     uniform,thompson,top_two,ucb1,kl_ucb,\n"
         "                      eps_greedy or all (default all)\n"
@@ -240,7 +245,8 @@ lai_robbins(const struct sim *sim)
 {
     double best, c = 0;
     size_t k;
-    if (sim->reward != BANDIT_REWARD_BINARY || sim->drifting)
+    if (sim->reward != BANDIT_REWARD_BINARY || sim->drifting ||
+        sim->late_arm > 0)
         return NAN;
     best = sim->mu0[0];
     for (k = 1; k < sim->n_arms; k++) {
@@ -310,9 +316,11 @@ run_one(const struct sim *sim, size_t pi, long run, gsl_rng *prng,
     for (long t = 0; t < sim->horizon; t++) {
         size_t a = 0, best = 0;
         double y;
+        /* arm 0 is always active, so 'best' starts on an active arm */
+        arms[K - 1].active = t >= sim->late_arm;
         for (k = 0; k < K; k++) {
             mu[k] = mean_at(sim, k, t);
-            if (better(sim, mu[k], mu[best]))
+            if (arms[k].active && better(sim, mu[k], mu[best]))
                 best = k;
         }
         if (sim->batch == 1) {
@@ -445,10 +453,10 @@ print_json(const struct sim *sim, const struct curve *cv,
 {
     double R = (double)sim->runs;
     printf("{\"reward\":\"%s\",\"arms\":%zu,\"horizon\":%ld,\"runs\":%ld,"
-           "\"batch\":%ld,\"seed\":%lu,\"drifting\":%s,",
+           "\"batch\":%ld,\"seed\":%lu,\"drifting\":%s,\"late_arm\":%ld,",
            sim->reward == BANDIT_REWARD_BINARY ? "bernoulli" : "gaussian",
            sim->n_arms, sim->horizon, sim->runs, sim->batch, sim->seed,
-           sim->drifting ? "true" : "false");
+           sim->drifting ? "true" : "false", sim->late_arm);
     printf("\"means\":[");
     for (size_t k = 0; k < sim->n_arms; k++)
         printf("%s%.6f", k ? "," : "", sim->mu0[k]);
@@ -503,6 +511,8 @@ print_text(const struct sim *sim, const struct curve *cv,
            sim->reward == BANDIT_REWARD_BINARY ? "bernoulli" : "gaussian",
            sim->n_arms, sim->horizon, sim->runs, sim->batch, sim->seed,
            sim->drifting ? "drifting" : "stationary");
+    if (sim->late_arm > 0)
+        printf("arm %zu joins at unit %ld\n", sim->n_arms - 1, sim->late_arm);
     if (isfinite(lr))
         printf("lai-robbins constant %.6f (lower bound %.4f at t = %ld)\n",
                lr, lr * log(T), sim->horizon);
@@ -553,7 +563,7 @@ enum {
     OPT_POLICIES, OPT_HORIZON, OPT_RUNS, OPT_BATCH, OPT_SEED, OPT_POINTS,
     OPT_FLOOR, OPT_CONTROL, OPT_CONTROL_SHARE, OPT_BURN_IN, OPT_MIN_UNITS,
     OPT_PBEST, OPT_MC_DRAWS, OPT_TOP_TWO_BETA, OPT_EPSILON, OPT_EPSILON_C,
-    OPT_ESTIMATORS, OPT_JSON, OPT_HELP
+    OPT_ESTIMATORS, OPT_JSON, OPT_HELP, OPT_LATE_ARM
 };
 
 static const struct option long_opts[] = {
@@ -579,6 +589,7 @@ static const struct option long_opts[] = {
     { "epsilon", required_argument, NULL, OPT_EPSILON },
     { "epsilon-c", required_argument, NULL, OPT_EPSILON_C },
     { "estimators", no_argument, NULL, OPT_ESTIMATORS },
+    { "late-arm", required_argument, NULL, OPT_LATE_ARM },
     { "json", no_argument, NULL, OPT_JSON },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
@@ -704,6 +715,10 @@ parse_args(int argc, char **argv, struct sim *sim)
             if (parse_double(optarg, &sim->base.epsilon_c))
                 return bad("--epsilon-c", optarg);
             break;
+        case OPT_LATE_ARM:
+            if (parse_long(optarg, 0, 100000000, &sim->late_arm))
+                return bad("--late-arm", optarg);
+            break;
         case OPT_ESTIMATORS:
             sim->estimators = 1;
             break;
@@ -742,6 +757,10 @@ parse_args(int argc, char **argv, struct sim *sim)
     sim->base.reward = sim->reward;
     if (sim->estimators && sim->batch < 2)
         return bad("--estimators (needs --batch >= 2)", "");
+    if (sim->estimators && sim->late_arm > 0)
+        return bad("--estimators (not with --late-arm)", "");
+    if (sim->late_arm > 0 && sim->base.control == (long)sim->n_arms - 1)
+        return bad("--control (the late arm cannot be the control)", "");
     if (sim->points > sim->horizon)
         sim->points = sim->horizon;
     if (bandit_config_check(&sim->base, sim->n_arms) != AB_OK)

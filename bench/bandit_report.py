@@ -196,7 +196,7 @@ def fig(name, alt):
 def main():
     binary, outdir = sys.argv[1], sys.argv[2]
     os.makedirs(outdir, exist_ok=True)
-    run = Runner(binary, 11)
+    run = Runner(binary, 12)
     t_start = time.time()
     md = []
 
@@ -289,6 +289,15 @@ def main():
          "thompson,top_two,eps_greedy", "--control", "0",
          "--control-share", "0.3", "--floor", "0.05", "--burn-in", "2000"]
     g = run.run("G: pinned control, floor and burn-in", G)
+
+    H = ["--means", "0.10,0.12,0.15", "--late-arm", "5000", "--min-units",
+         "200", "--horizon", "20000", "--runs", "30", "--batch", "1000",
+         "--points", "40", "--seed", "8"]
+    h = run.run("H: an arm added while running", H)
+    line_chart(os.path.join(outdir, "H_share.svg"),
+               "H: best arm (0.15) added at unit 5000, batches of 1000",
+               "units", "share to best present arm",
+               curves(h, "best_share"), ymin=0, ymax=1)
 
     elapsed = time.time() - t_start
 
@@ -450,6 +459,18 @@ z = bias / its Monte Carlo standard error: |z| > 3 is a detected bias.
               "sampling reaches.\n")
     md.append("`%s`\n" % cmdline(G))
     md.append(final_table(g) + "\n")
+
+    md.append("## H. An arm added while running\n")
+    md.append("Arms 0.10 and 0.12 run alone; the best arm (0.15) is added "
+              "at unit 5000 (it is retired, `active = 0`, before). It "
+              "gets its equal share (1/3) until it has 200 units "
+              "(`--min-units`), then the policy decides. The share is "
+              "measured against the best arm present at each moment, so "
+              "it drops at the join and recovers as the new arm is "
+              "learned.\n")
+    md.append("`%s`\n" % cmdline(H))
+    md.append(final_table(h) + "\n")
+    md.append(fig("H_share.svg", "best-arm share with a late arm") + "\n")
 
     md.append("""## P(best): three methods that agree
 

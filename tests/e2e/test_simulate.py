@@ -124,12 +124,28 @@ class SimulateTest(unittest.TestCase):
         self.assertLessEqual(max(shares), 0.75)  # sampling noise in 300
         self.assertGreater(shares[-1], 0.5)
 
+    def test_late_arm_joins_and_wins(self):
+        d = json.loads(self.run_ok(
+            ["simulate", "--means", "0.1,0.2,0.6", "--late-arm", "1000",
+             "--min-units", "50", "--horizon", "3000", "--runs", "2",
+             "--batch", "100", "--seed", "4", "--points", "6",
+             "--policies", "thompson", "--json"]))
+        self.assertEqual(d["late_arm"], 1000)
+        self.assertIsNone(d["lai_robbins_constant"])
+        c = d["policies"][0]["curve"]
+        # before the join the best present arm is arm 1 (0.2); after it,
+        # arm 2 (0.6) takes over
+        self.assertGreater(c[1]["best_share"], 0.8)
+        self.assertGreater(c[-1]["best_share"], 0.9)
+
     def test_invalid_arguments_exit_2(self):
         for args in (["--means", "0.5"], ["--means", "0.2,1.5"],
                      ["--means", "0.2,0.3", "--policies", "ucb2"],
                      ["--means", "0.2,0.3", "--estimators"],
                      ["--means", "0.2,0.3", "--means-end", "0.1"],
                      ["--means", "0.2,0.3", "--floor", "0.7"],
+                     ["--means", "0.2,0.3", "--late-arm", "10", "--batch",
+                      "5", "--estimators"],
                      ["--bogus"]):
             r = harness.run_cli(["simulate"] + args)
             self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
