@@ -62,6 +62,37 @@ safe_key(const char *key)
     return strlen(key) <= CORE_KEY_MAX ? key : "(too long)";
 }
 
+/* Whether some experiment could have this key: the parser admits only 1
+ * to 64 characters of A-Z a-z 0-9 _ . - (api/experiment_json.h). */
+static bool
+key_possible(const char *key)
+{
+    size_t n = strlen(key);
+    if (n == 0 || n > CORE_KEY_MAX)
+        return false;
+    for (const char *p = key; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* A :key no experiment can have is a 404 without a database round trip:
+ * PostgreSQL refuses bytes that are not UTF-8 (a path with %ff), which
+ * would otherwise surface as a 503 for the caller's mistake. */
+static bool
+reply_impossible_key(const char *key, struct api_resp *resp)
+{
+    if (key_possible(key))
+        return false;
+    api_reply_error(resp, 404, "not_found",
+                    "no experiment with this key (keys are 1 to 64 "
+                    "characters of A-Z a-z 0-9 _ . -)");
+    return true;
+}
+
 /* 409 when e's layer slice overlaps another live experiment's slice. */
 static ab_status
 check_layer(struct db *db, const struct core_experiment *e, char *msg,
@@ -178,6 +209,8 @@ api_experiment_get(struct api_ctx *ctx, const struct api_req *req,
                    struct api_resp *resp)
 {
     struct db_experiment row = {0};
+    if (reply_impossible_key(req->params[0], resp))
+        return;
     ab_status rc = db_experiment_get(ctx->db, req->params[0], &row);
     if (rc == AB_OK) {
         api_reply_json(resp, 200, represent(&row));
@@ -211,6 +244,8 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
 {
     const char *key = req->params[0];
     char err[512];
+    if (reply_impossible_key(key, resp))
+        return;
     if (!json_is_object(req->json)) {
         api_reply_error(resp, 400, "invalid",
                         "body must be a JSON object (a JSON merge patch)");
@@ -350,6 +385,8 @@ transition(struct api_ctx *ctx, const struct api_req *req,
            const char *action)
 {
     char reason[1024];
+    if (reply_impossible_key(req->params[0], resp))
+        return;
     if (!action_reason(req, resp, reason, sizeof(reason)))
         return;
     struct db_experiment row = {0};
@@ -410,6 +447,8 @@ reply_json_text(struct api_ctx *ctx, const struct api_req *req,
                 const char *field)
 {
     struct db_experiment row = {0};
+    if (reply_impossible_key(req->params[0], resp))
+        return;
     ab_status rc = db_experiment_get(ctx->db, req->params[0], &row);
     if (rc == AB_ENOTFOUND) {
         api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",

@@ -195,6 +195,24 @@ class Errors(unittest.TestCase):
                 self.assertEqual(e["message"], 'no experiment "nope"')
         self.assertEqual(self.snapshot_tables(), before)
 
+    def test_404_impossible_keys_in_the_path(self):
+        """Keys no experiment can have, %ff (not UTF-8) included, are a
+        404 in the one error shape, never a database error (5xx)."""
+        before = self.snapshot_tables()
+        for key in ("%ff", "a%ffb", "%c0%af", "a%20b", "k" * 65, "%e2%82",
+                    "caf%c3%a9", "-x"):
+            for method, suffix, body in (("GET", "", None),
+                                         ("PATCH", "", {"description": "x"}),
+                                         ("POST", "/start", None),
+                                         ("POST", "/stop", None),
+                                         ("GET", "/decisions", None),
+                                         ("GET", "/exposures", None)):
+                with self.subTest(key=key[:10], route=(method, suffix)):
+                    r = self.req(method, "/v1/experiments/" + key + suffix,
+                                 body)
+                    self.assertError(r, 404, "not_found")
+        self.assertEqual(self.snapshot_tables(), before)
+
     def test_404_unknown_experiment_in_assign(self):
         e = self.assertError(self.req("GET", "/v1/assign?experiment=nope&"
                                       "unit=u1", token=CLIENT), 404,
@@ -490,6 +508,18 @@ class Errors(unittest.TestCase):
                 self.assertTrue(e["message"].startswith(want),
                                 (e["message"], want))
         self.assertEqual(self.snapshot_tables(), before)
+
+    def test_400_message_quoting_a_cut_character_keeps_the_shape(self):
+        # the parser quotes at most 64 bytes of a forced unit id: here that
+        # cuts the two-byte "\u00e9" in half; the message must still be
+        # UTF-8 (a '?' stands for the cut byte) and the body the one shape
+        unit = "q" * 63 + "\u00e9"
+        e = self.assertError(self.req("POST", "/v1/experiments",
+                                      definition("cut", forced={unit:
+                                                                "nope"})),
+                             400, "invalid")
+        self.assertEqual(e["message"], 'forced["' + "q" * 63 +
+                         '?"]: unknown arm "nope"')
 
     def test_400_patch_errors_change_nothing(self):
         before = self.snapshot_tables()
