@@ -88,6 +88,9 @@ struct cmp {
 
 /* ---- errors ------------------------------------------------------ */
 
+static ab_status fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static ab_status
 fail(char *err, size_t errlen, const char *fmt, ...)
 {
