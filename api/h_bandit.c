@@ -1,0 +1,137 @@
+/* h_bandit.c -- GET /v1/experiments/:key/bandit: a bandit experiment's
+ * allocation as the reweight job left it, with estimates that correct for
+ * the changing weights (api/reweight.h).
+ *
+ *   {"experiment":"k","state":"running","bandit":{...definition...},
+ *    "weights_version":7,"weights":{"a":2.5,"b":95,"c":2.5},
+ *    "p_best":{"a":0.001,"b":0.998,"c":0.001},"phase":"adaptive",
+ *    "job":{...arbiter.bandit_state: the job's memory...} | null,
+ *    "estimator":{"metric","kind","method","units","unallocated_units",
+ *                 "periods"} | null,
+ *    "estimates":[{"arm","units","naive_mean","naive_se","corrected_mean",
+ *                  "corrected_se","method","ipw":{...}}],
+ *    "history":[{"weights_version","source","weights","inputs",
+ *                "created_at"}]}
+ * ?history=N limits the history to the last N versions (default 100,
+ * 0..1000). The estimators are documented in api/reweight.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/experiment_json.h"
+#include "api/handlers.h"
+#include "api/reweight.h"
+#include "sql/db.h"
+#include "sql/db_bandits.h"
+
+static const char *
+safe_key(const char *key)
+{
+    return strlen(key) <= CORE_KEY_MAX ? key : "(too long)";
+}
+
+static json_t *
+loads_or(const char *text, json_t *fallback)
+{
+    json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    if (j == NULL)
+        return fallback;
+    json_decref(fallback);
+    return j;
+}
+
+void
+api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
+               struct api_resp *resp)
+{
+    const char *key = req->params[0];
+    long limit = 100;
+    const char *q = api_req_query(req, "history");
+    if (q != NULL) {
+        char *end;
+        errno = 0;
+        limit = strtol(q, &end, 10);
+        if (errno || end == q || *end || limit < 0 || limit > 1000) {
+            api_reply_error(resp, 400, "invalid",
+                            "history: must be an integer between 0 and 1000");
+            return;
+        }
+    }
+    struct db_experiment row = {0};
+    ab_status rc = db_experiment_get(ctx->db, key, &row);
+    if (rc != AB_OK) {
+        if (rc == AB_ENOTFOUND)
+            api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
+                            safe_key(key));
+        else
+            api_reply_status(resp, rc, "could not read the experiment");
+        return;
+    }
+    char err[256];
+    struct core_experiment *e = NULL;
+    json_t *doc = json_loads(row.definition, 0, NULL);
+    if (doc == NULL || api_experiment_parse(doc, &e, err, sizeof(err)) !=
+                           AB_OK) {
+        json_decref(doc);
+        db_experiment_clear(&row);
+        api_reply_status(resp, AB_EINTERNAL,
+                         "the stored definition does not parse");
+        return;
+    }
+    if (e->strategy != CORE_STRATEGY_BANDIT) {
+        api_reply_error(resp, 404, "not_found",
+                        "experiment \"%s\" is not a bandit (strategy %s)",
+                        key, core_strategy_name(e->strategy));
+        goto done;
+    }
+    e->id = row.id;
+    e->weights_version = row.weights_version;
+
+    char *state_text = NULL, *hist_text = NULL;
+    json_t *est = NULL;
+    rc = db_bandit_state_json(ctx->db, e->id, &state_text);
+    if (rc == AB_OK)
+        rc = db_bandit_history_json(ctx->db, e->id, (int)limit, &hist_text);
+    if (rc == AB_OK && e->bandit.metric < e->n_metrics)
+        rc = reweight_estimates_json(ctx->db, e, &est);
+    if (rc != AB_OK) {
+        free(state_text);
+        free(hist_text);
+        api_reply_status(resp, rc, "could not read the bandit");
+        goto done;
+    }
+    json_t *state = loads_or(state_text, json_null());
+    json_t *weights = json_object();
+    for (size_t k = 0; k < e->n_arms; k++)
+        json_object_set_new(weights, e->arms[k].name,
+                            json_real((double)e->arms[k].weight / 1e4));
+    json_t *out = json_object();
+    json_object_set_new(out, "experiment", json_string(e->key));
+    json_object_set_new(out, "state", json_string(row.state));
+    json_object_set(out, "bandit", json_object_get(doc, "bandit"));
+    json_object_set_new(out, "weights_version",
+                        json_integer(row.weights_version));
+    json_object_set_new(out, "weights", weights);
+    json_t *pb = json_object_get(state, "p_best");
+    json_object_set_new(out, "p_best", pb ? json_incref(pb) : json_null());
+    json_t *phase = json_object_get(state, "phase");
+    json_object_set_new(out, "phase",
+                        phase ? json_incref(phase) : json_null());
+    json_object_set_new(out, "job", state);
+    json_t *estimates = est ? json_incref(json_object_get(est, "estimates"))
+                            : json_array();
+    if (est)
+        json_object_del(est, "estimates");
+    json_object_set_new(out, "estimator", est ? est : json_null());
+    json_object_set_new(out, "estimates", estimates);
+    json_object_set_new(out, "history", loads_or(hist_text, json_array()));
+    free(state_text);
+    free(hist_text);
+    api_reply_json(resp, 200, out);
+done:
+    json_decref(doc);
+    core_experiment_free(e);
+    db_experiment_clear(&row);
+}

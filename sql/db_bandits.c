@@ -1,0 +1,401 @@
+/* db_bandits.c -- the bandit side of the libpq layer (see db_bandits.h and
+ * sql/migrations/003_bandits.sql). Uses the connection of sql/db.c through
+ * db_conn(); like db.c it is the only kind of file that includes
+ * libpq-fe.h (sql/ only).
+ *
+ * No statistics here: the estimators are bandits/estimate.c (inverse
+ * propensity weighting, Horvitz and Thompson 1952; per-period
+ * stratification), fed with the sums arbiter.bandit_periods() returns.
+ * Publishing a weights version is a single statement (a data-modifying
+ * CTE, PostgreSQL docs section 7.8.4), so the definition, the history row,
+ * the audit row and the NOTIFY commit together or not at all.
+ */
+#include <libpq-fe.h> /* before db.h: it declares db_conn() */
+#include "sql/db_bandits.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sql/db.h"
+
+/* Run one statement expecting 'want'; NULL (reported) on failure. */
+static PGresult *
+query(struct db *db, const char *what, const char *sql, int n,
+      const char *const *params, ExecStatusType want)
+{
+    PGconn *conn = db_conn(db);
+    if (conn == NULL)
+        return NULL;
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != want) {
+        db_report(db, what, res);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+static int64_t
+get_i64(PGresult *res, int row, int col, int64_t null_value)
+{
+    if (PQgetisnull(res, row, col))
+        return null_value;
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static double
+get_f64(PGresult *res, int row, int col)
+{
+    return strtod(PQgetvalue(res, row, col), NULL);
+}
+
+static char *
+get_str(PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return ab_xstrdup(PQgetvalue(res, row, col));
+}
+
+/* ---- the running bandits ------------------------------------------------ */
+
+#define MS(expr) "(extract(epoch FROM " expr ") * 1000)::bigint"
+
+void
+db_bandit_list_free(struct db_bandit_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].key);
+        free(rows[i].definition);
+        free(rows[i].leader_arm);
+        free(rows[i].p_best_history);
+    }
+    free(rows);
+}
+
+ab_status
+db_bandit_list(struct db *db, struct db_bandit_row **out, size_t *n_out)
+{
+    PGresult *res = query(
+        db, "bandit list",
+        "SELECT e.id, e.key, e.definition::text, e.version,"
+        " e.weights_version, " MS("now()") ","
+        " " MS("coalesce(e.started_at, e.updated_at)") ","
+        " s.experiment_id IS NOT NULL, " MS("s.last_run_at") ","
+        " s.leader_arm, " MS("s.leader_since") ","
+        " coalesce(s.p_best_history, '[]'::jsonb)::text,"
+        " coalesce(s.promoted_version, 0)"
+        " FROM arbiter.experiments e"
+        " LEFT JOIN arbiter.bandit_state s ON s.experiment_id = e.id"
+        " WHERE e.state = 'running'"
+        "   AND e.definition->>'strategy' = 'bandit'"
+        " ORDER BY e.id",
+        0, NULL, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    size_t n = (size_t)PQntuples(res);
+    struct db_bandit_row *rows = ab_xcalloc(n ? n : 1, sizeof(*rows));
+    for (size_t i = 0; i < n; i++) {
+        int r = (int)i;
+        struct db_bandit_row *b = &rows[i];
+        b->id = get_i64(res, r, 0, 0);
+        b->key = get_str(res, r, 1);
+        b->definition = get_str(res, r, 2);
+        b->version = get_i64(res, r, 3, 0);
+        b->weights_version = get_i64(res, r, 4, 0);
+        b->now_ms = get_i64(res, r, 5, 0);
+        b->started_ms = get_i64(res, r, 6, -1);
+        b->has_state = PQgetvalue(res, r, 7)[0] == 't';
+        b->last_run_ms = get_i64(res, r, 8, -1);
+        b->leader_arm = get_str(res, r, 9);
+        b->leader_since_ms = get_i64(res, r, 10, -1);
+        b->p_best_history = get_str(res, r, 11);
+        b->promoted_version = get_i64(res, r, 12, 0);
+    }
+    PQclear(res);
+    *out = rows;
+    *n_out = n;
+    return AB_OK;
+}
+
+ab_status
+db_bandit_arm_stats(struct db *db, int64_t experiment_id, const char *metric,
+                    const char *const *arms, size_t n_arms, double *n,
+                    double *sum, double *sum_sq)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    const char *params[2] = {id, metric};
+    PGresult *res = query(db, "bandit arm stats",
+                          "SELECT arm, n, sum, sum_sq FROM arbiter.arm_stats"
+                          " WHERE experiment_id = $1::bigint"
+                          "   AND metric = $2",
+                          2, params, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    for (size_t k = 0; k < n_arms; k++)
+        n[k] = sum[k] = sum_sq[k] = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *arm = PQgetvalue(res, r, 0);
+        for (size_t k = 0; k < n_arms; k++) {
+            if (strcmp(arms[k], arm) == 0) {
+                n[k] = get_f64(res, r, 1);
+                sum[k] = get_f64(res, r, 2);
+                sum_sq[k] = get_f64(res, r, 3);
+                break;
+            }
+        }
+    }
+    PQclear(res);
+    return AB_OK;
+}
+
+/* ---- publishing a weights version ------------------------------------- */
+
+static const char publish_sql[] =
+    "WITH e AS ("
+    "  UPDATE arbiter.experiments SET definition = $3::jsonb,"
+    "    version = version + 1, weights_version = weights_version + 1,"
+    "    updated_at = now()"
+    "  WHERE id = $1::bigint AND version = $2::bigint AND state = 'running'"
+    "  RETURNING id, key, state, weights_version),"
+    " w AS (INSERT INTO arbiter.weights_history"
+    "  (experiment_id, weights_version, weights, source, inputs)"
+    "  SELECT id, weights_version, $4::jsonb, $5, $6::jsonb FROM e),"
+    " d AS (INSERT INTO arbiter.decision_log"
+    "  (experiment_id, action, from_state, to_state, actor, reason, details)"
+    "  SELECT id, $7, state, state, 'engine', $8,"
+    "    $9::jsonb || jsonb_build_object('weights_version', weights_version)"
+    "  FROM e),"
+    " n AS (SELECT pg_notify('" DB_CONFIG_CHANNEL "', key) FROM e)"
+    " SELECT e.weights_version FROM e, n";
+
+ab_status
+db_bandit_publish(struct db *db, int64_t experiment_id,
+                  int64_t expect_version, const char *definition,
+                  const char *weights, const char *source, const char *inputs,
+                  const char *action, const char *reason, const char *details,
+                  int64_t *weights_version)
+{
+    char id[32], ver[32];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    snprintf(ver, sizeof(ver), "%lld", (long long)expect_version);
+    const char *params[9] = {id,     ver,    definition, weights, source,
+                             inputs, action, reason,     details};
+    PGresult *res = query(db, "bandit publish", publish_sql, 9, params,
+                          PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    ab_status rc = AB_OK;
+    if (PQntuples(res) == 0)
+        rc = AB_ECONFLICT; /* changed since it was read, or not running */
+    else
+        *weights_version = get_i64(res, 0, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- the job's memory ---------------------------------------------------- */
+
+ab_status
+db_bandit_state_save(struct db *db, int64_t experiment_id,
+                     const struct db_bandit_state *st)
+{
+    char id[32], since[32], promoted[32];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    snprintf(since, sizeof(since), "%lld", (long long)st->leader_since_ms);
+    snprintf(promoted, sizeof(promoted), "%lld",
+             (long long)st->promoted_version);
+    const char *params[8] = {
+        id,
+        st->phase,
+        st->p_best,
+        st->leader_arm,
+        st->leader_since_ms >= 0 ? since : NULL,
+        st->p_best_history,
+        st->promoted_arm,
+        st->promoted_version > 0 ? promoted : NULL,
+    };
+    PGresult *res = query(
+        db, "bandit state",
+        "INSERT INTO arbiter.bandit_state AS s (experiment_id, last_run_at,"
+        " runs, phase, p_best, leader_arm, leader_since, p_best_history,"
+        " promoted_arm, promoted_version, updated_at)"
+        " VALUES ($1::bigint, now(), 1, $2, $3::jsonb, $4,"
+        "  to_timestamp($5::bigint / 1000.0), $6::jsonb, $7, $8::bigint,"
+        "  now())"
+        " ON CONFLICT (experiment_id) DO UPDATE SET"
+        "  last_run_at = now(), runs = s.runs + 1, phase = excluded.phase,"
+        "  p_best = excluded.p_best, leader_arm = excluded.leader_arm,"
+        "  leader_since = excluded.leader_since,"
+        "  p_best_history = excluded.p_best_history,"
+        "  promoted_arm = coalesce(excluded.promoted_arm, s.promoted_arm),"
+        "  promoted_version = coalesce(excluded.promoted_version,"
+        "                              s.promoted_version),"
+        "  updated_at = now()",
+        8, params, PGRES_COMMAND_OK);
+    if (res == NULL)
+        return AB_EDB;
+    PQclear(res);
+    return AB_OK;
+}
+
+#define TS(col) \
+    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+static ab_status
+one_text(struct db *db, const char *what, const char *sql, int n,
+         const char *const *params, char **out)
+{
+    PGresult *res = query(db, what, sql, n, params, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    ab_status rc = AB_OK;
+    if (PQntuples(res) != 1)
+        rc = AB_EDB;
+    else
+        *out = ab_xstrdup(PQgetisnull(res, 0, 0) ? "null"
+                                                 : PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+ab_status
+db_bandit_state_json(struct db *db, int64_t experiment_id, char **out)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    const char *params[1] = {id};
+    return one_text(
+        db, "bandit state json",
+        "SELECT (SELECT json_build_object("
+        " 'last_run_at', " TS("s.last_run_at") ", 'runs', s.runs,"
+        " 'phase', s.phase, 'p_best', s.p_best,"
+        " 'leader_arm', s.leader_arm,"
+        " 'leader_since', " TS("s.leader_since") ","
+        " 'p_best_history', s.p_best_history,"
+        " 'promoted_arm', s.promoted_arm,"
+        " 'promoted_version', s.promoted_version)::text"
+        " FROM arbiter.bandit_state s WHERE s.experiment_id = $1::bigint)",
+        1, params, out);
+}
+
+ab_status
+db_bandit_history_json(struct db *db, int64_t experiment_id, int limit,
+                       char **out)
+{
+    char id[32], lim[16];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *params[2] = {id, lim};
+    return one_text(
+        db, "bandit history",
+        "SELECT coalesce(json_agg(json_build_object("
+        " 'weights_version', h.weights_version, 'source', h.source,"
+        " 'weights', h.weights, 'inputs', h.inputs,"
+        " 'created_at', " TS("h.created_at") ")"
+        " ORDER BY h.weights_version), '[]')::text"
+        " FROM (SELECT * FROM arbiter.weights_history"
+        "       WHERE experiment_id = $1::bigint"
+        "       ORDER BY weights_version DESC LIMIT $2::int) h",
+        2, params, out);
+}
+
+/* ---- per-period sums ------------------------------------------------------ */
+
+void
+db_bandit_periods_free(struct db_bandit_period *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].arm);
+    free(rows);
+}
+
+ab_status
+db_bandit_periods(struct db *db, int64_t experiment_id, const char *metric,
+                  const char *kind, struct db_bandit_period **out,
+                  size_t *n_out)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    const char *params[3] = {id, metric, kind};
+    PGresult *res = query(db, "bandit periods",
+                          "SELECT * FROM arbiter.bandit_periods("
+                          "$1::bigint, $2, $3)",
+                          3, params, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    size_t n = (size_t)PQntuples(res);
+    struct db_bandit_period *rows = ab_xcalloc(n ? n : 1, sizeof(*rows));
+    for (size_t i = 0; i < n; i++) {
+        int r = (int)i;
+        struct db_bandit_period *p = &rows[i];
+        p->weights_version = get_i64(res, r, 0, 0);
+        p->arm = get_str(res, r, 1);
+        p->units = get_f64(res, r, 2);
+        p->sum = get_f64(res, r, 3);
+        p->sum_sq = get_f64(res, r, 4);
+        p->ipw_units = get_f64(res, r, 5);
+        p->sum_w = get_f64(res, r, 6);
+        p->sum_wy = get_f64(res, r, 7);
+        p->sum_w2 = get_f64(res, r, 8);
+        p->sum_w2y = get_f64(res, r, 9);
+        p->sum_w2y2 = get_f64(res, r, 10);
+    }
+    PQclear(res);
+    *out = rows;
+    *n_out = n;
+    return AB_OK;
+}
+
+/* ---- the decision leader's lock -------------------------------------------
+ * A bigint advisory key k shows in pg_locks as classid = k >> 32,
+ * objid = k & 0xffffffff, objsubid = 1 (PostgreSQL docs, "pg_locks"). */
+
+static ab_status
+lock_bool(struct db *db, const char *what, const char *sql, int64_t key,
+          bool *out)
+{
+    char k[32];
+    snprintf(k, sizeof(k), "%lld", (long long)key);
+    const char *params[1] = {k};
+    PGresult *res = query(db, what, sql, 1, params, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    ab_status rc = AB_OK;
+    if (PQntuples(res) != 1)
+        rc = AB_EDB;
+    else
+        *out = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return rc;
+}
+
+ab_status
+db_leader_try_lock(struct db *db, int64_t key, bool *held)
+{
+    return lock_bool(db, "leader lock",
+                     "SELECT pg_try_advisory_lock($1::bigint)", key, held);
+}
+
+ab_status
+db_leader_held(struct db *db, int64_t key, bool *held)
+{
+    return lock_bool(db, "leader check",
+                     "SELECT EXISTS (SELECT 1 FROM pg_locks"
+                     " WHERE locktype = 'advisory' AND granted"
+                     "   AND pid = pg_backend_pid()"
+                     "   AND classid = ($1::bigint >> 32)::oid"
+                     "   AND objid = ($1::bigint & 4294967295)::oid"
+                     "   AND objsubid = 1)",
+                     key, held);
+}
+
+ab_status
+db_leader_release(struct db *db, int64_t key)
+{
+    bool released;
+    return lock_bool(db, "leader unlock",
+                     "SELECT pg_advisory_unlock($1::bigint)", key, &released);
+}

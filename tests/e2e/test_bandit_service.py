@@ -1,0 +1,429 @@
+"""test_bandit_service.py -- bandit experiments in the running service.
+
+Real binary, real PostgreSQL, two processes sharing one database:
+
+  * the decision leader (one process holds the advisory lock) reweights a
+    three-arm Thompson bandit fed with binary rewards where arm "b" is
+    clearly better (50 % against 10 %); after the burn-in its weight moves
+    to b (exactly 96 %, the other arms at their 2 % floor), the weights
+    version increases, returning units keep their arms (sticky), new units
+    mostly get b, and the weights history records the inputs (per-arm
+    n/sum/sum_sq, equal to what this test posted), the policy and the seed;
+  * GET /v1/experiments/{key}/bandit reports naive, per-period and inverse
+    propensity estimates; they are recomputed here, independently, from
+    the arms, weights versions and propensities the assignments answered
+    and the rewards this test posted (formulas: bandits/estimate.h);
+  * when the leader is killed (SIGKILL), the other process takes over
+    within seconds (/metrics arbiter_leader), and then runs a second bandit
+    to a promotion: the arm whose P(best) stayed above the threshold for
+    promote_after_s gets weight 100 through the audit path (decision
+    'promote', actor 'engine', with the P(best) history), new units all get
+    it, and the job leaves the experiment alone afterwards.
+"""
+import json
+import math
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import harness  # noqa: E402
+
+ADMIN, CLIENT = harness.ADMIN, harness.CLIENT
+TICK_MS = "250"
+
+
+def wait_for(what, fn, timeout=40.0, every=0.2):
+    """Poll fn() until it returns a true value; fail after timeout."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def metric_value(srv, name):
+    r = srv.req("GET", "/metrics", token=None)
+    m = re.search(r"^%s (\S+)$" % re.escape(name), r.body, re.M)
+    return float(m.group(1)) if m else None
+
+
+class BanditService(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.url = harness.fresh_database("bandit_service")
+        cls.tmp = tempfile.mkdtemp(prefix="arbiter-bandit-")
+        cls.servers = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in cls.servers:
+            s.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def server(self, name):
+        s = harness.Server(self.url, env={
+            "ARBITER_TICK_MS": TICK_MS,
+            "ARBITER_SPOOL_DIR": os.path.join(self.tmp, name)})
+        s.start()
+        self.servers.append(s)
+        return s
+
+    # ---- helpers ---------------------------------------------------------
+
+    def create_and_start(self, srv, doc):
+        r = srv.req("POST", "/v1/experiments", doc)
+        self.assertEqual(r.status, 201, r)
+        r = srv.req("POST", "/v1/experiments/%s/start" % doc["key"])
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def assign(self, srv, key, unit):
+        q = urllib.parse.urlencode({"experiment": key, "unit": unit})
+        r = srv.req("GET", "/v1/assign?" + q, token=CLIENT)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def exposed_units(self, srv, key):
+        r = srv.req("GET", "/v1/experiments/%s/exposures" % key)
+        self.assertEqual(r.status, 200, r)
+        return sum(a["units"] for a in r.json()["arms"])
+
+    def post_rewards(self, srv, key, metric, units):
+        events = [{"experiment": key, "unit": u, "metric": metric,
+                   "value": 1, "id": "%s-%s" % (key, u)} for u in units]
+        r = srv.req("POST", "/v1/events", events, token=CLIENT)
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.json()["accepted"], len(events), r)
+        self.assertEqual(r.json()["rejected"], [], r)
+
+    def bandit(self, srv, key):
+        r = srv.req("GET", "/v1/experiments/%s/bandit" % key)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    # ---- the test --------------------------------------------------------
+
+    def test_bandit_in_the_service(self):
+        first = self.server("first")
+        second = self.server("second")
+        # one leader: the process that started first holds the lock
+        wait_for("a leader", lambda: metric_value(first, "arbiter_leader")
+                 == 1.0)
+        self.assertEqual(metric_value(second, "arbiter_leader"), 0.0)
+
+        self.definition_is_validated(first)
+        self.main_bandit(first)
+
+        # the leader dies; the other process takes over within seconds
+        t0 = time.time()
+        first.kill9()
+        self.servers.remove(first)
+        wait_for("takeover", lambda: metric_value(second, "arbiter_leader")
+                 == 1.0, timeout=10)
+        self.assertLess(time.time() - t0, 10)
+
+        self.promotion(second)
+
+    def definition_is_validated(self, srv):
+        r = srv.req("POST", "/v1/experiments", {
+            "key": "not-a-bandit", "arms": [
+                {"name": "a", "weight": 50, "control": True},
+                {"name": "b", "weight": 50}],
+            "bandit": {"interval_s": 1}})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error"]["message"],
+                         "bandit: only for strategy bandit (this is ab)")
+        r = srv.req("POST", "/v1/experiments", {
+            "key": "bad-bandit", "strategy": "bandit", "arms": [
+                {"name": "a", "weight": 50, "control": True},
+                {"name": "b", "weight": 50}],
+            "metrics": [{"name": "m", "kind": "binary"}],
+            "bandit": {"interval_s": 0}})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error"]["message"],
+                         "bandit.interval_s: must be an integer between 1 "
+                         "and 2592000")
+
+    def main_bandit(self, srv):
+        key = "ranker-bandit"
+        doc = {
+            "key": key, "strategy": "bandit",
+            "arms": [{"name": "a", "weight": 33.3333, "control": True},
+                     {"name": "b", "weight": 33.3333},
+                     {"name": "c", "weight": 33.3334}],
+            "metrics": [{"name": "conv", "kind": "binary",
+                         "role": "primary"}],
+            "bandit": {"policy": "thompson", "interval_s": 1,
+                       "floor": 0.02, "burn_in": 600, "min_units": 50,
+                       "promote_threshold": None, "seed": 12345}}
+        started = self.create_and_start(srv, doc)
+        # the canonical definition carries the filled-in bandit object
+        self.assertEqual(started["bandit"], {
+            "policy": "thompson", "metric": "conv", "interval_s": 1,
+            "floor": 0.02, "control_share": None, "burn_in": 600,
+            "min_units": 50, "promote_threshold": None,
+            "promote_after_s": 3600, "seed": 12345})
+        self.assertTrue(started["sticky"])
+        rate = {"a": 0.10, "b": 0.50, "c": 0.10}
+        rng = random.Random(20261123)
+        units = {}     # unit -> first answer
+        reward = {}    # unit -> 0/1
+
+        # ---- phase 1: 600 units under the declared weights (the burn-in
+        # lasts until all 600 are exposed, so none sees another version) ----
+        for i in range(600):
+            u = "u%d" % i
+            units[u] = self.assign(srv, key, u)
+            self.assertEqual(units[u]["weights_version"], 1)
+        wait_for("600 exposures", lambda: self.exposed_units(srv, key)
+                 == 600)
+        for u, a in units.items():
+            reward[u] = int(rng.random() < rate[a["arm"]])
+        self.post_rewards(srv, key, "conv",
+                          [u for u in units if reward[u]])
+
+        # ---- the leader moves the weight to b ----
+        def moved():
+            b = self.bandit(srv, key)
+            return b if b["weights"] == {"a": 2, "b": 96, "c": 2} else None
+        b = wait_for("weights on b", moved)
+        v2 = b["weights_version"]
+        self.assertGreater(v2, 1)
+        self.assertEqual(b["phase"], "adaptive")
+        self.assertGreater(b["p_best"]["b"], 0.999)
+        # the version that moved them records inputs equal to our data
+        want = {arm: {"n": 0, "sum": 0, "sum_sq": 0} for arm in "abc"}
+        for u, a in units.items():
+            want[a["arm"]]["n"] += 1
+            want[a["arm"]]["sum"] += reward[u]
+            want[a["arm"]]["sum_sq"] += reward[u]
+        h = [x for x in b["history"] if x["weights_version"] == v2][0]
+        self.assertEqual(h["source"], "bandit")
+        self.assertEqual(h["weights"], {"a": 2, "b": 96, "c": 2})
+        self.assertEqual(h["inputs"]["arms"], want)
+        self.assertEqual(h["inputs"]["policy"], "thompson")
+        self.assertEqual(h["inputs"]["seed"], 12345)
+        self.assertEqual(h["inputs"]["metric"], "conv")
+        self.assertEqual(h["inputs"]["phase"], "adaptive")
+        self.assertIn("rng_seed", h["inputs"])
+        self.assertGreater(h["inputs"]["p_best"]["b"], 0.999)
+        self.assertEqual(h["inputs"]["from_weights_version"], v2 - 1)
+        # weights are 4-decimal percentages summing to exactly 100
+        for x in b["history"]:
+            millionths = [round(w * 10000) for w in x["weights"].values()]
+            self.assertEqual(sum(millionths), 1000000, x)
+        # the same in SQL (stable view), with the snapshot's definition
+        row = harness.psql(self.url, "SELECT json_build_object('seed', seed,"
+                           " 'policy', policy, 'source', source)"
+                           " FROM arbiter.bandit_weights WHERE experiment ="
+                           " '%s' AND weights_version = %d" % (key, v2))
+        self.assertEqual(json.loads(row), {"seed": 12345,
+                                           "policy": "thompson",
+                                           "source": "bandit"})
+        # an audit row per published version, by the engine
+        r = srv.req("GET", "/v1/experiments/%s/decisions" % key)
+        rew = [d for d in r.json()["decisions"] if d["action"] == "reweight"]
+        self.assertTrue(rew)
+        self.assertEqual({d["actor"] for d in rew}, {"engine"})
+        self.assertIn(v2, [d["details"]["weights_version"] for d in rew])
+        # the allocation is stable: no new version without a real change
+        time.sleep(2.5)
+        self.assertEqual(self.bandit(srv, key)["weights_version"], v2)
+
+        # ---- returning units keep their arms ----
+        for u, first in units.items():
+            again = self.assign(srv, key, u)
+            self.assertEqual(again["arm"], first["arm"], u)
+            self.assertEqual(again["reason"], "sticky", u)
+            self.assertEqual(again["weights_version"], v2)
+
+        # ---- new units mostly get b ----
+        fresh = {}
+        for i in range(400):
+            u = "n%d" % i
+            fresh[u] = self.assign(srv, key, u)
+        wait_for("1000 exposures", lambda: self.exposed_units(srv, key)
+                 == 1000)
+        # While these units wait for their rewards, b's mean dips (its
+        # new units count as not converted yet) and the leader may publish
+        # a version or two: each answer carries the version it used, and
+        # its propensity is that version's weight of the arm.
+        hist = {x["weights_version"]: x["weights"]
+                for x in self.bandit(srv, key)["history"]}
+        self.assertGreaterEqual(min(a["weights_version"]
+                                    for a in fresh.values()), v2)
+        p_b = []
+        for a in fresh.values():
+            w = hist[a["weights_version"]]
+            self.assertAlmostEqual(a["propensity"], w[a["arm"]] / 100,
+                                   places=12)
+            p_b.append(w["b"] / 100)
+        on_b = sum(1 for a in fresh.values() if a["arm"] == "b")
+        # Poisson-binomial: mean sum p, sd sqrt(sum p (1 - p)); under the
+        # 96 % version alone: mean 384, sd 3.9
+        mean = sum(p_b)
+        sd = math.sqrt(sum(p * (1 - p) for p in p_b))
+        self.assertGreater(mean, 0.85 * 400)
+        self.assertGreaterEqual(on_b, mean - 5 * sd)
+        for u, a in fresh.items():
+            reward[u] = int(rng.random() < rate[a["arm"]])
+        self.post_rewards(srv, key, "conv", [u for u in fresh if reward[u]])
+        units.update(fresh)
+
+        # ---- corrected estimates, recomputed here ----
+        b = self.bandit(srv, key)
+        self.assertEqual(b["estimator"]["metric"], "conv")
+        self.assertEqual(b["estimator"]["units"], 1000)
+        self.assertEqual(b["estimator"]["unallocated_units"], 0)
+        versions = sorted({a["weights_version"] for a in units.values()})
+        self.assertEqual(b["estimator"]["periods"], len(versions))
+        self.assertGreaterEqual(len(versions), 2)
+        got = {e["arm"]: e for e in b["estimates"]}
+        self.assertEqual(set(got), {"a", "b", "c"})
+        n_t = {v: sum(1 for a in units.values() if a["weights_version"] == v)
+               for v in versions}
+        for arm in "abc":
+            mine = [u for u, a in units.items() if a["arm"] == arm]
+            e = got[arm]
+            self.assertEqual(e["method"], "per_period")
+            self.assertEqual(e["units"], len(mine))
+            ys = [reward[u] for u in mine]
+            n = len(ys)
+            mean = sum(ys) / n
+            var = sum((y - mean) ** 2 for y in ys) / (n - 1)
+            self.assertAlmostEqual(e["naive_mean"], mean, places=12)
+            self.assertAlmostEqual(e["naive_se"], math.sqrt(var / n),
+                                   places=12)
+            # per period t (weights version of first exposure):
+            #   mean = sum_t (N_t / N) ybar_t,
+            #   se^2 = sum_t (N_t / N)^2 s_t^2 / n_t,  N over periods with
+            #   units of this arm
+            per = []
+            for v in versions:
+                yv = [reward[u] for u in mine
+                      if units[u]["weights_version"] == v]
+                if yv:
+                    per.append((n_t[v], yv))
+            big_n = sum(nt for nt, _ in per)
+            pm, pvar = 0.0, 0.0
+            for nt, yv in per:
+                ybar = sum(yv) / len(yv)
+                pm += nt / big_n * ybar
+                if len(yv) > 1:
+                    s2 = sum((y - ybar) ** 2 for y in yv) / (len(yv) - 1)
+                    pvar += (nt / big_n) ** 2 * s2 / len(yv)
+            self.assertAlmostEqual(e["corrected_mean"], pm, places=12)
+            self.assertAlmostEqual(e["corrected_se"], math.sqrt(pvar),
+                                   places=12)
+            # inverse propensity: Horvitz-Thompson over all 1000 units and
+            # the self-normalised (Hajek) mean, with the propensity each
+            # unit's first assignment answered
+            ws = [1 / units[u]["propensity"] for u in mine]
+            swy = sum(w * reward[u] for w, u in zip(ws, mine))
+            ht = swy / 1000
+            hajek = swy / sum(ws)
+            ht_var = (sum(w * w * reward[u] for w, u in zip(ws, mine))
+                      / 1000 - ht ** 2) / 1000
+            hj_var = sum(w * w * (reward[u] - hajek) ** 2
+                         for w, u in zip(ws, mine)) / sum(ws) ** 2
+            self.assertEqual(e["ipw"]["units"], len(mine))
+            self.assertAlmostEqual(e["ipw"]["ht_mean"], ht, places=9)
+            self.assertAlmostEqual(e["ipw"]["hajek_mean"], hajek, places=9)
+            self.assertAlmostEqual(e["ipw"]["ht_se"], math.sqrt(ht_var),
+                                   places=9)
+            self.assertAlmostEqual(e["ipw"]["hajek_se"], math.sqrt(hj_var),
+                                   places=9)
+        # a non-bandit experiment has no bandit resource
+        r = srv.req("POST", "/v1/experiments", {
+            "key": "plain-ab", "arms": [
+                {"name": "a", "weight": 50, "control": True},
+                {"name": "b", "weight": 50}]})
+        self.assertEqual(r.status, 201, r)
+        r = srv.req("GET", "/v1/experiments/plain-ab/bandit")
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(r.json()["error"]["message"],
+                         'experiment "plain-ab" is not a bandit '
+                         '(strategy ab)')
+
+    def promotion(self, srv):
+        key = "promote-me"
+        doc = {
+            "key": key, "strategy": "bandit",
+            "arms": [{"name": "x", "weight": 50, "control": True},
+                     {"name": "y", "weight": 50}],
+            "metrics": [{"name": "win", "kind": "binary",
+                         "role": "primary"}],
+            "bandit": {"interval_s": 1, "floor": 0.05, "burn_in": 100,
+                       "min_units": 20, "promote_threshold": 0.95,
+                       "promote_after_s": 2, "seed": 99}}
+        self.create_and_start(srv, doc)
+        rng = random.Random(99)
+        units = {}
+        for i in range(200):
+            u = "p%d" % i
+            units[u] = self.assign(srv, key, u)["arm"]
+        wait_for("200 exposures", lambda: self.exposed_units(srv, key)
+                 == 200)
+        rate = {"x": 0.10, "y": 0.60}
+        self.post_rewards(srv, key, "win",
+                          [u for u, a in units.items()
+                           if rng.random() < rate[a]])
+
+        def promoted():
+            r = srv.req("GET", "/v1/experiments/%s/decisions" % key)
+            p = [d for d in r.json()["decisions"] if d["action"] == "promote"]
+            return p[0] if p else None
+        d = wait_for("a promotion", promoted, timeout=40)
+        self.assertEqual(d["actor"], "engine")
+        self.assertEqual(d["from_state"], "running")
+        self.assertEqual(d["to_state"], "running")
+        self.assertIn('arm "y" kept P(best) >= 0.95', d["reason"])
+        det = d["details"]
+        self.assertEqual(det["arm"], "y")
+        self.assertEqual(det["threshold"], 0.95)
+        self.assertEqual(det["promote_after_s"], 2)
+        self.assertEqual(det["weights"], {"x": 0, "y": 100})
+        hist = det["p_best_history"]
+        self.assertGreaterEqual(len(hist), 2)
+        for x in hist:
+            self.assertEqual(x["arm"], "y")
+            self.assertGreaterEqual(x["p_best"], 0.95)
+        # the streak lasted at least promote_after_s
+        self.assertGreaterEqual(hist[-1]["at_ms"] - hist[0]["at_ms"], 2000)
+        self.assertGreaterEqual(det["held_s"], 2.0)
+
+        r = srv.req("GET", "/v1/experiments/" + key)
+        exp = r.json()
+        self.assertEqual({a["name"]: a["weight"] for a in exp["arms"]},
+                         {"x": 0, "y": 100})
+        self.assertEqual(exp["weights_version"], det["weights_version"])
+        b = self.bandit(srv, key)
+        self.assertEqual(b["history"][-1]["source"], "promote")
+        self.assertEqual(b["job"]["promoted_arm"], "y")
+        self.assertEqual(b["job"]["promoted_version"], det["weights_version"])
+        # every new unit now gets y
+        for i in range(50):
+            a = self.assign(srv, key, "after-%d" % i)
+            self.assertEqual(a["arm"], "y")
+            self.assertEqual(a["propensity"], 1)
+        # and the job leaves the promoted experiment alone
+        time.sleep(2.5)
+        self.assertEqual(self.bandit(srv, key)["weights_version"],
+                         det["weights_version"])
+        self.assertEqual(metric_value(srv, "arbiter_bandit_promotions_total"),
+                         1.0)
+
+
+if __name__ == "__main__":
+    harness.main()
