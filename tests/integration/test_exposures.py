@@ -219,6 +219,28 @@ class Exposures(unittest.TestCase):
         r = self.req("GET", "/v1/experiments/exp-draft/exposures")
         self.assertEqual(r.json(), {"experiment": "exp-draft", "arms": []})
 
+    def test_queue_is_bounded_and_drops_are_counted(self):
+        """ARBITER_EXPOSURE_QUEUE=10: exposures past the bound are dropped
+        and counted, never queued without limit; every exposure is either
+        written or counted as dropped."""
+        self.create("exp-q", two_arms(50))
+        small = harness.Server(self.url, env={"ARBITER_EXPOSURE_QUEUE": "10"})
+        small.start()
+        try:
+            units = ["q-%d" % i for i in range(60)]
+            for u in units:
+                self.assign("exp-q", u, small)
+            body = small.req("GET", "/metrics", token=None).body
+        finally:
+            small.stop()  # flushes what was queued
+        metrics = dict(ln.rsplit(" ", 1) for ln in body.splitlines()
+                       if ln.startswith("arbiter_exposures_dropped_total "))
+        dropped = int(metrics["arbiter_exposures_dropped_total"])
+        written = int(self.sql("SELECT count(*) FROM arbiter.exposures "
+                               "WHERE experiment = 'exp-q'"))
+        self.assertGreater(dropped, 0)
+        self.assertEqual(written + dropped, len(units))
+
     # ---- stickiness ----------------------------------------------------------
 
     def test_sticky_units_keep_their_arm_across_weight_changes(self):

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import harness  # noqa: E402
@@ -165,6 +166,25 @@ class Migrations(unittest.TestCase):
         self.assertEqual(harness.psql(
             url, "SELECT count(*) FROM arbiter.schema_migrations"),
             str(len(known_versions())))
+
+    def test_database_password_is_never_logged(self):
+        url = harness.fresh_database("mig_secret")
+        u = urllib.parse.urlparse(url)
+        secret = "pw-s3cret-8841"
+        with_pw = urllib.parse.urlunparse(u._replace(
+            netloc="arbiter:%s@%s:%d" % (secret, u.hostname, u.port)))
+        p = migrate(with_pw)  # trust authentication ignores the password
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn(secret, p.stderr)
+        self.assertIn("arbiter:***@", p.stderr)
+        # an unreachable server: the error path does not log it either
+        dead = "postgresql://arbiter:%s@127.0.0.1:1/x?connect_timeout=1" % \
+            secret
+        p = harness.run_cli(["migrate"], env={"ARBITER_DATABASE_URL": dead},
+                            timeout=120)
+        self.assertEqual(p.returncode, 1)
+        self.assertNotIn(secret, p.stderr)
+        self.assertIn("cannot connect", p.stderr)
 
     def test_version_reports_the_schema_version(self):
         p = harness.run_cli(["version"])
