@@ -86,7 +86,7 @@ wait_for(const char *url, const char *key, double timeout, double interval)
         return EXIT_DB;
     }
     double t0 = now_s();
-    char last_line[512] = "";
+    char last_line[1024] = "";
     int code = EXIT_TIMEOUT;
     for (;;) {
         struct db_experiment row = {0};
@@ -125,9 +125,11 @@ wait_for(const char *url, const char *key, double timeout, double interval)
         json_decref(def);
         char decision[400];
         last_decision(db, key, decision, sizeof(decision));
-        char line[512];
-        snprintf(line, sizeof(line), "state=%s phase=%s step=%d %s | %s",
-                 row.state, phase, step, weights, decision);
+        char line[1024];
+        int n = snprintf(line, sizeof(line), "state=%s phase=%s step=%d %s | %s",
+                         row.state, phase, step, weights, decision);
+        if (n < 0 || (size_t)n >= sizeof(line))
+            line[sizeof(line) - 1] = '\0'; /* a long reason is cut */
         if (strcmp(line, last_line) != 0) {
             printf("[%6.1fs] %s\n", now_s() - t0, line);
             fflush(stdout);
