@@ -185,7 +185,7 @@ weights_json(const struct core_experiment *e, const uint32_t *m)
     return o;
 }
 
-/* ---- one experiment -------------------------------------------------------- */
+/* ---- one experiment ---------------------------------------------------- */
 
 struct run {
     const struct db_bandit_row *row;

@@ -302,7 +302,7 @@ db_bandit_history_json(struct db *db, int64_t experiment_id, int limit,
         2, params, out);
 }
 
-/* ---- per-period sums ------------------------------------------------------ */
+/* ---- per-period sums ---------------------------------------------------- */
 
 void
 db_bandit_periods_free(struct db_bandit_period *rows, size_t n)

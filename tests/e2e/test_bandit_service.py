@@ -51,6 +51,59 @@ def wait_for(what, fn, timeout=40.0, every=0.2):
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
+# ---- an independent Thompson allocation (scipy) ---------------------------
+
+def p_best_beta(arms):
+    """P(arm k has the largest mean) under Beta(1 + sum, 1 + n - sum)
+    posteriors: integral of f_k(x) prod_{j != k} F_j(x) dx over [0, 1]
+    (scipy.integrate.quad with breakpoints at the posterior means)."""
+    import numpy
+    from scipy import integrate, stats
+    post = {a: stats.beta(1 + v["sum"], 1 + v["n"] - v["sum"])
+            for a, v in arms.items()}
+    points = sorted({d.mean() for d in post.values()})
+    out = {}
+    for k, dk in post.items():
+        def f(x, k=k, dk=dk):
+            r = dk.pdf(x)
+            for j, dj in post.items():
+                if j != k:
+                    r *= dj.cdf(x)
+            return r
+        with numpy.errstate(divide="ignore"):  # pdf at 0 or 1
+            out[k] = integrate.quad(f, 0, 1, points=points, limit=500,
+                                    epsabs=1e-13, epsrel=1e-10)[0]
+    return out
+
+
+def floored(shares, floor):
+    """Water-filling: arms below the floor are held at it, the rest share
+    what is left in proportion to their policy weights."""
+    fixed = set()
+    while True:
+        free = {a: w for a, w in shares.items() if a not in fixed}
+        mass = 1 - floor * len(fixed)
+        tot = sum(free.values())
+        low = {a for a, w in free.items() if w * mass / tot < floor}
+        if not low:
+            return {a: floor if a in fixed else w * mass / tot
+                    for a, w in shares.items()}
+        fixed |= low
+
+
+def millionths(shares):
+    """Largest remainder (Hamilton) to integers summing to 1,000,000; ties
+    to the earlier arm."""
+    names = list(shares)
+    tot = sum(shares.values())
+    x = [shares[a] / tot * 1e6 for a in names]
+    base = [math.floor(v) for v in x]
+    order = sorted(range(len(x)), key=lambda i: (-(x[i] - base[i]), i))
+    for i in range(1000000 - sum(base)):
+        base[order[i % len(x)]] += 1
+    return dict(zip(names, base))
+
+
 def metric_value(srv, name):
     r = srv.req("GET", "/metrics", token=None)
     m = re.search(r"^%s (\S+)$" % re.escape(name), r.body, re.M)
@@ -69,6 +122,8 @@ class BanditService(unittest.TestCase):
     def tearDownClass(cls):
         for s in cls.servers:
             s.stop()
+            s.log.close()
+            os.unlink(s.log.name)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def server(self, name):
@@ -107,6 +162,29 @@ class BanditService(unittest.TestCase):
         self.assertEqual(r.json()["accepted"], len(events), r)
         self.assertEqual(r.json()["rejected"], [], r)
 
+    def check_versions_reproduce(self, history, floor):
+        """Every 'bandit' version: P(best), shares and weights recomputed
+        here from its recorded inputs alone."""
+        checked = 0
+        for h in history:
+            if h["source"] != "bandit":
+                continue
+            inp = h["inputs"]
+            self.assertEqual(inp["policy"], "thompson")
+            self.assertEqual(inp["phase"], "adaptive")
+            pb = p_best_beta(inp["arms"])
+            for a in pb:
+                self.assertAlmostEqual(inp["p_best"][a], pb[a], delta=1e-7)
+            shares = floored(pb, floor)
+            for a in shares:
+                self.assertAlmostEqual(inp["shares"][a], shares[a],
+                                       delta=1e-7)
+            want = millionths(inp["shares"])
+            self.assertEqual({a: round(w * 10000)
+                              for a, w in h["weights"].items()}, want, h)
+            checked += 1
+        self.assertGreater(checked, 0)
+
     def bandit(self, srv, key):
         r = srv.req("GET", "/v1/experiments/%s/bandit" % key)
         self.assertEqual(r.status, 200, r)
@@ -129,6 +207,11 @@ class BanditService(unittest.TestCase):
         t0 = time.time()
         first.kill9()
         self.servers.remove(first)
+        text = first.logs()  # no sanitizer report before it was killed
+        self.assertNotIn("Sanitizer", text)
+        self.assertNotIn("runtime error:", text)
+        first.log.close()
+        os.unlink(first.log.name)
         wait_for("takeover", lambda: metric_value(second, "arbiter_leader")
                  == 1.0, timeout=10)
         self.assertLess(time.time() - t0, 10)
@@ -344,6 +427,7 @@ class BanditService(unittest.TestCase):
                                    places=9)
             self.assertAlmostEqual(e["ipw"]["hajek_se"], math.sqrt(hj_var),
                                    places=9)
+        self.check_versions_reproduce(b["history"], 0.02)
         # a non-bandit experiment has no bandit resource
         r = srv.req("POST", "/v1/experiments", {
             "key": "plain-ab", "arms": [
@@ -410,6 +494,7 @@ class BanditService(unittest.TestCase):
         self.assertEqual(exp["weights_version"], det["weights_version"])
         b = self.bandit(srv, key)
         self.assertEqual(b["history"][-1]["source"], "promote")
+        self.check_versions_reproduce(b["history"], 0.05)
         self.assertEqual(b["job"]["promoted_arm"], "y")
         self.assertEqual(b["job"]["promoted_version"], det["weights_version"])
         # every new unit now gets y
