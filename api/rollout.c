@@ -1,17 +1,9 @@
-/* rollout.c -- the automated-rollout job (see rollout.h).
- *
- * Guardrails. For a metric where lower is better (latency, errors) the
- * candidate harms when its effect d = mean_t - mean_c exceeds m |mean_c|
- * (m: the relative non-inferiority margin); it is proven safe when
- * d < m |mean_c|. Two one-sided always-valid tests per guardrail:
- *   harm: the one-sided (GREATER, margin 0) running confidence bound
- *         ci_low > m |mean_c|                  -> HARM (roll back)
- *   safe: the non-inferiority test (LESS, margin m) rejects -> proven safe
- * mirrored for metrics where higher is better. Both are valid under
- * continuous monitoring (Howard et al. 2021), so checking them every tick
- * keeps the false rollback rate at or below alpha per guardrail.
- * Primary: a two-sided mSPRT per treatment arm at alpha / (arms - 1)
- * (Bonferroni keeps the always-valid guarantee across arms).
+/* rollout.c -- the automated-rollout job (see rollout.h): reads the
+ * statistics of each running experiment from PostgreSQL, asks
+ * core_rollout_evaluate() for the evidence (core/rollout_eval.h: the tests
+ * and their references) and core_rollout_decide() for the action, and
+ * applies it with its audit row. The running state of every sequential
+ * test is stored with the rollout between ticks.
  */
 #include "api/rollout.h"
 
@@ -25,13 +17,11 @@
 #include "api/log.h"
 #include "api/rollout_json.h"
 #include "core/rollout.h"
+#include "core/rollout_eval.h"
 #include "sql/db.h"
 #include "sql/db_rollout.h"
 #include "sql/db_stats.h"
-#include "stats/counts.h"
-#include "stats/delta.h"
 #include "stats/msprt.h"
-#include "stats/srm.h"
 
 struct rollout_job {
     struct app *app;
@@ -98,7 +88,7 @@ state_put(json_t *tests, const char *key, const struct stats_msprt_state *st)
                   finite_or_null(st->rel_high)));
 }
 
-/* ---- statistics from arbiter.arm_stats rows ------------------------------- */
+/* ---- inputs from the database ---------------------------------------------- */
 
 static json_t *
 stats_row(json_t *rows, const char *metric, const char *arm)
@@ -120,305 +110,185 @@ field(json_t *row, const char *f)
     return row ? num_or(json_object_get(row, f), 0) : 0;
 }
 
-static ab_status
-summary(json_t *rows, const struct core_metric *m, const char *arm,
-        struct stats_summary *out)
-{
-    json_t *r = stats_row(rows, m->name, arm);
-    enum stats_reason why;
-    if (m->kind == CORE_METRIC_RATIO) {
-        struct stats_ratio_moments rm = {
-            field(r, "n"),       field(r, "sum"),        field(r, "sum_sq"),
-            field(r, "den_sum"), field(r, "den_sum_sq"), field(r, "cross_sum")};
-        return stats_ratio_summary(&rm, out, &why);
-    }
-    struct stats_moments mm = {field(r, "n"), field(r, "sum"),
-                               field(r, "sum_sq")};
-    return stats_moments_summary(&mm, out, &why);
-}
-
-/* ---- evidence ------------------------------------------------------------- */
-
-struct gather {
-    struct core_rollout_evidence ev;
-    json_t *details; /* the numbers, for the audit row */
-    json_t *tests;   /* running state (borrowed from the caller) */
-};
-
+/* The running test state <-> JSON, keyed by names (so a reordered
+ * definition keeps its states). */
 static void
-primary_tests(const struct core_experiment *e,
-              const struct core_rollout_config *c, json_t *rows,
-              struct gather *g)
+tests_from_json(const struct core_experiment *e, json_t *j,
+                struct core_eval_tests *t)
 {
-    const struct core_metric *m = NULL;
-    for (size_t i = 0; i < e->n_metrics && m == NULL; i++)
-        if (e->metrics[i].role == CORE_ROLE_PRIMARY)
-            m = &e->metrics[i];
-    g->ev.primary = CORE_VERDICT_NONE;
-    g->ev.best_arm = e->n_arms;
-    if (m == NULL)
-        return;
-    struct stats_summary sc;
-    const char *ctl = e->arms[e->control].name;
-    if (summary(rows, m, ctl, &sc) != AB_OK)
-        return;
-    size_t k = e->n_arms > 1 ? e->n_arms - 1 : 1;
-    json_t *list = json_array();
-    size_t wins = 0, harms = 0, tested = 0;
-    double best = -INFINITY;
-    for (size_t a = 0; a < e->n_arms; a++) {
-        if (a == e->control)
-            continue;
-        struct stats_summary st;
-        if (summary(rows, m, e->arms[a].name, &st) != AB_OK)
-            continue;
-        struct stats_msprt_opts o = {c->alpha / (double)k, c->tuning,
-                                     STATS_SIDE_TWO, 0, 0};
-        char key[160];
-        snprintf(key, sizeof(key), "primary|%s|%s", m->name, e->arms[a].name);
-        struct stats_msprt_state s;
-        state_get(g->tests, key, &s);
-        struct stats_msprt_result r;
-        if (stats_msprt_test(&sc, &st, &o, &s, &r, NULL) != AB_OK)
-            continue;
-        state_put(g->tests, key, &s);
-        tested++;
-        enum core_verdict v = CORE_VERDICT_OPEN;
-        double good = m->direction == CORE_INCREASE ? r.abs.estimate
-                                                    : -r.abs.estimate;
-        if (r.abs.reject) {
-            bool up = r.abs.ci_low_running > 0;
-            bool better = m->direction == CORE_INCREASE ? up : !up;
-            v = better ? CORE_VERDICT_WIN : CORE_VERDICT_HARM;
+    core_eval_tests_init(t);
+    char key[200];
+    for (size_t m = 0; m < e->n_metrics; m++)
+        for (size_t a = 0; a < e->n_arms; a++) {
+            snprintf(key, sizeof(key), "primary|%s|%s", e->metrics[m].name,
+                     e->arms[a].name);
+            state_get(j, key, &t->primary[m][a]);
+            snprintf(key, sizeof(key), "harm|%s|%s", e->metrics[m].name,
+                     e->arms[a].name);
+            state_get(j, key, &t->harm[m][a]);
+            snprintf(key, sizeof(key), "safe|%s|%s", e->metrics[m].name,
+                     e->arms[a].name);
+            state_get(j, key, &t->safe[m][a]);
         }
-        if (v == CORE_VERDICT_WIN) {
-            wins++;
-            if (good > best) {
-                best = good;
-                g->ev.best_arm = a;
-            }
-        } else if (v == CORE_VERDICT_HARM)
-            harms++;
-        json_array_append_new(
-            list,
-            json_pack("{s:s,s:s,s:o,s:o,s:[o,o],s:o,s:s}", "metric", m->name,
-                      "arm", e->arms[a].name, "effect",
-                      finite_or_null(r.abs.estimate), "se",
-                      finite_or_null(r.abs.se), "ci_running",
-                      finite_or_null(r.abs.ci_low_running),
-                      finite_or_null(r.abs.ci_high_running), "p_running",
-                      finite_or_null(r.abs.p_running), "verdict",
-                      v == CORE_VERDICT_WIN    ? "win"
-                      : v == CORE_VERDICT_HARM ? "harm"
-                                               : "open"));
-    }
-    json_object_set_new(g->details, "primary", list);
-    if (tested == 0)
-        return;
-    if (wins > 0)
-        g->ev.primary = CORE_VERDICT_WIN;
-    else if (harms == tested)
-        g->ev.primary = CORE_VERDICT_HARM;
-    else
-        g->ev.primary = CORE_VERDICT_OPEN;
+    t->errors_p = num_or(json_object_get(j, "errors_p_running"), 1);
 }
 
-static void
-guardrail_tests(const struct core_experiment *e,
-                const struct core_rollout_config *c, json_t *rows,
-                struct gather *g)
+static json_t *
+tests_to_json(const struct core_experiment *e, const struct core_eval_tests *t)
 {
-    json_t *list = json_array();
-    size_t n = 0, safe = 0, harm = 0;
-    const char *ctl = e->arms[e->control].name;
-    for (size_t i = 0; i < e->n_metrics; i++) {
-        const struct core_metric *m = &e->metrics[i];
-        if (m->role != CORE_ROLE_GUARDRAIL)
-            continue;
+    json_t *j = json_object();
+    char key[200];
+    for (size_t m = 0; m < e->n_metrics; m++)
         for (size_t a = 0; a < e->n_arms; a++) {
             if (a == e->control)
                 continue;
-            n++;
-            struct stats_summary sc, st;
-            if (summary(rows, m, ctl, &sc) != AB_OK ||
-                summary(rows, m, e->arms[a].name, &st) != AB_OK)
-                continue;
-            bool lower_better = m->direction == CORE_DECREASE;
-            double bound = c->margin * fabs(sc.mean);
-            char key[160];
-            /* harm */
-            struct stats_msprt_opts oh = {
-                c->alpha, c->tuning,
-                lower_better ? STATS_SIDE_GREATER : STATS_SIDE_LESS, 0, 0};
-            snprintf(key, sizeof(key), "harm|%s|%s", m->name, e->arms[a].name);
-            struct stats_msprt_state sh;
-            state_get(g->tests, key, &sh);
-            struct stats_msprt_result rh;
-            if (stats_msprt_test(&sc, &st, &oh, &sh, &rh, NULL) != AB_OK)
-                continue;
-            state_put(g->tests, key, &sh);
-            bool harmed = lower_better ? rh.abs.ci_low_running > bound
-                                       : rh.abs.ci_high_running < -bound;
-            /* proven safe (non-inferior by the margin) */
-            struct stats_msprt_opts os = {
-                c->alpha, c->tuning,
-                lower_better ? STATS_SIDE_LESS : STATS_SIDE_GREATER, 0,
-                c->margin};
-            snprintf(key, sizeof(key), "safe|%s|%s", m->name, e->arms[a].name);
-            struct stats_msprt_state ss;
-            state_get(g->tests, key, &ss);
-            struct stats_msprt_result rs;
-            memset(&rs, 0, sizeof(rs));
-            rs.abs.p_running = NAN;
-            bool proven = false;
-            if (stats_msprt_test(&sc, &st, &os, &ss, &rs, NULL) == AB_OK) {
-                state_put(g->tests, key, &ss);
-                proven = rs.abs.reject;
+            if (t->primary[m][a].n_looks) {
+                snprintf(key, sizeof(key), "primary|%s|%s",
+                         e->metrics[m].name, e->arms[a].name);
+                state_put(j, key, &t->primary[m][a]);
             }
-            if (harmed) {
-                harm++;
-                if (g->ev.failed_guardrail[0] == '\0')
-                    snprintf(g->ev.failed_guardrail,
-                             sizeof(g->ev.failed_guardrail), "%s", m->name);
-            } else if (proven)
-                safe++;
-            json_array_append_new(
-                list,
-                json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s}", "metric",
-                          m->name, "arm", e->arms[a].name, "control_mean",
-                          finite_or_null(sc.mean), "effect",
-                          finite_or_null(rh.abs.estimate), "harm_bound",
-                          finite_or_null(lower_better ? rh.abs.ci_low_running
-                                                      : rh.abs.ci_high_running),
-                          "margin_abs", finite_or_null(bound), "safe_p_running",
-                          finite_or_null(rs.abs.p_running),
-                          "verdict",
-                          harmed ? "harm" : proven ? "safe" : "open"));
+            if (t->harm[m][a].n_looks) {
+                snprintf(key, sizeof(key), "harm|%s|%s", e->metrics[m].name,
+                         e->arms[a].name);
+                state_put(j, key, &t->harm[m][a]);
+            }
+            if (t->safe[m][a].n_looks) {
+                snprintf(key, sizeof(key), "safe|%s|%s", e->metrics[m].name,
+                         e->arms[a].name);
+                state_put(j, key, &t->safe[m][a]);
+            }
         }
-    }
-    json_object_set_new(g->details, "guardrails", list);
-    if (n == 0)
-        g->ev.guardrails = CORE_VERDICT_NONE;
-    else if (harm > 0)
-        g->ev.guardrails = CORE_VERDICT_HARM;
-    else if (safe == n)
-        g->ev.guardrails = CORE_VERDICT_WIN;
-    else
-        g->ev.guardrails = CORE_VERDICT_OPEN;
+    json_object_set_new(j, "errors_p_running", json_real(t->errors_p));
+    return j;
 }
 
-static void
-error_test(struct db *db, const struct core_experiment *e,
-           const struct core_rollout_config *c, struct gather *g)
+static const char *
+verdict_name(enum core_verdict v, enum core_eval_kind k)
 {
-    if (c->error_metric[0] == '\0' || e->n_arms != 2 ||
-        e->strategy == CORE_STRATEGY_SHADOW)
-        return;
-    size_t cand = core_rollout_candidate(e);
-    char *text = NULL;
-    if (db_error_periods_json(db, e->id, c->error_metric,
-                              e->arms[e->control].name, e->arms[cand].name,
-                              &text) != AB_OK)
-        return;
-    json_t *arr = json_loads(text, 0, NULL);
-    free(text);
-    struct stats_count_period p[256];
-    size_t k = 0, i;
-    json_t *row;
-    json_array_foreach(arr, i, row) {
-        double share = num_or(json_array_get(row, 0), 0);
-        if (share <= 0 || share >= 1 || k == AB_ARRAY_LEN(p))
-            continue;
-        p[k].errors_c = num_or(json_array_get(row, 1), 0);
-        p[k].errors_t = num_or(json_array_get(row, 2), 0);
-        p[k].share_t = share;
-        k++;
+    switch (v) {
+    case CORE_VERDICT_WIN: return k == CORE_EVAL_PRIMARY ? "win" : "safe";
+    case CORE_VERDICT_HARM: return "harm";
+    case CORE_VERDICT_OPEN: return "open";
+    case CORE_VERDICT_NONE: break;
     }
-    json_decref(arr);
-    if (k == 0)
-        return;
-    struct stats_counts_result r;
-    if (stats_counts_test(p, k, 0, STATS_SIDE_GREATER, &r, NULL) != AB_OK)
-        return;
-    double running = num_or(json_object_get(g->tests, "errors_p_running"), 1);
-    if (r.p_value < running)
-        running = r.p_value;
-    json_object_set_new(g->tests, "errors_p_running", json_real(running));
-    g->ev.errors_failed = running <= c->alpha;
-    json_object_set_new(
-        g->details, "errors",
-        json_pack("{s:s,s:f,s:f,s:o,s:f,s:f}", "metric", c->error_metric,
-                  "errors_control", r.errors_c, "errors_candidate",
-                  r.errors_t, "rate_ratio", finite_or_null(r.rate_ratio),
-                  "p_value", r.p_value, "p_running", running));
+    return "none";
 }
 
-static void
-traffic(struct db *db, const struct core_experiment *e, json_t *rows,
-        struct gather *g)
+/* The numbers behind a decision, for the audit row. */
+static json_t *
+report_json(const struct core_experiment *e,
+            const struct core_rollout_config *c,
+            const struct core_rollout_evidence *ev,
+            const struct core_eval_report *rep, json_t *srm_units)
+{
+    json_t *prim = json_array(), *guard = json_array();
+    for (size_t i = 0; i < rep->n_lines; i++) {
+        const struct core_eval_line *l = &rep->lines[i];
+        json_t *o = json_pack(
+            "{s:s,s:s,s:o,s:o,s:o,s:[o,o],s:o,s:s}", "metric",
+            e->metrics[l->metric].name, "arm", e->arms[l->arm].name,
+            "control_mean", finite_or_null(l->control_mean), "effect",
+            finite_or_null(l->effect), "se", finite_or_null(l->se),
+            "ci_running", finite_or_null(l->ci_low),
+            finite_or_null(l->ci_high), "p_running",
+            finite_or_null(l->p_running), "verdict",
+            verdict_name(l->verdict, l->kind));
+        if (l->kind == CORE_EVAL_GUARDRAIL) {
+            json_object_set_new(o, "margin_abs", finite_or_null(l->margin_abs));
+            json_array_append_new(guard, o);
+        } else
+            json_array_append_new(prim, o);
+    }
+    json_t *d = json_pack("{s:o,s:o,s:{s:f,s:b,s:O},s:f,s:f,s:f}", "primary",
+                          prim, "guardrails", guard, "srm", "p_value",
+                          ev->srm_p, "mismatch", ev->srm_mismatch, "units",
+                          srm_units ? srm_units : json_null(), "min_units",
+                          ev->min_units, "total_units", ev->total_units,
+                          "alpha", c->alpha);
+    if (rep->errors_tested)
+        json_object_set_new(
+            d, "errors",
+            json_pack("{s:s,s:f,s:f,s:f,s:f}", "metric", c->error_metric,
+                      "errors_control", rep->errors_c, "errors_candidate",
+                      rep->errors_t, "p_value", rep->errors_p, "p_running",
+                      rep->errors_p_running));
+    return d;
+}
+
+/* Read everything a tick needs and evaluate. *details: new reference. */
+static ab_status
+gather(struct db *db, const struct core_experiment *e,
+       const struct core_rollout_config *c, int64_t now,
+       struct core_eval_tests *tests, struct core_rollout_evidence *ev,
+       json_t **details)
 {
     char *text = NULL;
-    json_t *counts = NULL;
-    if (db_srm_counts_json(db, e->id, e->weights_version, &text) == AB_OK)
-        counts = json_loads(text, 0, NULL);
+    if (db_arm_stats_json(db, e->key, &text) != AB_OK)
+        return AB_EDB;
+    json_t *rows = json_loads(text, 0, NULL);
     free(text);
-    double c[64], w[64], min_live = INFINITY;
-    size_t k = 0, live = 0;
-    for (size_t a = 0; a < e->n_arms && k < 64; a++, k++) {
-        json_t *v = json_object_get(counts, e->arms[a].name);
-        c[k] = v ? json_number_value(v) : 0;
-        w[k] = (double)e->arms[a].weight;
-        if (w[k] > 0) {
-            live++;
-            if (c[k] < min_live)
-                min_live = c[k];
+    static _Thread_local struct core_eval_stats
+        stats[CORE_EVAL_MAX_METRICS * CORE_EVAL_MAX_ARMS];
+    memset(stats, 0, sizeof(stats));
+    for (size_t m = 0; m < e->n_metrics && m < CORE_EVAL_MAX_METRICS; m++)
+        for (size_t a = 0; a < e->n_arms && a < CORE_EVAL_MAX_ARMS; a++) {
+            json_t *r = stats_row(rows, e->metrics[m].name, e->arms[a].name);
+            struct core_eval_stats *s = &stats[m * CORE_EVAL_MAX_ARMS + a];
+            s->n = field(r, "n");
+            s->sum = field(r, "sum");
+            s->sum_sq = field(r, "sum_sq");
+            s->den_sum = field(r, "den_sum");
+            s->den_sum_sq = field(r, "den_sum_sq");
+            s->cross_sum = field(r, "cross_sum");
+            s->units_with_events = field(r, "units_with_events");
         }
+    json_decref(rows);
+
+    json_t *srm = NULL, *exposed = NULL;
+    double srm_units[CORE_EVAL_MAX_ARMS] = {0}, total = 0;
+    if (db_srm_counts_json(db, e->id, e->weights_version, &text) == AB_OK) {
+        srm = json_loads(text, 0, NULL);
+        free(text);
     }
-    g->ev.srm_p = 1;
-    if (live >= 2) {
-        struct stats_srm srm;
-        if (stats_srm_test(c, w, k, 0, &srm, NULL) == AB_OK) {
-            g->ev.srm_p = srm.p_value;
-            g->ev.srm_mismatch = srm.mismatch != 0;
-        }
+    if (db_exposure_counts_json(db, e->key, &text) == AB_OK) {
+        exposed = json_loads(text, 0, NULL);
+        free(text);
     }
-    /* units: live arms in this weights version; blue-green and shadow
-     * compare arms that do not all take live traffic: units with data */
-    if (e->strategy == CORE_STRATEGY_BLUE_GREEN ||
-        e->strategy == CORE_STRATEGY_SHADOW || live < 2) {
-        min_live = INFINITY;
-        for (size_t a = 0; a < e->n_arms; a++) {
-            double best = 0;
-            for (size_t i = 0; i < e->n_metrics; i++) {
-                json_t *r = stats_row(rows, e->metrics[i].name,
-                                      e->arms[a].name);
-                double u = field(r, "units_with_events");
-                if (u > best)
-                    best = u;
-            }
-            if (best < min_live)
-                min_live = best;
-        }
-    }
-    g->ev.min_units = isfinite(min_live) ? min_live : 0;
-    double total = 0;
+    for (size_t a = 0; a < e->n_arms && a < CORE_EVAL_MAX_ARMS; a++)
+        srm_units[a] = num_or(json_object_get(srm, e->arms[a].name), 0);
     size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r) {
-        if (i == 0 || strcmp(json_string_value(json_object_get(r, "metric")),
-                             json_string_value(json_object_get(
-                                 json_array_get(rows, 0), "metric"))) == 0)
-            total += field(r, "exposed_units");
+    json_t *x;
+    json_array_foreach(exposed, i, x) total += num_or(json_object_get(x, "units"), 0);
+    json_decref(exposed);
+
+    struct stats_count_period periods[256];
+    size_t n_periods = 0;
+    if (c->error_metric[0] && e->n_arms == 2) {
+        size_t cand = core_rollout_candidate(e);
+        if (db_error_periods_json(db, e->id, c->error_metric,
+                                  e->arms[e->control].name,
+                                  e->arms[cand].name, &text) == AB_OK) {
+            json_t *arr = json_loads(text, 0, NULL);
+            free(text);
+            json_array_foreach(arr, i, x) {
+                if (n_periods == AB_ARRAY_LEN(periods))
+                    break;
+                periods[n_periods].share_t = num_or(json_array_get(x, 0), 0);
+                periods[n_periods].errors_c = num_or(json_array_get(x, 1), 0);
+                periods[n_periods].errors_t = num_or(json_array_get(x, 2), 0);
+                n_periods++;
+            }
+            json_decref(arr);
+        }
     }
-    g->ev.total_units = total;
-    json_object_set_new(g->details, "srm",
-                        json_pack("{s:f,s:b,s:O}", "p_value", g->ev.srm_p,
-                                  "mismatch", g->ev.srm_mismatch, "units",
-                                  counts ? counts : json_null()));
-    json_object_set_new(g->details, "min_units", json_real(g->ev.min_units));
-    json_object_set_new(g->details, "total_units",
-                        json_real(g->ev.total_units));
-    json_decref(counts);
+    struct core_eval_input in = {stats, srm_units, total, periods, n_periods,
+                                 now};
+    static _Thread_local struct core_eval_report rep;
+    ab_status rc = core_rollout_evaluate(e, c, &in, tests, ev, &rep);
+    if (rc == AB_OK)
+        *details = report_json(e, c, ev, &rep, srm);
+    json_decref(srm);
+    return rc;
 }
 
 /* ---- applying a decision -------------------------------------------------- */
@@ -486,22 +356,20 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
         return;
     struct db_rollout row = {0};
     struct core_rollout_state st;
-    json_t *tests = NULL;
+    static _Thread_local struct core_eval_tests tests;
     ab_status rc = db_rollout_load(db, e->id, &row);
     if (rc == AB_EDB)
         return;
     bool fresh = rc == AB_ENOTFOUND;
+    json_t *tj = NULL;
     if (fresh) {
         core_rollout_state_init(e, &cfg, now, &st);
-        tests = json_object();
     } else {
         from_row(&row, &st);
-        tests = json_loads(row.tests, 0, NULL);
-        if (!json_is_object(tests)) {
-            json_decref(tests);
-            tests = json_object();
-        }
+        tj = json_loads(row.tests, 0, NULL);
     }
+    tests_from_json(e, tj, &tests);
+    json_decref(tj);
     db_rollout_clear(&row);
 
     struct db_decision d = {0};
@@ -509,7 +377,8 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
     d.expect_version = e->version;
     d.from_states = "running";
     d.actor = "engine";
-    char *definition = NULL, *weights = NULL, *details = NULL;
+    char *definition = NULL, *weights = NULL;
+    json_t *details = NULL;
     struct db_rollout next_row;
     struct core_rollout_decision dec;
     memset(&dec, 0, sizeof(dec));
@@ -523,34 +392,23 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
         dec.candidate_weight = cfg.steps[0];
         dec.next = st;
     } else {
-        char *stats_text = NULL;
-        if (db_arm_stats_json(db, e->key, &stats_text) != AB_OK) {
-            json_decref(tests);
+        struct core_rollout_evidence ev;
+        if (gather(db, e, &cfg, now, &tests, &ev, &details) != AB_OK)
             return;
-        }
-        json_t *rows = json_loads(stats_text, 0, NULL);
-        free(stats_text);
-        struct gather g;
-        memset(&g, 0, sizeof(g));
-        g.ev.now_ms = now;
-        g.details = json_object();
-        g.tests = tests;
-        traffic(db, e, rows, &g);
-        primary_tests(e, &cfg, rows, &g);
-        guardrail_tests(e, &cfg, rows, &g);
-        error_test(db, e, &cfg, &g);
-        json_decref(rows);
-        core_rollout_decide(e, &cfg, &st, &g.ev, &dec);
-        json_object_set_new(g.details, "phase",
+        core_rollout_decide(e, &cfg, &st, &ev, &dec);
+        json_object_set_new(details, "phase",
                             json_string(core_rollout_phase_name(st.phase)));
-        json_object_set_new(g.details, "step", json_integer((json_int_t)st.step));
-        details = json_dumps(g.details, JSON_COMPACT);
-        json_decref(g.details);
+        json_object_set_new(details, "step",
+                            json_integer((json_int_t)st.step));
     }
 
     to_row(&dec.next, &next_row);
-    next_row.tests = json_dumps(tests, JSON_COMPACT);
-    next_row.evidence = details ? details : ab_xstrdup("{}");
+    json_t *tests_json = tests_to_json(e, &tests);
+    next_row.tests = json_dumps(tests_json, JSON_COMPACT);
+    json_decref(tests_json);
+    next_row.evidence = details ? json_dumps(details, JSON_COMPACT)
+                                : ab_xstrdup("{}");
+    json_decref(details);
     d.rollout = &next_row;
     d.details = next_row.evidence;
     d.reason = dec.reason;
@@ -559,6 +417,7 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
                    : core_rollout_action_name(dec.action);
     switch (dec.action) {
     case CORE_ACTION_NONE:
+    case CORE_ACTION_WAIT:
         break;
     case CORE_ACTION_ADVANCE:
         definition = reweighted(e, dec.candidate_weight, NULL, &weights);
@@ -567,13 +426,10 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
         definition = reweighted(e, dec.candidate_weight,
                                 core_strategy_name(dec.convert_to), &weights);
         break;
-    case CORE_ACTION_WAIT:
-        break;
     case CORE_ACTION_PROMOTE:
         d.state = "promoted";
-        d.served_arm = e->arms[dec.promote_arm < e->n_arms ? dec.promote_arm
-                                                          : cand]
-                           .name;
+        d.served_arm =
+            e->arms[dec.promote_arm < e->n_arms ? dec.promote_arm : cand].name;
         break;
     case CORE_ACTION_ROLLBACK:
         d.state = "rolled_back";
@@ -595,7 +451,6 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
     free(definition);
     free(weights);
     db_rollout_clear(&next_row);
-    json_decref(tests);
 }
 
 void

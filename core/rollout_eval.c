@@ -1,0 +1,288 @@
+/* rollout_eval.c -- the evidence of a rollout tick (see rollout_eval.h for
+ * the tests and their references). */
+#include "core/rollout_eval.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "stats/delta.h"
+#include "stats/srm.h"
+
+void
+core_eval_tests_init(struct core_eval_tests *t)
+{
+    for (size_t m = 0; m < CORE_EVAL_MAX_METRICS; m++)
+        for (size_t a = 0; a < CORE_EVAL_MAX_ARMS; a++) {
+            stats_msprt_state_init(&t->primary[m][a]);
+            stats_msprt_state_init(&t->harm[m][a]);
+            stats_msprt_state_init(&t->safe[m][a]);
+        }
+    t->errors_p = 1;
+}
+
+static const struct core_eval_stats *
+at(const struct core_eval_input *in, size_t m, size_t a)
+{
+    return &in->stats[m * CORE_EVAL_MAX_ARMS + a];
+}
+
+static ab_status
+summary(const struct core_metric *m, const struct core_eval_stats *s,
+        struct stats_summary *out)
+{
+    enum stats_reason why;
+    if (m->kind == CORE_METRIC_RATIO) {
+        struct stats_ratio_moments rm = {s->n,       s->sum,
+                                         s->sum_sq,  s->den_sum,
+                                         s->den_sum_sq, s->cross_sum};
+        return stats_ratio_summary(&rm, out, &why);
+    }
+    struct stats_moments mm = {s->n, s->sum, s->sum_sq};
+    return stats_moments_summary(&mm, out, &why);
+}
+
+static struct core_eval_line *
+add_line(struct core_eval_report *rep)
+{
+    if (rep->n_lines == AB_ARRAY_LEN(rep->lines))
+        return NULL;
+    struct core_eval_line *l = &rep->lines[rep->n_lines++];
+    memset(l, 0, sizeof(*l));
+    return l;
+}
+
+static void
+primary(const struct core_experiment *e, const struct core_rollout_config *c,
+        const struct core_eval_input *in, struct core_eval_tests *t,
+        struct core_rollout_evidence *ev, struct core_eval_report *rep)
+{
+    ev->primary = CORE_VERDICT_NONE;
+    ev->best_arm = e->n_arms;
+    size_t mi = e->n_metrics;
+    for (size_t i = 0; i < e->n_metrics && mi == e->n_metrics; i++)
+        if (e->metrics[i].role == CORE_ROLE_PRIMARY)
+            mi = i;
+    if (mi == e->n_metrics)
+        return;
+    const struct core_metric *m = &e->metrics[mi];
+    struct stats_summary sc;
+    if (summary(m, at(in, mi, e->control), &sc) != AB_OK)
+        return;
+    double k = e->n_arms > 1 ? (double)(e->n_arms - 1) : 1;
+    size_t tested = 0, wins = 0, harms = 0;
+    double best = -INFINITY;
+    for (size_t a = 0; a < e->n_arms; a++) {
+        struct stats_summary st;
+        if (a == e->control || summary(m, at(in, mi, a), &st) != AB_OK)
+            continue;
+        struct stats_msprt_opts o = {c->alpha / k, c->tuning, STATS_SIDE_TWO,
+                                     0, 0};
+        struct stats_msprt_result r;
+        if (stats_msprt_test(&sc, &st, &o, &t->primary[mi][a], &r, NULL) !=
+            AB_OK)
+            continue;
+        tested++;
+        enum core_verdict v = CORE_VERDICT_OPEN;
+        if (r.abs.reject) {
+            bool up = r.abs.ci_low_running > 0;
+            v = (m->direction == CORE_INCREASE) == up ? CORE_VERDICT_WIN
+                                                      : CORE_VERDICT_HARM;
+        }
+        double good = m->direction == CORE_INCREASE ? r.abs.estimate
+                                                    : -r.abs.estimate;
+        if (v == CORE_VERDICT_WIN) {
+            wins++;
+            if (good > best) {
+                best = good;
+                ev->best_arm = a;
+            }
+        } else if (v == CORE_VERDICT_HARM)
+            harms++;
+        struct core_eval_line *l = add_line(rep);
+        if (l) {
+            *l = (struct core_eval_line){CORE_EVAL_PRIMARY,
+                                         mi,
+                                         a,
+                                         sc.mean,
+                                         r.abs.estimate,
+                                         r.abs.se,
+                                         r.abs.ci_low_running,
+                                         r.abs.ci_high_running,
+                                         r.abs.p_running,
+                                         0,
+                                         v};
+        }
+    }
+    if (tested == 0)
+        return;
+    ev->primary = wins > 0              ? CORE_VERDICT_WIN
+                  : harms == tested     ? CORE_VERDICT_HARM
+                                        : CORE_VERDICT_OPEN;
+}
+
+static void
+guardrails(const struct core_experiment *e,
+           const struct core_rollout_config *c,
+           const struct core_eval_input *in, struct core_eval_tests *t,
+           struct core_rollout_evidence *ev, struct core_eval_report *rep)
+{
+    size_t n = 0, safe = 0, harm = 0;
+    for (size_t mi = 0; mi < e->n_metrics; mi++) {
+        const struct core_metric *m = &e->metrics[mi];
+        if (m->role != CORE_ROLE_GUARDRAIL)
+            continue;
+        for (size_t a = 0; a < e->n_arms; a++) {
+            if (a == e->control)
+                continue;
+            n++;
+            struct stats_summary sc, st;
+            if (summary(m, at(in, mi, e->control), &sc) != AB_OK ||
+                summary(m, at(in, mi, a), &st) != AB_OK)
+                continue;
+            bool lower_better = m->direction == CORE_DECREASE;
+            double bound = c->margin * fabs(sc.mean);
+            struct stats_msprt_opts oh = {
+                c->alpha, c->tuning,
+                lower_better ? STATS_SIDE_GREATER : STATS_SIDE_LESS, 0, 0};
+            struct stats_msprt_result rh;
+            if (stats_msprt_test(&sc, &st, &oh, &t->harm[mi][a], &rh, NULL) !=
+                AB_OK)
+                continue;
+            bool harmed = lower_better ? rh.abs.ci_low_running > bound
+                                       : rh.abs.ci_high_running < -bound;
+            struct stats_msprt_opts os = {
+                c->alpha, c->tuning,
+                lower_better ? STATS_SIDE_LESS : STATS_SIDE_GREATER, 0,
+                c->margin};
+            struct stats_msprt_result rs;
+            double p_safe = NAN;
+            bool proven = false;
+            if (stats_msprt_test(&sc, &st, &os, &t->safe[mi][a], &rs, NULL) ==
+                AB_OK) {
+                proven = rs.abs.reject != 0;
+                p_safe = rs.abs.p_running;
+            }
+            enum core_verdict v = harmed   ? CORE_VERDICT_HARM
+                                  : proven ? CORE_VERDICT_WIN
+                                           : CORE_VERDICT_OPEN;
+            if (harmed) {
+                harm++;
+                if (ev->failed_guardrail[0] == '\0') {
+                    size_t len = strlen(m->name);
+                    if (len >= sizeof(ev->failed_guardrail))
+                        len = sizeof(ev->failed_guardrail) - 1;
+                    memcpy(ev->failed_guardrail, m->name, len);
+                    ev->failed_guardrail[len] = '\0';
+                }
+            } else if (proven)
+                safe++;
+            struct core_eval_line *l = add_line(rep);
+            if (l)
+                *l = (struct core_eval_line){CORE_EVAL_GUARDRAIL,
+                                             mi,
+                                             a,
+                                             sc.mean,
+                                             rh.abs.estimate,
+                                             rh.abs.se,
+                                             rh.abs.ci_low_running,
+                                             rh.abs.ci_high_running,
+                                             p_safe,
+                                             bound,
+                                             v};
+        }
+    }
+    ev->guardrails = n == 0         ? CORE_VERDICT_NONE
+                     : harm > 0     ? CORE_VERDICT_HARM
+                     : safe == n    ? CORE_VERDICT_WIN
+                                    : CORE_VERDICT_OPEN;
+}
+
+static void
+errors(const struct core_rollout_config *c, const struct core_eval_input *in,
+       struct core_eval_tests *t, struct core_rollout_evidence *ev,
+       struct core_eval_report *rep)
+{
+    struct stats_count_period p[256];
+    size_t k = 0;
+    for (size_t i = 0; i < in->n_errors && k < AB_ARRAY_LEN(p); i++)
+        if (in->errors[i].share_t > 0 && in->errors[i].share_t < 1)
+            p[k++] = in->errors[i];
+    if (k == 0)
+        return;
+    struct stats_counts_result r;
+    if (stats_counts_test(p, k, 0, STATS_SIDE_GREATER, &r, NULL) != AB_OK)
+        return;
+    if (r.p_value < t->errors_p)
+        t->errors_p = r.p_value;
+    ev->errors_failed = t->errors_p <= c->alpha;
+    rep->errors_tested = true;
+    rep->errors_c = r.errors_c;
+    rep->errors_t = r.errors_t;
+    rep->errors_p = r.p_value;
+    rep->errors_p_running = t->errors_p;
+}
+
+static void
+traffic(const struct core_experiment *e, const struct core_eval_input *in,
+        struct core_rollout_evidence *ev, struct core_eval_report *rep)
+{
+    double c[CORE_EVAL_MAX_ARMS], w[CORE_EVAL_MAX_ARMS], min_live = INFINITY;
+    size_t live = 0;
+    for (size_t a = 0; a < e->n_arms; a++) {
+        c[a] = in->srm_units ? in->srm_units[a] : 0;
+        w[a] = (double)e->arms[a].weight;
+        if (w[a] > 0) {
+            live++;
+            if (c[a] < min_live)
+                min_live = c[a];
+        }
+    }
+    ev->srm_p = 1;
+    ev->srm_mismatch = false;
+    if (live >= 2) {
+        struct stats_srm srm;
+        if (stats_srm_test(c, w, e->n_arms, 0, &srm, NULL) == AB_OK) {
+            ev->srm_p = srm.p_value;
+            ev->srm_mismatch = srm.mismatch != 0;
+            rep->srm_chi2 = srm.chi2;
+        }
+    }
+    /* blue-green and shadow compare arms that do not all take live
+     * traffic: count units with data instead */
+    if (e->strategy == CORE_STRATEGY_BLUE_GREEN ||
+        e->strategy == CORE_STRATEGY_SHADOW || live < 2) {
+        min_live = INFINITY;
+        for (size_t a = 0; a < e->n_arms; a++) {
+            double best = 0;
+            for (size_t m = 0; m < e->n_metrics; m++)
+                if (at(in, m, a)->units_with_events > best)
+                    best = at(in, m, a)->units_with_events;
+            if (best < min_live)
+                min_live = best;
+        }
+    }
+    ev->min_units = isfinite(min_live) ? min_live : 0;
+    ev->total_units = in->total_units;
+}
+
+ab_status
+core_rollout_evaluate(const struct core_experiment *e,
+                      const struct core_rollout_config *c,
+                      const struct core_eval_input *in,
+                      struct core_eval_tests *tests,
+                      struct core_rollout_evidence *ev,
+                      struct core_eval_report *rep)
+{
+    if (e->n_arms > CORE_EVAL_MAX_ARMS || e->n_metrics > CORE_EVAL_MAX_METRICS)
+        return AB_EINVAL;
+    memset(ev, 0, sizeof(*ev));
+    memset(rep, 0, sizeof(*rep));
+    ev->now_ms = in->now_ms;
+    traffic(e, in, ev, rep);
+    primary(e, c, in, tests, ev, rep);
+    guardrails(e, c, in, tests, ev, rep);
+    if (c->error_metric[0] != '\0' && e->n_arms == 2 &&
+        e->strategy != CORE_STRATEGY_SHADOW)
+        errors(c, in, tests, ev, rep);
+    return AB_OK;
+}

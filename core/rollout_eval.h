@@ -1,0 +1,95 @@
+/* rollout_eval.h -- from sufficient statistics to the evidence a rollout
+ * decision needs (core/rollout.h). Pure: the service feeds it the
+ * statistics it reads from PostgreSQL, the simulator (tests/sim_rollouts.c)
+ * feeds it synthetic ones; both get the same verdicts.
+ *
+ *   primary    two-sided always-valid mSPRT per treatment arm at
+ *              alpha / (arms - 1) (Bonferroni keeps the time-uniform
+ *              guarantee across arms); WIN / HARM from the sign of the
+ *              running interval (Johari, Pekelis & Walsh 2017)
+ *   guardrail  for "lower is better" (higher: mirrored) with relative
+ *              margin m, control mean mu_c:
+ *                harm: one-sided running bound ci_low > m |mu_c|
+ *                safe: the non-inferiority test (effect < m |mu_c|) rejects
+ *              both always valid (Howard et al. 2021), so checking every
+ *              tick keeps the false rollback rate at or below alpha per
+ *              guardrail
+ *   errors     the counting-process e-value test (stats/counts.h) on the
+ *              error metric's counts per period of constant share; valid
+ *              while the share ramps
+ *   srm        chi-square of this weights version's units against its
+ *              weights (stats/srm.h)
+ */
+#ifndef CORE_ROLLOUT_EVAL_H
+#define CORE_ROLLOUT_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/experiment.h"
+#include "core/rollout.h"
+#include "stats/counts.h"
+#include "stats/msprt.h"
+
+#define CORE_EVAL_MAX_ARMS 16
+#define CORE_EVAL_MAX_METRICS 16
+
+/* Sufficient statistics of one (metric, arm), as arbiter.arm_stats holds
+ * them: n is the analysis population; den_* and cross_sum for ratios. */
+struct core_eval_stats {
+    double n, sum, sum_sq, den_sum, den_sum_sq, cross_sum;
+    double units_with_events;
+};
+
+/* The running state of every test, carried from tick to tick. */
+struct core_eval_tests {
+    struct stats_msprt_state primary[CORE_EVAL_MAX_METRICS]
+                                    [CORE_EVAL_MAX_ARMS];
+    struct stats_msprt_state harm[CORE_EVAL_MAX_METRICS][CORE_EVAL_MAX_ARMS];
+    struct stats_msprt_state safe[CORE_EVAL_MAX_METRICS][CORE_EVAL_MAX_ARMS];
+    double errors_p; /* running minimum */
+};
+void core_eval_tests_init(struct core_eval_tests *t);
+
+enum core_eval_kind { CORE_EVAL_PRIMARY, CORE_EVAL_GUARDRAIL };
+
+/* One tested (metric, arm) against control, for the audit trail. */
+struct core_eval_line {
+    enum core_eval_kind kind;
+    size_t metric, arm;
+    double control_mean, effect, se;
+    double ci_low, ci_high; /* running; one-sided for guardrails */
+    double p_running;       /* primary: two-sided; guardrail: safety test */
+    double margin_abs;
+    enum core_verdict verdict;
+};
+
+struct core_eval_report {
+    struct core_eval_line lines[2 * CORE_EVAL_MAX_METRICS *
+                                CORE_EVAL_MAX_ARMS];
+    size_t n_lines;
+    double srm_chi2;
+    bool errors_tested;
+    double errors_c, errors_t, errors_p, errors_p_running;
+};
+
+struct core_eval_input {
+    /* stats[m * CORE_EVAL_MAX_ARMS + a] for e->metrics[m], e->arms[a] */
+    const struct core_eval_stats *stats;
+    const double *srm_units;   /* per arm: units of this weights version */
+    double total_units;        /* units exposed so far, all versions */
+    const struct stats_count_period *errors; /* error metric's periods */
+    size_t n_errors;
+    int64_t now_ms;
+};
+
+/* Evaluate; AB_EINVAL when e has more arms or metrics than the limits.
+ * tests is read and updated; ev and rep are written. */
+ab_status core_rollout_evaluate(const struct core_experiment *e,
+                                const struct core_rollout_config *c,
+                                const struct core_eval_input *in,
+                                struct core_eval_tests *tests,
+                                struct core_rollout_evidence *ev,
+                                struct core_eval_report *rep);
+
+#endif /* CORE_ROLLOUT_EVAL_H */
