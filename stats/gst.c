@@ -470,12 +470,14 @@ futility_gap(const struct stats_gst_design *d, const double *c, double theta,
         double inc = cum - prev, bk;
 
         if (inc <= 0) {
-            bk = -INFINITY;
+            bk = STATS_GST_FUTILITY_MIN;
         } else if (solve_bound(&s, TAIL_LOWER, d->info[k], inc, &bk) !=
                    AB_OK) {
             *bad = 1;
             return 0;
         }
+        if (bk < STATS_GST_FUTILITY_MIN)
+            bk = STATS_GST_FUTILITY_MIN;
         if (bk > c[k])
             bk = c[k];
         b[k] = bk;

@@ -6,8 +6,10 @@
  * globals; the caller passes the numerical workspace.
  *
  * Spending functions of the information fraction t in [0, 1] (total x =
- * alpha or beta; Lan & DeMets 1983, Kim & DeMets 1987, Hwang, Shih &
- * DeCani 1990), as in R rpact:
+ * alpha per side or beta; Lan & DeMets 1983, Kim & DeMets 1987, Hwang, Shih
+ * & DeCani 1990), as in R rpact. A two-sided design of level alpha spends
+ * x = alpha / 2 in each tail (so OBF two-sided at 0.05 has the boundaries
+ * of OBF one-sided at 0.025, as rpact does):
  *   OBF     (asOF)   x(t) = 2 - 2 Phi(Phi^-1(1 - x/2) / sqrt(t))
  *   POCOCK  (asP)    x(t) = x ln(1 + (e - 1) t)
  *   POWER   (asKD)   x(t) = x t^rho                  param = rho > 0
@@ -34,6 +36,9 @@
 #define STATS_GST_MAX_LOOKS 25
 #define STATS_GST_GRID_R 32 /* J&T grid density; 6r - 1 base points */
 #define STATS_GST_GRID_MAX (12 * STATS_GST_GRID_R + 3)
+/* Futility bounds below this are raised to it, as rpact does
+ * (C_FUTILITY_BOUNDS_DEFAULT): such a bound is never crossed in practice. */
+#define STATS_GST_FUTILITY_MIN (-6.0)
 
 enum stats_gst_spend {
     STATS_GST_NONE = 0, /* for beta_spend: no futility boundary */
