@@ -20,7 +20,8 @@
  * units in all arms. Over the units i that received the arm, with recorded
  * propensity p_i > 0 and outcome y_i:
  *   sum_w = sum 1/p_i        sum_wy  = sum y_i/p_i
- *   sum_w2 = sum 1/p_i^2     sum_w2y = sum y_i/p_i^2   sum_w2y2 = sum y_i^2/p_i^2
+ *   sum_w2 = sum 1/p_i^2     sum_w2y = sum y_i/p_i^2
+ *   sum_w2y2 = sum y_i^2/p_i^2
  * They add across units and across instances, like the other sufficient
  * statistics. */
 struct bandit_ipw_sums {

@@ -249,7 +249,8 @@ def main():
          "40", "--seed", "5"]
     dd = run.run("D: drifting Bernoulli, batches of 500", D)
     line_chart(os.path.join(outdir, "D_regret.svg"),
-               "D: drifting arms (the best arm changes at mid-run), batches of 500",
+               "D: drifting arms (the best arm changes at mid-run), "
+               "batches of 500",
                "units", "mean cumulative regret", curves(dd, "regret"))
     line_chart(os.path.join(outdir, "D_share.svg"),
                "D: share of traffic to the current best arm",
@@ -486,8 +487,8 @@ random ones with 2 to 5 arms and 0 to 20000 units per arm
 within 5 standard errors `5 sqrt(p(1-p)/D)` (asserted with D = 200000 and
 D = 100000). Cost per call at -O2 with 10 arms: quadrature about 70 ms
 (Beta) and 13 ms (Student-t), Monte Carlo with 10000 draws about 22 ms,
-Gauss-Hermite under 0.5 ms. `BANDIT_PBEST_GH` (64-node Gauss-Hermite) uses normal
-approximations (of logit p for Beta posteriors); it is exact for normal
+Gauss-Hermite under 0.5 ms. `BANDIT_PBEST_GH` (64-node Gauss-Hermite) uses
+normal approximations (of logit p for Beta posteriors); it is exact for normal
 posteriors and within 0.0012 of the exact value with 10000 units per arm,
 0.0070 with a 1000-unit arm (tests/test_bandit_policies.c).
 """)

@@ -179,7 +179,8 @@ test_pbest_monte_carlo_agrees_with_quadrature(void **state)
 /* Gauss-Hermite uses normal approximations (of logit p for Beta). Two
  * checks: (1) the rule itself, against scipy.integrate.quad of the same
  * logit-normal approximations (norm(psi(a)-psi(b), sqrt(psi'(a)+psi'(b))))
- * to 1e-5 (64 nodes; the cdf steps of the narrower arms limit it); (2) the approximation against the exact P(best): scipy gives
+ * to 1e-5 (64 nodes; the cdf steps of the narrower arms limit it);
+ * (2) the approximation against the exact P(best): scipy gives
  * errors up to 0.0070 with a 1000-unit arm and 0.0011 with >= 10000 units
  * per arm, so GH is a large-sample method and we assert those sizes. */
 static void
