@@ -218,6 +218,27 @@ test_pbest_gauss_hermite_is_a_large_sample_method(void **state)
         }
     }
 
+    /* Student-t posteriors: GH uses a normal with the t's mean and sd.
+     * Measured against the exact quadrature: 2.5e-4 with 200-300 units
+     * per arm, 1.3e-3 with 20-30 units per arm. */
+    {
+        static const double nn[2] = { 200, 20 }, tol[2] = { 5e-4, 2e-3 };
+        for (size_t i = 0; i < 2; i++) {
+            struct bandit_arm g[3] = { gauss_arm(nn[i], 0.1, 3.99),
+                                       gauss_arm(nn[i], 0.2, 4.0),
+                                       gauss_arm(1.5 * nn[i], 0.15, 4.0) };
+            posteriors(g, 3, BANDIT_REWARD_GAUSSIAN, post);
+            assert_int_equal(bandit_pbest(post, all_in, 3, BANDIT_PBEST_QUAD,
+                                          0, NULL, f->ws, pq),
+                             AB_OK);
+            assert_int_equal(bandit_pbest(post, all_in, 3, BANDIT_PBEST_GH,
+                                          0, NULL, f->ws, pg),
+                             AB_OK);
+            for (size_t k = 0; k < 3; k++)
+                assert_near(pg[k], pq[k], tol[i]);
+        }
+    }
+
     /* normal posteriors exactly: GH is then exact. Two t posteriors with
      * 10^6 degrees of freedom are normal to 1e-6. */
     {
