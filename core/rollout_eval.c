@@ -150,10 +150,13 @@ guardrails(const struct core_experiment *e,
                 continue;
             bool harmed = lower_better ? rh.abs.ci_low_running > bound
                                        : rh.abs.ci_high_running < -bound;
+            /* non-inferiority by the margin, in metric units: H0 is
+             * "worse by bound or more" (msprt.h: LESS d0 = +margin_abs,
+             * GREATER d0 = -margin_abs) */
             struct stats_msprt_opts os = {
                 c->alpha, c->tuning,
-                lower_better ? STATS_SIDE_LESS : STATS_SIDE_GREATER, 0,
-                c->margin};
+                lower_better ? STATS_SIDE_LESS : STATS_SIDE_GREATER, bound,
+                0};
             struct stats_msprt_result rs;
             double p_safe = NAN;
             bool proven = false;
