@@ -24,7 +24,13 @@
  * 0, with a 'promote' decision (actor 'engine') holding the P(best)
  * history of the streak. The job then leaves the experiment alone while
  * it stays at that weights version (an admin patch of the weights resumes
- * the bandit).
+ * the bandit). A sample-ratio mismatch blocks the promotion (DESIGN.md,
+ * "Health checks"): in allocation period v the units first exposed must
+ * follow v's weights, so each period's Pearson statistic (stats_srm_test)
+ * is chi-square with (weighted arms - 1) degrees of freedom, and, periods
+ * being disjoint sets of units, their sum is chi-square with the summed
+ * degrees of freedom; p < 0.001 blocks. A unit in an arm of weight 0 is a
+ * mismatch outright.
  *
  * Estimates. Under adaptive allocation the naive arm mean is biased (an
  * arm gets more units in the periods in which it looks good). The
@@ -43,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_rng.h>
 
 #include "api/experiment_json.h"
@@ -51,6 +58,7 @@
 #include "bandits/bandit.h"
 #include "bandits/estimate.h"
 #include "sql/db_bandits.h"
+#include "stats/srm.h"
 
 #define HISTORY_MAX 100 /* p_best entries kept for one streak */
 #define DUE_SLACK_MS 500 /* a run due within this is run at this tick */
@@ -61,6 +69,7 @@ struct reweight {
     _Atomic int64_t m_runs;
     _Atomic int64_t m_reweights;
     _Atomic int64_t m_promotions;
+    _Atomic int64_t m_blocked;
     _Atomic int64_t m_errors;
 };
 
@@ -85,6 +94,10 @@ reweight_new(struct reweight **out)
     metrics_register("arbiter_bandit_promotions_total",
                      "Bandit arms promoted to all traffic.", METRICS_COUNTER,
                      &r->m_promotions);
+    metrics_register("arbiter_bandit_promotions_blocked_total",
+                     "Bandit promotions held back by a sample-ratio "
+                     "mismatch.",
+                     METRICS_COUNTER, &r->m_blocked);
     metrics_register("arbiter_bandit_errors_total",
                      "Bandit reweight runs that failed (retried next tick).",
                      METRICS_COUNTER, &r->m_errors);
@@ -183,6 +196,65 @@ weights_json(const struct core_experiment *e, const uint32_t *m)
     for (size_t k = 0; k < e->n_arms; k++)
         json_object_set_new(o, e->arms[k].name, percent_json(m[k]));
     return o;
+}
+
+/* ---- sample ratio over the periods ------------------------------------- */
+
+struct srm_total {
+    double chi2, df, p_value;
+    int periods;
+    bool mismatch;
+};
+
+static void
+srm_period(const double *counts, const double *weights, size_t k,
+           struct srm_total *t)
+{
+    struct stats_srm one;
+    enum stats_reason why;
+    if (k < 2 ||
+        stats_srm_test(counts, weights, k, 0, &one, &why) != AB_OK)
+        return; /* one weighted arm (a promotion) or no units: no test */
+    t->periods++;
+    if (one.mismatch && one.p_value == 0) {
+        t->mismatch = true; /* units in an arm of weight 0 */
+        return;
+    }
+    t->chi2 += one.chi2;
+    t->df += one.df;
+}
+
+static ab_status
+srm_over_periods(struct db *db, int64_t id, struct srm_total *out)
+{
+    struct db_bandit_srm *rows;
+    size_t n;
+    ab_status rc = db_bandit_srm_counts(db, id, &rows, &n);
+    if (rc != AB_OK)
+        return rc;
+    struct srm_total t = {0, 0, 1, 0, false};
+    double counts[BANDIT_MAX_ARMS], weights[BANDIT_MAX_ARMS];
+    size_t k = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || (i > 0 && rows[i].weights_version !=
+                                    rows[i - 1].weights_version)) {
+            srm_period(counts, weights, k, &t);
+            k = 0;
+        }
+        if (i == n || k == BANDIT_MAX_ARMS)
+            continue;
+        counts[k] = rows[i].units;
+        weights[k] = rows[i].weight;
+        k++;
+    }
+    db_bandit_srm_free(rows, n);
+    if (t.mismatch)
+        t.p_value = 0;
+    else if (t.df > 0)
+        t.p_value = gsl_cdf_chisq_Q(t.chi2, t.df);
+    t.mismatch = t.mismatch || t.p_value < STATS_SRM_THRESHOLD;
+    *out = t;
+    return AB_OK;
 }
 
 /* ---- one experiment ---------------------------------------------------- */
@@ -420,6 +492,29 @@ reweight_one(struct reweight *r, struct db *db,
         hist = json_array();
     }
     bool promote_now = since >= 0 && now - since >= b->promote_after_s * 1000;
+    struct srm_total srm = {0, 0, 1, 0, false};
+    if (promote_now) {
+        rc = srm_over_periods(db, e->id, &srm);
+        if (rc != AB_OK) {
+            atomic_fetch_add(&r->m_errors, 1);
+            goto done;
+        }
+        if (srm.mismatch || !isfinite(srm.p_value)) {
+            promote_now = false;
+            atomic_fetch_add(&r->m_blocked, 1);
+            /* say it once per streak: when it first became due */
+            if (now - since < (b->promote_after_s + b->interval_s) * 1000 +
+                                  DUE_SLACK_MS) {
+                char pv[32];
+                snprintf(pv, sizeof(pv), "%.3g", srm.p_value);
+                log_msg(LOG_WARN,
+                        "bandit promotion blocked by a sample-ratio "
+                        "mismatch",
+                        "experiment", e->key, "arm", lead_name, "p_value",
+                        pv, NULL);
+            }
+        }
+    }
 
     int64_t new_version = 0;
     const char *promoted_arm = NULL;
@@ -434,11 +529,13 @@ reweight_one(struct reweight *r, struct db *db,
                  lead_name, b->promote_threshold, (double)(now - since) / 1e3,
                  (long long)b->promote_after_s);
         json_t *details = json_pack(
-            "{s:s, s:f, s:I, s:f, s:O, s:O, s:s}", "arm", lead_name,
-            "threshold", b->promote_threshold, "promote_after_s",
-            (json_int_t)b->promote_after_s, "held_s",
+            "{s:s, s:f, s:I, s:f, s:O, s:O, s:s, s:{s:f, s:f, s:f, s:i}}",
+            "arm", lead_name, "threshold", b->promote_threshold,
+            "promote_after_s", (json_int_t)b->promote_after_s, "held_s",
             (double)(now - since) / 1e3, "p_best", pb, "p_best_history",
-            hist, "policy", api_bandit_policy_name(b->policy));
+            hist, "policy", api_bandit_policy_name(b->policy), "srm",
+            "chi2", srm.chi2, "df", srm.df, "p_value", srm.p_value,
+            "periods", srm.periods);
         json_object_set_new(inputs, "promoted", json_string(lead_name));
         rc = publish(db, run, m, "promote", "promote", reason, inputs,
                      details, &new_version);

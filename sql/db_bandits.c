@@ -349,6 +349,55 @@ db_bandit_periods(struct db *db, int64_t experiment_id, const char *metric,
     return AB_OK;
 }
 
+/* ---- sample ratio per period ------------------------------------------- */
+
+void
+db_bandit_srm_free(struct db_bandit_srm *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].arm);
+    free(rows);
+}
+
+ab_status
+db_bandit_srm_counts(struct db *db, int64_t experiment_id,
+                     struct db_bandit_srm **out, size_t *n_out)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    const char *params[1] = {id};
+    PGresult *res = query(
+        db, "bandit srm counts",
+        "WITH c AS (SELECT weights_version, arm, count(*) AS units"
+        "  FROM arbiter.exposure_units WHERE experiment_id = $1::bigint"
+        "  GROUP BY 1, 2)"
+        " SELECT h.weights_version, w.key, w.value::float8,"
+        "  coalesce(c.units, 0)"
+        " FROM arbiter.weights_history h"
+        " CROSS JOIN LATERAL jsonb_each_text(h.weights) w"
+        " LEFT JOIN c ON c.weights_version = h.weights_version"
+        "  AND c.arm = w.key"
+        " WHERE h.experiment_id = $1::bigint"
+        "  AND h.weights_version IN (SELECT weights_version FROM c)"
+        " ORDER BY 1, 2",
+        1, params, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    size_t n = (size_t)PQntuples(res);
+    struct db_bandit_srm *rows = ab_xcalloc(n ? n : 1, sizeof(*rows));
+    for (size_t i = 0; i < n; i++) {
+        int r = (int)i;
+        rows[i].weights_version = get_i64(res, r, 0, 0);
+        rows[i].arm = get_str(res, r, 1);
+        rows[i].weight = get_f64(res, r, 2);
+        rows[i].units = get_f64(res, r, 3);
+    }
+    PQclear(res);
+    *out = rows;
+    *n_out = n;
+    return AB_OK;
+}
+
 /* ---- the decision leader's lock -------------------------------------------
  * A bigint advisory key k shows in pg_locks as classid = k >> 32,
  * objid = k & 0xffffffff, objsubid = 1 (PostgreSQL docs, "pg_locks"). */

@@ -95,6 +95,20 @@ ab_status db_bandit_periods(struct db *db, int64_t experiment_id,
                             const char *metric, const char *kind,
                             struct db_bandit_period **out, size_t *n_out);
 
+/* Units by weights version of first exposure and arm, with that version's
+ * weight of the arm (percent, from arbiter.weights_history), for a
+ * per-period sample-ratio check; versions without history are left out.
+ * One row per (version, arm of the version's weights). */
+struct db_bandit_srm {
+    int64_t weights_version;
+    char *arm;
+    double weight; /* percent */
+    double units;
+};
+void db_bandit_srm_free(struct db_bandit_srm *rows, size_t n);
+ab_status db_bandit_srm_counts(struct db *db, int64_t experiment_id,
+                               struct db_bandit_srm **out, size_t *n_out);
+
 /* ---- the decision leader's lock (api/leader.c) ----------------------------
  * Session-level advisory lock 'key' on this connection. _try: *held is
  * whether this session holds it now (pg_try_advisory_lock). _held: whether

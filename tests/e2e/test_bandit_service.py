@@ -217,6 +217,7 @@ class BanditService(unittest.TestCase):
         self.assertLess(time.time() - t0, 10)
 
         self.promotion(second)
+        self.srm_blocks_promotion(second)
 
     def definition_is_validated(self, srv):
         r = srv.req("POST", "/v1/experiments", {
@@ -453,10 +454,11 @@ class BanditService(unittest.TestCase):
                        "promote_after_s": 2, "seed": 99}}
         self.create_and_start(srv, doc)
         rng = random.Random(99)
-        units = {}
+        units, answers = {}, {}
         for i in range(200):
             u = "p%d" % i
-            units[u] = self.assign(srv, key, u)["arm"]
+            answers[u] = self.assign(srv, key, u)
+            units[u] = answers[u]["arm"]
         wait_for("200 exposures", lambda: self.exposed_units(srv, key)
                  == 200)
         rate = {"x": 0.10, "y": 0.60}
@@ -495,6 +497,31 @@ class BanditService(unittest.TestCase):
         b = self.bandit(srv, key)
         self.assertEqual(b["history"][-1]["source"], "promote")
         self.check_versions_reproduce(b["history"], 0.05)
+        # the sample-ratio check that allowed it, recomputed: per period
+        # (weights version of first exposure) Pearson's chi-square against
+        # that version's weights, summed over periods with two or more
+        # weighted arms (scipy.stats.chisquare, chi2.sf)
+        from scipy import stats
+        weights = {x["weights_version"]: x["weights"] for x in b["history"]}
+        chi2, df, periods = 0.0, 0, 0
+        for v in sorted({a["weights_version"] for a in answers.values()}):
+            arms = [a for a in sorted(weights[v]) if weights[v][a] > 0]
+            obs = [sum(1 for x in answers.values()
+                       if x["weights_version"] == v and x["arm"] == a)
+                   for a in arms]
+            if len(arms) < 2:
+                continue
+            tot = sum(weights[v][a] for a in arms)
+            exp = [sum(obs) * weights[v][a] / tot for a in arms]
+            chi2 += stats.chisquare(obs, exp).statistic
+            df += len(arms) - 1
+            periods += 1
+        self.assertEqual(det["srm"]["periods"], periods)
+        self.assertEqual(det["srm"]["df"], df)
+        self.assertAlmostEqual(det["srm"]["chi2"], chi2, places=9)
+        self.assertAlmostEqual(det["srm"]["p_value"], stats.chi2.sf(chi2, df),
+                               places=9)
+        self.assertGreaterEqual(det["srm"]["p_value"], 0.001)
         self.assertEqual(b["job"]["promoted_arm"], "y")
         self.assertEqual(b["job"]["promoted_version"], det["weights_version"])
         # every new unit now gets y
@@ -508,6 +535,57 @@ class BanditService(unittest.TestCase):
                          det["weights_version"])
         self.assertEqual(metric_value(srv, "arbiter_bandit_promotions_total"),
                          1.0)
+
+    def srm_blocks_promotion(self, srv):
+        key = "srm-blocked"
+        doc = {
+            "key": key, "strategy": "bandit",
+            "arms": [{"name": "x", "weight": 50, "control": True},
+                     {"name": "y", "weight": 50}],
+            "metrics": [{"name": "win", "kind": "binary",
+                         "role": "primary"}],
+            "bandit": {"interval_s": 1, "floor": 0.05, "burn_in": 100,
+                       "min_units": 20, "promote_threshold": 0.95,
+                       "promote_after_s": 1, "seed": 5}}
+        self.create_and_start(srv, doc)
+        rng = random.Random(5)
+        units = {}
+        for i in range(200):
+            u = "s%d" % i
+            units[u] = self.assign(srv, key, u)["arm"]
+        wait_for("200 exposures", lambda: self.exposed_units(srv, key)
+                 == 200)
+        # 300 more first exposures on x under version 1 (50/50): written
+        # straight into the table, as a broken client-side cache would
+        # produce them; the arm totals the bandit reads do not change
+        harness.psql(self.url,
+                     "INSERT INTO arbiter.exposure_units (experiment_id,"
+                     " unit, arm, bucket_version, weights_version,"
+                     " propensity, first_seen, last_seen, count)"
+                     " SELECT e.id, 'ghost-' || g, 'x', 1, 1, 0.5, now(),"
+                     " now(), 1 FROM arbiter.experiments e,"
+                     " generate_series(1, 300) g WHERE e.key = '%s'" % key)
+        self.post_rewards(srv, key, "win",
+                          [u for u, a in units.items()
+                           if rng.random() < {"x": .1, "y": .6}[a]])
+
+        def leading():
+            j = self.bandit(srv, key)["job"] or {}
+            since = j.get("leader_since")
+            return j if j.get("leader_arm") == "y" and since else None
+        wait_for("y to lead", leading)
+        blocked = "arbiter_bandit_promotions_blocked_total"
+        wait_for("a blocked promotion",
+                 lambda: (metric_value(srv, blocked) or 0) >= 1)
+        time.sleep(2)
+        r = srv.req("GET", "/v1/experiments/%s/decisions" % key)
+        self.assertEqual([d for d in r.json()["decisions"]
+                          if d["action"] == "promote"], [])
+        b = self.bandit(srv, key)
+        self.assertEqual(b["weights"], {"x": 5, "y": 95})
+        self.assertEqual(b["job"]["promoted_arm"], None)
+        self.assertIn("bandit promotion blocked by a sample-ratio mismatch",
+                      srv.logs())
 
 
 if __name__ == "__main__":
