@@ -2,10 +2,12 @@
  *
  * Per request, MHD calls access() several times:
  *   1st call   make the struct call, match the route (404/405), check the
- *              declared Content-Length against the route's limit (413);
+ *              declared Content-Length against the route's limit (413,
+ *              answered at once, the connection then closes); otherwise
  *              no response yet (queueing on the first call makes MHD 0.9.75
  *              close the connection after every reply: DESIGN.md traps)
- *   Nth call   append body chunks up to the limit (413 past it)
+ *   Nth call   append body chunks up to the limit (past it, a chunked
+ *              body is read and dropped, and the last call answers 413)
  *   last call  auth (401/403), UTF-8 and JSON checks (400), dispatch to the
  *              handler, queue its response
  * completed() frees the call and records the latency histogram.
@@ -15,6 +17,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +259,7 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
         ctx.db = app_db_get(app);
         if (ctx.db == NULL) {
             json_decref(doc);
+            c->req.json = NULL; /* completed_cb must not release it again */
             api_reply_header(&resp, "Retry-After", "1");
             api_reply_error(&resp, 503, "database_unavailable",
                             "the database is unreachable; retry later");
@@ -271,6 +275,62 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
     return send_resp(conn, c, &resp);
 }
 
+/* ---- struct call: one spare per worker thread ------------------------------
+ * struct call is 2 KiB, past glibc's per-thread cache (tcache, up to 1032
+ * bytes), so malloc and free of it took the arena path (and calloc zeroed
+ * it) on every request. Each MHD worker thread keeps the last freed call
+ * as a spare in thread-specific data; the key's destructor frees it when
+ * the thread ends, and server_stop() frees the stopping thread's own. A
+ * call is not zeroed: the capture scratch and the query array are written
+ * before they are read (n_params and n_query say how much), and every other
+ * field is set below. */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void
+spare_key_make(void)
+{
+    if (pthread_key_create(&spare_key, free) != 0)
+        abort();
+}
+
+static void
+call_free(struct call *c)
+{
+    if (pthread_getspecific(spare_key) == NULL &&
+        pthread_setspecific(spare_key, c) == 0)
+        return;
+    free(c);
+}
+
+static struct call *
+call_new(void)
+{
+    struct call *c = pthread_getspecific(spare_key);
+    if (c != NULL)
+        pthread_setspecific(spare_key, NULL);
+    else
+        c = ab_xmalloc(sizeof(*c));
+    c->route = NULL;
+    c->match = 0;
+    c->req.method = NULL;
+    c->req.path = NULL;
+    c->req.n_params = 0;
+    c->req.n_query = 0;
+    c->req.content_type = NULL;
+    c->req.body = NULL;
+    c->req.body_len = 0;
+    c->req.json = NULL;
+    c->req.scope = API_SCOPE_NONE;
+    c->body = NULL;
+    c->body_len = c->body_cap = 0;
+    c->too_big = false;
+    c->answered = false;
+    c->t0 = 0;
+    c->status = 0;
+    return c;
+}
+
 static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url,
           const char *method, const char *version, const char *upload_data,
@@ -280,7 +340,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
     struct app *app = cls;
     struct call *c = *con_cls;
     if (c == NULL) {
-        c = ab_xcalloc(1, sizeof(*c));
+        c = call_new();
         c->t0 = now_ns();
         *con_cls = c;
         c->req.method = method;
@@ -293,6 +353,15 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
             if (cl && strtoull(cl, NULL, 10) > c->route->body_limit)
                 c->too_big = true;
         }
+        /* A declared body over the limit is answered now, before it is
+         * read: libmicrohttpd 0.9.75 accepts a response only on this call
+         * or after the whole body (MHD_queue_response() fails while the
+         * upload is in progress, and the connection would be dropped
+         * without an answer); answering on the first call makes it close
+         * the connection after the 413, which is right for an unread
+         * body. */
+        if (c->too_big)
+            return dispatch(app, conn, c);
         return MHD_YES;
     }
     if (c->answered) { /* answered early (413); discard the rest */
@@ -310,8 +379,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
             c->body = NULL;
             c->body_len = 0;
         }
-        if (c->too_big) /* answer 413 now; MHD closes after it */
-            return dispatch(app, conn, c);
+        if (c->too_big) /* chunked, past the limit: discard, 413 at the end */
+            return MHD_YES;
         if (c->body_len + n + 1 > c->body_cap) {
             size_t cap = c->body_cap ? c->body_cap : 1024;
             while (cap < c->body_len + n + 1)
@@ -343,11 +412,11 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         metrics_observe_request(route_index(c), c->status, now_ns() - c->t0);
     json_decref(c->req.json);
     free(c->body);
-    free(c);
+    call_free(c);
     *con_cls = NULL;
 }
 
-static void
+__attribute__((format(printf, 2, 0))) static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -367,6 +436,7 @@ server_start(struct app *app, struct server **out)
     addr.sin_port = htons((uint16_t)app->cfg.port);
     if (inet_pton(AF_INET, app->cfg.host, &addr.sin_addr) != 1)
         return AB_EINVAL;
+    pthread_once(&spare_once, spare_key_make);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                      MHD_USE_ERROR_LOG;
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -394,5 +464,9 @@ server_stop(struct server *srv)
     if (srv == NULL)
         return;
     MHD_stop_daemon(srv->daemon);
+    /* the workers' spares went with their threads; requests finished on
+     * this thread during the stop may have left one here */
+    free(pthread_getspecific(spare_key));
+    pthread_setspecific(spare_key, NULL);
     free(srv);
 }
