@@ -193,11 +193,17 @@ class BanditService(unittest.TestCase):
     # ---- the test --------------------------------------------------------
 
     def test_bandit_in_the_service(self):
-        first = self.server("first")
-        second = self.server("second")
-        # one leader: the process that started first holds the lock
-        wait_for("a leader", lambda: metric_value(first, "arbiter_leader")
-                 == 1.0)
+        procs = [self.server("one"), self.server("two")]
+
+        # exactly one leader (usually the process that started first)
+        def leaders():
+            v = [metric_value(p, "arbiter_leader") for p in procs]
+            return v if sorted(v) == [0.0, 1.0] else None
+        v = wait_for("one leader", leaders)
+        first = procs[v.index(1.0)]
+        second = procs[v.index(0.0)]
+        time.sleep(1)  # and it stays so
+        self.assertEqual(metric_value(first, "arbiter_leader"), 1.0)
         self.assertEqual(metric_value(second, "arbiter_leader"), 0.0)
 
         self.definition_is_validated(first)
