@@ -59,7 +59,7 @@ CREATE TABLE arbiter.unit_metrics (
     first_ts      timestamptz NOT NULL,
     last_ts       timestamptz NOT NULL,
     PRIMARY KEY (experiment_id, metric, unit, arm)
-);
+) WITH (fillfactor = 70); -- room for HOT updates: every ingest updates rows
 
 CREATE TABLE arbiter.arm_metric_totals (
     experiment_id bigint NOT NULL,
@@ -111,37 +111,36 @@ $$;
 -- (1-based) index into it. Batches committed before are skipped whole and
 -- report the counts stored when they were committed. Returns per batch:
 -- accepted and duplicate counts.
+--
+-- Cost (measured by `make bench-ingest`, bench/results/ingest.md): every
+-- statement below is one pass over the group; the per-key reads of big
+-- tables are forced to index probes (correlated subqueries, LATERAL ...
+-- OFFSET 0), since the temporary tables have no statistics and a hash join
+-- would scan all of unit_metrics for every group. The per-arm totals touch
+-- only the (unit, metric) pairs whose value or covariate changes: for the
+-- others new - old is zero. jit is off: the planner's cost estimates of
+-- these statements cross jit_above_cost and LLVM compilation cost more
+-- than the statements themselves.
 CREATE FUNCTION arbiter.ingest(
     batch_ids text[], p_batch int[], p_experiment bigint[], p_event_id text[], p_unit text[], p_arm text[],
     p_arm_hint text[], p_metric text[], p_value float8[], p_ts_ms bigint[],
     p_attributes text[])
 RETURNS TABLE (batch_id text, accepted int, duplicates int)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET jit = off SET work_mem = '64MB' AS $$
 DECLARE
     lk record;
+    skip int[];
 BEGIN
     CREATE TEMP TABLE IF NOT EXISTS ingest_in (
         ord int, batch int, experiment_id bigint, event_id text, unit text,
-        arm text, arm_hint text, metric text, value float8, ts timestamptz,
+        arm text, metric text, value float8, ts timestamptz,
         attributes jsonb, keep boolean) ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE IF NOT EXISTS ingest_touched (
-        experiment_id bigint, unit text, arm text,
-        PRIMARY KEY (experiment_id, unit, arm)) ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE IF NOT EXISTS ingest_old (
-        experiment_id bigint, arm text, metric text, units bigint,
-        y float8, d float8, x float8, counted boolean) ON COMMIT DELETE ROWS;
-    TRUNCATE ingest_in, ingest_touched, ingest_old;
-
-    -- stage
-    INSERT INTO ingest_in
-    SELECT t.ord::int, t.batch, t.experiment_id, t.event_id, t.unit, t.arm,
-           t.arm_hint, t.metric, t.value, to_timestamp(t.ts_ms / 1000.0),
-           t.attributes::jsonb, true
-      FROM unnest(p_batch, p_experiment, p_event_id, p_unit, p_arm,
-                  p_arm_hint, p_metric, p_value, p_ts_ms, p_attributes)
-           WITH ORDINALITY AS t(batch, experiment_id, event_id, unit, arm,
-                                arm_hint, metric, value, ts_ms, attributes,
-                                ord);
+    -- per (experiment, metric, unit, arm): this group's count, sum, span
+    CREATE TEMP TABLE IF NOT EXISTS ingest_delta (
+        experiment_id bigint, metric text, unit text, arm text, n bigint,
+        s float8, first_ts timestamptz, last_ts timestamptz)
+        ON COMMIT DELETE ROWS;
+    TRUNCATE ingest_in, ingest_delta;
 
     -- One writer per experiment at a time, in id order (no deadlock). The
     -- totals below are "new - old" per touched unit, with old and new read
@@ -152,43 +151,54 @@ BEGIN
     -- statement after the lock sees what the previous holder committed.
     -- Key space: (class 1095910985 = 'ARBI', experiment id), apart from the
     -- one-bigint keys of migrations and the decision loop.
-    FOR lk IN SELECT DISTINCT i.experiment_id FROM ingest_in i ORDER BY 1
+    FOR lk IN SELECT DISTINCT e FROM unnest(p_experiment) AS e ORDER BY 1
     LOOP
-        PERFORM pg_advisory_xact_lock(1095910985,
-                                      (lk.experiment_id % 2147483648)::int);
+        PERFORM pg_advisory_xact_lock(1095910985, (lk.e % 2147483648)::int);
     END LOOP;
 
     -- batches committed before (spool replay, a retried commit whose
     -- outcome was unknown) are skipped whole
-    UPDATE ingest_in i SET keep = false
-      FROM arbiter.ingest_batches b
-     WHERE b.batch_id = batch_ids[i.batch];
+    SELECT coalesce(array_agg(k.i::int), '{}') INTO skip
+      FROM unnest(batch_ids) WITH ORDINALITY AS k(id, i)
+     WHERE EXISTS (SELECT 1 FROM arbiter.ingest_batches b
+                    WHERE b.batch_id = k.id);
 
-    -- client ids: the first occurrence wins, in order
+    -- stage, with the arm: explicit, else the unit's exposure, else the
+    -- snapshot's hash (exposures as of before this group: the ones it
+    -- creates are inserted below)
+    INSERT INTO ingest_in
+    SELECT t.ord::int, t.batch, t.experiment_id, t.event_id, t.unit,
+           coalesce(t.arm,
+                    (SELECT x.arm FROM arbiter.exposure_units x
+                      WHERE x.experiment_id = t.experiment_id
+                        AND x.unit = t.unit),
+                    t.arm_hint),
+           t.metric, t.value, to_timestamp(t.ts_ms / 1000.0),
+           t.attributes::jsonb, t.batch <> ALL (skip)
+      FROM unnest(p_batch, p_experiment, p_event_id, p_unit, p_arm,
+                  p_arm_hint, p_metric, p_value, p_ts_ms, p_attributes)
+           WITH ORDINALITY AS t(batch, experiment_id, event_id, unit, arm,
+                                arm_hint, metric, value, ts_ms, attributes,
+                                ord);
+
+    -- client ids: the first occurrence wins, in order, if it is new
     WITH firsts AS (
-        SELECT DISTINCT ON (i.experiment_id, i.event_id) i.ord
+        SELECT DISTINCT ON (i.experiment_id, i.event_id) i.ord,
+               i.experiment_id, i.event_id
           FROM ingest_in i WHERE i.keep AND i.event_id IS NOT NULL
          ORDER BY i.experiment_id, i.event_id, i.ord),
     fresh AS (
         INSERT INTO arbiter.event_ids (experiment_id, event_id)
-        SELECT i.experiment_id, i.event_id FROM ingest_in i
-         WHERE i.ord IN (SELECT ord FROM firsts)
-         ORDER BY 1, 2
+        SELECT f.experiment_id, f.event_id FROM firsts f ORDER BY 1, 2
         ON CONFLICT DO NOTHING
-        RETURNING event_ids.experiment_id, event_ids.event_id)
+        RETURNING event_ids.experiment_id, event_ids.event_id),
+    winners AS (
+        SELECT f.ord FROM firsts f
+          JOIN fresh n ON (n.experiment_id, n.event_id)
+                        = (f.experiment_id, f.event_id))
     UPDATE ingest_in i SET keep = false
      WHERE i.keep AND i.event_id IS NOT NULL
-       AND (i.ord NOT IN (SELECT ord FROM firsts)
-            OR NOT EXISTS (SELECT 1 FROM fresh f
-                            WHERE f.experiment_id = i.experiment_id
-                              AND f.event_id = i.event_id));
-
-    -- arm: explicit, else the unit's exposure, else the snapshot's hash
-    UPDATE ingest_in i SET arm = coalesce(
-        (SELECT x.arm FROM arbiter.exposure_units x
-          WHERE x.experiment_id = i.experiment_id AND x.unit = i.unit),
-        i.arm_hint)
-     WHERE i.keep AND i.arm IS NULL;
+       AND i.ord NOT IN (SELECT w.ord FROM winners w);
 
     -- a unit with outcomes but no recorded exposure is exposed now
     WITH ins AS (
@@ -207,24 +217,6 @@ BEGIN
      GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (experiment_id, arm) DO UPDATE SET units = t.units + excluded.units;
 
-    INSERT INTO ingest_touched
-    SELECT DISTINCT i.experiment_id, i.unit, i.arm FROM ingest_in i WHERE i.keep;
-
-    -- old contributions of every touched (unit, arm), every declared metric
-    INSERT INTO ingest_old
-    SELECT t.experiment_id, t.arm, m.name, c.units, c.y, c.d,
-           coalesce(xc.value_sum, 0), c.counted
-      FROM ingest_touched t
-      JOIN arbiter.metric_defs m ON m.experiment_id = t.experiment_id
-      LEFT JOIN arbiter.unit_metrics ym
-             ON (ym.experiment_id, ym.metric, ym.unit, ym.arm)
-              = (t.experiment_id, m.name, t.unit, t.arm)
-      LEFT JOIN arbiter.unit_metrics xc
-             ON (xc.experiment_id, xc.metric, xc.unit, xc.arm)
-              = (t.experiment_id, m.covariate, t.unit, t.arm),
-      LATERAL arbiter.contribution(m.kind, ym.n, ym.value_sum,
-                                   coalesce(xc.value_sum, 0)) c;
-
     -- the raw events
     INSERT INTO arbiter.events_raw (experiment_id, event_id, unit, arm, metric,
                                 value, ts, attributes)
@@ -232,42 +224,93 @@ BEGIN
            i.ts, i.attributes
       FROM ingest_in i WHERE i.keep ORDER BY i.ord;
 
-    -- per-unit running values
-    INSERT INTO arbiter.unit_metrics AS u (experiment_id, metric, unit, arm,
-                                           n, value_sum, first_ts, last_ts)
+    INSERT INTO ingest_delta
     SELECT i.experiment_id, i.metric, i.unit, i.arm, count(*), sum(i.value),
            min(i.ts), max(i.ts)
       FROM ingest_in i WHERE i.keep
-     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-    ON CONFLICT (experiment_id, metric, unit, arm) DO UPDATE SET
-        n = u.n + excluded.n, value_sum = u.value_sum + excluded.value_sum,
-        first_ts = least(u.first_ts, excluded.first_ts),
-        last_ts = greatest(u.last_ts, excluded.last_ts);
+     GROUP BY 1, 2, 3, 4;
 
-    -- totals += new - old
+    -- totals += new - old (arbiter.contribution(), written out so that it
+    -- is inlined) for every (unit, arm, declared metric m) with events of
+    -- m or of its covariate in this group. old: unit_metrics before the
+    -- upsert below; new: old + this group's delta, the very floating-point
+    -- operation that upsert stores. Every touched arm also gets a row
+    -- for each binary and sum metric (their population is every exposed
+    -- unit), as a full recomputation of the touched units would make.
     INSERT INTO arbiter.arm_metric_totals AS a (experiment_id, arm, metric,
         units, sum, sum_sq, den_sum, den_sum_sq, cross_sum, pre_sum,
         pre_sum_sq, pre_cross_sum)
-    SELECT experiment_id, arm, metric, sum(sg * units),
-           sum(sg * y), sum(sg * y * y), sum(sg * d), sum(sg * d * d),
-           sum(sg * y * d), sum(sg * x), sum(sg * x * x), sum(sg * x * y)
+    SELECT c.experiment_id, c.arm, c.metric,
+           sum(c.units1 - c.units0), sum(c.y1 - c.y0),
+           sum(c.y1 * c.y1 - c.y0 * c.y0), sum(c.d1 - c.d0),
+           sum(c.d1 * c.d1 - c.d0 * c.d0), sum(c.y1 * c.d1 - c.y0 * c.d0),
+           sum(c.x1 - c.x0), sum(c.x1 * c.x1 - c.x0 * c.x0),
+           sum(c.x1 * c.y1 - c.x0 * c.y0)
       FROM (
-        SELECT o.experiment_id, o.arm, o.metric, -1 AS sg, o.units,
-               o.y, o.d, o.x FROM ingest_old o WHERE o.counted
+        SELECT v.experiment_id, v.arm, v.metric,
+               CASE WHEN v.c0 THEN (v.n0 > 0)::int ELSE 0 END AS units0,
+               CASE WHEN v.c0 THEN v.y0 ELSE 0 END AS y0,
+               CASE WHEN v.c0 THEN v.d0 ELSE 0 END AS d0,
+               CASE WHEN v.c0 THEN v.x0 ELSE 0 END AS x0,
+               CASE WHEN v.c1 THEN (v.n1 > 0)::int ELSE 0 END AS units1,
+               CASE WHEN v.c1 THEN v.y1 ELSE 0 END AS y1,
+               CASE WHEN v.c1 THEN v.d1 ELSE 0 END AS d1,
+               CASE WHEN v.c1 THEN v.x1 ELSE 0 END AS x1
+          FROM (
+            SELECT o.experiment_id, o.arm, o.metric, o.n0, o.n1, o.x0, o.x1,
+                   o.kind IN ('binary', 'sum') OR o.n0 > 0 AS c0,
+                   o.kind IN ('binary', 'sum') OR o.n1 > 0 AS c1,
+                   CASE o.kind WHEN 'binary' THEN (o.n0 > 0)::int::float8
+                               WHEN 'sum' THEN o.s0
+                               WHEN 'mean' THEN CASE WHEN o.n0 > 0
+                                                     THEN o.s0 / o.n0 END
+                               WHEN 'ratio' THEN o.s0 END AS y0,
+                   CASE o.kind WHEN 'binary' THEN (o.n1 > 0)::int::float8
+                               WHEN 'sum' THEN o.s1
+                               WHEN 'mean' THEN CASE WHEN o.n1 > 0
+                                                     THEN o.s1 / o.n1 END
+                               WHEN 'ratio' THEN o.s1 END AS y1,
+                   CASE o.kind WHEN 'ratio' THEN o.n0::float8 ELSE 0 END AS d0,
+                   CASE o.kind WHEN 'ratio' THEN o.n1::float8 ELSE 0 END AS d1
+              FROM (
+                SELECT p.experiment_id, p.arm, p.metric, p.kind,
+                       coalesce(ym.n, 0) AS n0,
+                       coalesce(ym.n, 0) + coalesce(p.dn, 0) AS n1,
+                       coalesce(ym.value_sum, 0) AS s0,
+                       CASE WHEN p.dn IS NULL THEN coalesce(ym.value_sum, 0)
+                            WHEN ym.n IS NULL THEN p.ds
+                            ELSE ym.value_sum + p.ds END AS s1,
+                       coalesce(xc.value_sum, 0) AS x0,
+                       CASE WHEN p.dx IS NULL THEN coalesce(xc.value_sum, 0)
+                            WHEN xc.n IS NULL THEN p.dx
+                            ELSE xc.value_sum + p.dx END AS x1
+                  FROM (
+                    SELECT d.experiment_id, d.unit, d.arm, m.name AS metric,
+                           m.kind, m.covariate,
+                           sum(d.n) FILTER (WHERE d.metric = m.name) AS dn,
+                           sum(d.s) FILTER (WHERE d.metric = m.name) AS ds,
+                           sum(d.s) FILTER (WHERE d.metric = m.covariate) AS dx
+                      FROM ingest_delta d
+                      JOIN arbiter.metric_defs m
+                        ON m.experiment_id = d.experiment_id
+                       AND (d.metric = m.name OR d.metric = m.covariate)
+                     GROUP BY 1, 2, 3, 4, 5, 6) p
+                  LEFT JOIN LATERAL (
+                    SELECT u.n, u.value_sum FROM arbiter.unit_metrics u
+                     WHERE (u.experiment_id, u.metric, u.unit, u.arm)
+                         = (p.experiment_id, p.metric, p.unit, p.arm)
+                    OFFSET 0) ym ON true
+                  LEFT JOIN LATERAL (
+                    SELECT u.n, u.value_sum FROM arbiter.unit_metrics u
+                     WHERE (u.experiment_id, u.metric, u.unit, u.arm)
+                         = (p.experiment_id, p.covariate, p.unit, p.arm)
+                    OFFSET 0) xc ON true) o) v
         UNION ALL
-        SELECT t.experiment_id, t.arm, m.name, 1, c.units, c.y, c.d,
-               coalesce(xc.value_sum, 0)
-          FROM ingest_touched t
-          JOIN arbiter.metric_defs m ON m.experiment_id = t.experiment_id
-          LEFT JOIN arbiter.unit_metrics ym
-                 ON (ym.experiment_id, ym.metric, ym.unit, ym.arm)
-                  = (t.experiment_id, m.name, t.unit, t.arm)
-          LEFT JOIN arbiter.unit_metrics xc
-                 ON (xc.experiment_id, xc.metric, xc.unit, xc.arm)
-                  = (t.experiment_id, m.covariate, t.unit, t.arm),
-          LATERAL arbiter.contribution(m.kind, ym.n, ym.value_sum,
-                                       coalesce(xc.value_sum, 0)) c
-         WHERE c.counted) z
+        SELECT DISTINCT d.experiment_id, d.arm, m.name, 0, 0, 0, 0, 0, 0,
+               0, 0
+          FROM ingest_delta d
+          JOIN arbiter.metric_defs m ON m.experiment_id = d.experiment_id
+         WHERE m.kind IN ('binary', 'sum')) c
      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (experiment_id, arm, metric) DO UPDATE SET
         units = a.units + excluded.units, sum = a.sum + excluded.sum,
@@ -279,13 +322,23 @@ BEGIN
         pre_sum_sq = a.pre_sum_sq + excluded.pre_sum_sq,
         pre_cross_sum = a.pre_cross_sum + excluded.pre_cross_sum;
 
+    -- per-unit running values
+    INSERT INTO arbiter.unit_metrics AS u (experiment_id, metric, unit, arm,
+                                           n, value_sum, first_ts, last_ts)
+    SELECT d.experiment_id, d.metric, d.unit, d.arm, d.n, d.s, d.first_ts,
+           d.last_ts
+      FROM ingest_delta d ORDER BY 1, 2, 3, 4
+    ON CONFLICT (experiment_id, metric, unit, arm) DO UPDATE SET
+        n = u.n + excluded.n, value_sum = u.value_sum + excluded.value_sum,
+        first_ts = least(u.first_ts, excluded.first_ts),
+        last_ts = greatest(u.last_ts, excluded.last_ts);
+
     INSERT INTO arbiter.ingest_batches (batch_id, events, accepted,
                                         duplicates)
     SELECT batch_ids[i.batch], count(*), count(*) FILTER (WHERE i.keep),
            count(*) FILTER (WHERE NOT i.keep)
       FROM ingest_in i
-     WHERE NOT EXISTS (SELECT 1 FROM arbiter.ingest_batches b
-                        WHERE b.batch_id = batch_ids[i.batch])
+     WHERE i.batch <> ALL (skip)
      GROUP BY i.batch;
 
     RETURN QUERY
