@@ -20,6 +20,7 @@
 #include "sql/db_events.h"
 
 #define GROUP_MAX 50000         /* events in one transaction */
+#define GROUP_BATCHES 4096      /* requests in one transaction */
 #define RETRY_DB_MS 1000        /* after a failure, spool for this long */
 #define MAINTAIN_MS (3600 * 1000) /* partitions and retention, hourly */
 
@@ -49,6 +50,7 @@ struct ingest {
     struct spool *spool; /* writer thread only */
     struct db *db;
     int64_t db_failed_at;
+    int64_t stop_deadline; /* writer only: give up replaying after it */
     int64_t maintained_at;
     uint64_t seq;
 
@@ -251,8 +253,11 @@ spool_batches(struct ingest *ing, struct batch **bs, size_t nb)
     return rc;
 }
 
-/* Replay spooled batches, oldest first, a few per transaction; stops at
- * the first database failure. */
+/* Replay spooled batches, oldest first, grouped like the live path (up to
+ * GROUP_MAX events or GROUP_BATCHES records per transaction: one record per
+ * transaction replayed slower than a sustained load spooled, so the spool
+ * never drained); stops at the first database failure, and the records of
+ * the failed group are replayed again later (exactly once: batch ids). */
 static void
 replay(struct ingest *ing)
 {
@@ -260,25 +265,39 @@ replay(struct ingest *ing)
         return;
     if (app_now_ms() - ing->db_failed_at < RETRY_DB_MS)
         return;
+    struct batch **bs = ab_xmalloc(GROUP_BATCHES * sizeof(*bs));
     for (;;) {
-        char *text;
-        size_t len;
-        ab_status rc = spool_peek(ing->spool, &text, &len);
-        if (rc == AB_ENOTFOUND)
-            break;
-        struct batch *b = rc == AB_OK ? batch_decode(text, len) : NULL;
-        free(text);
-        if (b == NULL) {
-            log_msg(LOG_ERROR, "unreadable spool record skipped", NULL);
-            spool_advance(ing->spool);
-            continue;
+        size_t nb = 0, n = 0, peeked = 0;
+        ab_status rc = AB_OK;
+        while (nb < GROUP_BATCHES && n < GROUP_MAX) {
+            char *text;
+            size_t len;
+            rc = spool_peek(ing->spool, &text, &len);
+            if (rc != AB_OK)
+                break;
+            peeked++;
+            struct batch *b = batch_decode(text, len);
+            free(text);
+            if (b == NULL) {
+                log_msg(LOG_ERROR, "unreadable spool record skipped", NULL);
+                continue;
+            }
+            bs[nb++] = b;
+            n += b->n;
         }
-        rc = write_batches(ing, &b, 1);
-        batch_free(b);
-        if (rc != AB_OK)
+        if (rc != AB_OK && rc != AB_ENOTFOUND)
+            log_msg(LOG_ERROR, "spool record cannot be read", NULL);
+        if (peeked == 0)
             break;
+        rc = nb > 0 ? write_batches(ing, bs, nb) : AB_OK;
+        for (size_t i = 0; i < nb; i++)
+            batch_free(bs[i]);
+        if (rc != AB_OK) {
+            spool_rewind(ing->spool);
+            break;
+        }
         spool_advance(ing->spool);
-        atomic_fetch_add(&ing->m_replayed_batches, 1);
+        atomic_fetch_add(&ing->m_replayed_batches, (int64_t)nb);
         atomic_store(&ing->m_replayed_bytes,
                      (int64_t)spool_replayed_total(ing->spool));
         atomic_store(&ing->m_spool_bytes,
@@ -287,6 +306,9 @@ replay(struct ingest *ing)
             log_msg(LOG_INFO, "spool replayed", NULL);
             break;
         }
+        /* a shutdown replays for a bounded time (the rest at next start) */
+        if (ing->stop_deadline && app_now_ms() > ing->stop_deadline)
+            break;
         /* let queued batches in between long replays */
         pthread_mutex_lock(&ing->lock);
         bool waiting = ing->head != NULL;
@@ -294,6 +316,7 @@ replay(struct ingest *ing)
         if (waiting)
             break;
     }
+    free(bs);
 }
 
 static void
@@ -334,8 +357,7 @@ static void *
 writer_main(void *arg)
 {
     struct ingest *ing = arg;
-    struct batch **group = ab_xmalloc(4096 * sizeof(*group));
-    int64_t stop_deadline = 0;
+    struct batch **group = ab_xmalloc(GROUP_BATCHES * sizeof(*group));
     for (;;) {
         pthread_mutex_lock(&ing->lock);
         if (ing->head == NULL && !ing->stop) {
@@ -349,7 +371,8 @@ writer_main(void *arg)
             pthread_cond_timedwait(&ing->work, &ing->lock, &ts);
         }
         size_t nb = 0, n = 0;
-        while (ing->head && nb < 4096 && (n == 0 || n + ing->head->n <= GROUP_MAX)) {
+        while (ing->head && nb < GROUP_BATCHES &&
+               (n == 0 || n + ing->head->n <= GROUP_MAX)) {
             struct batch *b = ing->head;
             ing->head = b->next;
             n += b->n;
@@ -360,6 +383,8 @@ writer_main(void *arg)
         ing->queued -= n;
         atomic_store(&ing->m_queue, (int64_t)ing->queued);
         bool stop = ing->stop;
+        if (stop && ing->stop_deadline == 0)
+            ing->stop_deadline = app_now_ms() + ing->stop_timeout_ms;
         pthread_mutex_unlock(&ing->lock);
 
         if (nb > 0) {
@@ -377,13 +402,11 @@ writer_main(void *arg)
         if (!stop)
             maintain(ing);
         if (stop) {
-            if (stop_deadline == 0)
-                stop_deadline = app_now_ms() + ing->stop_timeout_ms;
             pthread_mutex_lock(&ing->lock);
             bool empty = ing->head == NULL;
             pthread_mutex_unlock(&ing->lock);
             bool replayed = ing->spool == NULL || spool_pending(ing->spool) == 0;
-            if (empty && (replayed || app_now_ms() > stop_deadline))
+            if (empty && (replayed || app_now_ms() > ing->stop_deadline))
                 break;
             if (empty) {
                 struct timespec ts = {0, 100 * 1000000L};

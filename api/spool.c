@@ -19,7 +19,7 @@ struct spool {
     uint64_t size;     /* file size (end of the last whole record) */
     uint64_t offset;   /* replay position */
     uint64_t max;
-    uint64_t peeked;   /* size of the record last peeked */
+    uint64_t peeked;   /* bytes peeked since the last advance/rewind */
     uint64_t replayed; /* bytes replayed since start */
 };
 
@@ -225,13 +225,14 @@ spool_replayed_total(const struct spool *s)
 ab_status
 spool_peek(struct spool *s, char **payload, size_t *len)
 {
-    if (s->offset >= s->size)
+    uint64_t at = s->offset + s->peeked;
+    if (at >= s->size)
         return AB_ENOTFOUND;
     char *p = NULL;
-    uint64_t n = record_at(s, s->offset, s->size, &p);
+    uint64_t n = record_at(s, at, s->size, &p);
     if (n == 0)
         return AB_EINTERNAL;
-    s->peeked = n;
+    s->peeked += n;
     *payload = p;
     *len = (size_t)(n - HDR);
     return AB_OK;
@@ -251,4 +252,10 @@ spool_advance(struct spool *s)
     }
     save_offset(s);
     return AB_OK;
+}
+
+void
+spool_rewind(struct spool *s)
+{
+    s->peeked = 0;
 }

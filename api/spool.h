@@ -36,11 +36,16 @@ ab_status spool_append(struct spool *s, char *const *payloads,
 uint64_t spool_pending(const struct spool *s);
 uint64_t spool_replayed_total(const struct spool *s);
 
-/* The next record to replay: a new buffer in *payload (free()). AB_ENOTFOUND
- * when nothing is pending. */
+/* The next record to replay: a new buffer in *payload (free()). Successive
+ * peeks return successive records (so a replay can group several in one
+ * transaction) until spool_advance() or spool_rewind(). AB_ENOTFOUND when
+ * no record is left after the peeked ones. */
 ab_status spool_peek(struct spool *s, char **payload, size_t *len);
-/* Mark the record returned by spool_peek() as replayed; when everything is
- * replayed the file is truncated. */
+/* Mark every record peeked since the last advance/rewind as replayed; when
+ * everything is replayed the file is truncated. */
 ab_status spool_advance(struct spool *s);
+/* Forget the peeks (their replay failed): the next peek starts again at
+ * the oldest unreplayed record. */
+void spool_rewind(struct spool *s);
 
 #endif /* API_SPOOL_H */
