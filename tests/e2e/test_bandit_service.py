@@ -18,7 +18,15 @@ Real binary, real PostgreSQL, two processes sharing one database:
     to a promotion: the arm whose P(best) stayed above the threshold for
     promote_after_s gets weight 100 through the audit path (decision
     'promote', actor 'engine', with the P(best) history), new units all get
-    it, and the job leaves the experiment alone afterwards.
+    it, and the job leaves the experiment alone afterwards; the promote
+    decision's sample-ratio numbers are recomputed here with scipy;
+  * a third bandit, whose first-exposure counts were skewed behind the
+    service's back, is not promoted: the sample-ratio mismatch blocks it;
+  * a leader stopped with SIGTERM releases the lock at once (a third
+    process takes over within one tick).
+Every published weights version is recomputed from its recorded inputs
+(P(best) by numerical integration of the Beta posteriors, the floor, the
+largest-remainder rounding).
 """
 import json
 import math
@@ -224,6 +232,19 @@ class BanditService(unittest.TestCase):
 
         self.promotion(second)
         self.srm_blocks_promotion(second)
+
+        # a leader that stops cleanly releases the lock at once
+        third = self.server("three")
+        self.assertEqual(metric_value(third, "arbiter_leader"), 0.0)
+        self.assertEqual(second.stop(), 0)
+        self.servers.remove(second)
+        second.log.close()
+        os.unlink(second.log.name)
+        wait_for("takeover after SIGTERM",
+                 lambda: metric_value(third, "arbiter_leader") == 1.0,
+                 timeout=5)
+        self.assertEqual(metric_value(third, "arbiter_leader_acquired_total"),
+                         1.0)
 
     def definition_is_validated(self, srv):
         r = srv.req("POST", "/v1/experiments", {
