@@ -131,6 +131,8 @@ tests_from_json(const struct core_experiment *e, json_t *j,
             state_get(j, key, &t->safe[m][a]);
         }
     t->errors_p = num_or(json_object_get(j, "errors_p_running"), 1);
+    t->srm_p = num_or(json_object_get(j, "srm_p_running"), 1);
+    t->srm_version = (int64_t)num_or(json_object_get(j, "srm_version"), 0);
 }
 
 static json_t *
@@ -159,6 +161,8 @@ tests_to_json(const struct core_experiment *e, const struct core_eval_tests *t)
             }
         }
     json_object_set_new(j, "errors_p_running", json_real(t->errors_p));
+    json_object_set_new(j, "srm_p_running", json_real(t->srm_p));
+    json_object_set_new(j, "srm_version", json_integer(t->srm_version));
     return j;
 }
 
@@ -281,7 +285,8 @@ gather(struct db *db, const struct core_experiment *e,
             json_decref(arr);
         }
     }
-    struct core_eval_input in = {stats, srm_units, total, periods, n_periods,
+    struct core_eval_input in = {stats,   srm_units, total,
+                                 e->weights_version, periods, n_periods,
                                  now};
     static _Thread_local struct core_eval_report rep;
     ab_status rc = core_rollout_evaluate(e, c, &in, tests, ev, &rep);

@@ -12,7 +12,7 @@ static const char *const fields[] = {
     "step_min_units", "step_max_s",       "require_evidence",
     "manual_approval", "adaptive",        "error_metric",   "smoke_s",
     "rollback_window_s", "shadow_min_s",  "shadow_min_units", "then",
-    "no_traffic_s"};
+    "no_traffic_s", "min_test_units"};
 
 static const char *const then_names[] = {"canary", "blue_green", "stop"};
 
@@ -121,6 +121,11 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
         c.max_units = (int64_t)max_units;
     if (units >= 0)
         c.step_min_units = (int64_t)units;
+    double mtu = -1;
+    if ((rc = number(obj, "min_test_units", 2, 1e12, false, &mtu, err, len)))
+        return rc;
+    if (mtu >= 0)
+        c.min_test_units = (int64_t)mtu;
     double su = -1;
     if ((rc = number(obj, "shadow_min_units", 0, 1e15, false, &su, err, len)))
         return rc;
@@ -216,6 +221,7 @@ api_rollout_json(const struct core_rollout_config *c)
                         json_integer(c->shadow_min_units));
     json_object_set_new(o, "then", json_string(then_names[c->then]));
     json_object_set_new(o, "no_traffic_s", json_integer(c->no_traffic_s));
+    json_object_set_new(o, "min_test_units", json_integer(c->min_test_units));
     return o;
 }
 

@@ -27,6 +27,7 @@ core_rollout_config_default(struct core_rollout_config *c)
     c->shadow_min_s = 60;
     c->shadow_min_units = 100;
     c->then = CORE_THEN_CANARY;
+    c->min_test_units = 100;
 }
 
 const char *

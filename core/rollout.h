@@ -68,6 +68,10 @@ struct core_rollout_config {
     enum core_rollout_then then; /* shadow, default canary */
     int64_t no_traffic_s;    /* pause when no new units for this long,
                                 default 0 = never */
+    int64_t min_test_units;  /* units per arm before a mean test counts:
+                                the always-valid bounds are asymptotic and
+                                a variance from a handful of units is not
+                                to be trusted; default 100 */
 };
 
 /* Defaults for a strategy (see above). */

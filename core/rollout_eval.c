@@ -18,6 +18,8 @@ core_eval_tests_init(struct core_eval_tests *t)
             stats_msprt_state_init(&t->safe[m][a]);
         }
     t->errors_p = 1;
+    t->srm_p = 1;
+    t->srm_version = 0;
 }
 
 static const struct core_eval_stats *
@@ -26,11 +28,14 @@ at(const struct core_eval_input *in, size_t m, size_t a)
     return &in->stats[m * CORE_EVAL_MAX_ARMS + a];
 }
 
+/* A summary for the tests; AB_ENUMERIC below min_units units. */
 static ab_status
 summary(const struct core_metric *m, const struct core_eval_stats *s,
-        struct stats_summary *out)
+        double min_units, struct stats_summary *out)
 {
     enum stats_reason why;
+    if (s->n < min_units)
+        return AB_ENUMERIC;
     if (m->kind == CORE_METRIC_RATIO) {
         struct stats_ratio_moments rm = {s->n,       s->sum,
                                          s->sum_sq,  s->den_sum,
@@ -66,14 +71,14 @@ primary(const struct core_experiment *e, const struct core_rollout_config *c,
         return;
     const struct core_metric *m = &e->metrics[mi];
     struct stats_summary sc;
-    if (summary(m, at(in, mi, e->control), &sc) != AB_OK)
+    if (summary(m, at(in, mi, e->control), (double)c->min_test_units, &sc) != AB_OK)
         return;
     double k = e->n_arms > 1 ? (double)(e->n_arms - 1) : 1;
     size_t tested = 0, wins = 0, harms = 0;
     double best = -INFINITY;
     for (size_t a = 0; a < e->n_arms; a++) {
         struct stats_summary st;
-        if (a == e->control || summary(m, at(in, mi, a), &st) != AB_OK)
+        if (a == e->control || summary(m, at(in, mi, a), (double)c->min_test_units, &st) != AB_OK)
             continue;
         struct stats_msprt_opts o = {c->alpha / k, c->tuning, STATS_SIDE_TWO,
                                      0, 0};
@@ -120,6 +125,23 @@ primary(const struct core_experiment *e, const struct core_rollout_config *c,
                                         : CORE_VERDICT_OPEN;
 }
 
+/* Tests that may roll back: every guardrail x treatment arm, and the
+ * error-count test. Each gets alpha / their number (Bonferroni), so the
+ * probability that a harmless candidate is rolled back stays at or below
+ * alpha over the whole rollout. */
+static double
+harm_tests(const struct core_experiment *e, const struct core_rollout_config *c)
+{
+    double n = 0;
+    for (size_t m = 0; m < e->n_metrics; m++)
+        if (e->metrics[m].role == CORE_ROLE_GUARDRAIL)
+            n += (double)(e->n_arms - 1);
+    if (c->error_metric[0] != '\0' && e->n_arms == 2 &&
+        e->strategy != CORE_STRATEGY_SHADOW)
+        n += 1;
+    return n > 0 ? n : 1;
+}
+
 static void
 guardrails(const struct core_experiment *e,
            const struct core_rollout_config *c,
@@ -127,6 +149,7 @@ guardrails(const struct core_experiment *e,
            struct core_rollout_evidence *ev, struct core_eval_report *rep)
 {
     size_t n = 0, safe = 0, harm = 0;
+    double alpha_harm = c->alpha / harm_tests(e, c);
     for (size_t mi = 0; mi < e->n_metrics; mi++) {
         const struct core_metric *m = &e->metrics[mi];
         if (m->role != CORE_ROLE_GUARDRAIL)
@@ -136,13 +159,13 @@ guardrails(const struct core_experiment *e,
                 continue;
             n++;
             struct stats_summary sc, st;
-            if (summary(m, at(in, mi, e->control), &sc) != AB_OK ||
-                summary(m, at(in, mi, a), &st) != AB_OK)
+            if (summary(m, at(in, mi, e->control), (double)c->min_test_units, &sc) != AB_OK ||
+                summary(m, at(in, mi, a), (double)c->min_test_units, &st) != AB_OK)
                 continue;
             bool lower_better = m->direction == CORE_DECREASE;
             double bound = c->margin * fabs(sc.mean);
             struct stats_msprt_opts oh = {
-                c->alpha, c->tuning,
+                alpha_harm, c->tuning,
                 lower_better ? STATS_SIDE_GREATER : STATS_SIDE_LESS, 0, 0};
             struct stats_msprt_result rh;
             if (stats_msprt_test(&sc, &st, &oh, &t->harm[mi][a], &rh, NULL) !=
@@ -201,7 +224,8 @@ guardrails(const struct core_experiment *e,
 }
 
 static void
-errors(const struct core_rollout_config *c, const struct core_eval_input *in,
+errors(const struct core_experiment *e, const struct core_rollout_config *c,
+       const struct core_eval_input *in,
        struct core_eval_tests *t, struct core_rollout_evidence *ev,
        struct core_eval_report *rep)
 {
@@ -217,7 +241,7 @@ errors(const struct core_rollout_config *c, const struct core_eval_input *in,
         return;
     if (r.p_value < t->errors_p)
         t->errors_p = r.p_value;
-    ev->errors_failed = t->errors_p <= c->alpha;
+    ev->errors_failed = t->errors_p <= c->alpha / harm_tests(e, c);
     rep->errors_tested = true;
     rep->errors_c = r.errors_c;
     rep->errors_t = r.errors_t;
@@ -227,7 +251,8 @@ errors(const struct core_rollout_config *c, const struct core_eval_input *in,
 
 static void
 traffic(const struct core_experiment *e, const struct core_eval_input *in,
-        struct core_rollout_evidence *ev, struct core_eval_report *rep)
+        struct core_eval_tests *t, struct core_rollout_evidence *ev,
+        struct core_eval_report *rep)
 {
     double c[CORE_EVAL_MAX_ARMS], w[CORE_EVAL_MAX_ARMS], min_live = INFINITY;
     size_t live = 0;
@@ -242,7 +267,23 @@ traffic(const struct core_experiment *e, const struct core_eval_input *in,
     }
     ev->srm_p = 1;
     ev->srm_mismatch = false;
-    if (live >= 2) {
+    if (t->srm_version != in->weights_version) {
+        t->srm_version = in->weights_version;
+        t->srm_p = 1;
+    }
+    if (live == 2 && e->n_arms == 2) {
+        /* anytime-valid: units of the candidate ~ Binomial(N, share) */
+        size_t cand = e->control == 0 ? 1 : 0;
+        struct stats_count_period p = {c[e->control], c[cand],
+                                       w[cand] / (w[0] + w[1])};
+        struct stats_counts_result r;
+        if (stats_counts_test(&p, 1, 0, STATS_SIDE_TWO, &r, NULL) == AB_OK) {
+            if (r.p_value < t->srm_p)
+                t->srm_p = r.p_value;
+            ev->srm_p = t->srm_p;
+            ev->srm_mismatch = t->srm_p < STATS_SRM_THRESHOLD;
+        }
+    } else if (live >= 2) {
         struct stats_srm srm;
         if (stats_srm_test(c, w, e->n_arms, 0, &srm, NULL) == AB_OK) {
             ev->srm_p = srm.p_value;
@@ -281,11 +322,11 @@ core_rollout_evaluate(const struct core_experiment *e,
     memset(ev, 0, sizeof(*ev));
     memset(rep, 0, sizeof(*rep));
     ev->now_ms = in->now_ms;
-    traffic(e, in, ev, rep);
+    traffic(e, in, tests, ev, rep);
     primary(e, c, in, tests, ev, rep);
     guardrails(e, c, in, tests, ev, rep);
     if (c->error_metric[0] != '\0' && e->n_arms == 2 &&
         e->strategy != CORE_STRATEGY_SHADOW)
-        errors(c, in, tests, ev, rep);
+        errors(e, c, in, tests, ev, rep);
     return AB_OK;
 }

@@ -17,8 +17,12 @@
  *   errors     the counting-process e-value test (stats/counts.h) on the
  *              error metric's counts per period of constant share; valid
  *              while the share ramps
- *   srm        chi-square of this weights version's units against its
- *              weights (stats/srm.h)
+ *   srm        with two live arms, the same anytime-valid conditional
+ *              binomial e-value test on the units of this weights version
+ *              (each unit lands in the candidate with the configured
+ *              share under H0), so checking every tick does not inflate
+ *              false pauses; with more arms, Pearson's chi-square
+ *              (stats/srm.h); p < 0.001 is a mismatch
  */
 #ifndef CORE_ROLLOUT_EVAL_H
 #define CORE_ROLLOUT_EVAL_H
@@ -48,6 +52,8 @@ struct core_eval_tests {
     struct stats_msprt_state harm[CORE_EVAL_MAX_METRICS][CORE_EVAL_MAX_ARMS];
     struct stats_msprt_state safe[CORE_EVAL_MAX_METRICS][CORE_EVAL_MAX_ARMS];
     double errors_p; /* running minimum */
+    double srm_p;    /* running minimum of the sequential SRM test ... */
+    int64_t srm_version; /* ... of this weights version */
 };
 void core_eval_tests_init(struct core_eval_tests *t);
 
@@ -78,6 +84,7 @@ struct core_eval_input {
     const struct core_eval_stats *stats;
     const double *srm_units;   /* per arm: units of this weights version */
     double total_units;        /* units exposed so far, all versions */
+    int64_t weights_version;   /* of srm_units */
     const struct stats_count_period *errors; /* error metric's periods */
     size_t n_errors;
     int64_t now_ms;

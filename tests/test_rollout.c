@@ -324,7 +324,7 @@ test_evaluate_flags_a_worse_guardrail(void **state)
     set_normal(1, 0, 2000, 0.1);
     set_normal(1, 1, 2000, 0.1);
     double srm[2] = {1800, 200};
-    struct core_eval_input in = {stats, srm, 2000, NULL, 0, 1000};
+    struct core_eval_input in = {stats, srm, 2000, 1, NULL, 0, 1000};
     struct core_eval_tests t;
     core_eval_tests_init(&t);
     struct core_rollout_evidence ev;
@@ -360,7 +360,7 @@ test_evaluate_running_state_keeps_a_rejection(void **state)
     set_normal(0, 0, 20000, 100);
     set_normal(0, 1, 20000, 100);
     double srm[2] = {20000, 20000};
-    struct core_eval_input in = {stats, srm, 40000, NULL, 0, 1};
+    struct core_eval_input in = {stats, srm, 40000, 1, NULL, 0, 1};
     struct core_eval_tests t;
     core_eval_tests_init(&t);
     struct core_rollout_evidence ev;
@@ -388,7 +388,7 @@ test_evaluate_error_counts(void **state)
     double srm[2] = {900, 100};
     /* 10 % of traffic but 60 of 160 errors: rate ratio ~ 5.4 */
     struct stats_count_period p[1] = {{100, 60, 0.1}};
-    struct core_eval_input in = {stats, srm, 1000, p, 1, 1};
+    struct core_eval_input in = {stats, srm, 1000, 1, p, 1, 1};
     struct core_eval_tests t;
     core_eval_tests_init(&t);
     struct core_rollout_evidence ev;

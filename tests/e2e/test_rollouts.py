@@ -128,7 +128,7 @@ class Rollouts(unittest.TestCase):
 
     def canary(self, key, **rollout):
         r = {"steps": [10, 50, 100], "step_min_s": 1, "step_min_units": 40,
-             "error_metric": "errors"}
+             "error_metric": "errors", "min_test_units": 30}
         r.update(rollout)
         return {"key": key, "strategy": "canary",
                 "arms": [{"name": "stable", "weight": 100, "control": True,
@@ -231,7 +231,7 @@ class Rollouts(unittest.TestCase):
             "metrics": [{"name": "latency", "kind": "mean",
                          "direction": "decrease", "role": "guardrail"}],
             "rollout": {"smoke_s": 1, "step_min_units": 30,
-                        "rollback_window_s": 60}})
+                        "rollback_window_s": 60, "min_test_units": 30}})
         failures, answers = [], []
         stop = threading.Event()
 
@@ -302,7 +302,8 @@ class Rollouts(unittest.TestCase):
                      {"name": "dark", "weight": 50}],
             "metrics": [{"name": "latency", "kind": "ratio",
                          "direction": "decrease", "role": "guardrail"}],
-            "rollout": {"shadow_min_s": 30, "shadow_min_units": 50}})
+            "rollout": {"shadow_min_s": 30, "shadow_min_units": 50,
+                        "min_test_units": 30}})
         rng = random.Random(15)
 
         def outcome(a, rng):

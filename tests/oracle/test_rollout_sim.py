@@ -1,0 +1,76 @@
+"""test_rollout_sim.py -- operating characteristics of the rollout rules.
+
+Runs the seeded simulator (tests/sim_rollouts.c, the same core/rollout.c and
+core/rollout_eval.c the service runs) with a few runs per scenario and
+checks the guarantees with Monte Carlo error bounds (3 standard errors of a
+binomial proportion at the run count):
+  - a harmless canary is rolled back with probability <= alpha = 0.05
+    (Bonferroni across the tests that may roll back);
+  - an A/A test under continuous monitoring promotes with probability
+    <= alpha;
+  - clearly harmful candidates (latency +10 %, errors x4) are rolled back
+    with probability >= 0.9, and a +20 % conversion lift is promoted with
+    probability >= 0.8.
+The full table (400 runs per row) is `make rollout-report` (docs/rollouts.md).
+"""
+import math
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import harness  # noqa: E402
+
+RUNS = 30
+
+
+def bound(p, n=RUNS):
+    return p + 3 * math.sqrt(p * (1 - p) / n)
+
+
+class RolloutSim(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        tool = os.path.join(harness.BUILD, "tests", "sim_rollouts")
+        out = subprocess.run([tool, "--runs", str(RUNS), "--seed", "7"],
+                             capture_output=True, text=True, timeout=900,
+                             check=True).stdout
+        cls.rows = {}
+        for line in out.splitlines()[2:]:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            cls.rows[cells[0]] = {
+                "promoted": float(cells[2]), "rolled_back": float(cells[3]),
+                "stopped": float(cells[4]), "paused": float(cells[5])}
+
+    def test_table_has_every_scenario(self):
+        self.assertEqual(len(self.rows), 12)
+
+    def test_harmless_canary_is_rarely_rolled_back(self):
+        r = self.rows["canary, harmless candidate (canary)"]
+        self.assertLessEqual(r["rolled_back"], bound(0.05))
+        self.assertGreaterEqual(r["promoted"], 0.8)
+
+    def test_aa_test_rarely_promotes(self):
+        r = self.rows["ab, A/A (no effect) (ab)"]
+        self.assertLessEqual(r["promoted"], bound(0.05))
+
+    def test_harmful_candidates_are_rolled_back(self):
+        for name in ("canary, latency +10 % (canary)",
+                     "canary, errors x4 (canary)"):
+            self.assertGreaterEqual(self.rows[name]["rolled_back"], 0.9, name)
+        bg = self.rows["blue_green, latency +10 % (blue_green)"]
+        # caught in the smoke period (stopped) or after the switch
+        self.assertGreaterEqual(bg["rolled_back"] + bg["stopped"], 0.9)
+        self.assertEqual(bg["promoted"], 0)
+
+    def test_better_candidates_are_promoted(self):
+        self.assertGreaterEqual(
+            self.rows["ab, conversion +20 % (ab)"]["promoted"], 0.8)
+        self.assertGreaterEqual(
+            self.rows["canary, better (latency -5 %) (canary)"]["promoted"],
+            0.8)
+
+
+if __name__ == "__main__":
+    harness.main()
