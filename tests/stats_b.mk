@@ -14,3 +14,9 @@ test_msprt_LIBS := gsl
 UNIT_TESTS += test_gst
 test_gst_SRCS := core/status.c stats/gst.c tests/test_gst.c
 test_gst_LIBS := gsl
+
+# operating-characteristics simulator (tests/oracle/
+# test_operating_characteristics.py; `make sim-stats` in bench/oc.mk)
+TEST_TOOLS += sim_stats
+sim_stats_SRCS := core/status.c stats/msprt.c stats/gst.c tests/sim_stats.c
+sim_stats_LIBS := gsl
