@@ -674,19 +674,21 @@ compare_msprt(const struct req *r, const struct arm_out *c,
     o->has_p = 1;
 }
 
+/* The design of a gst request: the boundaries are the same for every
+ * comparison, so they are computed once per request. */
+struct gst_plan {
+    ab_status rc;
+    enum stats_reason why;
+    size_t k_max;
+    struct stats_gst_bounds b;
+};
+
 static void
-compare_gst(const struct req *r, const struct arm_out *c,
-            const struct arm_out *t, struct cmp *o)
+gst_plan_make(const struct req *r, struct gst_plan *g)
 {
     struct stats_gst_design d;
     struct stats_gst_work *work;
-    struct stats_result res;
-    size_t look = r->n_info;
-    double cval;
 
-    o->rc = estimate(r, c, t, &res, &o->why);
-    if (o->rc != AB_OK)
-        return;
     memset(&d, 0, sizeof(d));
     memcpy(d.info, r->info, r->n_info * sizeof(double));
     d.k_max = r->n_info;
@@ -697,29 +699,58 @@ compare_gst(const struct req *r, const struct arm_out *c,
     d.alpha_spend = r->spending;
     d.alpha_param = r->rho;
     d.beta_spend = STATS_GST_NONE;
+    g->k_max = d.k_max;
+    g->why = STATS_REASON_NONE;
     work = malloc(sizeof(*work));
     if (work == NULL) {
-        o->rc = AB_EINTERNAL;
-        o->why = STATS_REASON_NO_CONVERGENCE;
+        g->rc = AB_EINTERNAL;
+        g->why = STATS_REASON_NO_CONVERGENCE;
         return;
     }
-    o->rc = stats_gst_bounds(&d, work, &o->bounds, &o->why);
-    if (o->rc == AB_OK)
-        o->rc = stats_gst_decide(&d, look, res.effect / res.se, work,
-                                 &o->decision, &o->why);
+    g->rc = stats_gst_bounds(&d, work, &g->b, &g->why);
     free(work);
+}
+
+/* The decision at the current look, as stats_gst_decide() takes it
+ * (efficacy boundaries only: analyze has no futility), without computing
+ * the boundaries again for every arm. */
+static void
+compare_gst(const struct req *r, const struct gst_plan *g,
+            const struct arm_out *c, const struct arm_out *t, struct cmp *o)
+{
+    struct stats_result res;
+    size_t look = r->n_info;
+    double cval, z;
+    int cross;
+
+    o->rc = estimate(r, c, t, &res, &o->why);
     if (o->rc != AB_OK)
         return;
+    if (g->rc != AB_OK) {
+        o->rc = g->rc;
+        o->why = g->why;
+        return;
+    }
+    o->bounds = g->b;
     o->bounds.k_max = look;   /* report the looks so far */
+    cval = g->b.efficacy[look - 1];
+    z = res.effect / res.se;
+    cross = r->side == STATS_SIDE_GREATER ? z >= cval
+            : r->side == STATS_SIDE_LESS  ? z <= -cval
+                                          : fabs(z) >= cval;
+    o->decision.action = cross               ? STATS_GST_EFFICACY
+                         : look == g->k_max ? STATS_GST_ACCEPT
+                                             : STATS_GST_CONTINUE;
+    o->decision.look = look;
+    o->decision.z = z;
     o->effect = res.effect;
     o->se = res.se;
     /* Repeated confidence interval at this look (Jennison & Turnbull
      * 2000, ch. 9): estimate -/+ c_k se, with c_k the efficacy boundary. */
-    cval = o->bounds.efficacy[look - 1];
     o->lo = r->side == STATS_SIDE_LESS ? -INFINITY : res.effect - cval * res.se;
     o->hi = r->side == STATS_SIDE_GREATER ? INFINITY
                                           : res.effect + cval * res.se;
-    o->significant = o->decision.action == STATS_GST_EFFICACY;
+    o->significant = cross;
 }
 
 /* ---- formatting -------------------------------------------------- */
@@ -958,6 +989,7 @@ api_analyze(const json_t *doc, json_t **out, char *err, size_t errlen)
     struct cmp *cmps = NULL;
     double *p = NULL, *adj = NULL, theta;
     size_t *work = NULL, n_p = 0;
+    struct gst_plan *gst = NULL;
     json_t *ans, *ja, *jc;
     ab_status rc;
 
@@ -977,6 +1009,15 @@ api_analyze(const json_t *doc, json_t **out, char *err, size_t errlen)
         goto done;
     }
     summarise(&r, arms, &theta);
+    if (r.method == METHOD_GST) {
+        gst = malloc(sizeof(*gst));
+        if (gst == NULL) {
+            rc = AB_EINTERNAL;
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        gst_plan_make(&r, gst);
+    }
 
     for (size_t i = 0; i < r.n_arms; i++) {
         const struct arm_out *c = &arms[r.control], *t = &arms[i];
@@ -1004,7 +1045,7 @@ api_analyze(const json_t *doc, json_t **out, char *err, size_t errlen)
             compare_msprt(&r, c, t, o);
             break;
         case METHOD_GST:
-            compare_gst(&r, c, t, o);
+            compare_gst(&r, gst, c, t, o);
             break;
         }
         if (o->rc == AB_OK && o->has_p)
@@ -1053,5 +1094,6 @@ done:
     free(p);
     free(adj);
     free(work);
+    free(gst);
     return rc;
 }
