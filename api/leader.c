@@ -31,6 +31,7 @@
 #include "sql/db_bandits.h"
 
 #define LEADER_MAX_JOBS 8
+#define LEADER_STATEMENT_TIMEOUT_MS 30000
 
 struct leader_job {
     const char *name;
@@ -91,8 +92,12 @@ leader_main(void *arg)
     while (!atomic_load(&l->stopping)) {
         int64_t start = app_now_ms();
         bool held = false;
-        if (db == NULL && db_open(l->app->cfg.database_url, &db) != AB_OK)
-            db = NULL;
+        if (db == NULL) {
+            if (db_open(l->app->cfg.database_url, &db) != AB_OK)
+                db = NULL;
+            else /* a stuck statement must not hold the lock forever */
+                db_set_timeout(db, LEADER_STATEMENT_TIMEOUT_MS);
+        }
         if (db != NULL) {
             ab_status rc = leader_is_leader(l)
                                ? db_leader_held(db, LEADER_LOCK_KEY, &held)
