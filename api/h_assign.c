@@ -188,6 +188,17 @@ format_answer(char *buf, size_t n, const struct answer *ans)
 {
     const struct core_experiment *e = ans->e;
     const struct core_arm *arm = &e->arms[ans->a.arm];
+    /* shadow: the control arm serves; a unit hashed into the other arm is
+     * also mirrored to it ("shadow"), whose output the caller does not
+     * serve. Outcomes are then posted for both arms. */
+    const struct core_arm *shadow = NULL;
+    bool is_shadow = e->strategy == CORE_STRATEGY_SHADOW &&
+                     e->state == CORE_STATE_RUNNING;
+    if (is_shadow) {
+        if (ans->a.in_experiment && ans->a.arm != e->control)
+            shadow = arm;
+        arm = &e->arms[e->control];
+    }
     struct out o = {buf, 0, n};
     PUT_LIT(&o, "{\"experiment\":\"");
     put_str(&o, e->key);
@@ -212,6 +223,17 @@ format_answer(char *buf, size_t n, const struct answer *ans)
     put_i64(&o, (int64_t)e->weights_version);
     PUT_LIT(&o, ",\"propensity\":");
     put_propensity(&o, ans->a.propensity);
+    if (is_shadow) {
+        if (shadow) {
+            PUT_LIT(&o, ",\"shadow\":\"");
+            put_str(&o, shadow->name);
+            PUT_LIT(&o, "\",\"shadow_model\":\"");
+            put_escaped_model(&o, shadow->model ? shadow->model : "");
+            PUT_LIT(&o, "\"");
+        } else {
+            PUT_LIT(&o, ",\"shadow\":null,\"shadow_model\":null");
+        }
+    }
     PUT_LIT(&o, "}");
     buf[o.len] = '\0';
     return (int)o.len;

@@ -305,11 +305,13 @@ class Rollouts(unittest.TestCase):
             "rollout": {"shadow_min_s": 30, "shadow_min_units": 50,
                         "min_test_units": 30}})
         rng = random.Random(15)
+        seen = []
 
         def outcome(a, rng):
             # both arms run on mirrored traffic; outcomes logged for both
+            seen.append((a["arm"], a["shadow"]))
             out = [("latency", rng.gauss(100, 10), "live")]
-            if a.get("shadow") == "dark" or a["arm"] == "dark":
+            if a["shadow"] == "dark":
                 out.append(("latency", rng.gauss(125, 10), "dark"))
             return out
 
@@ -318,6 +320,10 @@ class Rollouts(unittest.TestCase):
                                         "sh%d" % r, rng),
                         lambda d: d["state"] != "running")
         self.assertEqual(doc["state"], "stopped")
+        # the serving arm is always control; about half are mirrored
+        self.assertEqual({arm for arm, _ in seen}, {"live"})
+        mirrored = sum(1 for _, sh in seen if sh == "dark")
+        self.assertTrue(0.4 < mirrored / len(seen) < 0.6, mirrored)
         last = decisions(self.c, "shadow")[-1]
         self.assertIn("shadow arm regressed", last["reason"])
         g = [x for x in last["details"]["guardrails"]
