@@ -36,9 +36,10 @@ CREATE TABLE arbiter.bandit_state (
 -- units whose first record came from an event, not an assignment: their
 -- allocation is unknown, so the corrected estimators leave them out.
 --
--- This reads one row per exposed unit of the experiment (primary-key
--- ranges of exposure_units and unit_metrics), not raw events: it serves
--- the results endpoint on request, while the reweight job itself reads
+-- This reads one row per exposed unit of the experiment (exposure_units
+-- and unit_metrics, hash-joined), not raw events: 1 to 2 s for 1,000,000
+-- units on the 2-core test machine (PostgreSQL 15, parallel hash join).
+-- It serves the results endpoint on request; the reweight job itself reads
 -- only arbiter.arm_stats (O(arms)).
 CREATE FUNCTION arbiter.bandit_periods(p_experiment bigint, p_metric text,
                                        p_kind text)
@@ -47,16 +48,24 @@ RETURNS TABLE (weights_version bigint, arm text, units bigint,
                sum_wy float8, sum_w2 float8, sum_w2y float8,
                sum_w2y2 float8)
 LANGUAGE sql STABLE AS $$
+    -- y and counted as arbiter.contribution() defines them, written
+    -- inline: a function call per unit made this 5 times slower
     WITH u AS (
-        SELECT x.weights_version, x.arm, c.y, c.counted,
+        SELECT x.weights_version, x.arm,
+               CASE p_kind
+                 WHEN 'binary' THEN (coalesce(m.n, 0) > 0)::int::float8
+                 WHEN 'sum'    THEN coalesce(m.value_sum, 0)
+                 WHEN 'mean'   THEN m.value_sum / nullif(m.n, 0)
+               END AS y,
+               p_kind IN ('binary', 'sum') OR coalesce(m.n, 0) > 0
+                 AS counted,
                CASE WHEN x.propensity > 0
                      AND x.propensity <> 'NaN'::float8
                     THEN 1.0 / x.propensity END AS w
           FROM arbiter.exposure_units x
           LEFT JOIN arbiter.unit_metrics m
                  ON (m.experiment_id, m.metric, m.unit, m.arm)
-                  = (x.experiment_id, p_metric, x.unit, x.arm),
-          LATERAL arbiter.contribution(p_kind, m.n, m.value_sum, 0) c
+                  = (x.experiment_id, p_metric, x.unit, x.arm)
          WHERE x.experiment_id = p_experiment)
     SELECT u.weights_version, u.arm,
            count(*)::bigint,
