@@ -8,7 +8,7 @@
  * the metric's direction is "decrease" (bandits/bandit.h; Thompson 1933,
  * Russo 2016, Auer et al. 2002, Garivier and Cappe 2011). The shares
  * become millionths by the largest-remainder method (Balinski and Young,
- * "Fair Representation", 2nd ed. 2001, ch. 2: Hamilton's method), so the
+ * "Fair Representation", 2nd ed. 2001: Hamilton's method), so the
  * stored percentages have 4 decimals and sum to exactly 100.
  *
  * Randomness. The rng of weights version v is MT19937 seeded with the low
@@ -36,8 +36,9 @@
  * arm gets more units in the periods in which it looks good). The
  * corrected mean stratifies by allocation period -- the weights version of
  * each unit's first exposure -- and weighs period t by its share N_t / N
- * of all units: sum_t (N_t / N) ybar_kt (Kohavi, Tang and Xu 2020, ch. 21
- * on ramps and weighted averaging; bandits/estimate.h). The inverse
+ * of all units: sum_t (N_t / N) ybar_kt (post-stratification; pooling the
+ * phases of a ramp without it is the Simpson's paradox that Kohavi, Tang
+ * and Xu 2020, ch. 3, warn about; bandits/estimate.h). The inverse
  * propensity means (Horvitz and Thompson 1952; Hajek 1971) use the
  * propensity recorded with each unit's first exposure.
  */
