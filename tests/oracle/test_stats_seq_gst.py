@@ -53,6 +53,7 @@ MIN_REL_GAP = 0.15
 # also reports Inf where alpha(t) < ~1e-15 (it computes 1 - pnorm(.) and
 # the tail cancels); such designs are counted and skipped.
 SMALL_SPEND = 1e-4
+RANDOM_SEED, N_RANDOM = 20261123, 120
 
 
 def rel_gaps_ok(rates):
@@ -95,7 +96,21 @@ cat(toJSON(out, auto_unbox = FALSE))
 """
 
 
+_RPACT_CACHE = {}
+
+
 def rpact(designs):
+    """rpact results for designs, from one Rscript run for all that are
+    not cached yet (R and rpact take seconds to start)."""
+    todo = [d for d in designs if json.dumps(d, sort_keys=True)
+            not in _RPACT_CACHE]
+    if todo:
+        for d, r in zip(todo, rpact_run(todo)):
+            _RPACT_CACHE[json.dumps(d, sort_keys=True)] = r
+    return [_RPACT_CACHE[json.dumps(d, sort_keys=True)] for d in designs]
+
+
+def rpact_run(designs):
     with tempfile.NamedTemporaryFile("w", suffix=".json",
                                      delete=False) as f:
         json.dump(designs, f)
@@ -220,7 +235,70 @@ def to_line(d, rates=None):
                     [repr(float(t)) for t in rates])
 
 
+def classic_designs():
+    """Equally spaced looks, the textbook settings."""
+    designs = []
+    for k in (2, 3, 4, 5):
+        for fam, param in (("obf", 0), ("pocock", 0), ("power", 3),
+                           ("hsd", -4), ("hsd", 1)):
+            for side, alpha in (("greater", 0.025), ("two", 0.05)):
+                designs.append({
+                    "k": k, "fam": fam, "param": param,
+                    "rates": [(j + 1) / k for j in range(k)],
+                    "side": side, "alpha": alpha, "bfam": "none",
+                    "beta": 0.0, "bparam": 0.0})
+                if not well_conditioned(designs[-1]):
+                    designs.pop()
+        designs.append({
+            "k": k, "fam": "obf", "param": 0,
+            "rates": [(j + 1) / k for j in range(k)],
+            "side": "greater", "alpha": 0.025, "bfam": "pocock",
+            "beta": 0.1, "bparam": 0.0})
+        if not well_conditioned(designs[-1]):
+            designs.pop()
+    return designs, [to_r(d) for d in designs], \
+        [to_line(d) for d in designs]
+
+
+def over_running_designs():
+    """Last fraction > 1: all remaining alpha is spent at the last look;
+    equal to rpact asUser on the rescaled fractions."""
+    rng = random.Random(7)
+    designs, r_designs, lines = [], [], []
+    while len(designs) < 25:
+        k = rng.choice([2, 3, 4, 5])
+        fam = rng.choice(["obf", "pocock", "power", "hsd"])
+        param = {"obf": 0, "pocock": 0, "power": 2, "hsd": -2}[fam]
+        cuts = sorted(round(rng.uniform(0.1, 0.95), 4)
+                      for _ in range(k - 1))
+        last = round(rng.uniform(1.01, 1.6), 4)
+        rates = cuts + [last]
+        side = rng.choice(["greater", "two"])
+        alpha = 0.025 if side == "greater" else 0.05
+        d = {"k": k, "fam": fam, "param": param, "rates": rates,
+             "side": side, "alpha": alpha, "bfam": "none", "beta": 0.0,
+             "bparam": 0.0}
+        if not well_conditioned(d):
+            continue
+        per_side = alpha / 2 if side == "two" else alpha
+        user = [spend(fam, param, per_side, t) * (2 if side == "two"
+                                                   else 1)
+                for t in rates[:-1]] + [alpha]
+        designs.append(d)
+        r_designs.append(to_r(d, rates=[t / last for t in rates],
+                              user=user))
+        lines.append(to_line(d))
+    return designs, r_designs, lines
+
+
 class GstAgainstRpact(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        r_all = [to_r(d) for d in
+                 random_designs(random.Random(RANDOM_SEED), N_RANDOM)]
+        r_all += classic_designs()[1] + over_running_designs()[1]
+        rpact(r_all)
 
     def compare(self, designs, r_designs, lines):
         want = rpact(r_designs)
@@ -268,8 +346,7 @@ class GstAgainstRpact(unittest.TestCase):
         """120 seeded designs: kMax 1..8, alpha, four spending families
         with several rho/gamma, unequal fractions, one- and two-sided,
         half the one-sided ones with a beta-spending futility bound."""
-        rng = random.Random(20261123)
-        designs = random_designs(rng, 120)
+        designs = random_designs(random.Random(RANDOM_SEED), N_RANDOM)
         n_fut = sum(d["bfam"] != "none" for d in designs)
         self.assertGreaterEqual(n_fut, 20)
         self.compare(designs, [to_r(d) for d in designs],
@@ -277,58 +354,14 @@ class GstAgainstRpact(unittest.TestCase):
 
     def test_classic_designs(self):
         """Equally spaced looks, the textbook settings."""
-        designs = []
-        for k in (2, 3, 4, 5):
-            for fam, param in (("obf", 0), ("pocock", 0), ("power", 3),
-                               ("hsd", -4), ("hsd", 1)):
-                for side, alpha in (("greater", 0.025), ("two", 0.05)):
-                    designs.append({
-                        "k": k, "fam": fam, "param": param,
-                        "rates": [(j + 1) / k for j in range(k)],
-                        "side": side, "alpha": alpha, "bfam": "none",
-                        "beta": 0.0, "bparam": 0.0})
-                    if not well_conditioned(designs[-1]):
-                        designs.pop()
-            designs.append({
-                "k": k, "fam": "obf", "param": 0,
-                "rates": [(j + 1) / k for j in range(k)],
-                "side": "greater", "alpha": 0.025, "bfam": "pocock",
-                "beta": 0.1, "bparam": 0.0})
-            if not well_conditioned(designs[-1]):
-                designs.pop()
+        designs, r_designs, lines = classic_designs()
         self.assertGreaterEqual(len(designs), 25)
-        self.compare(designs, [to_r(d) for d in designs],
-                     [to_line(d) for d in designs])
+        self.compare(designs, r_designs, lines)
 
     def test_over_running(self):
         """Last fraction > 1: all remaining alpha is spent at the last look;
         equal to rpact asUser on the rescaled fractions."""
-        rng = random.Random(7)
-        designs, r_designs, lines = [], [], []
-        while len(designs) < 25:
-            k = rng.choice([2, 3, 4, 5])
-            fam = rng.choice(["obf", "pocock", "power", "hsd"])
-            param = {"obf": 0, "pocock": 0, "power": 2, "hsd": -2}[fam]
-            cuts = sorted(round(rng.uniform(0.1, 0.95), 4)
-                          for _ in range(k - 1))
-            last = round(rng.uniform(1.01, 1.6), 4)
-            rates = cuts + [last]
-            side = rng.choice(["greater", "two"])
-            alpha = 0.025 if side == "greater" else 0.05
-            d = {"k": k, "fam": fam, "param": param, "rates": rates,
-                 "side": side, "alpha": alpha, "bfam": "none", "beta": 0.0,
-                 "bparam": 0.0}
-            if not well_conditioned(d):
-                continue
-            per_side = alpha / 2 if side == "two" else alpha
-            user = [spend(fam, param, per_side, t) * (2 if side == "two"
-                                                       else 1)
-                    for t in rates[:-1]] + [alpha]
-            designs.append(d)
-            r_designs.append(to_r(d, rates=[t / last for t in rates],
-                                  user=user))
-            lines.append(to_line(d))
-        self.compare(designs, r_designs, lines)
+        self.compare(*over_running_designs())
 
     def test_against_genz(self):
         """The first two bounds of designs that rpact cannot resolve (tiny
