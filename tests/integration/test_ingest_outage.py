@@ -11,6 +11,8 @@ lost (same event ids):
     spool (and passes promtool); then the server is killed with -9 while
     the spool is full, PostgreSQL comes back, the server is restarted with
     the SAME spool dir and replays it;
+  * SIGTERM while the database is down: a clean exit, the spool is kept
+    and replayed by the next start;
   * a stopped database with a tiny ARBITER_SPOOL_MAX_BYTES and a small
     ARBITER_INGEST_QUEUE: requests that do not fit answer 503 with
     Retry-After and nothing of them is stored; one that fits is spooled
@@ -172,6 +174,37 @@ class Outage(unittest.TestCase):
         self.assertGreater(s["spooled"], 30, s)
         print("\n  30 s outage + kill -9: %r, spool peak %d bytes"
               % (s, peak), file=sys.stderr)
+
+    def test_sigterm_while_database_down_keeps_the_spool(self):
+        """SIGTERM during an outage: a clean exit within the drain timeout,
+        the acknowledged batches stay in the spool and the next start
+        replays them."""
+        key = self.experiment("termdown")
+        load = il.Load(lambda: self.srv.base, key, event_maker(key),
+                       threads=3, batch=100, tag=key).start()
+        try:
+            load.wait_acked(5)
+            harness.pg_ctl("stop")
+            deadline = time.time() + 60
+            while load.count(lambda b: b.acked and b.acked["spooled"]) < 10:
+                self.assertLess(time.time(), deadline, load.summary())
+                time.sleep(0.1)
+            t0 = time.time()
+            self.assertEqual(self.srv.stop(), 0)
+            took = time.time() - t0
+            self.assertLess(took, 25)
+            self.assertIn("spool not fully replayed at shutdown",
+                          self.srv.logs())
+        finally:
+            load.stop(giveup=1)
+            harness.pg_ctl("start")
+        self.srv.start(timeout=60)        # same spool dir: replay
+        il.wait_spool_empty(self.srv.base, timeout=90)
+        s = il.check_exactly_once(self, self.url, key, load,
+                                  all_acked=False)
+        self.assertGreaterEqual(s["spooled"], 10, s)
+        print("\n  SIGTERM during an outage: exit in %.1f s, %r"
+              % (took, s), file=sys.stderr)
 
     def test_stopped_database_tiny_spool_answers_503(self):
         key = self.experiment("tiny")
