@@ -84,14 +84,12 @@ stats_gst_spend_value(enum stats_gst_spend f, double param, double x,
 {
     double v;
 
-    if (!isfinite(x) || !isfinite(t) || !isfinite(param)) {
-        if (f == STATS_GST_POWER || f == STATS_GST_HSD || !isfinite(x) ||
-            !isfinite(t)) {
-            stats_set_reason(why, STATS_REASON_NOT_FINITE);
-            return AB_EINVAL;
-        }
+    if (isnan(x) || isnan(t) ||
+        ((f == STATS_GST_POWER || f == STATS_GST_HSD) && isnan(param))) {
+        stats_set_reason(why, STATS_REASON_NOT_FINITE);
+        return AB_EINVAL;
     }
-    if (!spend_valid(f, param) || !(x > 0 && x < 1) || t < 0) {
+    if (!spend_valid(f, param) || !(x > 0 && x < 1) || t < 0 || isinf(t)) {
         stats_set_reason(why, STATS_REASON_BAD_PARAMETER);
         return AB_EINVAL;
     }

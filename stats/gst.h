@@ -82,7 +82,8 @@ struct stats_gst_bounds {
                                                 when no alpha is spent */
     double futility[STATS_GST_MAX_LOOKS];    /* one-sided: b_k, stop for
                                                 futility when z <= b_k
-                                                (LESS: z >= -b_k);
+                                                (LESS: z >= -b_k), never
+                                                below FUTILITY_MIN;
                                                 -INFINITY without futility;
                                                 b_K = c_K */
     double alpha_spent[STATS_GST_MAX_LOOKS]; /* cumulative, by look */
@@ -112,7 +113,8 @@ struct stats_gst_decision {
 
 /* Cumulative spending x(t) of total x for f (formulas above); t is capped
  * to [0, 1]. AB_EINVAL (BAD_PARAMETER) for f == NONE, x outside (0, 1),
- * t not finite or < 0, POWER with rho <= 0, HSD with non-finite gamma. */
+ * t infinite or < 0, POWER with rho <= 0, HSD with |gamma| > 700;
+ * NOT_FINITE for a NaN argument. */
 ab_status stats_gst_spend_value(enum stats_gst_spend f, double param,
                                 double x, double t, double *out,
                                 enum stats_reason *why);

@@ -9,9 +9,10 @@ fields criticalValues and futilityBounds (non-binding). Our C code is
 driven through the test tool seq_oracle (tests/seq_oracle.c).
 Agreement required: 1e-6 absolute on the z scale, for every look.
 
-Over-running (last information fraction > 1) has no direct rpact call; it is
-the same design as informationRates t / t_K with the user alpha spending
-alpha(min(t_k, 1)), which rpact computes with typeOfDesign = "asUser".
+Over- and under-running (last information fraction > 1 or < 1) have no
+direct rpact call; such a design is the same as informationRates t / t_K
+with the user alpha spending alpha(min(t_k, 1)) and alpha at the last
+look, which rpact computes with typeOfDesign = "asUser".
 """
 import json
 import os
@@ -261,7 +262,7 @@ def classic_designs():
 
 
 def over_running_designs():
-    """Last fraction > 1: all remaining alpha is spent at the last look;
+    """Last fraction != 1: all remaining alpha is spent at the last look;
     equal to rpact asUser on the rescaled fractions."""
     rng = random.Random(7)
     designs, r_designs, lines = [], [], []
@@ -271,8 +272,12 @@ def over_running_designs():
         param = {"obf": 0, "pocock": 0, "power": 2, "hsd": -2}[fam]
         cuts = sorted(round(rng.uniform(0.1, 0.95), 4)
                       for _ in range(k - 1))
-        last = round(rng.uniform(1.01, 1.6), 4)
+        # over-running (t_K > 1) and under-running (t_K < 1)
+        last = round(rng.choice([rng.uniform(1.01, 1.6),
+                                 rng.uniform(0.8, 0.99)]), 4)
         rates = cuts + [last]
+        if any(b <= a for a, b in zip(rates, rates[1:])):
+            continue
         side = rng.choice(["greater", "two"])
         alpha = 0.025 if side == "greater" else 0.05
         d = {"k": k, "fam": fam, "param": param, "rates": rates,
@@ -359,8 +364,9 @@ class GstAgainstRpact(unittest.TestCase):
         self.compare(designs, r_designs, lines)
 
     def test_over_running(self):
-        """Last fraction > 1: all remaining alpha is spent at the last look;
-        equal to rpact asUser on the rescaled fractions."""
+        """Last fraction != 1 (over- and under-running): all remaining
+        alpha is spent at the last look; equal to rpact asUser on the
+        rescaled fractions."""
         self.compare(*over_running_designs())
 
     def test_against_genz(self):
