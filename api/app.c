@@ -201,7 +201,7 @@ void
 app_sticky_remember(struct app *app, const struct core_experiment *e,
                     const char *unit, const char *arm)
 {
-    sticky_cache_put(app->sticky, e->id, unit, arm);
+    sticky_cache_put(app->sticky, e->id, unit, arm, e->bucket_version);
 }
 
 char *
@@ -210,7 +210,8 @@ app_sticky_lookup(struct app *app, const struct core_experiment *e,
 {
     char arm[CORE_KEY_MAX + 1];
     *store_unavailable = false;
-    if (sticky_cache_get(app->sticky, e->id, unit, arm, sizeof(arm)))
+    if (sticky_cache_get(app->sticky, e->id, unit, e->min_bucket_version, arm,
+                         sizeof(arm)))
         return ab_xstrdup(arm);
     /* Until the weights or the bucket version change, the hash gives every
      * unit the arm it was first given: no need to ask the store. */
@@ -232,7 +233,9 @@ app_sticky_lookup(struct app *app, const struct core_experiment *e,
     pthread_mutex_unlock(&app->sticky_db_lock);
     atomic_fetch_add(&app->m_sticky_lookups, 1);
     if (rc == AB_OK) {
-        sticky_cache_put(app->sticky, e->id, unit, found);
+        /* the store answered for versions >= min_bucket_version */
+        sticky_cache_put(app->sticky, e->id, unit, found,
+                         e->min_bucket_version);
         return found;
     }
     if (rc != AB_ENOTFOUND) {

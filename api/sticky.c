@@ -19,6 +19,7 @@ struct entry {
     struct entry *fifo_next;  /* insertion order */
     uint64_t hash;
     int64_t experiment_id;
+    uint32_t bucket_version;
     char arm[CORE_KEY_MAX + 1];
     char unit[]; /* NUL-terminated */
 };
@@ -88,14 +89,15 @@ find(struct shard *s, uint64_t h, int64_t id, const char *unit)
 
 int
 sticky_cache_get(struct sticky_cache *c, int64_t experiment_id,
-                 const char *unit, char *out, size_t out_len)
+                 const char *unit, uint32_t min_bucket_version, char *out,
+                 size_t out_len)
 {
     uint64_t h = key_hash(experiment_id, unit);
     struct shard *s = &c->shards[h % N_SHARDS];
     int found = 0;
     pthread_mutex_lock(&s->lock);
     struct entry *e = *find(s, h, experiment_id, unit);
-    if (e) {
+    if (e && e->bucket_version >= min_bucket_version) {
         size_t n = strlen(e->arm);
         if (n < out_len) {
             memcpy(out, e->arm, n + 1);
@@ -124,7 +126,7 @@ evict_oldest(struct shard *s)
 
 void
 sticky_cache_put(struct sticky_cache *c, int64_t experiment_id,
-                 const char *unit, const char *arm)
+                 const char *unit, const char *arm, uint32_t bucket_version)
 {
     size_t ulen = strlen(unit), alen = strlen(arm);
     if (alen > CORE_KEY_MAX)
@@ -133,7 +135,11 @@ sticky_cache_put(struct sticky_cache *c, int64_t experiment_id,
     struct shard *s = &c->shards[h % N_SHARDS];
     pthread_mutex_lock(&s->lock);
     struct entry **pp = find(s, h, experiment_id, unit);
-    if (*pp) { /* first arm wins: never overwrite */
+    if (*pp) { /* the first arm wins, unless it was re-randomized */
+        if ((*pp)->bucket_version < bucket_version) {
+            memcpy((*pp)->arm, arm, alen + 1);
+            (*pp)->bucket_version = bucket_version;
+        }
         pthread_mutex_unlock(&s->lock);
         return;
     }
@@ -145,6 +151,7 @@ sticky_cache_put(struct sticky_cache *c, int64_t experiment_id,
     e->fifo_next = NULL;
     e->hash = h;
     e->experiment_id = experiment_id;
+    e->bucket_version = bucket_version;
     memcpy(e->arm, arm, alen + 1);
     memcpy(e->unit, unit, ulen + 1);
     *pp = e;

@@ -11,11 +11,16 @@ struct sticky_cache;
 
 struct sticky_cache *sticky_cache_new(size_t capacity);
 void sticky_cache_free(struct sticky_cache *c);
-/* Copy the arm into out (NUL-terminated); 1 when found, 0 otherwise. */
+/* Copy the arm into out (NUL-terminated); 1 when found and first seen
+ * under a bucket version >= min_bucket_version, 0 otherwise. */
 int sticky_cache_get(struct sticky_cache *c, int64_t experiment_id,
-                     const char *unit, char *out, size_t out_len);
+                     const char *unit, uint32_t min_bucket_version, char *out,
+                     size_t out_len);
+/* Remember a unit's first arm under bucket_version. The first arm wins,
+ * unless the entry is from an older bucket version (re-randomized). */
 void sticky_cache_put(struct sticky_cache *c, int64_t experiment_id,
-                      const char *unit, const char *arm);
+                      const char *unit, const char *arm,
+                      uint32_t bucket_version);
 size_t sticky_cache_size(struct sticky_cache *c);
 
 #endif /* API_STICKY_H */

@@ -164,7 +164,8 @@ core_experiment_equal(const struct core_experiment *a,
         a->min_bucket_version != b->min_bucket_version ||
         a->sticky != b->sticky || a->weights_version != b->weights_version ||
         a->n_metrics != b->n_metrics || a->version != b->version ||
-        !str_eq(a->rollout, b->rollout))
+        !str_eq(a->rollout, b->rollout) ||
+        !core_bandit_equal(&a->bandit, &b->bandit))
         return false;
     for (size_t i = 0; i < a->n_arms; i++) {
         const struct core_arm *x = &a->arms[i], *y = &b->arms[i];
