@@ -16,6 +16,7 @@
 #include "api/analyze.h"
 #include "api/app.h"
 #include "api/handlers.h"
+#include "api/reweight.h"
 #include "api/rollout.h"
 #include "sql/db.h"
 #include "sql/db_stats.h"
@@ -238,6 +239,15 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         "metrics", metrics);
     json_object_set_new(out, "rollout",
                         rollout_status_json(ctx->db, e, app_now_ms()));
+    if (e->strategy == CORE_STRATEGY_BANDIT) {
+        /* allocation changed over time: naive means are biased; report
+         * the per-period and inverse-propensity estimates beside them */
+        json_t *b = NULL;
+        if (reweight_estimates_json(ctx->db, e, &b) == AB_OK)
+            json_object_set_new(out, "bandit", b);
+        else
+            json_object_set_new(out, "bandit", json_null());
+    }
     json_decref(rows);
     app_snapshot_release(s);
     api_reply_json(resp, 200, out);
