@@ -27,11 +27,36 @@
  * Answer: {"arms": [{"name", "n", "mean", "variance", "ci", "status",
  * "reason"}], "comparisons": [{"arm", "control", "effect", "se", "ci",
  * "p_value", "adjusted_p_value", "chance_to_win", "risk", "boundaries",
- * "decision", "significant", "verdict", "status", "reason"}], "srm":
- * {"p_value", "mismatch", "chi2", "df", "status", "reason"}, "theta"
- * (cuped)}. Values that do not exist (NaN, one-sided infinite ends, a
- * p-value of a Bayesian analysis) are null; a degenerate input sets
- * "status" (not "ok") and a human "reason" instead of failing the request.
+ * "decision", "z", "significant", "verdict", "status", "reason",
+ * "reason_code"}], "srm": {"p_value", "mismatch", "chi2", "df", "weights",
+ * "status", "reason"}, "theta" (cuped)}. Values that do not exist (NaN,
+ * one-sided infinite ends, the p-value of a Bayesian or gst analysis) are
+ * null; a degenerate input sets "status" ("invalid" or "numeric"), a
+ * stable "reason_code" and a human "reason" instead of failing the
+ * request.
+ *
+ * Per method:
+ *   welch  Welch t (Welch-Satterthwaite df); binary metrics use 0/1 data
+ *   z      normal pivot; binary metrics: two-proportion z test (pooled
+ *          statistic, unpooled Wald interval)
+ *   bayes  normal model on the effect (flat prior, or "prior"); binary
+ *          metrics without a prior: Beta-Binomial with Beta(1,1) priors.
+ *          effect/se/ci are the posterior mean, sd and credible interval;
+ *          risk = {"control", "treatment"}: expected loss of shipping each
+ *          (effect units; Beta-Binomial: probability points)
+ *   msprt  always-valid p-value and interval of THIS look (stats/msprt.h);
+ *          the running minimum/intersection needs the caller's state
+ *          across looks, which a one-shot request does not carry
+ *   gst    boundaries (z scale) of the looks so far, "decision" at the
+ *          current look ("continue" | "efficacy" | "accept"), "z", and the
+ *          repeated confidence interval effect -/+ c_k se (Jennison &
+ *          Turnbull 2000, ch. 9); hsd without rho uses gamma = -4
+ * significant: adjusted p <= alpha (welch, z, msprt), the credible
+ * interval excludes 0 (bayes), the efficacy boundary is crossed (gst).
+ * verdict: "better" | "worse" for a significant effect, given
+ * metric.direction; "inconclusive" otherwise. SRM weights default to an
+ * equal split when no arm has a "weight"; mismatch means p < 0.001.
+ * CUPED with msprt/gst/bayes uses the adjusted arms throughout.
  */
 #ifndef API_ANALYZE_H
 #define API_ANALYZE_H
