@@ -256,6 +256,16 @@ test_decide(void **state)
     assert_close(dc.futility, -0.469869924345058, 1e-6);
     assert_int_equal(stats_gst_decide(&d, 1, -0.46, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_CONTINUE);
+    /* LESS with futility: the mirror image */
+    d.side = STATS_SIDE_LESS;
+    assert_int_equal(stats_gst_decide(&d, 1, 0.48, &work, &dc, NULL), AB_OK);
+    assert_int_equal(dc.action, STATS_GST_FUTILITY);
+    assert_close(dc.futility, 0.469869924345058, 1e-6);
+    assert_int_equal(stats_gst_decide(&d, 1, 0.46, &work, &dc, NULL), AB_OK);
+    assert_int_equal(dc.action, STATS_GST_CONTINUE);
+    /* the last look never says futility: accept or efficacy */
+    assert_int_equal(stats_gst_decide(&d, 3, 5.0, &work, &dc, NULL), AB_OK);
+    assert_int_equal(dc.action, STATS_GST_ACCEPT);
 }
 
 /* The efficacy boundary at look k depends only on the first k fractions
