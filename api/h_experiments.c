@@ -187,16 +187,21 @@ void
 api_experiment_list(struct api_ctx *ctx, const struct api_req *req,
                     struct api_resp *resp)
 {
-    (void)req;
     struct db_experiment *rows;
     size_t n;
+    enum core_state want;
+    const char *state = api_req_query(req, "state");
+    if (state != NULL && core_state_parse(state, &want) != AB_OK) {
+        api_reply_error(resp, 400, "invalid",
+                        "state: must be one of draft running paused stopped");
+        return;
+    }
     ab_status rc = db_experiment_list(ctx->db, &rows, &n);
     if (rc != AB_OK) {
         api_reply_status(resp, rc, "could not list experiments");
         return;
     }
     json_t *arr = json_array();
-    const char *state = api_req_query(req, "state");
     for (size_t i = 0; i < n; i++)
         if (state == NULL || strcmp(state, rows[i].state) == 0)
             json_array_append_new(arr, represent(&rows[i]));

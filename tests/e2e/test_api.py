@@ -15,6 +15,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import unittest
 import urllib.parse
 
@@ -246,8 +247,73 @@ class Api(unittest.TestCase):
         self.assertNotIn("flt-draft", keys)
         self.assertTrue(all(e["state"] == "running"
                             for e in run["experiments"]))
-        none = self.req("GET", "/v1/experiments?state=nonsense").json()
-        self.assertEqual(none, {"experiments": []})
+        drafts = self.req("GET", "/v1/experiments?state=draft").json()
+        self.assertIn("flt-draft", [e["key"] for e in drafts["experiments"]])
+        self.assertTrue(all(e["state"] == "draft"
+                            for e in drafts["experiments"]))
+        r = self.req("GET", "/v1/experiments?state=nonsense")
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json(), {"error": {
+            "code": "invalid",
+            "message": "state: must be one of draft running paused "
+                       "stopped"}})
+
+    def test_concurrent_patches_are_serialized(self):
+        """Optimistic concurrency: each PATCH either applies (200) on the
+        version it read or answers 409; nothing is lost or doubled."""
+        self.create(definition("conc"), start=False)
+        results = []
+
+        def patch(i):
+            r = self.req("PATCH", "/v1/experiments/conc",
+                         {"arms": [{"name": "control", "weight": 10 + i,
+                                    "control": True},
+                                   {"name": "treat", "weight": 90 - i}]})
+            results.append(r)
+
+        threads = [threading.Thread(target=patch, args=(i,))
+                   for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ok = [r for r in results if r.status == 200]
+        for r in results:
+            self.assertIn(r.status, (200, 409), r)
+            if r.status == 409:
+                self.assertEqual(r.json()["error"]["code"], "conflict")
+        self.assertGreaterEqual(len(ok), 1)
+        final = self.req("GET", "/v1/experiments/conc").json()
+        self.assertEqual(final["version"], 1 + len(ok))
+        self.assertEqual(final["weights_version"], 1 + len(ok))
+        self.assertEqual(sorted(r.json()["version"] for r in ok),
+                         list(range(2, 2 + len(ok))))
+        self.assertEqual(harness.psql(
+            self.url, "SELECT count(*) FROM arbiter.decisions WHERE "
+            "experiment = 'conc' AND action = 'patch'"), str(len(ok)))
+        self.assertEqual(harness.psql(
+            self.url, "SELECT count(*) || '/' || max(h.weights_version) "
+            "FROM arbiter.weights_history h JOIN arbiter.experiments e ON "
+            "e.id = h.experiment_id WHERE e.key = 'conc'"),
+            "%d/%d" % (1 + len(ok), 1 + len(ok)))
+
+    def test_concurrent_creates_of_one_key(self):
+        results = []
+
+        def create():
+            results.append(self.req("POST", "/v1/experiments",
+                                    definition("race-key")))
+
+        threads = [threading.Thread(target=create) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(r.status for r in results),
+                         [201] + [409] * 5)
+        self.assertEqual(harness.psql(
+            self.url, "SELECT count(*) FROM arbiter.decisions WHERE "
+            "experiment = 'race-key'"), "1")
 
     def test_patch_merges_and_versions(self):
         self.create(definition("pat", description="before"), start=False)
