@@ -98,7 +98,12 @@ $(foreach t,$(TEST_TOOLS),$(eval $(call unit_test_rule,$(t))))
 TOOL_BINS := $(TEST_TOOLS:%=$(BUILD)/tests/%)
 
 .PHONY: test run-tests unit-tests check-deps
+# `make test`: the binary also builds with clang (warnings are errors there
+# too), an unsanitized -O1 build serves the valgrind suite, and everything
+# runs under ASan+UBSan.
 test: check-deps
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang build/clang/bin/arbiter
+	@$(MAKE) --no-print-directory BUILD=build/vg OPT="-O1 -g" build/vg/bin/arbiter
 	@$(MAKE) --no-print-directory SANITIZE=1 BUILD=build/test run-tests
 
 # run-tests: what `make test` runs inside the sanitized build.
