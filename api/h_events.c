@@ -9,6 +9,7 @@
  *   {"accepted": 998, "duplicates": 1, "spooled": false,
  *    "rejected": [{"index": 3, "code": "unknown_metric", "message": ...}]}
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -69,6 +70,11 @@ parse_rfc3339(const char *s, int64_t *ms)
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om;
+        /* digits only: %d alone would take " 2" or "-1" */
+        if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) ||
+            p[3] != ':' || !isdigit((unsigned char)p[4]) ||
+            !isdigit((unsigned char)p[5]))
+            return false;
         if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 ||
             oh > 23 || om > 59)
             return false;

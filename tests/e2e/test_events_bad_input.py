@@ -410,6 +410,14 @@ class BadInput(unittest.TestCase):
             ("ts bool", self.bad(ts=True), "invalid_timestamp"),
             ("ts trailing junk", self.bad(ts=iso(now) + "x"),
              "invalid_timestamp"),
+            ("ts offset with a space", self.bad(
+                ts=iso(now)[:-1] + "+ 1:00"), "invalid_timestamp"),
+            ("ts offset with a sign inside", self.bad(
+                ts=iso(now)[:-1] + "+-1:00"), "invalid_timestamp"),
+            ("ts offset without colon", self.bad(
+                ts=iso(now)[:-1] + "+0100"), "invalid_timestamp"),
+            ("ts date with a space", self.bad(
+                ts="2026-11- 2T10:00:00Z"), "invalid_timestamp"),
         ]
         for name, ev, code in cases:
             with self.subTest(name):
