@@ -69,32 +69,44 @@ def rel_gaps_ok(rates):
 DRIVER = os.path.join(harness.BUILD, "tests", "seq_oracle")
 FAMILY_R = {"obf": "OF", "pocock": "P", "power": "KD", "hsd": "HSD"}
 
-R_PROGRAM = r"""
+# One R function, called once per design; prints one line per design:
+# "ok <critical values> | <futility bounds>" or "error <message>".
+R_PRELUDE = r"""
 suppressMessages(library(rpact))
-suppressMessages(library(jsonlite))
-designs <- fromJSON(commandArgs(trailingOnly = TRUE)[1],
-                    simplifyVector = FALSE)
-out <- lapply(designs, function(d) {
-  args <- list(kMax = d$k, alpha = d$alpha, sided = d$sided,
-               tolerance = 1e-10,
-               typeOfDesign = d$type,
-               informationRates = unlist(d$rates))
-  if (!is.null(d$gammaA)) args$gammaA <- d$gammaA
-  if (!is.null(d$user)) args$userAlphaSpending <- unlist(d$user)
-  if (!is.null(d$betaType)) {
-    args$typeBetaSpending <- d$betaType
-    args$beta <- d$beta
-    if (!is.null(d$gammaB)) args$gammaB <- d$gammaB
-  }
+run <- function(args) {
+  args$tolerance <- 1e-10
   x <- tryCatch(do.call(getDesignGroupSequential, args),
                 error = function(e) conditionMessage(e))
-  if (is.character(x)) return(list(error = x))
-  list(c = sprintf("%.17g", x$criticalValues),
-       f = sprintf("%.17g", x$futilityBounds),
-       version = as.character(packageVersion("rpact")))
-})
-cat(toJSON(out, auto_unbox = FALSE))
+  if (is.character(x)) {
+    cat("error", gsub("[\r\n]", " ", x), "\n")
+  } else {
+    cat("ok", sprintf("%.17g", x$criticalValues), "|",
+        sprintf("%.17g", x$futilityBounds), "\n")
+  }
+}
+cat("version", as.character(packageVersion("rpact")), "\n")
 """
+
+
+def r_vector(xs):
+    return "c(" + ", ".join(repr(float(x)) for x in xs) + ")"
+
+
+def r_call(d):
+    """run(list(...)) for one design (the dict built by to_r)."""
+    args = ["kMax = %d" % d["k"], "alpha = %r" % d["alpha"],
+            "sided = %d" % d["sided"], "typeOfDesign = \"%s\"" % d["type"],
+            "informationRates = " + r_vector(d["rates"])]
+    if "gammaA" in d:
+        args.append("gammaA = %r" % float(d["gammaA"]))
+    if "user" in d:
+        args.append("userAlphaSpending = " + r_vector(d["user"]))
+    if "betaType" in d:
+        args += ["typeBetaSpending = \"%s\"" % d["betaType"],
+                 "beta = %r" % d["beta"]]
+        if "gammaB" in d:
+            args.append("gammaB = %r" % float(d["gammaB"]))
+    return "run(list(%s))" % ", ".join(args)
 
 
 _RPACT_CACHE = {}
@@ -112,22 +124,33 @@ def rpact(designs):
 
 
 def rpact_run(designs):
-    with tempfile.NamedTemporaryFile("w", suffix=".json",
-                                     delete=False) as f:
-        json.dump(designs, f)
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as f:
+        f.write(R_PRELUDE)
+        for d in designs:
+            f.write(r_call(d) + "\n")
         path = f.name
     try:
-        out = subprocess.run(["Rscript", "-e", R_PROGRAM, path],
-                             capture_output=True, text=True, timeout=600)
+        out = subprocess.run(["Rscript", path], capture_output=True,
+                             text=True, timeout=600)
     finally:
         os.unlink(path)
     if out.returncode != 0:
         raise RuntimeError("Rscript failed:\n" + out.stderr)
-    res = json.loads(out.stdout)
-    return [{"error": r["error"][0]} if "error" in r else
-            {"c": [float(v) for v in r["c"]],
-             "f": [float(v) for v in r["f"]],
-             "version": r["version"][0]} for r in res]
+    lines = out.stdout.splitlines()
+    version = lines[0].split()[1]
+    res = []
+    for ln in lines[1:]:
+        if ln.startswith("error"):
+            res.append({"error": ln[6:].strip()})
+            continue
+        c, f = ln[3:].split("|")
+        res.append({"c": [float(v) for v in c.split()],
+                    "f": [float(v) for v in f.split()],
+                    "version": version})
+    if len(res) != len(designs):
+        raise RuntimeError("rpact gave %d answers for %d designs:\n%s"
+                           % (len(res), len(designs), out.stdout))
+    return res
 
 
 def drive(lines):
