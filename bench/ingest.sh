@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# ingest.sh BIN TOOLDIR -- `make bench-ingest`: committed events per second
+# through POST /v1/events, beside the raw libpq COPY ceiling of the same
+# rows into the same PostgreSQL, in the same run.
+#
+#   1. a private PostgreSQL (tests/pg.sh, fsync on, synchronous_commit on)
+#      in a temporary directory
+#   2. BIN serve on a free loopback port; BENCH_EXPERIMENTS running
+#      experiments bench-0.. with two metrics each (click: binary, primary;
+#      revenue: sum), created and started through the API (curl)
+#   3. every round, from empty event tables (TRUNCATE, CHECKPOINT):
+#      a. TOOLDIR/ingest_load: BENCH_CLIENTS keep-alive clients POST batches
+#         of BENCH_BATCH events (JSON array, client event ids, units drawn
+#         from BENCH_UNITS per experiment) for BENCH_DURATION seconds; it
+#         counts the events of 202 answers, which arbiter sends only after
+#         the commit. The script checks that events_raw holds exactly that
+#         many rows and that nothing was spooled.
+#      b. TOOLDIR/copy_ceiling: the rows arbiter stored in this round,
+#         COPY'd by BENCH_COPY_CLIENTS libpq connections, BENCH_COPY_XACT
+#         rows per transaction, into a fresh plain table of the same layout
+#         and index (see bench/copy_ceiling.c for what that includes)
+#   4. after the last round: arbiter.arm_stats against the from-scratch
+#      arbiter.arm_stats_recompute() for every experiment (the incremental
+#      aggregates must stay exact under load)
+#   5. the client ceiling: ingest_load against its own in-process sink
+#   6. a table of medians over rounds (min..max): the ratio committed
+#      events/s / COPY rows/s, and, since wall-clock rates on a shared
+#      2-core machine move with whatever else runs, the CPU seconds per
+#      event that each side spent (PostgreSQL: every process of the
+#      cluster; arbiter; the clients), from /proc/PID/stat. Everything
+#      stops on exit.
+#
+# Environment: BENCH_RUNS (3), BENCH_DURATION (15), BENCH_CLIENTS (8),
+# BENCH_BATCH (1000), BENCH_EXPERIMENTS (4), BENCH_UNITS (100000),
+# BENCH_IDS (1: events carry client ids), BENCH_COPY_CLIENTS (2),
+# BENCH_COPY_XACT (50000), BENCH_THREADS (arbiter ARBITER_THREADS, 2),
+# BENCH_RECORD (1: write bench/results/ingest.md.raw), BENCH_KEEP (1: keep
+# the temporary directory).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-bin/arbiter}
+TOOLS=${2:-build/bench}
+for f in "$BIN" "$TOOLS/ingest_load" "$TOOLS/copy_ceiling"; do
+    [ -x "$f" ] || { echo "ingest.sh: no $f (run make bench-ingest)" >&2; exit 1; }
+done
+for tool in curl psql pgrep; do
+    command -v "$tool" >/dev/null ||
+        { echo "ingest.sh: $tool missing (make deps)" >&2; exit 1; }
+done
+
+RUNS=${BENCH_RUNS:-3}
+DURATION=${BENCH_DURATION:-15}
+CLIENTS=${BENCH_CLIENTS:-8}
+BATCH=${BENCH_BATCH:-1000}
+EXPERIMENTS=${BENCH_EXPERIMENTS:-4}
+UNITS=${BENCH_UNITS:-100000}
+IDS=${BENCH_IDS:-1}
+COPY_CLIENTS=${BENCH_COPY_CLIENTS:-2}
+COPY_XACT=${BENCH_COPY_XACT:-50000}
+THREADS=${BENCH_THREADS:-2}
+
+tmp=$(mktemp -d /tmp/arbiter-bench-ingest.XXXXXX)
+chmod 755 "$tmp"
+arbiter_pid=
+cleanup() {
+    set +e
+    [ -n "$arbiter_pid" ] && kill -TERM "$arbiter_pid" 2>/dev/null &&
+        wait "$arbiter_pid" 2>/dev/null
+    tests/pg.sh stop "$tmp/pg" >/dev/null 2>&1
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "ingest.sh: kept $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    /usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_http() { # URL: up to 30 s for any HTTP answer
+    for _ in $(seq 300); do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "ingest.sh: nothing answers at $1" >&2
+    return 1
+}
+
+# ---- 1. PostgreSQL --------------------------------------------------------
+echo "bench: starting a private PostgreSQL in $tmp/pg" >&2
+db_url=$(tests/pg.sh start "$tmp/pg")
+sql() { psql "$db_url" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
+
+# ---- 2. arbiter -----------------------------------------------------------
+ADMIN=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+CLIENT=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+a_port=$(free_port)
+a_url=http://127.0.0.1:$a_port
+echo "bench: arbiter on $a_url, $THREADS HTTP worker thread(s)" >&2
+env ARBITER_DATABASE_URL="$db_url" ARBITER_LISTEN="127.0.0.1:$a_port" \
+    ARBITER_ADMIN_TOKEN="$ADMIN" ARBITER_CLIENT_TOKEN="$CLIENT" \
+    ARBITER_THREADS="$THREADS" ARBITER_LOG_LEVEL=warn \
+    ARBITER_SPOOL_DIR="$tmp/spool" \
+    "$BIN" serve >"$tmp/arbiter.log" 2>&1 &
+arbiter_pid=$!
+wait_http "$a_url/healthz"
+
+admin() { # METHOD PATH [BODY]: fail loudly on anything but 2xx
+    local out
+    out=$(curl -sS -X "$1" -H "Authorization: Bearer $ADMIN" \
+        -H 'Content-Type: application/json' ${3:+--data-binary "$3"} \
+        -w '\n%{http_code}' "$a_url$2")
+    case "${out##*$'\n'}" in
+    2??) ;;
+    *) echo "ingest.sh: $1 $2 answered: $out" >&2; return 1 ;;
+    esac
+}
+
+metrics='[{"name":"click","kind":"binary","role":"primary"},
+          {"name":"revenue","kind":"sum","role":"secondary"}]'
+arms='[{"name":"control","weight":50,"model":"ranker@41","control":true},
+       {"name":"treatment","weight":50,"model":"ranker@42"}]'
+for i in $(seq 0 $((EXPERIMENTS - 1))); do
+    admin POST /v1/experiments \
+        "{\"key\":\"bench-$i\",\"arms\":$arms,\"metrics\":$metrics}"
+    admin POST "/v1/experiments/bench-$i/start"
+done
+# the snapshot reload that makes them assignable is asynchronous
+for _ in $(seq 100); do
+    probe=$(curl -sS -H "Authorization: Bearer $CLIENT" \
+        "$a_url/v1/assign?experiment=bench-$((EXPERIMENTS - 1))&unit=probe")
+    grep -q '"in_experiment":true' <<<"$probe" && break
+    sleep 0.1
+done
+
+# CPU seconds (user + system) from /proc/PID/stat, proc(5): of one process
+# with its threads, and of the PostgreSQL cluster (the postmaster with its
+# reaped children, plus every live child: backends, WAL writer,
+# checkpointer, autovacuum)
+TCK=$(getconf CLK_TCK)
+proc_cpu() {
+    awk -v t="$TCK" '{sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / t}' \
+        "/proc/$1/stat"
+}
+minus() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a - b}'; }
+pg_cpu() {
+    local pm
+    pm=$(head -1 "$tmp/pg/data/postmaster.pid")
+    {
+        echo "pm $(sed 's/^.*) //' "/proc/$pm/stat")"
+        for c in $(pgrep -P "$pm"); do
+            echo "ch $(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null)"
+        done
+    } | awk -v t="$TCK" '
+        $1 == "pm" { s += $13 + $14 + $15 + $16; next }
+        NF > 14 { s += $13 + $14 }
+        END { printf "%.2f\n", s / t }'
+}
+
+spooled() {
+    curl -sS "$a_url/metrics" |
+        awk '$1 == "arbiter_spooled_batches_total" {print $2}'
+}
+
+# ---- 3. rounds ------------------------------------------------------------
+: >"$tmp/results.txt"
+for round in $(seq "$RUNS"); do
+    sql "TRUNCATE arbiter.events_raw, arbiter.unit_metrics,
+                  arbiter.arm_metric_totals, arbiter.event_ids,
+                  arbiter.ingest_batches, arbiter.exposure_units,
+                  arbiter.exposure_arm_totals; CHECKPOINT"
+    echo "bench: round $round/$RUNS: $CLIENTS clients x $BATCH events," \
+        "${DURATION} s" >&2
+    pg0=$(pg_cpu)
+    ar0=$(proc_cpu "$arbiter_pid")
+    load=$("$TOOLS/ingest_load" --port "$a_port" --token "$CLIENT" \
+        --clients "$CLIENTS" --batch "$BATCH" --seconds "$DURATION" \
+        --experiments "$EXPERIMENTS" --units "$UNITS" --ids "$IDS" \
+        --run "r$round")
+    pg1=$(pg_cpu)
+    ar1=$(proc_cpu "$arbiter_pid")
+    echo "bench:   http: $load" >&2
+    echo "bench:   http: PostgreSQL cpu $(minus "$pg1" "$pg0") s," \
+        "arbiter cpu $(minus "$ar1" "$ar0") s" >&2
+    accepted=$(sed -n 's/.* accepted=\([0-9]*\).*/\1/p' <<<"$load")
+    stored=$(sql "SELECT count(*) FROM arbiter.events_raw")
+    if [ "$stored" != "$accepted" ]; then
+        echo "ingest.sh: acknowledged $accepted events, stored $stored" >&2
+        exit 1
+    fi
+    if [ "$(spooled)" != 0 ]; then
+        echo "ingest.sh: batches were spooled; the rate is not of commits" >&2
+        exit 1
+    fi
+    copy=$("$TOOLS/copy_ceiling" --url "$db_url" --clients "$COPY_CLIENTS" \
+        --rows-per-xact "$COPY_XACT" \
+        --pg-pid "$(head -1 "$tmp/pg/data/postmaster.pid")")
+    echo "bench:   copy: $copy" >&2
+    eps=$(sed -n 's/.* eps=\([0-9]*\).*/\1/p' <<<"$load")
+    p50=$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' <<<"$load")
+    p99=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$load")
+    rps=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' <<<"$copy")
+    load_cpu=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$load")
+    copy_cpu=$(sed -n 's/.* cpu_s=\([0-9.]*\) .*/\1/p' <<<"$copy")
+    copy_pg=$(sed -n 's/.* pg_cpu_s=\([0-9.-]*\).*/\1/p' <<<"$copy")
+    echo "$round $eps $rps $p50 $p99 $accepted $(minus "$pg1" "$pg0")" \
+        "$(minus "$ar1" "$ar0") $load_cpu $copy_pg $copy_cpu" \
+        >>"$tmp/results.txt"
+done
+
+# ---- 4. the aggregates are exact -------------------------------------------
+# (each side materialized once: a join of the view with the function would
+# re-run the recomputation per row)
+check=$(psql "$db_url" -X -qAt -v ON_ERROR_STOP=1 <<'SQL'
+CREATE TEMP TABLE rc AS
+    SELECT r.* FROM arbiter.experiments e,
+           LATERAL arbiter.arm_stats_recompute(e.key) r
+     WHERE e.key LIKE 'bench-%';
+CREATE TEMP TABLE st AS
+    SELECT * FROM arbiter.arm_stats WHERE experiment LIKE 'bench-%';
+SELECT count(*) FILTER (WHERE s.experiment IS NULL
+           OR s.n <> r.n OR s.units_with_events <> r.units_with_events
+           OR abs(s.sum - r.sum) > 1e-9 * greatest(1, abs(r.sum))
+           OR abs(s.sum_sq - r.sum_sq) > 1e-9 * greatest(1, abs(r.sum_sq)))
+       || ' ' || count(*)
+  FROM rc r LEFT JOIN st s
+    ON (s.experiment, s.metric, s.arm) = (r.experiment, r.metric, r.arm);
+SQL
+)
+bad=${check% *}
+checked=${check#* }
+if [ "$bad" != 0 ] || [ "$checked" -lt $((EXPERIMENTS * 4)) ]; then
+    echo "ingest.sh: arm_stats differ from the recomputation" \
+        "($bad of $checked rows)" >&2
+    exit 1
+fi
+echo "bench: arm_stats equal arm_stats_recompute() ($checked rows)" >&2
+
+# ---- 5. client ceiling ------------------------------------------------------
+sink=$("$TOOLS/ingest_load" --sink --clients "$CLIENTS" --batch "$BATCH" \
+    --seconds 3 --experiments "$EXPERIMENTS" --units "$UNITS" --ids "$IDS")
+sink_eps=$(sed -n 's/.* eps=\([0-9]*\).*/\1/p' <<<"$sink")
+echo "bench: client ceiling (in-process sink): $sink" >&2
+
+# ---- 6. report --------------------------------------------------------------
+report=$(/usr/bin/python3 - "$tmp/results.txt" "$sink_eps" <<'PY'
+import statistics, sys
+rows = [[float(x) for x in line.split()] for line in open(sys.argv[1])]
+col = lambda i: [r[i] for r in rows]
+eps, rps, p50, p99, n = col(1), col(2), col(3), col(4), col(5)
+pg_h = [r[6] / r[5] * 1e6 for r in rows]    # us of CPU per event
+ar_h = [r[7] / r[5] * 1e6 for r in rows]
+ld_h = [r[8] / r[5] * 1e6 for r in rows]
+pg_c = [r[9] / r[5] * 1e6 for r in rows]    # us of CPU per row
+cl_c = [r[10] / r[5] * 1e6 for r in rows]
+ratio = [e / c for e, c in zip(eps, rps)]
+cpu_ratio = [(a + b) / (c + d) for a, b, c, d in zip(pg_c, cl_c, pg_h, ar_h)]
+def cell(v, fmt):
+    return (fmt % statistics.median(v)) + " (" + (fmt % min(v)) + ".." + \
+        (fmt % max(v)) + ")"
+print("| measure | median (min..max) |")
+print("|---|---|")
+print("| arbiter: committed events/s | %s |" % cell(eps, "%.0f"))
+print("| raw COPY: rows/s (ceiling) | %s |" % cell(rps, "%.0f"))
+print("| **ratio arbiter / COPY** | %s |" % cell(ratio, "%.3f"))
+print("| arbiter: request latency p50 ms | %s |" % cell(p50, "%.1f"))
+print("| arbiter: request latency p99 ms | %s |" % cell(p99, "%.1f"))
+print("| arbiter: PostgreSQL CPU us/event | %s |" % cell(pg_h, "%.1f"))
+print("| arbiter: arbiter process CPU us/event | %s |" % cell(ar_h, "%.1f"))
+print("| arbiter: load generator CPU us/event | %s |" % cell(ld_h, "%.1f"))
+print("| COPY: PostgreSQL CPU us/row | %s |" % cell(pg_c, "%.1f"))
+print("| COPY: client CPU us/row | %s |" % cell(cl_c, "%.1f"))
+print("| CPU cost ratio COPY / arbiter (server side) | %s |"
+      % cell(cpu_ratio, "%.3f"))
+print("| client ceiling events/s (in-process sink) | %.0f |"
+      % float(sys.argv[2]))
+print()
+r = statistics.median(ratio)
+print("ratio of medians %.3f; per round %s  [target >= 0.7: %s]" % (
+    statistics.median(eps) / statistics.median(rps),
+    " ".join("%.3f" % x for x in ratio), "met" if r >= 0.7 else "NOT met"))
+PY
+)
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+header="$RUNS round(s); HTTP: $CLIENTS clients x $BATCH events/request, ${DURATION} s per round, $EXPERIMENTS experiments x $UNITS units, client event ids $([ "$IDS" = 1 ] && echo on || echo off), arbiter ARBITER_THREADS=$THREADS; COPY: $COPY_CLIENTS connection(s), $COPY_XACT rows per transaction. PostgreSQL $(sql 'SHOW server_version'), fsync on, synchronous_commit on. $(nproc) x $cpu; $(uname -r)."
+echo
+echo "$header"
+echo
+echo "$report"
+
+if [ "${BENCH_RECORD:-0}" = 1 ]; then
+    mkdir -p bench/results
+    {
+        echo "# bench-ingest: raw result"
+        echo
+        echo "Recorded $(date -u '+%Y-%m-%d %H:%M UTC') at commit" \
+            "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+            "by \`make bench-ingest BENCH_RECORD=1 BENCH_RUNS=$RUNS\`."
+        echo
+        echo "$header"
+        echo
+        echo "$report"
+        echo
+        echo "Per round: round, events/s, COPY rows/s, p50 ms, p99 ms," \
+            "events, then CPU seconds of PostgreSQL and arbiter during the" \
+            "HTTP run, of the load generator, of PostgreSQL and the client" \
+            "during the COPY:"
+        echo
+        echo '```'
+        cat "$tmp/results.txt"
+        echo '```'
+    } >bench/results/ingest.md.raw
+    echo "bench: raw result written to bench/results/ingest.md.raw" >&2
+fi
