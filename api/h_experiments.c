@@ -130,6 +130,34 @@ check_layer(struct db *db, const struct core_experiment *e, char *msg,
     return rc;
 }
 
+/* Writers of one layer are serialized: the overlap check and the write
+ * run in one transaction that holds the layer's lock, so two concurrent
+ * writers can never both find the same slice free. Without a layer:
+ * nothing to do. */
+static ab_status
+layer_begin(struct db *db, const struct core_experiment *e)
+{
+    if (e->layer == NULL)
+        return AB_OK;
+    ab_status rc = db_begin(db);
+    if (rc == AB_OK && (rc = db_layer_lock(db, e->layer)) != AB_OK)
+        db_rollback(db);
+    return rc;
+}
+
+/* End what layer_begin() began: commit when 'commit' (AB_EDB if that
+ * failed: nothing was written), else roll back. */
+static ab_status
+layer_end(struct db *db, const struct core_experiment *e, bool commit)
+{
+    if (e->layer == NULL)
+        return AB_OK;
+    if (commit)
+        return db_commit(db);
+    db_rollback(db);
+    return AB_OK;
+}
+
 static void
 reply_row(struct api_ctx *ctx, struct api_resp *resp, int status,
           struct db_experiment *row)
@@ -154,8 +182,11 @@ api_experiment_create(struct api_ctx *ctx, const struct api_req *req,
         api_reply_error(resp, 400, "invalid", "%s", err);
         return;
     }
-    ab_status rc = check_layer(ctx->db, e, err, sizeof(err));
+    ab_status rc = layer_begin(ctx->db, e);
+    if (rc == AB_OK)
+        rc = check_layer(ctx->db, e, err, sizeof(err));
     if (rc != AB_OK) {
+        layer_end(ctx->db, e, false);
         if (rc == AB_ECONFLICT)
             api_reply_error(resp, 409, "conflict", "%s", err);
         else
@@ -169,6 +200,10 @@ api_experiment_create(struct api_ctx *ctx, const struct api_req *req,
     char *w_text = json_dumps(w, JSON_COMPACT);
     struct db_experiment row = {0};
     rc = db_experiment_insert(ctx->db, e->key, def_text, w_text, &row);
+    if (rc == AB_OK && (rc = layer_end(ctx->db, e, true)) != AB_OK)
+        db_experiment_clear(&row);
+    else if (rc != AB_OK)
+        layer_end(ctx->db, e, false);
     if (rc == AB_OK)
         reply_row(ctx, resp, 201, &row);
     else if (rc == AB_ECONFLICT)
@@ -302,7 +337,10 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
                         old->bucket_version);
         goto done;
     }
-    if ((rc = check_layer(ctx->db, e, err, sizeof(err))) != AB_OK) {
+    if ((rc = layer_begin(ctx->db, e)) == AB_OK)
+        rc = check_layer(ctx->db, e, err, sizeof(err));
+    if (rc != AB_OK) {
+        layer_end(ctx->db, e, false);
         if (rc == AB_ECONFLICT)
             api_reply_error(resp, 409, "conflict", "%s", err);
         else
@@ -323,6 +361,10 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
     struct db_experiment upd = {0};
     rc = db_experiment_update(ctx->db, key, row.version, def_text, w_text,
                               details, &upd);
+    if (rc == AB_OK && (rc = layer_end(ctx->db, e, true)) != AB_OK)
+        db_experiment_clear(&upd);
+    else if (rc != AB_OK)
+        layer_end(ctx->db, e, false);
     if (rc == AB_OK)
         reply_row(ctx, resp, 200, &upd);
     else if (rc == AB_ECONFLICT)

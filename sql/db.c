@@ -17,6 +17,7 @@ struct db {
     PGconn *conn;
     char *url;
     int timeout_ms;
+    bool in_tx; /* between db_begin() and db_commit()/db_rollback() */
 };
 
 static db_log_fn *logger;
@@ -98,12 +99,17 @@ db_ensure(struct db *db)
 }
 
 /* Run a statement expecting 'want'; one retry after a reconnect when the
- * connection turned out to be broken (a database restart between calls). */
+ * connection turned out to be broken (a database restart between calls).
+ * Never inside a transaction: a new connection would run the statement
+ * outside it (and outside its locks). */
 static PGresult *
 run(struct db *db, const char *what, const char *sql, int n,
     const char *const *params, ExecStatusType want)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
+        if (db->in_tx &&
+            (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK))
+            return NULL;
         if (db_ensure(db) != AB_OK)
             return NULL;
         PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL,
@@ -111,7 +117,7 @@ run(struct db *db, const char *what, const char *sql, int n,
         if (PQresultStatus(res) == want)
             return res;
         bool broken = PQstatus(db->conn) != CONNECTION_OK;
-        if (!broken || attempt == 1) {
+        if (!broken || attempt == 1 || db->in_tx) {
             log_db_error(db, what, res);
             return res; /* caller inspects the SQLSTATE */
         }
@@ -266,6 +272,64 @@ done:
         if (schema_version)
             *schema_version = current;
     }
+    return rc;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+ab_status
+db_begin(struct db *db)
+{
+    if (db->in_tx || db_ensure(db) != AB_OK)
+        return AB_EDB;
+    ab_status rc = exec_simple(db, "begin", "BEGIN");
+    if (rc == AB_OK)
+        db->in_tx = true;
+    return rc;
+}
+
+ab_status
+db_commit(struct db *db)
+{
+    if (!db->in_tx)
+        return AB_EDB;
+    db->in_tx = false;
+    /* COMMIT of a failed transaction "succeeds" as ROLLBACK */
+    PGresult *res = PQexec(db->conn, "COMMIT");
+    ab_status rc = ok(res, PGRES_COMMAND_OK) &&
+                           strcmp(PQcmdStatus(res), "COMMIT") == 0
+                       ? AB_OK
+                       : AB_EDB;
+    if (rc != AB_OK)
+        log_db_error(db, "commit", res);
+    PQclear(res);
+    return rc;
+}
+
+void
+db_rollback(struct db *db)
+{
+    if (!db->in_tx)
+        return;
+    db->in_tx = false;
+    exec_simple(db, "rollback", "ROLLBACK");
+}
+
+/* Any constant pair, distinct from MIGRATE_LOCK's single key. */
+#define LAYER_LOCK_CLASS "7243520"
+
+ab_status
+db_layer_lock(struct db *db, const char *layer)
+{
+    if (!db->in_tx)
+        return AB_EDB;
+    const char *params[1] = {layer};
+    PGresult *res = run(db, "layer lock",
+                        "SELECT pg_advisory_xact_lock(" LAYER_LOCK_CLASS
+                        ", hashtext($1))",
+                        1, params, PGRES_TUPLES_OK);
+    ab_status rc = ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
+    PQclear(res);
     return rc;
 }
 

@@ -41,6 +41,19 @@ struct db_migration {
 ab_status db_migrate(struct db *db, const struct db_migration *m, size_t n,
                      int *applied, int *schema_version);
 
+/* ---- transactions ------------------------------------------------------ */
+/* BEGIN / COMMIT / ROLLBACK on this connection. Inside a transaction no
+ * statement is retried on a new connection (it would run outside the
+ * transaction). db_commit() is AB_OK only when the transaction committed;
+ * after any other answer it is over (rolled back). A connection goes back
+ * to the pool only outside a transaction. */
+ab_status db_begin(struct db *db);
+ab_status db_commit(struct db *db);
+void db_rollback(struct db *db);
+/* Inside a transaction: wait for, and hold until its end, the lock that
+ * serializes writers of one layer (pg_advisory_xact_lock). */
+ab_status db_layer_lock(struct db *db, const char *layer);
+
 /* ---- experiments ------------------------------------------------------- */
 struct db_experiment {
     int64_t id;

@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -662,6 +663,53 @@ class Errors(unittest.TestCase):
                                              "range": [59, 100]}}), 409,
                          "conflict")
         self.assertEqual(self.snapshot_tables(), before)
+
+    def test_409_layer_overlap_under_concurrent_writers(self):
+        """Two writers racing for overlapping slices of one layer: exactly
+        one wins every round (the check and the write are serialized)."""
+        def arms():
+            return definition("x")["arms"]
+
+        for i in range(12):
+            results = {}
+
+            def create(key, rng):
+                results[key] = self.req("POST", "/v1/experiments", {
+                    "key": key, "arms": arms(),
+                    "layer": {"name": "race-%d" % i, "range": rng}}).status
+
+            ts = [threading.Thread(target=create, args=("ra-%d" % i,
+                                                        [0, 60])),
+                  threading.Thread(target=create, args=("rb-%d" % i,
+                                                        [40, 100]))]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            with self.subTest(round=i):
+                self.assertEqual(sorted(results.values()), [201, 409])
+        # PATCH: two disjoint slices both moved onto the same range
+        for i in range(6):
+            layer = "prace-%d" % i
+            for key, rng in (("pa-%d" % i, [0, 10]), ("pb-%d" % i, [90, 100])):
+                r = self.req("POST", "/v1/experiments", {
+                    "key": key, "arms": arms(),
+                    "layer": {"name": layer, "range": rng}})
+                self.assertEqual(r.status, 201, r)
+            results = {}
+
+            def patch(key):
+                results[key] = self.req("PATCH", "/v1/experiments/" + key, {
+                    "layer": {"name": layer, "range": [30, 70]}}).status
+
+            ts = [threading.Thread(target=patch, args=(k % i,))
+                  for k in ("pa-%d", "pb-%d")]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            with self.subTest(patch_round=i):
+                self.assertEqual(sorted(results.values()), [200, 409])
 
     # ---- never a 5xx ------------------------------------------------------
 
