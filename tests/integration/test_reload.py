@@ -113,6 +113,21 @@ class Reload(unittest.TestCase):
         self.assertGreater(self.b.req("GET", "/readyz").json()
                            ["snapshot_version"], 1)
 
+    def test_backstop_reload_without_notify(self):
+        """A change written straight into the table (no NOTIFY) still
+        reaches every instance by the periodic reload (every 10 s)."""
+        key = "rl-quiet"
+        r = self.a.req("POST", "/v1/experiments",
+                       {"key": key, "arms": arms(50)})
+        self.assertEqual(r.status, 201, r)
+        self.until_b(key, "u", lambda r: r.status == 200)
+        harness.psql(self.url, "UPDATE arbiter.experiments SET state = "
+                     "'running' WHERE key = '%s'" % key)
+        took = self.until_b(key, "u", lambda r: r.json()["reason"] ==
+                            "hashed", limit=12)
+        self.assertGreater(took, 0.3)  # it was not a notification
+        print("\nbackstop reload after %.1f s" % took, file=sys.stderr)
+
     def test_no_request_fails_during_many_swaps(self):
         key = "rl-swap"
         r = self.a.req("POST", "/v1/experiments",
