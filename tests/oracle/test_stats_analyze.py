@@ -174,32 +174,36 @@ class TestSequentialWiring(unittest.TestCase, Close):
         return d, p, d - zc * math.sqrt(V), d + zc * math.sqrt(V)
 
     def test_msprt_two_sided(self):
+        """24 requests of one control and 5 treatments: 120 comparisons."""
         rng = np.random.default_rng(61)
-        for rep in range(120):
+        cases = 0
+        for rep in range(24):
             c = rng.normal(5, 2, int(rng.integers(50, 5000)))
-            t = rng.normal(5 + rng.normal(0, 0.2), 2,
-                           int(rng.integers(50, 5000)))
+            ts = [rng.normal(5 + rng.normal(0, 0.2), 2,
+                             int(rng.integers(50, 5000))) for _ in range(5)]
             alpha = float(rng.choice([0.01, 0.05, 0.1]))
             n_star = float(rng.choice([500, 5000, 50000]))
             relative = rep % 2 == 1
+            arm = lambda name, y: {"name": name, "n": len(y),  # noqa: E731
+                                   "sum": math.fsum(y),
+                                   "sum_sq": math.fsum(y * y)}
             req = {"metric": {"kind": "mean"}, "method": "msprt",
                    "alpha": alpha, "tuning": n_star,
                    "effect": "relative" if relative else "absolute",
-                   "arms": [{"name": "c", "n": len(c),
-                             "sum": math.fsum(c),
-                             "sum_sq": math.fsum(c * c)},
-                            {"name": "t", "n": len(t),
-                             "sum": math.fsum(t),
-                             "sum_sq": math.fsum(t * t)}]}
-            cmp = analyze(req)["comparisons"][0]
-            d, p, lo, hi = self.msprt_ref(
-                (len(c), c.mean(), c.var(ddof=1)),
-                (len(t), t.mean(), t.var(ddof=1)), alpha, n_star, relative)
-            self.close(cmp["effect"], d, "msprt effect")
-            self.close(cmp["p_value"], p, "msprt p", 1e-9, 1e-14)
-            self.close(cmp["ci"][0], lo, "msprt lo")
-            self.close(cmp["ci"][1], hi, "msprt hi")
-            self.assertEqual(cmp["significant"], p <= alpha)
+                   "arms": [arm("c", c)] + [arm("t%d" % i, t)
+                                            for i, t in enumerate(ts)]}
+            for t, cmp in zip(ts, analyze(req)["comparisons"]):
+                d, p, lo, hi = self.msprt_ref(
+                    (len(c), c.mean(), c.var(ddof=1)),
+                    (len(t), t.mean(), t.var(ddof=1)), alpha, n_star,
+                    relative)
+                self.close(cmp["effect"], d, "msprt effect")
+                self.close(cmp["p_value"], p, "msprt p", 1e-9, 1e-14)
+                self.close(cmp["ci"][0], lo, "msprt lo")
+                self.close(cmp["ci"][1], hi, "msprt hi")
+                self.assertEqual(cmp["significant"], p <= alpha)
+                cases += 1
+        self.assertEqual(cases, 120)
 
     def test_gst_boundaries_rpact(self):
         # R rpact: getDesignGroupSequential(kMax = 2, alpha = 0.05,

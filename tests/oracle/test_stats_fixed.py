@@ -90,8 +90,8 @@ class TestWelch(unittest.TestCase, Close):
     def test_random_cases(self):
         rng = np.random.default_rng(20261123)
         cases = 0
-        for rep in range(60):
-            k = int(rng.integers(2, 5))
+        for rep in range(40):
+            k = int(rng.integers(3, 6))
             data = []
             for _ in range(k):
                 n = int(rng.integers(2, 400))
@@ -161,28 +161,30 @@ class TestZMeans(unittest.TestCase, Close):
     def test_random_cases(self):
         rng = np.random.default_rng(7)
         cases = 0
-        for rep in range(50):
+        for rep in range(15):
             c = rng.lognormal(1, 0.8, int(rng.integers(20, 3000)))
-            t = rng.lognormal(1.05, 0.8, int(rng.integers(20, 3000)))
+            ts = [rng.lognormal(1.05, 0.8, int(rng.integers(20, 3000)))
+                  for _ in range(4)]
             alpha = float(rng.choice([0.01, 0.05, 0.1]))
             for side in ("two", "greater", "less"):
                 ans = analyze({"metric": {"kind": "sum"}, "method": "z",
                                "alpha": alpha, "sided": side,
-                               "arms": [dict(name="c", **moments(c)),
-                                        dict(name="t", **moments(t))]})
-                cmp = ans["comparisons"][0]
-                cm = CompareMeans(DescrStatsW(t), DescrStatsW(c))
-                z, p = cm.ztest_ind(alternative=SIDES[side],
-                                    usevar="unequal")
-                lo, hi = cm.zconfint_diff(alpha=alpha,
-                                          alternative=SIDES[side],
-                                          usevar="unequal")
-                lo, hi = one_sided_ci(lo, hi, side)
-                self.close(cmp["p_value"], p, "z p (statsmodels)")
-                self.close(cmp["ci"][0], lo, "z lo")
-                self.close(cmp["ci"][1], hi, "z hi")
-                cases += 1
-        self.assertGreaterEqual(cases, 150)
+                               "arms": [dict(name="c", **moments(c))] +
+                               [dict(name="t%d" % i, **moments(t))
+                                for i, t in enumerate(ts)]})
+                for t, cmp in zip(ts, ans["comparisons"]):
+                    cm = CompareMeans(DescrStatsW(t), DescrStatsW(c))
+                    z, p = cm.ztest_ind(alternative=SIDES[side],
+                                        usevar="unequal")
+                    lo, hi = cm.zconfint_diff(alpha=alpha,
+                                              alternative=SIDES[side],
+                                              usevar="unequal")
+                    lo, hi = one_sided_ci(lo, hi, side)
+                    self.close(cmp["p_value"], p, "z p (statsmodels)")
+                    self.close(cmp["ci"][0], lo, "z lo")
+                    self.close(cmp["ci"][1], hi, "z hi")
+                    cases += 1
+        self.assertGreaterEqual(cases, 180)
 
 
 class TestRelative(unittest.TestCase, Close):
@@ -192,43 +194,47 @@ class TestRelative(unittest.TestCase, Close):
     def test_random_cases(self):
         rng = np.random.default_rng(11)
         cases = 0
-        for rep in range(60):
+        for rep in range(15):
             c = rng.normal(10, 3, int(rng.integers(5, 2000)))
-            t = rng.normal(10.3, 3, int(rng.integers(5, 2000)))
+            ts = [rng.normal(10.3, 3, int(rng.integers(5, 2000)))
+                  for _ in range(4)]
             alpha = 0.05
             for method in ("welch", "z"):
                 for side in ("two", "greater", "less"):
                     ans = analyze({
                         "metric": {"kind": "mean"}, "method": method,
                         "effect": "relative", "sided": side,
-                        "arms": [dict(name="c", **moments(c)),
-                                 dict(name="t", **moments(t))]})
-                    cmp = ans["comparisons"][0]
-                    mc, mt = np.mean(c), np.mean(t)
-                    vc = np.var(c, ddof=1) / len(c)
-                    vt = np.var(t, ddof=1) / len(t)
-                    lift = mt / mc - 1
-                    se = math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
-                    if method == "welch":
-                        df = (vc + vt) ** 2 / (vc**2 / (len(c) - 1) +
-                                               vt**2 / (len(t) - 1))
-                        dist = st.t(df)
-                    else:
-                        dist = st.norm()
-                        df = math.inf
-                    z = lift / se
-                    p = {"two": 2 * dist.sf(abs(z)), "greater": dist.sf(z),
-                         "less": dist.cdf(z)}[side]
-                    q = t_ppf(1 - alpha / 2 if side == "two"
-                              else 1 - alpha, df)
-                    lo, hi = one_sided_ci(lift - q * se, lift + q * se, side)
-                    self.close(cmp["effect"], lift, "lift")
-                    self.close(cmp["se"], se, "lift se")
-                    self.close(cmp["p_value"], p, "lift p")
-                    self.close(cmp["ci"][0], lo, "lift lo")
-                    self.close(cmp["ci"][1], hi, "lift hi")
-                    cases += 1
-        self.assertGreaterEqual(cases, 300)
+                        "arms": [dict(name="c", **moments(c))] +
+                        [dict(name="t%d" % i, **moments(t))
+                         for i, t in enumerate(ts)]})
+                    for t, cmp in zip(ts, ans["comparisons"]):
+                        mc, mt = np.mean(c), np.mean(t)
+                        vc = np.var(c, ddof=1) / len(c)
+                        vt = np.var(t, ddof=1) / len(t)
+                        lift = mt / mc - 1
+                        se = math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
+                        if method == "welch":
+                            df = (vc + vt) ** 2 / (vc**2 / (len(c) - 1) +
+                                                   vt**2 / (len(t) - 1))
+                            dist = st.t(df)
+                        else:
+                            dist = st.norm()
+                            df = math.inf
+                        z = lift / se
+                        p = {"two": 2 * dist.sf(abs(z)),
+                             "greater": dist.sf(z),
+                             "less": dist.cdf(z)}[side]
+                        q = t_ppf(1 - alpha / 2 if side == "two"
+                                  else 1 - alpha, df)
+                        lo, hi = one_sided_ci(lift - q * se, lift + q * se,
+                                              side)
+                        self.close(cmp["effect"], lift, "lift")
+                        self.close(cmp["se"], se, "lift se")
+                        self.close(cmp["p_value"], p, "lift p")
+                        self.close(cmp["ci"][0], lo, "lift lo")
+                        self.close(cmp["ci"][1], hi, "lift hi")
+                        cases += 1
+        self.assertGreaterEqual(cases, 360)
 
 
 class TestProportions(unittest.TestCase, Close):
@@ -238,34 +244,38 @@ class TestProportions(unittest.TestCase, Close):
     def test_random_cases(self):
         rng = np.random.default_rng(3)
         cases = 0
-        for rep in range(120):
-            nc, nt = (int(x) for x in rng.integers(20, 200000, 2))
+        for rep in range(30):
+            nc = int(rng.integers(20, 200000))
             pc = float(rng.uniform(0.01, 0.6))
-            pt = pc * float(rng.uniform(0.8, 1.25))
-            xc, xt = int(rng.binomial(nc, pc)), int(rng.binomial(nt, pt))
-            if xc in (0, nc) or xt in (0, nt):
+            xc = int(rng.binomial(nc, pc))
+            tr = []
+            for _ in range(4):
+                nt = int(rng.integers(20, 200000))
+                xt = int(rng.binomial(nt, pc * float(rng.uniform(0.8, 1.25))))
+                tr.append((nt, xt))
+            if xc in (0, nc) or any(x in (0, n) for n, x in tr):
                 continue
             alpha = float(rng.choice([0.01, 0.05, 0.1]))
             for side in ("two", "greater", "less"):
                 ans = analyze({
                     "metric": {"kind": "binary"}, "method": "z",
                     "alpha": alpha, "sided": side,
-                    "arms": [{"name": "c", "n": nc, "sum": xc},
-                             {"name": "t", "n": nt, "sum": xt,
-                              "sum_sq": xt}]})
-                cmp = ans["comparisons"][0]
-                z, p = proportions_ztest([xt, xc], [nt, nc],
-                                         alternative=SIDES[side])
-                a2 = alpha if side == "two" else 2 * alpha
-                lo, hi = confint_proportions_2indep(
-                    xt, nt, xc, nc, method="wald", compare="diff",
-                    alpha=a2)
-                lo, hi = one_sided_ci(lo, hi, side)
-                self.close(cmp["effect"], xt / nt - xc / nc, "diff")
-                self.close(cmp["p_value"], p, "p (proportions_ztest)")
-                self.close(cmp["ci"][0], lo, "wald lo")
-                self.close(cmp["ci"][1], hi, "wald hi")
-                cases += 1
+                    "arms": [{"name": "c", "n": nc, "sum": xc}] +
+                    [{"name": "t%d" % i, "n": nt, "sum": xt, "sum_sq": xt}
+                     for i, (nt, xt) in enumerate(tr)]})
+                for (nt, xt), cmp in zip(tr, ans["comparisons"]):
+                    z, p = proportions_ztest([xt, xc], [nt, nc],
+                                             alternative=SIDES[side])
+                    a2 = alpha if side == "two" else 2 * alpha
+                    lo, hi = confint_proportions_2indep(
+                        xt, nt, xc, nc, method="wald", compare="diff",
+                        alpha=a2)
+                    lo, hi = one_sided_ci(lo, hi, side)
+                    self.close(cmp["effect"], xt / nt - xc / nc, "diff")
+                    self.close(cmp["p_value"], p, "p (proportions_ztest)")
+                    self.close(cmp["ci"][0], lo, "wald lo")
+                    self.close(cmp["ci"][1], hi, "wald hi")
+                    cases += 1
         self.assertGreaterEqual(cases, 300)
 
     def test_golden(self):
@@ -285,21 +295,17 @@ class TestRatioMetric(unittest.TestCase, Close):
     def test_random_cases(self):
         rng = np.random.default_rng(5)
         cases = 0
-        for rep in range(80):
-            arms, raw = [], []
-            for i in range(2):
+        for rep in range(20):
+            arms, stats = [], []
+            for i in range(5):
                 n = int(rng.integers(10, 3000))
                 x = rng.poisson(5, n) + 1.0                  # requests
                 y = x * rng.gamma(2, 50 * (1 + 0.05 * i), n)  # latency sum
-                raw.append((y, x))
                 arms.append({"name": "a%d" % i, "n": n,
                              "sum": math.fsum(y), "sum_sq": math.fsum(y * y),
                              "den_sum": math.fsum(x),
                              "den_sum_sq": math.fsum(x * x),
                              "cross_sum": math.fsum(x * y)})
-            stats = []
-            for y, x in raw:
-                n = len(y)
                 r = y.sum() / x.sum()
                 lin = (y - r * x) / x.mean()
                 stats.append((r, np.var(lin, ddof=1) / n, n,
@@ -309,25 +315,26 @@ class TestRatioMetric(unittest.TestCase, Close):
                     ans = analyze({"metric": {"kind": "ratio"},
                                    "method": method, "effect": effect,
                                    "arms": arms})
-                    cmp = ans["comparisons"][0]
-                    (rc, vc, nc, sc), (rt, vt, nt, s_t) = stats
-                    if effect == "absolute":
-                        est, se = rt - rc, math.sqrt(vc + vt)
-                    else:
-                        est = rt / rc - 1
-                        se = math.sqrt(vt / rc**2 + rt**2 * vc / rc**4)
-                    df = (vc + vt) ** 2 / (vc**2 / (nc - 1) +
-                                           vt**2 / (nt - 1))
-                    dist = st.t(df) if method == "welch" else st.norm()
-                    p = 2 * dist.sf(abs(est / se))
-                    self.close(ans["arms"][0]["mean"], rc, "ratio R_c")
-                    self.close(ans["arms"][1]["variance"], s_t,
-                               "linearised variance")
-                    self.close(cmp["effect"], est, "ratio effect")
-                    self.close(cmp["se"], se, "ratio se")
-                    self.close(cmp["p_value"], p, "ratio p")
-                    cases += 1
-        self.assertGreaterEqual(cases, 300)
+                    rc, vc, nc, _ = stats[0]
+                    for i, cmp in enumerate(ans["comparisons"], start=1):
+                        rt, vt, nt, s_t = stats[i]
+                        if effect == "absolute":
+                            est, se = rt - rc, math.sqrt(vc + vt)
+                        else:
+                            est = rt / rc - 1
+                            se = math.sqrt(vt / rc**2 + rt**2 * vc / rc**4)
+                        df = (vc + vt) ** 2 / (vc**2 / (nc - 1) +
+                                               vt**2 / (nt - 1))
+                        dist = st.t(df) if method == "welch" else st.norm()
+                        p = 2 * dist.sf(abs(est / se))
+                        self.close(ans["arms"][i]["mean"], rt, "ratio R")
+                        self.close(ans["arms"][i]["variance"], s_t,
+                                   "linearised variance")
+                        self.close(cmp["effect"], est, "ratio effect")
+                        self.close(cmp["se"], se, "ratio se")
+                        self.close(cmp["p_value"], p, "ratio p")
+                        cases += 1
+        self.assertGreaterEqual(cases, 320)
 
 
 class TestCuped(unittest.TestCase, Close):
@@ -339,8 +346,8 @@ class TestCuped(unittest.TestCase, Close):
     def test_random_cases(self):
         rng = np.random.default_rng(17)
         cases = 0
-        for rep in range(70):
-            k = int(rng.integers(2, 4))
+        for rep in range(36):
+            k = int(rng.integers(3, 6))
             ys, xs = [], []
             for i in range(k):
                 n = int(rng.integers(10, 1500))
