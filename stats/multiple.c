@@ -47,19 +47,15 @@ stats_p_adjust(const double *p, size_t k, enum stats_correction method,
         return AB_OK;
     }
     sort_indices(p, k, work);
-    /* work holds the order; p is read before adj is written at the same
-     * index, so adj may alias p: compute into adj in an order that reads
-     * each p before it is overwritten. */
+    /* work holds the order. Each pass reads p[work[i]] before it writes
+     * adj[work[i]] and never reads that slot again, so adj may alias p. */
     if (method == STATS_CORR_HOLM) {
-        double vals_prev = 0;
         run = 0;
         for (size_t i = 0; i < k; i++) {
             double v = (double)(k - i) * p[work[i]];
             if (v > run)
                 run = v;
-            vals_prev = run > 1 ? 1 : run;
-            /* defer the write: p[work[i]] was already read */
-            adj[work[i]] = vals_prev;
+            adj[work[i]] = run > 1 ? 1 : run;
         }
     } else {
         /* descending pass; every p[work[i]] is read before its slot in adj
