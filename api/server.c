@@ -439,16 +439,19 @@ server_start(struct app *app, struct server **out)
     pthread_once(&spare_once, spare_key_make);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                      MHD_USE_ERROR_LOG;
+    /* The logger first, so that MHD's messages about the other options
+     * reach it; a pool of 1 is no pool (0: MHD warns about 1). */
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)app->cfg.port, NULL, NULL, access_cb, app,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.threads,
+        MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(app->cfg.threads > 1 ? app->cfg.threads : 0),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, app->cfg.conn_memory,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL, MHD_OPTION_END);
     if (d == NULL)
         return AB_EINVAL;
     struct server *s = ab_xcalloc(1, sizeof(*s));

@@ -253,6 +253,7 @@ declare -A script=([arbiter-get]=bench/assign_get.lua
     [arbiter-batch]=bench/assign_batch.lua
     [nginx-batch]=bench/assign_batch.lua)
 : >"$tmp/results.txt"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$RUNS"); do
     for t in "${targets[@]}"; do
         echo "bench: round $round/$RUNS: $t ($DURATION)" >&2
@@ -262,6 +263,7 @@ for round in $(seq "$RUNS"); do
     done
 done
 arbiter_rss=$(awk '/VmHWM/ {print $2}' "/proc/$arbiter_pid/status")
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- 5. report --------------------------------------------------------------
 report=$(/usr/bin/python3 - "$tmp/results.txt" <<'PY'
@@ -319,7 +321,7 @@ if [ "$PIN" = 1 ]; then
 else
     budget="unpinned; $WORKERS worker(s) each (arbiter ARBITER_THREADS, nginx worker_processes)"
 fi
-header="wrk -t$WRK_THREADS -c$CONNS -d$DURATION --latency, keep-alive, $RUNS round(s); $budget. Bodies: GET $get_len bytes, batch $post_len bytes (10 assignments). $NCPU x $cpu; $(uname -r). arbiter peak RSS ${arbiter_rss} kB."
+header="wrk -t$WRK_THREADS -c$CONNS -d$DURATION --latency, keep-alive, $RUNS round(s); $budget. Bodies: GET $get_len bytes, batch $post_len bytes (10 assignments). $NCPU x $cpu; $(uname -r). arbiter peak RSS ${arbiter_rss} kB. Load average before/after: $load_before / $load_after (other work on the machine competes with both servers alike)."
 echo
 echo "$header"
 echo
