@@ -157,11 +157,18 @@ BEGIN
     END LOOP;
 
     -- batches committed before (spool replay, a retried commit whose
-    -- outcome was unknown) are skipped whole
-    SELECT coalesce(array_agg(k.i::int), '{}') INTO skip
-      FROM unnest(batch_ids) WITH ORDINALITY AS k(id, i)
-     WHERE EXISTS (SELECT 1 FROM arbiter.ingest_batches b
-                    WHERE b.batch_id = k.id);
+    -- outcome was unknown) are skipped whole, and so is a batch id repeated
+    -- in this call (a spool replayed in groups could hold one twice; the
+    -- second ingest_batches row would break the primary key, fail the
+    -- group for ever and block the spool behind it -- found by
+    -- tests/integration/test_ingest_durability.py)
+    SELECT coalesce(array_agg(z.i), '{}') INTO skip
+      FROM (SELECT k.i::int AS i, k.id,
+                   row_number() OVER (PARTITION BY k.id ORDER BY k.i) AS r
+              FROM unnest(batch_ids) WITH ORDINALITY AS k(id, i)) z
+     WHERE z.r > 1
+        OR EXISTS (SELECT 1 FROM arbiter.ingest_batches b
+                    WHERE b.batch_id = z.id);
 
     -- stage, with the arm: explicit, else the unit's exposure, else the
     -- snapshot's hash (exposures as of before this group: the ones it
