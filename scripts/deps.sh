@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS="build-essential clang valgrind pkg-config libmicrohttpd-dev libgsl-dev libjansson-dev
 libcmocka-dev libxxhash-dev libpq-dev postgresql-15 postgresql-client-15"
 # tests and benchmarks: oracles, promtool, load generator, reference server
-PKGS="$PKGS python3 python3-scipy python3-statsmodels python3-xxhash r-cran-rpact prometheus
+PKGS="$PKGS python3 python3-scipy python3-statsmodels python3-xxhash python3-yaml r-cran-rpact prometheus
 wrk nginx-light curl procps"
 
 missing=()
