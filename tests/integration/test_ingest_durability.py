@@ -7,6 +7,9 @@ are in test_ingest_outage.py).
     (ALTER DATABASE ... ALLOW_CONNECTIONS false + terminated backends), so
     the spool holds acknowledged batches when the process dies; the server
     is restarted with the SAME spool dir and replays it;
+  * a spool as a crash leaves it: replay from events.offset, a batch
+    already committed (or repeated) is skipped by its id, an unreadable
+    record is skipped, a torn tail is cut;
   * lost answers: a first attempt that times out on the client, or whose
     connection the client drops, is resent with the same event ids;
   * idempotency: a resent batch stores nothing and says how many were
@@ -164,6 +167,60 @@ class Durability(unittest.TestCase):
                              len(b.events), b.acked)
         print("\n  lost answers: %r, %d resends were whole duplicates"
               % (s, len(dup)), file=sys.stderr)
+
+    # ---- a spool written by a crash --------------------------------------
+
+    def test_spool_replay_offset_torn_tail_and_unreadable_record(self):
+        """A spool as a crash leaves it (format: api/spool.h): replay
+        starts at events.offset, a batch already committed is skipped
+        whole (its id), an unreadable record is skipped, a torn tail is cut
+        (it was never acknowledged), and the file is emptied."""
+        import struct
+        import xxhash
+        key = self.experiment("torn")
+        exp_id = int(harness.psql(self.url, "SELECT id FROM "
+                                  "arbiter.experiments WHERE key = 'torn'"))
+        now_ms = int(time.time() * 1000)
+
+        def record(payload):
+            return (b"ARBS" + struct.pack("<III", len(payload),
+                                          xxhash.xxh32_intdigest(payload, 0),
+                                          0) + payload)
+
+        def batch(bid, ids):
+            return record(json.dumps({"id": bid, "events": [
+                [exp_id, i, "u-" + i, None, "control", "rev", 2.5, now_ms,
+                 None] for i in ids]}).encode())
+
+        done = batch("torn-batch-1", ["t1", "t2"])    # replayed before
+        r2 = batch("torn-batch-2", ["t3", "t4", "t5"])
+        junk = record(b'{"id": "x", "events": 7')      # checksum fine
+        r4 = batch("torn-batch-3", ["t6"])
+        torn = batch("torn-batch-4", ["t99"])[:30]     # cut by the crash
+        d = os.path.join(self.tmp, "torn-spool")
+        os.makedirs(d)
+        with open(os.path.join(d, "events.spool"), "wb") as f:
+            f.write(done + r2 + r2 + junk + r4 + torn)
+        with open(os.path.join(d, "events.offset"), "w") as f:
+            f.write("%d\n" % len(done))
+        with harness.Server(self.url, env={"ARBITER_SPOOL_DIR": d}) as srv:
+            try:
+                m = il.wait_spool_empty(srv.base, timeout=60)
+            except AssertionError:
+                print(srv.logs(), file=sys.stderr)
+                raise
+            self.assertEqual(m["arbiter_spool_replayed_batches_total"], 3)
+            self.assertEqual(m["arbiter_spool_replayed_bytes_total"],
+                             2 * len(r2) + len(junk) + len(r4))
+            self.assertIn("unreadable spool record skipped", srv.logs())
+        self.assertEqual(il.stored_ids(self.url, key),
+                         {"t3": 1, "t4": 1, "t5": 1, "t6": 1})
+        self.assertEqual(os.path.getsize(os.path.join(d, "events.spool")),
+                         0)
+        self.assertEqual(harness.psql(self.url, "SELECT events || ' ' || "
+                                      "accepted FROM arbiter.ingest_batches"
+                                      " WHERE batch_id LIKE 'torn-batch-%' "
+                                      "ORDER BY batch_id"), "3 3\n1 1")
 
     # ---- idempotency -----------------------------------------------------------
 
