@@ -21,6 +21,7 @@ import json
 import os
 import struct
 import sys
+import threading
 import time
 import unittest
 import urllib.parse
@@ -240,6 +241,43 @@ class Exposures(unittest.TestCase):
                                "WHERE experiment = 'exp-q'"))
         self.assertGreater(dropped, 0)
         self.assertEqual(written + dropped, len(units))
+
+    def test_two_instances_writing_the_same_units(self):
+        """Two processes expose the same units at the same time: every
+        exposure is counted once, per-unit counts add up, and the totals
+        equal a recomputation (the upserts lock rows in one order)."""
+        self.create("exp-2w", two_arms(50))
+        other = harness.Server(self.url).start()
+        units = ["w-%d" % i for i in range(150)]
+        errors = []
+
+        def loop(srv, rounds):
+            for _ in range(rounds):
+                for u in units:
+                    try:
+                        self.assign("exp-2w", u, srv)
+                    except AssertionError as e:
+                        errors.append(repr(e))
+
+        try:
+            threads = [threading.Thread(target=loop, args=(s, 2))
+                       for s in (self.srv, other, self.srv, other)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            other.stop()
+        self.assertEqual(errors, [])
+        self.wait_for("SELECT count(*) || '/' || sum(count) FROM "
+                      "arbiter.exposures WHERE experiment = 'exp-2w'",
+                      "150/1200")
+        self.wait_for("SELECT sum(units) || '/' || sum(exposures) FROM "
+                      "arbiter.exposure_counts WHERE experiment = 'exp-2w'",
+                      "150/1200")
+        self.assertEqual(self.sql("SELECT min(count) || '/' || max(count) "
+                                  "FROM arbiter.exposures WHERE "
+                                  "experiment = 'exp-2w'"), "8/8")
 
     # ---- stickiness ----------------------------------------------------------
 
