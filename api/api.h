@@ -109,5 +109,8 @@ void api_reply_header(struct api_resp *resp, const char *key,
 /* ---- request helpers ---------------------------------------------------- */
 const char *api_req_query(const struct api_req *req, const char *key);
 bool api_utf8_valid(const char *s, size_t n);
+/* Deepest nesting of [ and { outside strings: a cheap check before a
+ * parser recurses into a hostile body. */
+size_t api_json_depth(const char *s, size_t n);
 
 #endif /* API_API_H */

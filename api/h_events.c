@@ -365,32 +365,6 @@ parse_body(const struct api_req *req, char *err, size_t len)
     return arr;
 }
 
-/* Nesting depth outside strings (a cheap guard before parsing). */
-static size_t
-nesting(const char *s, size_t n)
-{
-    size_t depth = 0, max = 0;
-    bool in_str = false, esc = false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (in_str) {
-            if (esc)
-                esc = false;
-            else if (ch == '\\')
-                esc = true;
-            else if (ch == '"')
-                in_str = false;
-        } else if (ch == '"')
-            in_str = true;
-        else if (ch == '[' || ch == '{') {
-            if (++depth > max)
-                max = depth;
-        } else if ((ch == ']' || ch == '}') && depth > 0)
-            depth--;
-    }
-    return max;
-}
-
 void
 api_events_post(struct api_ctx *ctx, const struct api_req *req,
                 struct api_resp *resp)
@@ -400,7 +374,7 @@ api_events_post(struct api_ctx *ctx, const struct api_req *req,
         api_reply_error(resp, 400, "invalid_json", "a body is required");
         return;
     }
-    if (nesting(req->body, req->body_len) > API_MAX_DEPTH) {
+    if (api_json_depth(req->body, req->body_len) > API_MAX_DEPTH) {
         api_reply_error(resp, 400, "too_deep",
                         "JSON nesting deeper than %d levels", API_MAX_DEPTH);
         return;

@@ -160,3 +160,32 @@ api_utf8_valid(const char *s, size_t n)
     }
     return true;
 }
+
+/* Depth of JSON nesting outside strings; a cheap pre-check so a hostile
+ * body cannot make the parser recurse deeply. */
+size_t
+api_json_depth(const char *s, size_t n)
+{
+    size_t depth = 0, max = 0;
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (ch == '\\')
+                esc = true;
+            else if (ch == '"')
+                in_str = false;
+            continue;
+        }
+        if (ch == '"')
+            in_str = true;
+        else if (ch == '[' || ch == '{') {
+            if (++depth > max)
+                max = depth;
+        } else if ((ch == ']' || ch == '}') && depth > 0)
+            depth--;
+    }
+    return max;
+}

@@ -164,35 +164,6 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
     return MHD_YES;
 }
 
-/* Depth of JSON nesting outside strings; a cheap pre-check so a hostile
- * body cannot make the parser recurse deeply. */
-static size_t
-json_depth(const char *s, size_t n)
-{
-    size_t depth = 0, max = 0;
-    bool in_str = false, esc = false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (in_str) {
-            if (esc)
-                esc = false;
-            else if (ch == '\\')
-                esc = true;
-            else if (ch == '"')
-                in_str = false;
-            continue;
-        }
-        if (ch == '"')
-            in_str = true;
-        else if (ch == '[' || ch == '{') {
-            if (++depth > max)
-                max = depth;
-        } else if ((ch == ']' || ch == '}') && depth > 0)
-            depth--;
-    }
-    return max;
-}
-
 static enum MHD_Result
 dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
 {
@@ -234,7 +205,7 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
         if (!api_utf8_valid(c->body, c->body_len))
             return send_error(conn, c, 400, "invalid_utf8",
                               "request body is not valid UTF-8");
-        if (json_depth(c->body, c->body_len) > API_MAX_DEPTH)
+        if (api_json_depth(c->body, c->body_len) > API_MAX_DEPTH)
             return send_error(conn, c, 400, "too_deep",
                               "JSON nesting deeper than 32 levels");
         json_error_t jerr;
