@@ -64,6 +64,7 @@ struct ingest {
     _Atomic int64_t m_commits;
     _Atomic int64_t m_db_errors;
     _Atomic int64_t m_rejected_busy;
+    _Atomic int64_t m_quarantined;
 };
 
 void
@@ -215,6 +216,9 @@ write_batches(struct ingest *ing, struct batch **bs, size_t nb)
             atomic_fetch_add(&ing->m_accepted, res[i].accepted);
             atomic_fetch_add(&ing->m_duplicates, res[i].duplicates);
         }
+    } else if (rc == AB_EINVAL) {
+        /* refused for these events; the connection is fine */
+        atomic_fetch_add(&ing->m_db_errors, 1);
     } else {
         db_failed(ing);
     }
@@ -257,7 +261,13 @@ spool_batches(struct ingest *ing, struct batch **bs, size_t nb)
  * GROUP_MAX events or GROUP_BATCHES records per transaction: one record per
  * transaction replayed slower than a sustained load spooled, so the spool
  * never drained); stops at the first database failure, and the records of
- * the failed group are replayed again later (exactly once: batch ids). */
+ * the failed group are replayed again later (exactly once: batch ids).
+ *
+ * A group the database refuses for good (AB_EINVAL) is replayed again one
+ * record at a time to find the record at fault; that record is moved to
+ * events.poison -- but only if an empty arbiter.ingest() call works, so a
+ * broken schema never sends everything there. Without this, one such
+ * record would stop the spool for ever, and with it every later event. */
 static void
 replay(struct ingest *ing)
 {
@@ -266,10 +276,14 @@ replay(struct ingest *ing)
     if (app_now_ms() - ing->db_failed_at < RETRY_DB_MS)
         return;
     struct batch **bs = ab_xmalloc(GROUP_BATCHES * sizeof(*bs));
+    char *last = NULL; /* the raw text of a single-record group */
+    size_t last_len = 0, max_records = GROUP_BATCHES;
     for (;;) {
         size_t nb = 0, n = 0, peeked = 0;
         ab_status rc = AB_OK;
-        while (nb < GROUP_BATCHES && n < GROUP_MAX) {
+        free(last);
+        last = NULL;
+        while (nb < max_records && n < GROUP_MAX) {
             char *text;
             size_t len;
             rc = spool_peek(ing->spool, &text, &len);
@@ -277,10 +291,16 @@ replay(struct ingest *ing)
                 break;
             peeked++;
             struct batch *b = batch_decode(text, len);
-            free(text);
             if (b == NULL) {
+                free(text);
                 log_msg(LOG_ERROR, "unreadable spool record skipped", NULL);
                 continue;
+            }
+            if (max_records == 1) {
+                last = text;
+                last_len = len;
+            } else {
+                free(text);
             }
             bs[nb++] = b;
             n += b->n;
@@ -290,8 +310,28 @@ replay(struct ingest *ing)
         if (peeked == 0)
             break;
         rc = nb > 0 ? write_batches(ing, bs, nb) : AB_OK;
+        char bid[sizeof(bs[0]->id)] = "";
+        if (nb == 1)
+            snprintf(bid, sizeof(bid), "%s", bs[0]->id);
         for (size_t i = 0; i < nb; i++)
             batch_free(bs[i]);
+        if (rc == AB_EINVAL && max_records > 1) {
+            spool_rewind(ing->spool); /* find the record at fault */
+            max_records = 1;
+            continue;
+        }
+        if (rc == AB_EINVAL && last != NULL && ing->db != NULL &&
+            db_events_probe(ing->db) == AB_OK &&
+            spool_quarantine(ing->spool, last, last_len) == AB_OK) {
+            log_msg(LOG_ERROR, "spooled batch refused by the database; "
+                               "moved to events.poison",
+                    "batch", bid, NULL);
+            atomic_fetch_add(&ing->m_quarantined, 1);
+            rc = AB_OK;
+            nb = 0;
+        } else if (rc == AB_EINVAL) {
+            db_failed(ing); /* not shown to be the record's fault: retry */
+        }
         if (rc != AB_OK) {
             spool_rewind(ing->spool);
             break;
@@ -316,6 +356,7 @@ replay(struct ingest *ing)
         if (waiting)
             break;
     }
+    free(last);
     free(bs);
 }
 
@@ -500,6 +541,10 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
     metrics_register("arbiter_ingest_db_errors_total",
                      "Failed event writes (the batches were spooled).",
                      METRICS_COUNTER, &ing->m_db_errors);
+    metrics_register("arbiter_spool_quarantined_batches_total",
+                     "Spooled batches the database refused for good, moved "
+                     "to events.poison in the spool dir.",
+                     METRICS_COUNTER, &ing->m_quarantined);
     metrics_register("arbiter_ingest_rejected_busy_total",
                      "Batches refused with 503 because the queue or spool "
                      "was full.",

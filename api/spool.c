@@ -259,3 +259,17 @@ spool_rewind(struct spool *s)
 {
     s->peeked = 0;
 }
+
+ab_status
+spool_quarantine(struct spool *s, const char *payload, size_t len)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/events.poison", s->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return AB_EINTERNAL;
+    bool ok = write_full(fd, payload, len) && write_full(fd, "\n", 1) &&
+              fsync(fd) == 0;
+    close(fd);
+    return ok ? AB_OK : AB_EINTERNAL;
+}

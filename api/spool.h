@@ -44,6 +44,10 @@ ab_status spool_peek(struct spool *s, char **payload, size_t *len);
 /* Mark every record peeked since the last advance/rewind as replayed; when
  * everything is replayed the file is truncated. */
 ab_status spool_advance(struct spool *s);
+/* Keep a record that can never be replayed (the database refuses it) out
+ * of the way: append it, one line, to DIR/events.poison and fsync, so an
+ * operator can inspect and re-send it. AB_EINTERNAL on I/O errors. */
+ab_status spool_quarantine(struct spool *s, const char *payload, size_t len);
 /* Forget the peeks (their replay failed): the next peek starts again at
  * the oldest unreplayed record. */
 void spool_rewind(struct spool *s);

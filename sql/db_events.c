@@ -4,6 +4,7 @@
 #include <libpq-fe.h> /* before db.h: it declares db_conn() */
 #include "sql/db_events.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,23 @@
 
 enum { A_IDS, A_BATCH, A_EXP, A_EID, A_UNIT, A_ARM, A_HINT, A_METRIC,
        A_VALUE, A_TS, A_ATTR, N_ARRAYS };
+
+/* Will the same statement fail again? See db_events.h. */
+static bool
+permanent_failure(PGconn *conn, const PGresult *res)
+{
+    if (res == NULL || PQstatus(conn) != CONNECTION_OK)
+        return false;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state == NULL || strlen(state) != 5)
+        return false;
+    static const char *const transient[] = {"08", "40", "53", "57", "58",
+                                            "XX"};
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+        if (strncmp(state, transient[i], 2) == 0)
+            return false;
+    return strcmp(state, "55P03") != 0;
+}
 
 ab_status
 db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
@@ -56,7 +74,10 @@ db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
     if (PQresultStatus(res) != PGRES_TUPLES_OK ||
         (size_t)PQntuples(res) != n_batches) {
         db_report(db, "events write", res);
-        rc = AB_EDB;
+        rc = PQresultStatus(res) == PGRES_FATAL_ERROR &&
+                     permanent_failure(conn, res)
+                 ? AB_EINVAL
+                 : AB_EDB;
         goto done;
     }
     for (size_t i = 0; i < n_batches; i++) {
@@ -111,4 +132,23 @@ db_events_retention(struct db *db, int64_t cutoff_ms)
                    "SELECT arbiter.apply_retention("
                    "to_timestamp($1::bigint / 1000.0))",
                    1, &cutoff_ms);
+}
+
+ab_status
+db_events_probe(struct db *db)
+{
+    PGconn *conn = db_conn(db);
+    if (conn == NULL)
+        return AB_EDB;
+    PGresult *res = PQexec(conn,
+                           "SELECT count(*) FROM arbiter.ingest('{}'::text[],"
+                           " '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',"
+                           " '{}', '{}')");
+    ab_status rc = AB_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_report(db, "events probe", res);
+        rc = AB_EDB;
+    }
+    PQclear(res);
+    return rc;
 }

@@ -32,10 +32,18 @@ struct db_batch_result {
  * arbiter.ingest). results[i] gets batch i's counts (a batch committed
  * before reports the counts it had then). AB_EDB: nothing is committed --
  * or, when the connection broke during COMMIT, the outcome is unknown; a
- * retry with the same batch ids is then safe (exactly once). */
+ * retry with the same batch ids is then safe (exactly once). AB_EINVAL:
+ * nothing is committed and retrying these events will fail again: the
+ * statement failed on a healthy connection with an SQLSTATE that is not
+ * transient (transient: classes 08 connection, 40 rollback, 53 resources,
+ * 57 operator intervention, 58 system, XX internal, 55P03 lock). */
 ab_status db_events_write(struct db *db, const char *const *batch_ids,
                           size_t n_batches, const struct db_event *events,
                           size_t n_events, struct db_batch_result *results);
+
+/* Call arbiter.ingest with no events: AB_OK when the function works at
+ * all (so an AB_EINVAL above is about those events, not the schema). */
+ab_status db_events_probe(struct db *db);
 
 /* Create monthly partitions covering [from_ms, to_ms]. */
 ab_status db_events_partitions(struct db *db, int64_t from_ms, int64_t to_ms);

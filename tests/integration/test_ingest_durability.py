@@ -9,7 +9,8 @@ are in test_ingest_outage.py).
     is restarted with the SAME spool dir and replays it;
   * a spool as a crash leaves it: replay from events.offset, a batch
     already committed (or repeated) is skipped by its id, an unreadable
-    record is skipped, a torn tail is cut;
+    record is skipped, a torn tail is cut; a record PostgreSQL refuses
+    for good goes to events.poison instead of blocking the spool;
   * lost answers: a first attempt that times out on the client, or whose
     connection the client drops, is resent with the same event ids;
   * idempotency: a resent batch stores nothing and says how many were
@@ -221,6 +222,50 @@ class Durability(unittest.TestCase):
                                       "accepted FROM arbiter.ingest_batches"
                                       " WHERE batch_id LIKE 'torn-batch-%' "
                                       "ORDER BY batch_id"), "3 3\n1 1")
+
+    def test_a_record_the_database_refuses_is_quarantined(self):
+        """A spooled batch PostgreSQL refuses for good (here a timestamp
+        out of its range) must not block the spool and every later event:
+        it goes to events.poison, the others are replayed."""
+        import struct
+        import xxhash
+        key = self.experiment("poison")
+        exp_id = int(harness.psql(self.url, "SELECT id FROM "
+                                  "arbiter.experiments WHERE key = "
+                                  "'poison'"))
+        now_ms = int(time.time() * 1000)
+
+        def record(bid, ids, ts=now_ms):
+            payload = json.dumps({"id": bid, "events": [
+                [exp_id, i, "u-" + i, None, "control", "rev", 1.5, ts, None]
+                for i in ids]}).encode()
+            return payload, (b"ARBS" + struct.pack(
+                "<III", len(payload), xxhash.xxh32_intdigest(payload, 0),
+                0) + payload)
+
+        _, r1 = record("poison-batch-1", ["p1", "p2"])
+        bad_payload, bad = record("poison-batch-2", ["p-bad"],
+                                  ts=9000000000000000000)
+        _, r3 = record("poison-batch-3", ["p3"])
+        d = os.path.join(self.tmp, "poison-spool")
+        os.makedirs(d)
+        with open(os.path.join(d, "events.spool"), "wb") as f:
+            f.write(r1 + bad + r3)
+        with harness.Server(self.url, env={"ARBITER_SPOOL_DIR": d}) as srv:
+            m = il.wait_spool_empty(srv.base, timeout=60)
+            self.assertEqual(m["arbiter_spool_quarantined_batches_total"], 1)
+            self.assertEqual(m["arbiter_spool_replayed_batches_total"], 2)
+            self.assertIn("moved to events.poison", srv.logs())
+            # the live path works again: straight into the database
+            st, _, text = il.post_events(srv.base, [{
+                "id": "p4", "experiment": key, "unit": "u-p4",
+                "metric": "rev", "value": 1}])
+            self.assertEqual(st, 202, text)
+            self.assertIs(json.loads(text)["spooled"], False)
+        self.assertEqual(il.stored_ids(self.url, key),
+                         {"p1": 1, "p2": 1, "p3": 1, "p4": 1})
+        with open(os.path.join(d, "events.poison"), "rb") as f:
+            self.assertEqual(f.read(), bad_payload + b"\n")
 
     # ---- idempotency -----------------------------------------------------------
 
