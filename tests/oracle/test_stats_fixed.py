@@ -90,8 +90,8 @@ class TestWelch(unittest.TestCase, Close):
     def test_random_cases(self):
         rng = np.random.default_rng(20261123)
         cases = 0
-        for rep in range(40):
-            k = int(rng.integers(3, 6))
+        for rep in range(30):
+            k = int(rng.integers(4, 7))
             data = []
             for _ in range(k):
                 n = int(rng.integers(2, 400))
