@@ -62,7 +62,10 @@ cmd_analyze(int argc, char **argv)
         free(buf);
         return 1;
     }
-    req = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    /* INT_AS_REAL: a count beyond 2^63 is a number (and then a
+     * degenerate input with a status), not a parse error */
+    req = json_loadb(buf ? buf : "", len,
+                     JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
     free(buf);
     if (req == NULL) {
         fprintf(stderr, "arbiter analyze: malformed JSON at line %d column "
