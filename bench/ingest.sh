@@ -214,8 +214,9 @@ done
 
 # ---- 4. the aggregates are exact -------------------------------------------
 # On the last round's data of experiment bench-0 (a quarter of the events:
-# arm_stats_recompute() grows faster than linearly with the events of an
-# experiment, and the check only needs to see the incremental path under
+# arm_stats_recompute() of all four took minutes on the loaded 2-core
+# machine -- a scan of the experiment's raw events plus JIT compilation per
+# call -- and the check only needs to see the incremental path under
 # concurrent load). Each side is materialized once: a join of the view with
 # the function would re-run the recomputation per row.
 check=$(psql "$db_url" -X -qAt -v ON_ERROR_STOP=1 <<'SQL'
