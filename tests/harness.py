@@ -122,6 +122,11 @@ class Server:
             "ARBITER_LOG_LEVEL": "info",
         })
         self.env.update(env or {})
+        # every server gets its own spool directory (one process per spool)
+        # unless the suite chose one
+        if "ARBITER_SPOOL_DIR" not in (env or {}):
+            self.env["ARBITER_SPOOL_DIR"] = tempfile.mkdtemp(
+                prefix="arbiter-spool-")
         self.args = list(args)
         self.proc = None
         self.log = tempfile.NamedTemporaryFile(prefix="arbiter-log-",
