@@ -107,12 +107,13 @@ def diff_quantile(ac, bc, at, bt, p, relative):
 
 class TestNormalModel(unittest.TestCase, Close):
     def test_random_cases(self):
+        """40 requests of one control and 5 treatments: 200 comparisons."""
         rng = np.random.default_rng(99)
         cases = 0
-        for rep in range(90):
+        for rep in range(40):
             c = rng.normal(10, 2, int(rng.integers(5, 2000)))
-            t = rng.normal(10 + rng.normal(0, 0.3), 2,
-                           int(rng.integers(5, 2000)))
+            ts = [rng.normal(10 + rng.normal(0, 0.3), 2,
+                             int(rng.integers(5, 2000))) for _ in range(5)]
             effect = ("absolute", "relative")[rep % 2]
             direction = ("increase", "decrease")[(rep // 2) % 2]
             side = ("two", "greater", "less")[rep % 3]
@@ -124,55 +125,59 @@ class TestNormalModel(unittest.TestCase, Close):
             req = {"metric": {"kind": "mean", "direction": direction},
                    "method": "bayes", "effect": effect, "sided": side,
                    "alpha": alpha,
-                   "arms": [dict(name="c", **moments(c)),
-                            dict(name="t", **moments(t))]}
+                   "arms": [dict(name="c", **moments(c))] +
+                   [dict(name="t%d" % i, **moments(t))
+                    for i, t in enumerate(ts)]}
             if prior:
                 req["prior"] = prior
-            cmp = analyze(req)["comparisons"][0]
-            mc, mt = c.mean(), t.mean()
-            vc, vt = c.var(ddof=1) / len(c), t.var(ddof=1) / len(t)
-            if effect == "absolute":
-                est, se = mt - mc, math.sqrt(vc + vt)
-            else:
-                est = mt / mc - 1
-                se = math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
-            if prior:
-                prec = 1 / se**2 + 1 / prior["sd"] ** 2
-                mu = (est / se**2 + prior["mean"] / prior["sd"] ** 2) / prec
-                s = math.sqrt(1 / prec)
-            else:
-                mu, s = est, se
-            post = st.norm(mu, s)
-            sgn = 1 if direction == "increase" else -1
-            win = post.sf(0) if sgn > 0 else post.cdf(0)
-            # risk by numerical integration (independent of the formula)
-            loss_pos, _ = si.quad(lambda x: x * post.pdf(x), 0,
-                                  mu + 40 * s, epsabs=1e-15, epsrel=1e-12)
-            loss_neg, _ = si.quad(lambda x: -x * post.pdf(x), mu - 40 * s,
-                                  0, epsabs=1e-15, epsrel=1e-12)
-            risk_t = loss_neg if sgn > 0 else loss_pos
-            risk_c = loss_pos if sgn > 0 else loss_neg
-            if side == "two":
-                lo, hi = post.ppf(alpha / 2), post.ppf(1 - alpha / 2)
-            elif side == "greater":
-                lo, hi = post.ppf(alpha), None
-            else:
-                lo, hi = None, post.ppf(1 - alpha)
-            self.close(cmp["effect"], mu, "posterior mean")
-            self.close(cmp["se"], s, "posterior sd")
-            self.close(cmp["chance_to_win"], win, "chance to win")
-            self.close(cmp["ci"][0], lo, "credible lo")
-            self.close(cmp["ci"][1], hi, "credible hi")
-            self.close(cmp["risk"]["treatment"], risk_t, "risk t", 1e-8,
-                       1e-13)
-            self.close(cmp["risk"]["control"], risk_c, "risk c", 1e-8,
-                       1e-13)
-            self.assertIsNone(cmp["p_value"])
-            self.assertEqual(cmp["significant"],
-                             (lo is not None and lo > 0) or
-                             (hi is not None and hi < 0))
-            cases += 1
-        self.assertGreaterEqual(cases, 90)
+            for t, cmp in zip(ts, analyze(req)["comparisons"]):
+                mc, mt = c.mean(), t.mean()
+                vc, vt = c.var(ddof=1) / len(c), t.var(ddof=1) / len(t)
+                if effect == "absolute":
+                    est, se = mt - mc, math.sqrt(vc + vt)
+                else:
+                    est = mt / mc - 1
+                    se = math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
+                if prior:
+                    prec = 1 / se**2 + 1 / prior["sd"] ** 2
+                    mu = (est / se**2 + prior["mean"] / prior["sd"] ** 2) / \
+                        prec
+                    s = math.sqrt(1 / prec)
+                else:
+                    mu, s = est, se
+                post = st.norm(mu, s)
+                sgn = 1 if direction == "increase" else -1
+                win = post.sf(0) if sgn > 0 else post.cdf(0)
+                # risk by numerical integration (independent of the formula)
+                loss_pos, _ = si.quad(lambda x: x * post.pdf(x), 0,
+                                      max(0.0, mu + 40 * s), epsabs=1e-15,
+                                      epsrel=1e-12)
+                loss_neg, _ = si.quad(lambda x: -x * post.pdf(x),
+                                      min(0.0, mu - 40 * s), 0,
+                                      epsabs=1e-15, epsrel=1e-12)
+                risk_t = loss_neg if sgn > 0 else loss_pos
+                risk_c = loss_pos if sgn > 0 else loss_neg
+                if side == "two":
+                    lo, hi = post.ppf(alpha / 2), post.ppf(1 - alpha / 2)
+                elif side == "greater":
+                    lo, hi = post.ppf(alpha), None
+                else:
+                    lo, hi = None, post.ppf(1 - alpha)
+                self.close(cmp["effect"], mu, "posterior mean")
+                self.close(cmp["se"], s, "posterior sd")
+                self.close(cmp["chance_to_win"], win, "chance to win")
+                self.close(cmp["ci"][0], lo, "credible lo")
+                self.close(cmp["ci"][1], hi, "credible hi")
+                self.close(cmp["risk"]["treatment"], risk_t, "risk t", 1e-8,
+                           1e-13)
+                self.close(cmp["risk"]["control"], risk_c, "risk c", 1e-8,
+                           1e-13)
+                self.assertIsNone(cmp["p_value"])
+                self.assertEqual(cmp["significant"],
+                                 (lo is not None and lo > 0) or
+                                 (hi is not None and hi < 0))
+                cases += 1
+        self.assertEqual(cases, 200)
 
     def test_golden_flat_prior(self):
         # Flat prior: posterior = N(est, se^2) with est = 0.2, se = 0.1
