@@ -223,10 +223,18 @@ run_wrk() { # NAME URL SCRIPT PID
         >"$out" 2>&1 || { cat "$out" >&2; return 1; }
     c1=$(cpu_ticks "$4")
     { echo "== $1"; cat "$out"; } >>"$tmp/wrk-all.txt"
-    if grep -qE 'Non-2xx|Socket errors' "$out"; then
+    if grep -q 'Non-2xx' "$out" ||
+        grep -E 'Socket errors' "$out" | grep -qvE 'connect 0, read 0, write 0,'
+    then
         echo "assign.sh: $1 had errors:" >&2
         cat "$out" >&2
         return 1
+    fi
+    if grep -q 'Socket errors' "$out"; then
+        # only wrk's 2 s timeouts: the run stalled (seen for nginx and
+        # arbiter alike when the shared machine froze); retried once
+        echo "timeouts"
+        return 0
     fi
     awk -v ticks=$((c1 - c0)) -v hz="$TICK_HZ" '
     function us(v) {
@@ -253,11 +261,21 @@ declare -A script=([arbiter-get]=bench/assign_get.lua
     [arbiter-batch]=bench/assign_batch.lua
     [nginx-batch]=bench/assign_batch.lua)
 : >"$tmp/results.txt"
+: >"$tmp/stalls.txt"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$RUNS"); do
     for t in "${targets[@]}"; do
         echo "bench: round $round/$RUNS: $t ($DURATION)" >&2
         r=$(run_wrk "$t" "${url[$t]}" "${script[$t]}" "${pid[$t]}")
+        if [ "$r" = timeouts ]; then
+            echo "bench:   wrk timeouts (a stall); running $t again" >&2
+            echo "$round $t" >>"$tmp/stalls.txt"
+            r=$(run_wrk "$t" "${url[$t]}" "${script[$t]}" "${pid[$t]}")
+            if [ "$r" = timeouts ]; then
+                echo "assign.sh: $t stalled twice in a row" >&2
+                exit 1
+            fi
+        fi
         echo "$round $t $r" >>"$tmp/results.txt"
         echo "bench:   $r (req/s, p50 us, p99 us, server CPU us/request)" >&2
     done
@@ -314,6 +332,12 @@ PY
 )
 target_met=${report##*TARGET_MET=}
 report=${report%TARGET_MET=*}
+if [ -s "$tmp/stalls.txt" ]; then
+    report+="Runs repeated after wrk timeouts (the whole run stalled): $(
+        awk '{ printf "%sround %s %s", NR > 1 ? ", " : "", $1, $2 }' \
+            "$tmp/stalls.txt"); the stalled runs are in the raw output."
+    report+=$'\n'
+fi
 
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 if [ "$PIN" = 1 ]; then
