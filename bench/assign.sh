@@ -334,7 +334,7 @@ target_met=${report##*TARGET_MET=}
 report=${report%TARGET_MET=*}
 if [ -s "$tmp/stalls.txt" ]; then
     report+="Runs repeated after wrk timeouts (the whole run stalled): $(
-        awk '{ printf "%sround %s %s", NR > 1 ? ", " : "", $1, $2 }' \
+        awk '{ printf "%sround %s %s", (NR > 1 ? ", " : ""), $1, $2 }' \
             "$tmp/stalls.txt"); the stalled runs are in the raw output."
     report+=$'\n'
 fi
