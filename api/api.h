@@ -43,6 +43,7 @@ struct api_req {
     size_t body_len;
     json_t *json; /* parsed body for API_BODY_JSON routes, borrowed */
     enum api_scope scope; /* the scope the caller's token grants */
+    void *defer;          /* token for api_complete() (see API_DEFERRED) */
 };
 
 #define API_MAX_HEADERS 4
@@ -54,6 +55,16 @@ struct api_resp {
     struct api_kv headers[API_MAX_HEADERS]; /* static keys, owned values */
     size_t n_headers;
 };
+
+/* A handler that waits on another thread (the events writer) does not
+ * block its HTTP worker: it sets resp->status = API_DEFERRED, keeps
+ * req->defer, and later, from any thread, fills a response and calls
+ * api_complete(defer, &resp) exactly once. The connection is suspended
+ * meanwhile, so the worker serves its other connections (assignment never
+ * waits behind a slow database). */
+#define API_DEFERRED (-1)
+/* Steals r's body and headers. */
+void api_complete(void *defer, struct api_resp *r);
 
 struct api_ctx {
     struct app *app;

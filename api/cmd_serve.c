@@ -451,12 +451,15 @@ cmd_serve(int argc, char **argv)
     sigwait(&set, &sig);
     log_msg(LOG_INFO, "shutting down", "signal",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    /* answer every event post first: their answers wait on the writer
+     * (deferred), and a stopped server cannot send them */
+    ingest_drain(app.ingest, 10000);
     server_stop(srv);
     leader_free(app.leader); /* releases the lock: another takes over */
     app.leader = NULL;
     reweight_free(rw);
     rollout_job_free(rj);
-    ingest_stop(app.ingest, 10000); /* drain the queue, flush, replay */
+    ingest_free(app.ingest); /* drained above */
     app.ingest = NULL;
     app_shutdown(&app);
     metrics_free();

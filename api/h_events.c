@@ -365,6 +365,45 @@ parse_body(const struct api_req *req, char *err, size_t len)
     return arr;
 }
 
+/* The answer: 202 with the counts, or 503 with Retry-After when the
+ * events could not be made durable. Steals rejected. */
+static void
+reply_accepted(struct api_resp *resp, ab_status rc,
+               const struct ingest_result *res, json_t *rejected)
+{
+    if (rc != AB_OK) {
+        json_decref(rejected);
+        api_reply_header(resp, "Retry-After", "1");
+        if (rc == AB_EBUSY)
+            api_reply_error(resp, 503, "overloaded",
+                            "ingestion queue or spool is full; retry later");
+        else
+            api_reply_error(resp, 503, "unavailable",
+                            "events could not be made durable; retry later");
+        return;
+    }
+    api_reply_json(resp, 202,
+                   json_pack("{s:i,s:i,s:b,s:o}", "accepted", res->accepted,
+                             "duplicates", res->duplicates, "spooled",
+                             res->spooled, "rejected", rejected));
+}
+
+struct pending {
+    json_t *rejected;
+    void *defer;
+};
+
+/* ingest_done_fn: on the writer thread, once the batch is durable. */
+static void
+events_done(void *arg, ab_status rc, const struct ingest_result *res)
+{
+    struct pending *p = arg;
+    struct api_resp resp = {0};
+    reply_accepted(&resp, rc, res, p->rejected);
+    api_complete(p->defer, &resp);
+    free(p);
+}
+
 void
 api_events_post(struct api_ctx *ctx, const struct api_req *req,
                 struct api_resp *resp)
@@ -404,27 +443,22 @@ api_events_post(struct api_ctx *ctx, const struct api_req *req,
     app_snapshot_release(s);
     json_decref(events);
 
-    struct ingest_result res = {0, 0, false};
-    if (n_ok > 0) {
-        ab_status rc = ingest_submit(app->ingest, ok, n_ok, &res);
-        if (rc != AB_OK) {
-            json_decref(r.list);
-            api_reply_header(resp, "Retry-After", "1");
-            if (rc == AB_EBUSY)
-                api_reply_error(resp, 503, "overloaded",
-                                "ingestion queue or spool is full; retry "
-                                "later");
-            else
-                api_reply_error(resp, 503, "unavailable",
-                                "events could not be made durable; retry "
-                                "later");
-            return;
-        }
-    } else {
+    if (n_ok == 0) {
         free(ok);
+        reply_accepted(resp, AB_OK, &(struct ingest_result){0, 0, false},
+                       r.list);
+        return;
     }
-    api_reply_json(resp, 202,
-                   json_pack("{s:i,s:i,s:b,s:o}", "accepted", res.accepted,
-                             "duplicates", res.duplicates, "spooled",
-                             res.spooled, "rejected", r.list));
+    /* the answer waits for the group commit (or the spool's fsync) without
+     * holding this HTTP worker: see API_DEFERRED */
+    struct pending *p = ab_xmalloc(sizeof(*p));
+    p->rejected = r.list;
+    p->defer = req->defer;
+    ab_status rc = ingest_submit_async(app->ingest, ok, n_ok, events_done, p);
+    if (rc != AB_OK) {
+        free(p);
+        reply_accepted(resp, rc, NULL, r.list);
+        return;
+    }
+    resp->status = API_DEFERRED;
 }

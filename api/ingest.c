@@ -29,6 +29,10 @@ struct batch {
     struct ingest_event *ev;
     size_t n;
     struct batch *next;
+    /* asynchronous submitters: called by the writer, then the batch is
+     * freed by it; synchronous ones wait on ing->done */
+    ingest_done_fn *cb;
+    void *cb_arg;
     /* result, written by the writer under the lock */
     bool done;
     ab_status rc;
@@ -44,6 +48,7 @@ struct ingest {
     struct batch *head, *tail;
     size_t queued; /* events in the queue */
     bool stop;
+    bool drained; /* the writer thread was joined */
     int stop_timeout_ms;
     pthread_t thread;
 
@@ -392,6 +397,14 @@ finish(struct ingest *ing, struct batch **bs, size_t nb, ab_status rc)
     }
     pthread_cond_broadcast(&ing->done);
     pthread_mutex_unlock(&ing->lock);
+    /* asynchronous batches belong to the writer from here on */
+    for (size_t i = 0; i < nb; i++) {
+        struct batch *b = bs[i];
+        if (b->cb == NULL)
+            continue;
+        b->cb(b->cb_arg, rc, rc == AB_OK ? &b->res : NULL);
+        batch_free(b);
+    }
 }
 
 static void *
@@ -461,18 +474,12 @@ writer_main(void *arg)
 
 /* ---- public --------------------------------------------------------------- */
 
-ab_status
-ingest_submit(struct ingest *ing, struct ingest_event *evs, size_t n,
-              struct ingest_result *out)
+/* Queue b (the lock is held); AB_EBUSY when stopping or full. */
+static ab_status
+enqueue(struct ingest *ing, struct batch *b)
 {
-    struct batch *b = ab_xcalloc(1, sizeof(*b));
-    b->ev = evs;
-    b->n = n;
-    pthread_mutex_lock(&ing->lock);
-    if (ing->stop || ing->queued + n > ing->cfg.queue_max) {
-        pthread_mutex_unlock(&ing->lock);
+    if (ing->stop || ing->queued + b->n > ing->cfg.queue_max) {
         atomic_fetch_add(&ing->m_rejected_busy, 1);
-        batch_free(b);
         return AB_EBUSY;
     }
     /* batch id: process-unique sequence + random, 32 hex digits */
@@ -485,9 +492,42 @@ ingest_submit(struct ingest *ing, struct ingest_event *evs, size_t n,
     else
         ing->head = b;
     ing->tail = b;
-    ing->queued += n;
+    ing->queued += b->n;
     atomic_store(&ing->m_queue, (int64_t)ing->queued);
     pthread_cond_signal(&ing->work);
+    return AB_OK;
+}
+
+ab_status
+ingest_submit_async(struct ingest *ing, struct ingest_event *evs, size_t n,
+                    ingest_done_fn *cb, void *arg)
+{
+    struct batch *b = ab_xcalloc(1, sizeof(*b));
+    b->ev = evs;
+    b->n = n;
+    b->cb = cb;
+    b->cb_arg = arg;
+    pthread_mutex_lock(&ing->lock);
+    ab_status rc = enqueue(ing, b);
+    pthread_mutex_unlock(&ing->lock);
+    if (rc != AB_OK)
+        batch_free(b);
+    return rc;
+}
+
+ab_status
+ingest_submit(struct ingest *ing, struct ingest_event *evs, size_t n,
+              struct ingest_result *out)
+{
+    struct batch *b = ab_xcalloc(1, sizeof(*b));
+    b->ev = evs;
+    b->n = n;
+    pthread_mutex_lock(&ing->lock);
+    if (enqueue(ing, b) != AB_OK) {
+        pthread_mutex_unlock(&ing->lock);
+        batch_free(b);
+        return AB_EBUSY;
+    }
     while (!b->done)
         pthread_cond_wait(&ing->done, &ing->lock);
     pthread_mutex_unlock(&ing->lock);
@@ -562,16 +602,20 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
 }
 
 void
-ingest_stop(struct ingest *ing, int timeout_ms)
+ingest_drain(struct ingest *ing, int timeout_ms)
 {
     if (ing == NULL)
         return;
     pthread_mutex_lock(&ing->lock);
+    bool joined = ing->drained;
     ing->stop = true;
     ing->stop_timeout_ms = timeout_ms;
     pthread_cond_signal(&ing->work);
     pthread_mutex_unlock(&ing->lock);
+    if (joined)
+        return;
     pthread_join(ing->thread, NULL);
+    ing->drained = true;
     if (ing->spool && spool_pending(ing->spool) > 0) {
         char b[32];
         snprintf(b, sizeof(b), "%llu",
@@ -580,10 +624,25 @@ ingest_stop(struct ingest *ing, int timeout_ms)
                           "replayed at the next start",
                 "bytes", b, NULL);
     }
+}
+
+void
+ingest_free(struct ingest *ing)
+{
+    if (ing == NULL)
+        return;
+    ingest_drain(ing, 0);
     spool_close(ing->spool);
     db_close(ing->db);
     pthread_mutex_destroy(&ing->lock);
     pthread_cond_destroy(&ing->work);
     pthread_cond_destroy(&ing->done);
     free(ing);
+}
+
+void
+ingest_stop(struct ingest *ing, int timeout_ms)
+{
+    ingest_drain(ing, timeout_ms);
+    ingest_free(ing);
 }

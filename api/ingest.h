@@ -42,7 +42,13 @@ struct ingest_config {
 
 ab_status ingest_new(struct app *app, const struct ingest_config *cfg,
                      struct ingest **out);
-/* Drain the queue and stop (after the HTTP server stopped). */
+/* Refuse new batches (AB_EBUSY), write or spool every queued one (their
+ * submitters are answered), replay the spool for up to timeout_ms, and
+ * stop the writer thread. Idempotent. */
+void ingest_drain(struct ingest *ing, int timeout_ms);
+/* Drain (if not done) and free. NULL is a no-op. */
+void ingest_free(struct ingest *ing);
+/* ingest_drain() then ingest_free(). */
 void ingest_stop(struct ingest *ing, int timeout_ms);
 
 struct ingest_result {
@@ -57,6 +63,17 @@ struct ingest_result {
  * could take it (answer 503). */
 ab_status ingest_submit(struct ingest *ing, struct ingest_event *evs,
                         size_t n, struct ingest_result *out);
+
+/* The asynchronous form: returns at once; cb(arg, rc, result) is called
+ * from the writer thread once the batch is committed or spooled (rc AB_OK,
+ * result valid during the call) or could not be made durable (rc
+ * AB_EINTERNAL or AB_EBUSY, result NULL). A refusal up front (AB_EBUSY:
+ * queue full or draining) is returned here and cb is never called. evs is
+ * taken in either case. */
+typedef void ingest_done_fn(void *arg, ab_status rc,
+                            const struct ingest_result *result);
+ab_status ingest_submit_async(struct ingest *ing, struct ingest_event *evs,
+                              size_t n, ingest_done_fn *cb, void *arg);
 
 void ingest_event_clear(struct ingest_event *e);
 

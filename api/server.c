@@ -46,7 +46,18 @@ struct call {
     bool answered;
     uint64_t t0;
     int status;
+    /* deferred answers (API_DEFERRED), under defer_lock */
+    struct MHD_Connection *conn;
+    bool deferred; /* suspended, waiting for api_complete() */
+    bool ready;    /* api_complete() delivered 'late' */
+    struct api_resp late;
 };
+
+/* Guards the deferred/ready handshake between an HTTP worker and the
+ * thread that completes a deferred request; n_deferred counts answers not
+ * yet queued (server_stop waits for them). */
+static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t n_deferred;
 
 static uint64_t
 now_ns(void)
@@ -237,13 +248,42 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
             return send_resp(conn, c, &resp);
         }
     }
+    c->conn = conn;
+    c->req.defer = c;
     c->route->handler(&ctx, &c->req, &resp);
     app_db_put(app, ctx.db);
     json_decref(doc);
     c->req.json = NULL;
+    if (resp.status == API_DEFERRED) {
+        pthread_mutex_lock(&defer_lock);
+        if (c->ready) { /* completed before we could suspend */
+            pthread_mutex_unlock(&defer_lock);
+            return send_resp(conn, c, &c->late);
+        }
+        c->deferred = true;
+        n_deferred++;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&defer_lock);
+        return MHD_YES;
+    }
     if (resp.body == NULL) /* a handler bug: never leave the caller hanging */
         api_reply_error(&resp, 500, "internal", "no response");
     return send_resp(conn, c, &resp);
+}
+
+void
+api_complete(void *defer, struct api_resp *r)
+{
+    struct call *c = defer;
+    pthread_mutex_lock(&defer_lock);
+    c->late = *r;
+    memset(r, 0, sizeof(*r));
+    if (c->late.body == NULL)
+        api_reply_error(&c->late, 500, "internal", "no response");
+    c->ready = true;
+    if (c->deferred)
+        MHD_resume_connection(c->conn); /* MHD calls access_cb again */
+    pthread_mutex_unlock(&defer_lock);
 }
 
 /* ---- struct call: one spare per worker thread ------------------------------
@@ -297,6 +337,10 @@ call_new(void)
     c->body_len = c->body_cap = 0;
     c->too_big = false;
     c->answered = false;
+    c->conn = NULL;
+    c->deferred = false;
+    c->ready = false;
+    c->req.defer = NULL;
     c->t0 = 0;
     c->status = 0;
     return c;
@@ -338,6 +382,16 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
     if (c->answered) { /* answered early (413); discard the rest */
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (c->deferred) { /* resumed by api_complete() */
+        pthread_mutex_lock(&defer_lock);
+        bool ready = c->ready;
+        if (ready) {
+            c->deferred = false;
+            n_deferred--;
+        }
+        pthread_mutex_unlock(&defer_lock);
+        return ready ? send_resp(conn, c, &c->late) : MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
@@ -409,7 +463,7 @@ server_start(struct app *app, struct server **out)
         return AB_EINVAL;
     pthread_once(&spare_once, spare_key_make);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     /* The logger first, so that MHD's messages about the other options
      * reach it; a pool of 1 is no pool (0: MHD warns about 1). */
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -437,6 +491,17 @@ server_stop(struct server *srv)
 {
     if (srv == NULL)
         return;
+    /* deferred answers still being queued (the caller drained their
+     * producers first): give them a moment to go out */
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&defer_lock);
+        size_t pending = n_deferred;
+        pthread_mutex_unlock(&defer_lock);
+        if (pending == 0)
+            break;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(srv->daemon);
     /* the workers' spares went with their threads; requests finished on
      * this thread during the stop may have left one here */
