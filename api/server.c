@@ -435,6 +435,15 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (c->answered)
         metrics_observe_request(route_index(c), c->status, now_ns() - c->t0);
+    pthread_mutex_lock(&defer_lock);
+    if (c->ready && c->deferred) { /* completed, but never sent */
+        free(c->late.body);
+        for (size_t i = 0; i < c->late.n_headers; i++)
+            free((char *)c->late.headers[i].value);
+        n_deferred--;
+        c->deferred = false;
+    }
+    pthread_mutex_unlock(&defer_lock);
     json_decref(c->req.json);
     free(c->body);
     call_free(c);
