@@ -384,58 +384,18 @@ done:
     db_experiment_clear(&row);
 }
 
-/* Optional body of an action: {"reason": "..."}; "" when absent. */
-static bool
-action_reason(const struct api_req *req, struct api_resp *resp,
-              char *reason, size_t len)
-{
-    reason[0] = '\0';
-    size_t i = 0;
-    while (i < req->body_len && strchr(" \t\r\n", req->body[i]))
-        i++;
-    if (i == req->body_len)
-        return true;
-    json_error_t jerr;
-    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
-                             &jerr);
-    if (!json_is_object(doc)) {
-        api_reply_error(resp, 400, "invalid_json",
-                        "body must be a JSON object such as "
-                        "{\"reason\": \"...\"}");
-        json_decref(doc);
-        return false;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(doc, k, v) {
-        if (strcmp(k, "reason") != 0) {
-            api_reply_error(resp, 400, "invalid", "%s: unknown field",
-                            strlen(k) < 64 ? k : "(long name)");
-            json_decref(doc);
-            return false;
-        }
-        if (!json_is_string(v) || json_string_length(v) >= len) {
-            api_reply_error(resp, 400, "invalid",
-                            "reason: must be a string under %zu bytes", len);
-            json_decref(doc);
-            return false;
-        }
-        snprintf(reason, len, "%s", json_string_value(v));
-    }
-    json_decref(doc);
-    return true;
-}
-
 static void
 transition(struct api_ctx *ctx, const struct api_req *req,
            struct api_resp *resp, const char *from, const char *to,
            const char *action)
 {
-    char reason[1024];
+    static const char *const allowed[] = {"reason"};
+    char v[1][API_STRING_MAX];
     if (reply_impossible_key(req->params[0], resp))
         return;
-    if (!action_reason(req, resp, reason, sizeof(reason)))
+    if (!api_body_strings(req, resp, allowed, v, 1))
         return;
+    const char *reason = v[0];
     struct db_experiment row = {0};
     ab_status rc = db_experiment_transition(ctx->db, req->params[0], from, to,
                                             action, "admin", reason, &row);

@@ -16,51 +16,6 @@
 #include "sql/db.h"
 #include "sql/db_rollout.h"
 
-/* Parse an optional body with the given allowed fields into strings. */
-static bool
-body_fields(const struct api_req *req, struct api_resp *resp,
-            const char *const *allowed, char values[][256], size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        values[i][0] = '\0';
-    size_t i = 0;
-    while (i < req->body_len && strchr(" \t\r\n", req->body[i]))
-        i++;
-    if (i == req->body_len)
-        return true;
-    json_error_t jerr;
-    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
-                             &jerr);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        api_reply_error(resp, 400, "invalid_json",
-                        "body must be a JSON object");
-        return false;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(doc, k, v) {
-        size_t f = 0;
-        while (f < n && strcmp(k, allowed[f]) != 0)
-            f++;
-        if (f == n) {
-            api_reply_error(resp, 400, "invalid", "%s: unknown field",
-                            strlen(k) < 64 ? k : "(long name)");
-            json_decref(doc);
-            return false;
-        }
-        if (!json_is_string(v) || json_string_length(v) >= 256) {
-            api_reply_error(resp, 400, "invalid",
-                            "%s: must be a string under 256 bytes", k);
-            json_decref(doc);
-            return false;
-        }
-        snprintf(values[f], 256, "%s", json_string_value(v));
-    }
-    json_decref(doc);
-    return true;
-}
-
 static void
 reply_after(struct api_ctx *ctx, const struct api_req *req,
             struct api_resp *resp, ab_status rc, const char *what)
@@ -100,8 +55,8 @@ api_experiment_promote(struct api_ctx *ctx, const struct api_req *req,
                        struct api_resp *resp)
 {
     static const char *const allowed[] = {"arm", "reason"};
-    char v[2][256];
-    if (!body_fields(req, resp, allowed, v, 2))
+    char v[2][API_STRING_MAX];
+    if (!api_body_strings(req, resp, allowed, v, 2))
         return;
     struct snapshot *s = app_snapshot_get(ctx->app);
     const struct core_experiment *e = find(s, req->params[0]);
@@ -156,8 +111,8 @@ api_experiment_rollback(struct api_ctx *ctx, const struct api_req *req,
                         struct api_resp *resp)
 {
     static const char *const allowed[] = {"reason"};
-    char v[1][256];
-    if (!body_fields(req, resp, allowed, v, 1))
+    char v[1][API_STRING_MAX];
+    if (!api_body_strings(req, resp, allowed, v, 1))
         return;
     struct snapshot *s = app_snapshot_get(ctx->app);
     const struct core_experiment *e = find(s, req->params[0]);
@@ -187,8 +142,8 @@ api_experiment_approve(struct api_ctx *ctx, const struct api_req *req,
                        struct api_resp *resp)
 {
     static const char *const allowed[] = {"reason"};
-    char v[1][256];
-    if (!body_fields(req, resp, allowed, v, 1))
+    char v[1][API_STRING_MAX];
+    if (!api_body_strings(req, resp, allowed, v, 1))
         return;
     struct db_experiment row = {0};
     ab_status rc = db_experiment_get(ctx->db, req->params[0], &row);

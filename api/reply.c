@@ -189,3 +189,50 @@ api_json_depth(const char *s, size_t n)
     }
     return max;
 }
+
+/* An optional body of string fields (see api.h). */
+bool
+api_body_strings(const struct api_req *req, struct api_resp *resp,
+                 const char *const *allowed, char values[][API_STRING_MAX],
+                 size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        values[i][0] = '\0';
+    size_t i = 0;
+    while (i < req->body_len && strchr(" \t\r\n", req->body[i]))
+        i++;
+    if (i == req->body_len)
+        return true;
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
+                             &jerr);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        api_reply_error(resp, 400, "invalid_json",
+                        "body must be a JSON object");
+        return false;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(doc, k, v) {
+        size_t f = 0;
+        while (f < n && strcmp(k, allowed[f]) != 0)
+            f++;
+        if (f == n) {
+            api_reply_error(resp, 400, "invalid", "%s: unknown field",
+                            strlen(k) < 64 ? k : "(long name)");
+            json_decref(doc);
+            return false;
+        }
+        if (!json_is_string(v) || json_string_length(v) >= API_STRING_MAX) {
+            api_reply_error(resp, 400, "invalid",
+                            "%s: must be a string under %d bytes", k,
+                            API_STRING_MAX);
+            json_decref(doc);
+            return false;
+        }
+        snprintf(values[f], API_STRING_MAX, "%s", json_string_value(v));
+    }
+    json_decref(doc);
+    return true;
+}
