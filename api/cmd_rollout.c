@@ -81,11 +81,16 @@ static int
 wait_for(const char *url, const char *key, double timeout, double interval)
 {
     struct db *db = NULL;
-    if (db_open(url, &db) != AB_OK) {
-        fprintf(stderr, "arbiter rollout: cannot connect to the database\n");
-        return EXIT_DB;
-    }
     double t0 = now_s();
+    /* the database may be starting or busy: keep trying until timeout */
+    while (db_open(url, &db) != AB_OK) {
+        if (now_s() - t0 > timeout) {
+            fprintf(stderr,
+                    "arbiter rollout: cannot connect to the database\n");
+            return EXIT_DB;
+        }
+        usleep((useconds_t)(interval * 1e6));
+    }
     char last_line[1024] = "";
     int code = EXIT_TIMEOUT;
     for (;;) {
