@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
-#include <xxhash.h>
 
 #include "api/app.h"
 #include "api/log.h"
@@ -25,7 +25,7 @@
 #define MAINTAIN_MS (3600 * 1000) /* partitions and retention, hourly */
 
 struct batch {
-    char id[40];
+    char id[64];
     struct ingest_event *ev;
     size_t n;
     struct batch *next;
@@ -58,6 +58,7 @@ struct ingest {
     int64_t stop_deadline; /* writer only: give up replaying after it */
     int64_t maintained_at;
     uint64_t seq;
+    uint64_t nonce[2]; /* 128 random bits drawn once per process */
 
     _Atomic int64_t m_queue;
     _Atomic int64_t m_spool_bytes;
@@ -482,11 +483,16 @@ enqueue(struct ingest *ing, struct batch *b)
         atomic_fetch_add(&ing->m_rejected_busy, 1);
         return AB_EBUSY;
     }
-    /* batch id: process-unique sequence + random, 32 hex digits */
-    uint64_t r = XXH3_64bits_withSeed(&b, sizeof(b),
-                                      (uint64_t)app_now_ms() ^ ++ing->seq);
-    snprintf(b->id, sizeof(b->id), "%016llx%016llx",
-             (unsigned long long)r, (unsigned long long)ing->seq);
+    /* batch id: 128 random bits of this process and a sequence number.
+     * It must be unique across every process that ever writes to the
+     * database: a batch whose id was committed before is skipped whole
+     * (replay, retried commit). A hash of a heap address and the clock is
+     * not enough: two processes can hold the same address in the same
+     * millisecond (found by tests/integration/test_ingest_aggregates.py). */
+    snprintf(b->id, sizeof(b->id), "%016llx%016llx-%llu",
+             (unsigned long long)ing->nonce[0],
+             (unsigned long long)ing->nonce[1],
+             (unsigned long long)++ing->seq);
     if (ing->tail)
         ing->tail->next = b;
     else
@@ -545,6 +551,11 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
     struct ingest *ing = ab_xcalloc(1, sizeof(*ing));
     ing->app = app;
     ing->cfg = *cfg;
+    if (getrandom(ing->nonce, sizeof(ing->nonce), 0) !=
+        (ssize_t)sizeof(ing->nonce)) {
+        free(ing);
+        return AB_EINTERNAL;
+    }
     ab_status rc = spool_open(cfg->spool_dir, cfg->spool_max, &ing->spool);
     if (rc != AB_OK) {
         free(ing);
