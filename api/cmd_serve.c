@@ -421,6 +421,8 @@ cmd_serve(int argc, char **argv)
         config_free(&app.cfg);
         return 1;
     }
+    leader_add_job(app.leader, "event_maintenance", ingest_maintain_job,
+                   app.ingest);
     leader_add_job(app.leader, "bandit_reweight", reweight_job, rw);
     struct rollout_job *rj = rollout_job_new(&app, app.cfg.decision_tick_ms);
     leader_add_job(app.leader, "rollout", rollout_job_tick, rj);
@@ -436,6 +438,8 @@ cmd_serve(int argc, char **argv)
         app.leader = NULL;
         reweight_free(rw);
         rollout_job_free(rj);
+        ingest_stop(app.ingest, 0);
+        app.ingest = NULL;
         app_shutdown(&app);
         metrics_free();
         config_free(&app.cfg);

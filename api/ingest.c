@@ -366,23 +366,22 @@ replay(struct ingest *ing)
     free(bs);
 }
 
-static void
-maintain(struct ingest *ing)
+/* Partitions and retention: a leader job (api/leader.h), not the writer's
+ * work -- DDL and the retention DELETE wait for table locks, and the
+ * writer must never wait behind them (a commit would). One process does it
+ * for all: the leader, hourly and at its first tick. */
+void
+ingest_maintain_job(void *arg, struct db *db, int64_t now)
 {
-    int64_t now = app_now_ms();
-    if (now - ing->maintained_at < MAINTAIN_MS)
-        return;
-    struct db *db = writer_db(ing);
-    if (db == NULL)
+    struct ingest *ing = arg;
+    if (ing->maintained_at != 0 && now - ing->maintained_at < MAINTAIN_MS)
         return;
     int64_t day = 86400000;
     int64_t keep = (int64_t)ing->cfg.retention_days * day;
     if (db_events_partitions(db, now - keep - 31 * day, now + 62 * day) !=
             AB_OK ||
-        db_events_retention(db, now - keep) != AB_OK) {
-        db_failed(ing);
-        return;
-    }
+        db_events_retention(db, now - keep) != AB_OK)
+        return; /* the next tick tries again */
     ing->maintained_at = now;
 }
 
@@ -454,8 +453,6 @@ writer_main(void *arg)
             finish(ing, group, nb, rc);
         }
         replay(ing);
-        if (!stop)
-            maintain(ing);
         if (stop) {
             pthread_mutex_lock(&ing->lock);
             bool empty = ing->head == NULL;

@@ -77,4 +77,10 @@ ab_status ingest_submit_async(struct ingest *ing, struct ingest_event *evs,
 
 void ingest_event_clear(struct ingest_event *e);
 
+/* A leader job (leader_job_fn): create the monthly partitions accepted
+ * timestamps can fall in and apply the retention, at the first tick and
+ * hourly; arg is the ingest. */
+struct db;
+void ingest_maintain_job(void *arg, struct db *db, int64_t now_ms);
+
 #endif /* API_INGEST_H */
