@@ -140,6 +140,20 @@ sqlstate(PGresult *res)
 }
 
 ab_status
+db_text(struct db *db, const char *what, const char *sql, int n,
+        const char *const *params, char **out)
+{
+    PGresult *res = run(db, what, sql, n, params, PGRES_TUPLES_OK);
+    ab_status rc = AB_OK;
+    if (!ok(res, PGRES_TUPLES_OK) || PQntuples(res) != 1)
+        rc = AB_EDB;
+    else
+        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+ab_status
 db_exec(struct db *db, const char *sql)
 {
     if (db_ensure(db) != AB_OK)
@@ -531,7 +545,7 @@ ab_status
 db_decisions_json(struct db *db, const char *key, char **out)
 {
     const char *params[1] = {key};
-    PGresult *res = run(
+    return db_text(
         db, "decisions",
         "SELECT coalesce(json_agg(json_build_object("
         " 'id', d.id, 'at', to_char(d.at AT TIME ZONE 'UTC',"
@@ -541,14 +555,7 @@ db_decisions_json(struct db *db, const char *key, char **out)
         " 'details', d.details) ORDER BY d.id), '[]')::text"
         " FROM arbiter.decision_log d JOIN arbiter.experiments e"
         " ON e.id = d.experiment_id WHERE e.key = $1",
-        1, params, PGRES_TUPLES_OK);
-    ab_status rc = AB_OK;
-    if (!ok(res, PGRES_TUPLES_OK))
-        rc = AB_EDB;
-    else
-        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return rc;
+        1, params, out);
 }
 
 /* ---- exposures --------------------------------------------------------- */
@@ -788,21 +795,14 @@ ab_status
 db_exposure_counts_json(struct db *db, const char *key, char **out)
 {
     const char *params[1] = {key};
-    PGresult *res = run(
+    return db_text(
         db, "exposure counts",
         "SELECT coalesce(json_agg(json_build_object('arm', t.arm,"
         " 'units', t.units, 'exposures', t.exposures) ORDER BY t.arm),"
         " '[]')::text FROM arbiter.exposure_arm_totals t"
         " JOIN arbiter.experiments e ON e.id = t.experiment_id"
         " WHERE e.key = $1",
-        1, params, PGRES_TUPLES_OK);
-    ab_status rc = AB_OK;
-    if (!ok(res, PGRES_TUPLES_OK))
-        rc = AB_EDB;
-    else
-        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return rc;
+        1, params, out);
 }
 
 /* ---- for the other sql/ files ---------------------------------------------- */

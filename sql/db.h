@@ -140,6 +140,11 @@ PGconn *db_conn(struct db *db);
 void db_report(struct db *db, const char *what, PGresult *res);
 #endif
 
+/* A query returning one row of one text column (JSON documents built by
+ * PostgreSQL): a new string in *out (free()). AB_EDB otherwise. */
+ab_status db_text(struct db *db, const char *what, const char *sql, int n,
+                  const char *const *params, char **out);
+
 /* Run arbitrary SQL returning nothing (tests, tooling). */
 ab_status db_exec(struct db *db, const char *sql);
 

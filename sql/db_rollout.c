@@ -224,43 +224,19 @@ db_error_periods_json(struct db *db, int64_t experiment_id, const char *metric,
     char id[32];
     snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
     const char *params[4] = {id, metric, control, candidate};
-    PGconn *conn = db_conn(db);
-    if (conn == NULL)
-        return AB_EDB;
-    PGresult *res = exec(
-        conn,
-        "SELECT coalesce(json_agg(json_build_array(share_t, errors_c,"
-        " errors_t) ORDER BY weights_version), '[]')::text"
-        " FROM arbiter.error_periods($1::bigint, $2, $3, $4)",
-        4, params);
-    ab_status rc = AB_OK;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_report(db, "error periods", res);
-        rc = AB_EDB;
-    } else {
-        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-    return rc;
+    return db_text(db, "error periods",
+                   "SELECT coalesce(json_agg(json_build_array(share_t,"
+                   " errors_c, errors_t) ORDER BY weights_version), '[]')::text"
+                   " FROM arbiter.error_periods($1::bigint, $2, $3, $4)",
+                   4, params, out);
 }
 
 ab_status
 db_served_arms_json(struct db *db, char **out)
 {
-    PGconn *conn = db_conn(db);
-    if (conn == NULL)
-        return AB_EDB;
-    PGresult *res = PQexec(conn,
-                           "SELECT coalesce(json_object_agg(key, served_arm),"
-                           " '{}')::text FROM arbiter.experiments"
-                           " WHERE served_arm IS NOT NULL");
-    ab_status rc = AB_OK;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_report(db, "served arms", res);
-        rc = AB_EDB;
-    } else {
-        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-    return rc;
+    return db_text(db, "served arms",
+                   "SELECT coalesce(json_object_agg(key, served_arm),"
+                   " '{}')::text FROM arbiter.experiments"
+                   " WHERE served_arm IS NOT NULL",
+                   0, NULL, out);
 }

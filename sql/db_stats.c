@@ -1,10 +1,8 @@
-/* db_stats.c -- arm statistics for results and decisions (db_stats.h). */
-#include <libpq-fe.h> /* before db.h: it declares db_conn() */
-
+/* db_stats.c -- arm statistics for results and decisions (db_stats.h).
+ * Each query has PostgreSQL build the JSON document; db_text() runs it. */
 #include "sql/db_stats.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "sql/db.h"
 
@@ -12,11 +10,8 @@ ab_status
 db_arm_stats_json(struct db *db, const char *key, char **out)
 {
     const char *params[1] = {key};
-    PGconn *conn = db_conn(db);
-    if (conn == NULL)
-        return AB_EDB;
-    PGresult *res = PQexecParams(
-        conn,
+    return db_text(
+        db, "arm stats",
         "SELECT coalesce(json_agg(json_build_object("
         " 'metric', metric, 'kind', kind, 'direction', direction,"
         " 'role', role, 'arm', arm, 'n', n, 'exposed_units', exposed_units,"
@@ -26,16 +21,7 @@ db_arm_stats_json(struct db *db, const char *key, char **out)
         " 'pre_sum_sq', pre_sum_sq, 'pre_cross_sum', pre_cross_sum)"
         " ORDER BY metric, arm), '[]')::text"
         " FROM arbiter.arm_stats WHERE experiment = $1",
-        1, NULL, params, NULL, NULL, 0);
-    ab_status rc = AB_OK;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_report(db, "arm stats", res);
-        rc = AB_EDB;
-    } else {
-        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-    return rc;
+        1, params, out);
 }
 
 ab_status
@@ -46,23 +32,11 @@ db_srm_counts_json(struct db *db, int64_t experiment_id,
     snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
     snprintf(wv, sizeof(wv), "%lld", (long long)weights_version);
     const char *params[2] = {id, wv};
-    PGconn *conn = db_conn(db);
-    if (conn == NULL)
-        return AB_EDB;
-    PGresult *res = PQexecParams(
-        conn,
+    return db_text(
+        db, "srm counts",
         "SELECT coalesce(json_object_agg(arm, units), '{}')::text FROM ("
         " SELECT arm, count(*) AS units FROM arbiter.exposure_units"
         " WHERE experiment_id = $1::bigint AND weights_version = $2::bigint"
         " GROUP BY arm) t",
-        2, NULL, params, NULL, NULL, 0);
-    ab_status rc = AB_OK;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_report(db, "srm counts", res);
-        rc = AB_EDB;
-    } else {
-        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-    return rc;
+        2, params, out);
 }

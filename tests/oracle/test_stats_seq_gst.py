@@ -115,10 +115,10 @@ _RPACT_CACHE = {}
 def rpact(designs):
     """rpact results for designs, from one Rscript run for all that are
     not cached yet (R and rpact take seconds to start)."""
-    todo = [d for d in designs if json.dumps(d, sort_keys=True)
-            not in _RPACT_CACHE]
-    if todo:
-        for d, r in zip(todo, rpact_run(todo)):
+    missing = [d for d in designs if json.dumps(d, sort_keys=True)
+               not in _RPACT_CACHE]
+    if missing:
+        for d, r in zip(missing, rpact_run(missing)):
             _RPACT_CACHE[json.dumps(d, sort_keys=True)] = r
     return [_RPACT_CACHE[json.dumps(d, sort_keys=True)] for d in designs]
 
