@@ -10,7 +10,7 @@
 #
 # Unit tests are declared in tests/*.mk fragments:
 #   UNIT_TESTS += test_prop
-#   test_prop_SRCS := core/status.c stats/prop.c tests/test_prop.c
+#   test_prop_SRCS := lib/status.c stats/prop.c tests/unit/test_prop.c
 #   test_prop_LIBS := gsl
 # so a test links only what its module may use (purity is proved at link time).
 
@@ -45,7 +45,7 @@ AB_CFLAGS  = $(STD) $(WARN) $(OPT) $(AB_SAN) -I. -MMD -MP \
 AB_LDFLAGS = $(AB_SAN) $(LDFLAGS)
 
 # The binary links every module.
-APP_SRCS := $(sort $(wildcard core/*.c stats/*.c bandits/*.c sql/*.c api/*.c))
+APP_SRCS := $(sort $(wildcard lib/*.c core/*.c stats/*.c bandits/*.c sql/*.c codec/*.c service/*.c api/*.c cli/*.c))
 MIGRATIONS := $(sort $(wildcard sql/migrations/*.sql))
 APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
 APP_LIBS := $(call pc_libs,$(PKGS)) -lpthread -lm
@@ -97,24 +97,28 @@ TEST_TOOLS ?=
 $(foreach t,$(TEST_TOOLS),$(eval $(call unit_test_rule,$(t))))
 TOOL_BINS := $(TEST_TOOLS:%=$(BUILD)/tests/%)
 
-.PHONY: test run-tests unit-tests check-deps
+.PHONY: test run-tests unit-tests check-deps check-layers
 # `make test`: the binary also builds with clang (warnings are errors there
 # too), an unsanitized -O1 build serves the valgrind suite, and everything
 # runs under ASan+UBSan.
-test: check-deps
+test: check-deps check-layers
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang build/clang/bin/arbiter
 	@$(MAKE) --no-print-directory BUILD=build/vg OPT="-O1 -g" build/vg/bin/arbiter
 	@$(MAKE) --no-print-directory SANITIZE=1 BUILD=build/test run-tests
 
 # run-tests: what `make test` runs inside the sanitized build.
 run-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
-	$(Q)tests/run.sh "$(BUILD)" "$(BIN)" $(UNIT_BINS)
+	$(Q)tests/harness/run.sh "$(BUILD)" "$(BIN)" $(UNIT_BINS)
 
 unit-tests: $(UNIT_BINS)
 	$(Q)for t in $(UNIT_BINS); do $$t || exit 1; done
 
 check-deps:
 	$(Q)scripts/deps.sh
+
+# The include graph runs one way (scripts/check-layers.sh names the table).
+check-layers:
+	$(Q)scripts/check-layers.sh
 
 .PHONY: deps
 deps:
@@ -137,7 +141,7 @@ clean:
 	rm -rf build bin
 
 format:
-	clang-format -i $(APP_SRCS) $(wildcard */*.h tests/*.c)
+	clang-format -i $(APP_SRCS) $(wildcard */*.h tests/unit/*.c tests/tools/*.c)
 
 -include $(APP_OBJS:.o=.d)
 -include $(foreach t,$(UNIT_TESTS) $(TEST_TOOLS),$(patsubst %.c,$(BUILD)/obj/%.d,$($(t)_SRCS)))

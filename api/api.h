@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
-struct app; /* api/app.h: process-wide state */
+struct app; /* service/app.h: process-wide state */
 
 enum api_scope {
     API_SCOPE_NONE = 0, /* no token needed (health, metrics) */
@@ -92,6 +92,10 @@ struct api_route {
 
 extern const struct api_route api_routes[];
 extern const size_t api_n_routes;
+
+/* Start the metrics registry with the route table's labels (the registry,
+ * in lib/, must not read the HTTP layer's table itself). */
+void api_routes_metrics_init(void);
 
 /* Match method+path. *route is the route of the path even when only the
  * method differs (405). Returns 200 (match), 404 or 405. */

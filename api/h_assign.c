@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/app.h"
+#include "service/app.h"
+#include "lib/clock.h"
 #include "api/handlers.h"
 #include "core/assign.h"
 
@@ -83,7 +84,7 @@ assign_one(struct app *app, struct snapshot *s, size_t idx, const char *unit,
             .bucket_version = (int32_t)e->bucket_version,
             .weights_version = e->weights_version,
             .propensity = a.propensity,
-            .ts_ms = app_now_ms(),
+            .ts_ms = ab_now_ms(),
         };
         app_expose(app, &x);
     }

@@ -1,6 +1,6 @@
 /* h_bandit.c -- GET /v1/experiments/:key/bandit: a bandit experiment's
  * allocation as the reweight job left it, with estimates that correct for
- * the changing weights (api/reweight.h).
+ * the changing weights (service/reweight.h).
  *
  *   {"experiment":"k","state":"running","bandit":{...definition...},
  *    "weights_version":7,"weights":{"a":2.5,"b":95,"c":2.5},
@@ -13,16 +13,16 @@
  *    "history":[{"weights_version","source","weights","inputs",
  *                "created_at"}]}
  * ?history=N limits the history to the last N versions (default 100,
- * 0..1000). The estimators are documented in api/reweight.c.
+ * 0..1000). The estimators are documented in service/reweight.c.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/experiment_json.h"
+#include "codec/experiment_json.h"
 #include "api/handlers.h"
-#include "api/reweight.h"
+#include "service/reweight.h"
 #include "sql/db.h"
 #include "sql/db_bandits.h"
 

@@ -18,9 +18,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/app.h"
+#include "service/app.h"
+#include "lib/clock.h"
 #include "api/handlers.h"
-#include "api/ingest.h"
+#include "service/ingest.h"
 #include "core/assign.h"
 
 #define EVENTS_MAX 10000
@@ -435,7 +436,7 @@ api_events_post(struct api_ctx *ctx, const struct api_req *req,
     struct rejects r = {json_array()};
     struct ingest_event *ok = ab_xcalloc(n ? n : 1, sizeof(*ok));
     size_t n_ok = 0;
-    int64_t now = app_now_ms();
+    int64_t now = ab_now_ms();
     for (size_t i = 0; i < n; i++)
         if (check_event(app, s, json_array_get(events, i), i, now, &r,
                         &ok[n_ok]))

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/app.h"
-#include "api/experiment_json.h"
+#include "service/app.h"
+#include "codec/experiment_json.h"
 #include "api/handlers.h"
-#include "api/log.h"
+#include "lib/log.h"
 #include "sql/db.h"
 
 /* The public representation: the definition plus life-cycle fields. */
@@ -63,7 +63,7 @@ safe_key(const char *key)
 }
 
 /* Whether some experiment could have this key: the parser admits only 1
- * to 64 characters of A-Z a-z 0-9 _ . - (api/experiment_json.h). */
+ * to 64 characters of A-Z a-z 0-9 _ . - (codec/experiment_json.h). */
 static bool
 key_possible(const char *key)
 {

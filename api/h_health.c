@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/app.h"
+#include "service/app.h"
 #include "api/handlers.h"
-#include "api/metrics.h"
+#include "lib/metrics.h"
 
 void
 api_health(struct api_ctx *ctx, const struct api_req *req,

@@ -2,7 +2,7 @@
  *
  * Results read the per-arm sufficient statistics (arbiter.arm_stats, O(arms
  * x metrics)) and run each declared metric through the same analysis as
- * POST /v1/analyze (api/analyze.c): by default the always-valid mSPRT, so
+ * POST /v1/analyze (codec/analyze.c): by default the always-valid mSPRT, so
  * the answer may be read at any time without inflating false positives;
  * ?method= chooses another. Several treatment arms are adjusted with Holm.
  * Guardrail metrics are tested one-sided in their harmful direction.
@@ -13,11 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/analyze.h"
-#include "api/app.h"
+#include "codec/analyze.h"
+#include "lib/clock.h"
+#include "service/app.h"
 #include "api/handlers.h"
-#include "api/reweight.h"
-#include "api/rollout.h"
+#include "service/reweight.h"
+#include "service/rollout_job.h"
 #include "sql/db.h"
 #include "sql/db_stats.h"
 #include "stats/srm.h"
@@ -238,7 +239,7 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         exposures ? exposures : json_array(), "srm", srm_json(ctx->db, e),
         "metrics", metrics);
     json_object_set_new(out, "rollout",
-                        rollout_status_json(ctx->db, e, app_now_ms()));
+                        rollout_status_json(ctx->db, e, ab_now_ms()));
     if (e->strategy == CORE_STRATEGY_BANDIT) {
         /* allocation changed over time: naive means are biased; report
          * the per-period and inverse-propensity estimates beside them */

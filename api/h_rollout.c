@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/app.h"
+#include "service/app.h"
 #include "api/handlers.h"
 #include "core/rollout.h"
 #include "sql/db.h"

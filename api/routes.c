@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "api/handlers.h"
+#include "lib/metrics.h"
 
 /* clang-format off */
 const struct api_route api_routes[] = {
@@ -32,6 +33,19 @@ const struct api_route api_routes[] = {
 };
 /* clang-format on */
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);
+
+#define N_ROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
+static const char *route_patterns[N_ROUTES], *route_methods[N_ROUTES];
+
+void
+api_routes_metrics_init(void)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        route_patterns[i] = api_routes[i].pattern;
+        route_methods[i] = api_routes[i].method;
+    }
+    metrics_init(N_ROUTES, route_patterns, route_methods);
+}
 
 /* Match one pattern against a path; captures are copied into scratch. */
 static bool

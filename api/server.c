@@ -26,9 +26,9 @@
 #include <time.h>
 
 #include "api/api.h"
-#include "api/app.h"
-#include "api/log.h"
-#include "api/metrics.h"
+#include "service/app.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
 
 struct server {
     struct MHD_Daemon *daemon;

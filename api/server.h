@@ -3,7 +3,7 @@
 #ifndef API_SERVER_H
 #define API_SERVER_H
 
-#include "core/status.h"
+#include "lib/status.h"
 
 struct app;
 struct server;

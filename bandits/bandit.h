@@ -42,7 +42,7 @@
 
 #include <gsl/gsl_rng.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
 enum bandit_reward {
     BANDIT_REWARD_BINARY = 0, /* 0/1 outcomes: Beta-Bernoulli */

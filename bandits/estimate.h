@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
 /* Inverse-propensity sums for one arm over an experiment with n_total
  * units in all arms. Over the units i that received the arm, with recorded

@@ -33,7 +33,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "bandits/bandit.h"
-#include "core/status.h"
+#include "lib/status.h"
 
 /* The posterior of one arm's mean (already mirrored if lower is better). */
 struct bandit_posterior {

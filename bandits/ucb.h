@@ -7,7 +7,7 @@
 #define BANDITS_UCB_H
 
 #include "bandits/bandit.h"
-#include "core/status.h"
+#include "lib/status.h"
 
 /* Bernoulli relative entropy kl(p, q) = p ln(p/q) + (1-p) ln((1-p)/(1-q)),
  * with 0 ln 0 = 0; +inf when q is 0 or 1 and p differs. */

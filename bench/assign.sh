@@ -3,7 +3,7 @@
 # requests, measured against nginx answering a fixed JSON body of the same
 # byte size on the same machine in the same run.
 #
-#   1. a private PostgreSQL (tests/pg.sh) in a temporary directory
+#   1. a private PostgreSQL (tests/harness/pg.sh) in a temporary directory
 #   2. BIN serve on a free loopback port with generated tokens; 10 running
 #      experiments created and started through the API (curl)
 #   3. nginx (Debian nginx-light) with bench/nginx.conf.in, answering
@@ -71,7 +71,7 @@ cleanup() {
         wait "$nginx_pid" 2>/dev/null
     [ -n "$arbiter_pid" ] && kill -TERM "$arbiter_pid" 2>/dev/null &&
         wait "$arbiter_pid" 2>/dev/null
-    tests/pg.sh stop "$tmp/pg" >/dev/null 2>&1
+    tests/harness/pg.sh stop "$tmp/pg" >/dev/null 2>&1
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         echo "assign.sh: kept $tmp" >&2
     else
@@ -97,7 +97,7 @@ wait_http() { # URL: up to 30 s for any HTTP answer
 
 # ---- 1. PostgreSQL --------------------------------------------------------
 echo "bench: starting a private PostgreSQL in $tmp/pg" >&2
-db_url=$(tests/pg.sh start "$tmp/pg")
+db_url=$(tests/harness/pg.sh start "$tmp/pg")
 
 # ---- 2. arbiter -----------------------------------------------------------
 ADMIN=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')

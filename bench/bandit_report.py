@@ -496,7 +496,7 @@ both Thompson sampling's allocation and the number the service reports.
 with the exact Beta or Student-t pdf and cdf by composite 8-node
 Gauss-Legendre, split at arm k's mean +-{0,1,2,4,8} sd and the other arms'
 mean +-{0,1.5,4} sd; it matches scipy's adaptive `quad` to 1e-7 on six
-fixed problems (tests/test_bandit_policies.c) and to 1.7e-8 at worst on 24
+fixed problems (tests/unit/test_bandit_policies.c) and to 1.7e-8 at worst on 24
 random ones with 2 to 5 arms and 0 to 20000 units per arm
 (tests/oracle/test_bandits.py). `BANDIT_PBEST_MC` (D draws) agrees with it
 within 5 standard errors `5 sqrt(p(1-p)/D)` (asserted with D = 200000 and
@@ -505,7 +505,7 @@ D = 100000). Cost per call at -O2 with 10 arms: quadrature about 70 ms
 Gauss-Hermite under 0.5 ms. `BANDIT_PBEST_GH` (64-node Gauss-Hermite) uses
 normal approximations (of logit p for Beta posteriors); it is exact for normal
 posteriors and within 0.0012 of the exact value with 10000 units per arm,
-0.0070 with a 1000-unit arm (tests/test_bandit_policies.c).
+0.0070 with a 1000-unit arm (tests/unit/test_bandit_policies.c).
 """)
     with open(os.path.join(outdir, "REPORT.md"), "w") as fh:
         fh.write("\n".join(md))

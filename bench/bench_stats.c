@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/analyze.h"
+#include "codec/analyze.h"
 #include "stats/gst.h"
 
 #define ROUNDS 7

@@ -3,7 +3,7 @@
 # through POST /v1/events, beside the raw libpq COPY ceiling of the same
 # rows into the same PostgreSQL, in the same run.
 #
-#   1. a private PostgreSQL (tests/pg.sh, fsync on, synchronous_commit on)
+#   1. a private PostgreSQL (tests/harness/pg.sh, fsync on, synchronous_commit on)
 #      in a temporary directory
 #   2. BIN serve on a free loopback port; BENCH_EXPERIMENTS running
 #      experiments bench-0.. with two metrics each (click: binary, primary;
@@ -66,7 +66,7 @@ cleanup() {
     set +e
     [ -n "$arbiter_pid" ] && kill -TERM "$arbiter_pid" 2>/dev/null &&
         wait "$arbiter_pid" 2>/dev/null
-    tests/pg.sh stop "$tmp/pg" >/dev/null 2>&1
+    tests/harness/pg.sh stop "$tmp/pg" >/dev/null 2>&1
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         echo "ingest.sh: kept $tmp" >&2
     else
@@ -92,7 +92,7 @@ wait_http() { # URL: up to 30 s for any HTTP answer
 
 # ---- 1. PostgreSQL --------------------------------------------------------
 echo "bench: starting a private PostgreSQL in $tmp/pg" >&2
-db_url=$(tests/pg.sh start "$tmp/pg")
+db_url=$(tests/harness/pg.sh start "$tmp/pg")
 sql() { psql "$db_url" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 
 # ---- 2. arbiter -----------------------------------------------------------

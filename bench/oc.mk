@@ -1,6 +1,6 @@
 # oc.mk -- operating characteristics of the sequential methods.
 #
-#   make sim-stats    build the simulator optimised (tests/sim_stats.c),
+#   make sim-stats    build the simulator optimised (tests/tools/sim_stats.c),
 #                     run 400000 A/A and 100000 A/B experiments (20 looks
 #                     of 1000 units per arm, rate 0.10, lift +8 %, alpha
 #                     0.05, seed 1), print the table and write

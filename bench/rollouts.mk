@@ -1,5 +1,5 @@
 # rollouts.mk -- `make rollout-report`: operating characteristics of the
-# automated rollouts by simulation (tests/sim_rollouts.c), optimised build,
+# automated rollouts by simulation (tests/tools/sim_rollouts.c), optimised build,
 # seeded; writes docs/rollouts.md (recorded in the README).
 .PHONY: rollout-report
 rollout-report:
@@ -7,7 +7,7 @@ rollout-report:
 	$(Q)mkdir -p docs
 	$(Q)build/tests/sim_rollouts --runs 400 --seed 42 --out docs/rollouts.table.md
 	$(Q){ echo '# Rollout operating characteristics'; echo; \
-	  echo 'Produced by `make rollout-report` (tests/sim_rollouts.c: 400 seeded'; \
+	  echo 'Produced by `make rollout-report` (tests/tools/sim_rollouts.c: 400 seeded'; \
 	  echo 'rollouts per row, 200 units per 10 s tick, each strategy with its'; \
 	  echo 'defaults; latency N(100, 20^2), errors 1 %, conversion 10 %; effects on'; \
 	  echo 'the candidate only; alpha = 0.05 per test).'; echo; \

@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #include "core/experiment.h"
-#include "core/status.h"
+#include "lib/status.h"
 
 #define CORE_HASH_VERSION 1
 

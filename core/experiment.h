@@ -1,6 +1,6 @@
 /* experiment.h -- the experiment model: what a snapshot holds and what the
  * assignment reads. Built from the stored JSON definition by
- * api/experiment_json.c; immutable once it is in a snapshot.
+ * codec/experiment_json.c; immutable once it is in a snapshot.
  *
  * Weights, coverage and layer ranges are integers in millionths of traffic
  * (CORE_SCALE), so arm boundaries use exact integer arithmetic.
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
 #define CORE_SCALE 1000000u /* 100 % of traffic */
 #define CORE_KEY_MAX 64     /* experiment, arm, metric, layer keys */
@@ -110,7 +110,7 @@ enum core_bandit_policy {
     CORE_BANDIT_EPS_GREEDY
 };
 
-/* The "bandit" object of a bandit experiment (api/reweight.c runs it). No
+/* The "bandit" object of a bandit experiment (service/reweight.c runs it). No
  * pointers, so core_experiment_free() and _clone() need nothing for it. */
 struct core_bandit {
     enum core_bandit_policy policy;
@@ -165,10 +165,10 @@ struct core_experiment {
     struct core_metric *metrics;
     size_t n_metrics;
     int64_t version; /* row version, raised on every change */
-    /* strategy bandit only (zero otherwise): see api/experiment_json.h */
+    /* strategy bandit only (zero otherwise): see codec/experiment_json.h */
     struct core_bandit bandit;
     /* automated rollout (core/rollout.h): the canonical "rollout" object of
-     * the definition as JSON text, parsed by api/rollout_json.c; NULL when
+     * the definition as JSON text, parsed by codec/rollout_json.c; NULL when
      * the definition has none (defaults apply) */
     char *rollout;
     /* promoted / rolled back: the arm served to every unit (index into

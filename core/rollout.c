@@ -312,6 +312,6 @@ core_rollout_decide(const struct core_experiment *e,
     case CORE_STRATEGY_CANARY: decide_canary(e, c, st, ev, d); break;
     case CORE_STRATEGY_BLUE_GREEN: decide_blue_green(e, c, st, ev, d); break;
     case CORE_STRATEGY_SHADOW: decide_shadow(e, c, st, ev, d); break;
-    case CORE_STRATEGY_BANDIT: break; /* api/reweight.c decides */
+    case CORE_STRATEGY_BANDIT: break; /* service/reweight.c decides */
     }
 }

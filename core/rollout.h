@@ -1,5 +1,5 @@
 /* rollout.h -- the rollout state machine and decision rules. Pure: the
- * caller (api/rollout.c, on the decision leader) measures, this decides.
+ * caller (service/rollout_job.c, on the decision leader) measures, this decides.
  *
  * Every analysis tick, for each running experiment, the caller gathers the
  * evidence (always-valid tests on the primary and guardrail metrics, the
@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #include "core/experiment.h"
-#include "core/status.h"
+#include "lib/status.h"
 
 #define CORE_ROLLOUT_MAX_STEPS 16
 

@@ -1,6 +1,6 @@
 /* rollout_eval.h -- from sufficient statistics to the evidence a rollout
  * decision needs (core/rollout.h). Pure: the service feeds it the
- * statistics it reads from PostgreSQL, the simulator (tests/sim_rollouts.c)
+ * statistics it reads from PostgreSQL, the simulator (tests/tools/sim_rollouts.c)
  * feeds it synthetic ones; both get the same verdicts.
  *
  *   primary    two-sided always-valid mSPRT per treatment arm at

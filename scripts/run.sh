@@ -26,7 +26,7 @@ done
 private=0
 if [ -z "${ARBITER_DATABASE_URL:-}" ]; then
     private=1
-    ARBITER_DATABASE_URL=$(tests/pg.sh start var/pg)
+    ARBITER_DATABASE_URL=$(tests/harness/pg.sh start var/pg)
     export ARBITER_DATABASE_URL
     echo "run: private PostgreSQL at $ARBITER_DATABASE_URL (data in var/pg)" >&2
 fi
@@ -39,7 +39,7 @@ wait $pid || code=$?
 # wait again: the first wait returns when the trap fires
 wait $pid 2>/dev/null || true
 if [ $private -eq 1 ]; then
-    tests/pg.sh stop var/pg
+    tests/harness/pg.sh stop var/pg
     echo "run: private PostgreSQL stopped" >&2
 fi
 exit $code

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
 struct db;
 
@@ -147,5 +147,14 @@ ab_status db_text(struct db *db, const char *what, const char *sql, int n,
 
 /* Run arbitrary SQL returning nothing (tests, tooling). */
 ab_status db_exec(struct db *db, const char *sql);
+
+/* A connection lender: how a worker borrows a pooled connection without
+ * knowing the process that owns the pool. get() answers NULL when the
+ * database is unreachable; every non-NULL connection goes back by put(). */
+struct db_lender {
+    struct db *(*get)(void *ctx);
+    void (*put)(void *ctx, struct db *db);
+    void *ctx;
+};
 
 #endif /* SQL_DB_H */

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
 struct db;
 
@@ -109,7 +109,7 @@ void db_bandit_srm_free(struct db_bandit_srm *rows, size_t n);
 ab_status db_bandit_srm_counts(struct db *db, int64_t experiment_id,
                                struct db_bandit_srm **out, size_t *n_out);
 
-/* ---- the decision leader's lock (api/leader.c) ----------------------------
+/* ---- the decision leader's lock (service/leader.c) ----------------------------
  * Session-level advisory lock 'key' on this connection. _try: *held is
  * whether this session holds it now (pg_try_advisory_lock). _held: whether
  * this very session still holds it (pg_locks; false after a silent

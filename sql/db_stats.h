@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
 struct db;
 

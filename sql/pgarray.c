@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
 static void
 put(struct pgarray *a, const char *s, size_t n)

@@ -8,7 +8,7 @@
 #ifndef STATS_BAYES_H
 #define STATS_BAYES_H
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 /* Normal prior on the effect, in the units of the effect (absolute metric

@@ -13,7 +13,7 @@
 
 #include <math.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 
 /* Alternative hypothesis, on the effect (treatment minus control):
  * TWO: effect != 0, GREATER: effect > 0, LESS: effect < 0. */

@@ -28,7 +28,7 @@
 
 #include <stddef.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 #define STATS_COUNTS_DEFAULT_TAU 0.5 /* sd of the log rate ratio mixture */

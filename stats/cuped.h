@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 struct stats_cuped_moments {

@@ -10,7 +10,7 @@
 #ifndef STATS_DELTA_H
 #define STATS_DELTA_H
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 /* ratio = a/b and its delta-method variance (formula above).

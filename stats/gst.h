@@ -30,7 +30,7 @@
 
 #include <stddef.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 #define STATS_GST_MAX_LOOKS 25

@@ -25,7 +25,7 @@
 
 #include <stdint.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 #define STATS_MSPRT_DEFAULT_N_STAR 5000.0

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 enum stats_correction {

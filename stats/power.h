@@ -12,7 +12,7 @@
 #ifndef STATS_POWER_H
 #define STATS_POWER_H
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 struct stats_power_plan {

@@ -2,7 +2,7 @@
 #ifndef STATS_PROP_H
 #define STATS_PROP_H
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 /* One arm of a binary metric: units that converted out of trials units. */

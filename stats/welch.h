@@ -5,7 +5,7 @@
 #ifndef STATS_WELCH_H
 #define STATS_WELCH_H
 
-#include "core/status.h"
+#include "lib/status.h"
 #include "stats/common.h"
 
 /* Quantile of Student's t with df degrees of freedom (df = INFINITY: the

@@ -1,7 +1,7 @@
 -- 003_bandits.sql -- what the bandit reweight job remembers between runs,
 -- and the per-allocation-period sums behind the corrected estimates.
 --
--- The job runs on the decision leader only (api/leader.c); its memory lives
+-- The job runs on the decision leader only (service/leader.c); its memory lives
 -- here, not in the process, so that a new leader continues where the old
 -- one stopped: when it last ran, which arm has led P(best) since when, and
 -- whether it promoted an arm. Weights versions themselves, with their

@@ -49,7 +49,8 @@ from datetime import datetime, timezone
 
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 
 ADMIN, CLIENT = harness.ADMIN, harness.CLIENT

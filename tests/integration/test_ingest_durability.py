@@ -24,7 +24,7 @@ are in test_ingest_outage.py).
     stored.
 
 Every case counts rows of arbiter.events by event_id (see
-tests/ingest_load.py, check_exactly_once).
+tests/tools/ingest_load.py, check_exactly_once).
 """
 import json
 import os
@@ -38,7 +38,8 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 import ingest_load as il  # noqa: E402
 
@@ -172,7 +173,7 @@ class Durability(unittest.TestCase):
     # ---- a spool written by a crash --------------------------------------
 
     def test_spool_replay_offset_torn_tail_and_unreadable_record(self):
-        """A spool as a crash leaves it (format: api/spool.h): replay
+        """A spool as a crash leaves it (format: service/spool.h): replay
         starts at events.offset, a batch already committed is skipped
         whole (its id), an unreadable record is skipped, a torn tail is cut
         (it was never acknowledged), and the file is emptied."""

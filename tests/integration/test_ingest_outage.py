@@ -20,7 +20,7 @@ lost (same event ids):
 
 Each case ends with arbiter_spool_bytes at 0 and asserts, by counting rows
 of arbiter.events per event_id, that every acknowledged event is stored
-exactly once (tests/ingest_load.py, check_exactly_once), and that the
+exactly once (tests/tools/ingest_load.py, check_exactly_once), and that the
 incremental statistics still equal the from-scratch recomputation.
 """
 import json
@@ -34,7 +34,8 @@ import time
 import unittest
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 import ingest_load as il  # noqa: E402
 

@@ -15,7 +15,8 @@ import sys
 import unittest
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 
 MIGRATIONS = sorted(glob.glob(os.path.join(harness.ROOT, "sql",

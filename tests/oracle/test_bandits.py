@@ -22,7 +22,8 @@ import unittest
 import numpy as np
 from scipy import integrate, optimize, stats
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 
 DRIVER = os.path.join(harness.BUILD, "tests", "test_bandit_driver")

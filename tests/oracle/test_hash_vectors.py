@@ -7,7 +7,7 @@ written below, independently of core/assign.c. Checked:
 
 1. every vector published in docs/hashing.md (seed, h, position, arm)
    equals the oracle and equals tests/tool_hash (our C code);
-2. the golden vectors of tests/test_assign.c ("do not update") equal the
+2. the golden vectors of tests/unit/test_assign.c ("do not update") equal the
    published ones, so the docs and the C contract cannot drift apart;
 3. the reference implementation printed in docs/hashing.md reproduces the
    published vectors;
@@ -24,13 +24,14 @@ import subprocess
 import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 
 import xxhash  # noqa: E402
 
 DOC = os.path.join(harness.ROOT, "docs", "hashing.md")
-GOLDEN_C = os.path.join(harness.ROOT, "tests", "test_assign.c")
+GOLDEN_C = os.path.join(harness.ROOT, "tests", "unit", "test_assign.c")
 TOOL = os.path.join(harness.BUILD, "tests", "tool_hash")
 M64 = (1 << 64) - 1
 

@@ -1,7 +1,7 @@
 """test_operating_characteristics.py -- the sequential methods keep their
 false positive rate under continuous peeking; a fixed-horizon test does not.
 
-Runs the seeded simulator tests/sim_stats.c (built with the sanitizers, so
+Runs the seeded simulator tests/tools/sim_stats.c (built with the sanitizers, so
 kept lean: 20000 A/A and 4000 A/B experiments, 20 looks of 1000 units per
 arm, conversion rate 0.10, lift +8 %, alpha 0.05). The README table comes
 from the same simulator with 400000 / 100000 replicates (`make sim-stats`).
@@ -26,7 +26,8 @@ import unittest
 
 from scipy.stats import norm
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 
 SIM = os.path.join(harness.BUILD, "tests", "sim_stats")

@@ -1,6 +1,6 @@
 """test_rollout_sim.py -- operating characteristics of the rollout rules.
 
-Runs the seeded simulator (tests/sim_rollouts.c, the same core/rollout.c and
+Runs the seeded simulator (tests/tools/sim_rollouts.c, the same core/rollout.c and
 core/rollout_eval.c the service runs) with a few runs per scenario and
 checks the guarantees with Monte Carlo error bounds (3 standard errors of a
 binomial proportion at the run count):
@@ -19,7 +19,8 @@ import subprocess
 import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 
 RUNS = 30

@@ -6,7 +6,7 @@ getDesignGroupSequential(kMax, alpha, sided, typeOfDesign = "asOF" | "asP"
 | "asKD" (gammaA = rho) | "asHSD" (gammaA = gamma), informationRates,
 typeBetaSpending = "bsOF" | "bsP" | "bsKD" | "bsHSD" (gammaB), beta),
 fields criticalValues and futilityBounds (non-binding). Our C code is
-driven through the test tool seq_oracle (tests/seq_oracle.c).
+driven through the test tool seq_oracle (tests/tools/seq_oracle.c).
 Agreement required: 1e-6 absolute on the z scale, for every look.
 
 Over- and under-running (last information fraction > 1 or < 1) have no
@@ -22,7 +22,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
 
 TOL = 1e-6

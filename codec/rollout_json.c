@@ -1,0 +1,239 @@
+/* rollout_json.c -- parse and print the "rollout" object (rollout_json.h).
+ */
+#include "codec/rollout_json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const fields[] = {
+    "alpha",          "tuning",           "margin",         "auto_promote",
+    "max_duration_s", "max_units",        "steps",          "step_min_s",
+    "step_min_units", "step_max_s",       "require_evidence",
+    "manual_approval", "adaptive",        "error_metric",   "smoke_s",
+    "rollback_window_s", "shadow_min_s",  "shadow_min_units", "then",
+    "no_traffic_s", "min_test_units"};
+
+static const char *const then_names[] = {"canary", "blue_green", "stop"};
+
+static ab_status
+bad(char *err, size_t len, const char *field, const char *msg)
+{
+    snprintf(err, len, "rollout.%s: %s", field, msg);
+    return AB_EINVAL;
+}
+
+static ab_status
+number(const json_t *obj, const char *f, double lo, double hi, bool lo_open,
+       double *out, char *err, size_t len)
+{
+    json_t *v = json_object_get(obj, f);
+    if (v == NULL || json_is_null(v))
+        return AB_OK;
+    if (!json_is_number(v))
+        return bad(err, len, f, "must be a number");
+    double x = json_number_value(v);
+    if (!isfinite(x) || x > hi || x < lo || (lo_open && x == lo)) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "must be in %s%g, %g]", lo_open ? "(" : "[",
+                 lo, hi);
+        return bad(err, len, f, msg);
+    }
+    *out = x;
+    return AB_OK;
+}
+
+static ab_status
+seconds(const json_t *obj, const char *f, int64_t *out, char *err, size_t len)
+{
+    json_t *v = json_object_get(obj, f);
+    if (v == NULL || json_is_null(v))
+        return AB_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > 100LL * 365 * 86400)
+        return bad(err, len, f, "must be a non-negative integer");
+    *out = (int64_t)json_integer_value(v);
+    return AB_OK;
+}
+
+static ab_status
+boolean(const json_t *obj, const char *f, bool *out, char *err, size_t len)
+{
+    json_t *v = json_object_get(obj, f);
+    if (v == NULL || json_is_null(v))
+        return AB_OK;
+    if (!json_is_boolean(v))
+        return bad(err, len, f, "must be true or false");
+    *out = json_is_true(v);
+    return AB_OK;
+}
+
+ab_status
+api_rollout_parse(const json_t *obj, const struct core_experiment *e,
+                  struct core_rollout_config *out, char *err, size_t len)
+{
+    struct core_rollout_config c;
+    core_rollout_config_default(&c);
+    if (obj == NULL || json_is_null(obj)) {
+        *out = c;
+        return AB_OK;
+    }
+    if (!json_is_object(obj)) {
+        snprintf(err, len, "rollout: must be an object");
+        return AB_EINVAL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        bool known = false;
+        for (size_t i = 0; i < AB_ARRAY_LEN(fields); i++)
+            known |= strcmp(k, fields[i]) == 0;
+        if (!known) {
+            snprintf(err, len, "rollout.%s: unknown field",
+                     strlen(k) < 64 ? k : "(long name)");
+            return AB_EINVAL;
+        }
+    }
+    double units = -1, max_units = -1;
+    ab_status rc;
+    if ((rc = number(obj, "alpha", 0, 0.5, true, &c.alpha, err, len)) ||
+        (rc = number(obj, "tuning", 0, 1e12, true, &c.tuning, err, len)) ||
+        (rc = number(obj, "margin", 0, 10, false, &c.margin, err, len)) ||
+        (rc = boolean(obj, "auto_promote", &c.auto_promote, err, len)) ||
+        (rc = seconds(obj, "max_duration_s", &c.max_duration_s, err, len)) ||
+        (rc = number(obj, "max_units", 0, 1e15, false, &max_units, err,
+                     len)) ||
+        (rc = seconds(obj, "step_min_s", &c.step_min_s, err, len)) ||
+        (rc = number(obj, "step_min_units", 0, 1e15, false, &units, err,
+                     len)) ||
+        (rc = seconds(obj, "step_max_s", &c.step_max_s, err, len)) ||
+        (rc = boolean(obj, "require_evidence", &c.require_evidence, err,
+                      len)) ||
+        (rc = boolean(obj, "manual_approval", &c.manual_approval, err, len)) ||
+        (rc = boolean(obj, "adaptive", &c.adaptive, err, len)) ||
+        (rc = seconds(obj, "smoke_s", &c.smoke_s, err, len)) ||
+        (rc = seconds(obj, "rollback_window_s", &c.rollback_window_s, err,
+                      len)) ||
+        (rc = seconds(obj, "shadow_min_s", &c.shadow_min_s, err, len)) ||
+        (rc = seconds(obj, "no_traffic_s", &c.no_traffic_s, err, len)))
+        return rc;
+    if (max_units >= 0)
+        c.max_units = (int64_t)max_units;
+    if (units >= 0)
+        c.step_min_units = (int64_t)units;
+    double mtu = -1;
+    if ((rc = number(obj, "min_test_units", 2, 1e12, false, &mtu, err, len)))
+        return rc;
+    if (mtu >= 0)
+        c.min_test_units = (int64_t)mtu;
+    double su = -1;
+    if ((rc = number(obj, "shadow_min_units", 0, 1e15, false, &su, err, len)))
+        return rc;
+    if (su >= 0)
+        c.shadow_min_units = (int64_t)su;
+    json_t *steps = json_object_get(obj, "steps");
+    if (steps && !json_is_null(steps)) {
+        size_t n = json_array_size(steps);
+        if (!json_is_array(steps) || n == 0 || n > CORE_ROLLOUT_MAX_STEPS)
+            return bad(err, len, "steps", "must be an array of 1 to 16 "
+                                          "percentages");
+        for (size_t i = 0; i < n; i++) {
+            json_t *s = json_array_get(steps, i);
+            double p = json_is_number(s) ? json_number_value(s) : -1;
+            uint32_t w = (uint32_t)llround(p * 1e4);
+            if (!(p > 0 && p <= 100) || fabs(p * 1e4 - (double)w) > 1e-6 ||
+                (i > 0 && w <= c.steps[i - 1])) {
+                char f[32];
+                snprintf(f, sizeof(f), "steps[%zu]", i);
+                return bad(err, len, f,
+                           "must be increasing percentages in (0, 100] "
+                           "with at most 4 decimals");
+            }
+            c.steps[i] = w;
+        }
+        if (c.steps[n - 1] != CORE_SCALE)
+            return bad(err, len, "steps", "the last step must be 100");
+        c.n_steps = n;
+    }
+    json_t *em = json_object_get(obj, "error_metric");
+    if (em && !json_is_null(em)) {
+        if (!json_is_string(em))
+            return bad(err, len, "error_metric", "must be a metric name");
+        bool found = false;
+        for (size_t i = 0; e && i < e->n_metrics; i++)
+            found |= strcmp(e->metrics[i].name, json_string_value(em)) == 0;
+        if (!found)
+            return bad(err, len, "error_metric",
+                       "must name a metric declared in \"metrics\"");
+        snprintf(c.error_metric, sizeof(c.error_metric), "%s",
+                 json_string_value(em));
+    }
+    json_t *then = json_object_get(obj, "then");
+    if (then && !json_is_null(then)) {
+        bool ok = false;
+        for (size_t i = 0; json_is_string(then) && i < 3; i++)
+            if (strcmp(json_string_value(then), then_names[i]) == 0) {
+                c.then = (enum core_rollout_then)i;
+                ok = true;
+            }
+        if (!ok)
+            return bad(err, len, "then",
+                       "one of \"canary\", \"blue_green\", \"stop\"");
+    }
+    *out = c;
+    return AB_OK;
+}
+
+json_t *
+api_rollout_json(const struct core_rollout_config *c)
+{
+    json_t *steps = json_array();
+    for (size_t i = 0; i < c->n_steps; i++) {
+        if (c->steps[i] % 10000 == 0)
+            json_array_append_new(steps, json_integer(c->steps[i] / 10000));
+        else
+            json_array_append_new(steps, json_real(c->steps[i] / 1e4));
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "alpha", json_real(c->alpha));
+    json_object_set_new(o, "tuning", json_real(c->tuning));
+    json_object_set_new(o, "margin", json_real(c->margin));
+    json_object_set_new(o, "auto_promote", json_boolean(c->auto_promote));
+    json_object_set_new(o, "max_duration_s", json_integer(c->max_duration_s));
+    json_object_set_new(o, "max_units", json_integer(c->max_units));
+    json_object_set_new(o, "steps", steps);
+    json_object_set_new(o, "step_min_s", json_integer(c->step_min_s));
+    json_object_set_new(o, "step_min_units", json_integer(c->step_min_units));
+    json_object_set_new(o, "step_max_s", json_integer(c->step_max_s));
+    json_object_set_new(o, "require_evidence",
+                        json_boolean(c->require_evidence));
+    json_object_set_new(o, "manual_approval",
+                        json_boolean(c->manual_approval));
+    json_object_set_new(o, "adaptive", json_boolean(c->adaptive));
+    json_object_set_new(o, "error_metric",
+                        c->error_metric[0] ? json_string(c->error_metric)
+                                           : json_null());
+    json_object_set_new(o, "smoke_s", json_integer(c->smoke_s));
+    json_object_set_new(o, "rollback_window_s",
+                        json_integer(c->rollback_window_s));
+    json_object_set_new(o, "shadow_min_s", json_integer(c->shadow_min_s));
+    json_object_set_new(o, "shadow_min_units",
+                        json_integer(c->shadow_min_units));
+    json_object_set_new(o, "then", json_string(then_names[c->then]));
+    json_object_set_new(o, "no_traffic_s", json_integer(c->no_traffic_s));
+    json_object_set_new(o, "min_test_units", json_integer(c->min_test_units));
+    return o;
+}
+
+ab_status
+api_rollout_config(const struct core_experiment *e,
+                   struct core_rollout_config *out)
+{
+    char err[256];
+    if (e->rollout == NULL)
+        return api_rollout_parse(NULL, e, out, err, sizeof(err));
+    json_t *obj = json_loads(e->rollout, 0, NULL);
+    ab_status rc = api_rollout_parse(obj, e, out, err, sizeof(err));
+    json_decref(obj);
+    return rc;
+}

@@ -1,0 +1,276 @@
+/* metrics.c -- Prometheus registry and text rendering (see metrics.h).
+ * Exposition format: prometheus.io/docs/instrumenting/exposition_formats.
+ */
+#include "lib/metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/status.h"
+
+/* Status codes we answer with; anything else is counted as "other". */
+static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404,
+                               405, 409, 413, 415, 422, 429, 500, 503};
+#define N_STATUS (AB_ARRAY_LEN(statuses) + 1)
+
+/* Latency buckets in seconds (upper bounds; +Inf is implicit). */
+static const double buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+                                 0.0025,  0.005,  0.01,    0.025,  0.05,
+                                 0.1,     0.25,   0.5,     1.0,    2.5};
+#define N_BUCKET (AB_ARRAY_LEN(buckets))
+
+struct series {
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_ns;
+    _Atomic uint64_t bucket[N_BUCKET];
+};
+
+static struct series *http; /* [(n_routes + 1) * N_STATUS] */
+static size_t n_route_slots;
+static const char *const *route_patterns; /* borrowed, [n_route_slots - 1] */
+static const char *const *route_methods;
+
+struct assign_counter {
+    char *experiment, *arm;
+    _Atomic uint64_t count;
+    struct assign_counter *next;
+};
+static struct assign_counter *assign_head;
+static pthread_mutex_t assign_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct registered {
+    const char *name, *help;
+    enum metrics_type type;
+    _Atomic int64_t *value;
+};
+static struct registered registry[64];
+static size_t n_registry;
+
+void
+metrics_init(size_t n_routes, const char *const *patterns,
+             const char *const *methods)
+{
+    n_route_slots = n_routes + 1;
+    route_patterns = patterns;
+    route_methods = methods;
+    http = ab_xcalloc(n_route_slots * N_STATUS, sizeof(*http));
+}
+
+void
+metrics_free(void)
+{
+    free(http);
+    http = NULL;
+    struct assign_counter *c = assign_head, *next;
+    for (; c; c = next) {
+        next = c->next;
+        free(c->experiment);
+        free(c->arm);
+        free(c);
+    }
+    assign_head = NULL;
+    n_registry = 0;
+}
+
+static size_t
+status_slot(int status)
+{
+    for (size_t i = 0; i < AB_ARRAY_LEN(statuses); i++)
+        if (statuses[i] == status)
+            return i;
+    return N_STATUS - 1;
+}
+
+void
+metrics_observe_request(size_t route, int status, uint64_t nanos)
+{
+    if (http == NULL || route >= n_route_slots)
+        return;
+    struct series *s = &http[route * N_STATUS + status_slot(status)];
+    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->sum_ns, nanos, memory_order_relaxed);
+    double secs = (double)nanos / 1e9;
+    for (size_t b = 0; b < N_BUCKET; b++)
+        if (secs <= buckets[b]) {
+            atomic_fetch_add_explicit(&s->bucket[b], 1, memory_order_relaxed);
+            break;
+        }
+}
+
+_Atomic uint64_t *
+metrics_assign_counter(const char *experiment, const char *arm)
+{
+    pthread_mutex_lock(&assign_lock);
+    struct assign_counter *c;
+    for (c = assign_head; c; c = c->next)
+        if (strcmp(c->experiment, experiment) == 0 && strcmp(c->arm, arm) == 0)
+            break;
+    if (c == NULL) {
+        c = ab_xcalloc(1, sizeof(*c));
+        c->experiment = ab_xstrdup(experiment);
+        c->arm = ab_xstrdup(arm);
+        c->next = assign_head;
+        assign_head = c;
+    }
+    pthread_mutex_unlock(&assign_lock);
+    return &c->count;
+}
+
+void
+metrics_register(const char *name, const char *help, enum metrics_type type,
+                 _Atomic int64_t *value)
+{
+    if (n_registry == AB_ARRAY_LEN(registry))
+        return;
+    registry[n_registry++] = (struct registered){name, help, type, value};
+}
+
+/* ---- rendering ---------------------------------------------------------- */
+
+struct out {
+    char *p;
+    size_t len, cap;
+};
+
+__attribute__((format(printf, 2, 3))) static void
+put(struct out *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        o->cap = o->cap * 2 + (size_t)(n > 0 ? n : 0);
+        o->p = ab_xrealloc(o->p, o->cap);
+    }
+}
+
+/* Label values escape \, " and newline (exposition format). */
+static void
+put_label(struct out *o, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            put(o, "\\%c", *s);
+        else if (*s == '\n')
+            put(o, "\\n");
+        else
+            put(o, "%c", *s);
+    }
+}
+
+static const char *
+route_name(size_t r)
+{
+    return r + 1 < n_route_slots ? route_patterns[r] : "unmatched";
+}
+
+static const char *
+route_method(size_t r)
+{
+    return r + 1 < n_route_slots ? route_methods[r] : "any";
+}
+
+static void
+status_text(size_t slot, char *buf, size_t len)
+{
+    if (slot < AB_ARRAY_LEN(statuses))
+        snprintf(buf, len, "%d", statuses[slot]);
+    else
+        snprintf(buf, len, "other");
+}
+
+void
+metrics_render(char **out_p, size_t *len)
+{
+    struct out o = {ab_xmalloc(16384), 0, 16384};
+    char st[16];
+
+    put(&o, "# HELP arbiter_http_requests_total HTTP requests answered, by "
+            "route, method and status.\n"
+            "# TYPE arbiter_http_requests_total counter\n");
+    for (size_t r = 0; r < n_route_slots; r++)
+        for (size_t s = 0; s < N_STATUS; s++) {
+            struct series *x = &http[r * N_STATUS + s];
+            uint64_t c = atomic_load_explicit(&x->count, memory_order_relaxed);
+            if (c == 0)
+                continue;
+            status_text(s, st, sizeof(st));
+            put(&o,
+                "arbiter_http_requests_total{route=\"%s\",method=\"%s\","
+                "status=\"%s\"} %llu\n",
+                route_name(r), route_method(r), st, (unsigned long long)c);
+        }
+
+    put(&o, "# HELP arbiter_http_request_duration_seconds Time from the "
+            "request's arrival to its answer, by route and status.\n"
+            "# TYPE arbiter_http_request_duration_seconds histogram\n");
+    for (size_t r = 0; r < n_route_slots; r++)
+        for (size_t s = 0; s < N_STATUS; s++) {
+            struct series *x = &http[r * N_STATUS + s];
+            uint64_t c = atomic_load_explicit(&x->count, memory_order_relaxed);
+            if (c == 0)
+                continue;
+            status_text(s, st, sizeof(st));
+            uint64_t cum = 0;
+            for (size_t b = 0; b < N_BUCKET; b++) {
+                cum += atomic_load_explicit(&x->bucket[b],
+                                            memory_order_relaxed);
+                put(&o,
+                    "arbiter_http_request_duration_seconds_bucket{route=\"%s\","
+                    "method=\"%s\",status=\"%s\",le=\"%g\"} %llu\n",
+                    route_name(r), route_method(r), st, buckets[b],
+                    (unsigned long long)cum);
+            }
+            /* +Inf equals the count (a request slower than every bucket
+             * is only in +Inf); read count after the buckets. */
+            if (c < cum)
+                c = cum;
+            put(&o,
+                "arbiter_http_request_duration_seconds_bucket{route=\"%s\","
+                "method=\"%s\",status=\"%s\",le=\"+Inf\"} %llu\n",
+                route_name(r), route_method(r), st, (unsigned long long)c);
+            put(&o,
+                "arbiter_http_request_duration_seconds_sum{route=\"%s\","
+                "method=\"%s\",status=\"%s\"} %.9f\n",
+                route_name(r), route_method(r), st,
+                (double)atomic_load_explicit(&x->sum_ns,
+                                             memory_order_relaxed) / 1e9);
+            put(&o,
+                "arbiter_http_request_duration_seconds_count{route=\"%s\","
+                "method=\"%s\",status=\"%s\"} %llu\n",
+                route_name(r), route_method(r), st, (unsigned long long)c);
+        }
+
+    put(&o, "# HELP arbiter_assignments_total Assignments answered, by "
+            "experiment and arm.\n"
+            "# TYPE arbiter_assignments_total counter\n");
+    pthread_mutex_lock(&assign_lock);
+    for (struct assign_counter *c = assign_head; c; c = c->next) {
+        put(&o, "arbiter_assignments_total{experiment=\"");
+        put_label(&o, c->experiment);
+        put(&o, "\",arm=\"");
+        put_label(&o, c->arm);
+        put(&o, "\"} %llu\n",
+            (unsigned long long)atomic_load_explicit(&c->count,
+                                                     memory_order_relaxed));
+    }
+    pthread_mutex_unlock(&assign_lock);
+
+    for (size_t i = 0; i < n_registry; i++) {
+        struct registered *m = &registry[i];
+        put(&o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m->name, m->help,
+            m->name, m->type == METRICS_COUNTER ? "counter" : "gauge",
+            m->name,
+            (long long)atomic_load_explicit(m->value, memory_order_relaxed));
+    }
+    *out_p = o.p;
+    *len = o.len;
+}

@@ -1,0 +1,42 @@
+/* metrics.h -- Prometheus metrics (text exposition format 0.0.4).
+ *
+ * Hot paths only touch relaxed atomics: request counters and latency
+ * histograms per (route, status), assignment counters per (experiment,
+ * arm). Components own their other counters and gauges as atomics and
+ * register them once at start-up.
+ */
+#ifndef LIB_METRICS_H
+#define LIB_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Call once before threads start. */
+/* The HTTP series are labelled by route: patterns[i] and methods[i] name
+ * route i (borrowed; they must outlive the registry). The ground layer
+ * knows nothing of the route table: the server passes its labels in. */
+void metrics_init(size_t n_routes, const char *const *patterns,
+                  const char *const *methods);
+void metrics_free(void);
+
+/* route: index into the labels given to metrics_init, or n_routes for
+ * "no route matched". */
+void metrics_observe_request(size_t route, int status, uint64_t nanos);
+
+/* A counter that lives for the life of the process; the same pointer for
+ * the same (experiment, arm). Thread-safe; takes a lock: call it when a
+ * snapshot is built, not per request. */
+_Atomic uint64_t *metrics_assign_counter(const char *experiment,
+                                         const char *arm);
+
+enum metrics_type { METRICS_COUNTER, METRICS_GAUGE };
+/* Register a process-wide value; name must be a valid metric name and
+ * stay valid (static). At most 64. */
+void metrics_register(const char *name, const char *help,
+                      enum metrics_type type, _Atomic int64_t *value);
+
+/* Render everything; new string in *out (free()), length in *len. */
+void metrics_render(char **out, size_t *len);
+
+#endif /* LIB_METRICS_H */

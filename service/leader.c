@@ -1,0 +1,182 @@
+/* leader.c -- leader election by a PostgreSQL session-level advisory lock,
+ * and the tick that runs the leader's jobs (see leader.h).
+ *
+ * Protocol, per tick (tick_ms, 1 s by default):
+ *   not leader:  connect if needed; pg_try_advisory_lock(K) -> leader?
+ *   leader:      check in pg_locks that this backend still holds K (a
+ *                connection that broke and was silently re-opened does
+ *                not); if it does, run every job with this connection.
+ * Safety rests on PostgreSQL: a session-level advisory lock is held by at
+ * most one session and is released when the session ends, including when
+ * the process is killed or the network drops it (PostgreSQL docs, section
+ * 13.3.5 "Advisory Locks"). A stale leader can therefore run at most one
+ * tick after losing its session; the jobs write with optimistic version
+ * checks, so such a tick cannot overwrite a newer decision. Takeover time
+ * after a leader dies: the time PostgreSQL needs to see the session end
+ * (immediate for a killed process on a local socket; the TCP keepalive
+ * settings of sql/db.c otherwise) plus one tick.
+ */
+#include "service/leader.h"
+#include "lib/clock.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "service/app.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "sql/db.h"
+#include "sql/db_bandits.h"
+
+#define LEADER_MAX_JOBS 8
+#define LEADER_STATEMENT_TIMEOUT_MS 30000
+
+struct leader_job {
+    const char *name;
+    leader_job_fn *fn;
+    void *arg;
+};
+
+struct leader {
+    struct app *app;
+    int tick_ms;
+    struct leader_job jobs[LEADER_MAX_JOBS];
+    size_t n_jobs;
+    pthread_t thread;
+    bool started;
+    atomic_bool stopping;
+    _Atomic int64_t m_leader; /* gauge: 1 while leader */
+    _Atomic int64_t m_ticks;  /* counter: ticks run as leader */
+    _Atomic int64_t m_changes; /* counter: leadership acquired */
+};
+
+bool
+leader_is_leader(const struct leader *l)
+{
+    return l != NULL && atomic_load(&l->m_leader) != 0;
+}
+
+/* Sleep up to ms, waking early when asked to stop. */
+static void
+nap(struct leader *l, int ms)
+{
+    while (ms > 0 && !atomic_load(&l->stopping)) {
+        int step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static void
+set_leader(struct leader *l, bool on)
+{
+    int64_t was = atomic_exchange(&l->m_leader, on ? 1 : 0);
+    if (was == (on ? 1 : 0))
+        return;
+    if (on) {
+        atomic_fetch_add(&l->m_changes, 1);
+        log_msg(LOG_INFO, "leadership acquired", NULL);
+    } else {
+        log_msg(LOG_WARN, "leadership lost", NULL);
+    }
+}
+
+static void *
+leader_main(void *arg)
+{
+    struct leader *l = arg;
+    struct db *db = NULL;
+    while (!atomic_load(&l->stopping)) {
+        int64_t start = ab_now_ms();
+        bool held = false;
+        if (db == NULL) {
+            if (db_open(l->app->cfg.database_url, &db) != AB_OK)
+                db = NULL;
+            else /* a stuck statement must not hold the lock forever */
+                db_set_timeout(db, LEADER_STATEMENT_TIMEOUT_MS);
+        }
+        if (db != NULL) {
+            ab_status rc = leader_is_leader(l)
+                               ? db_leader_held(db, LEADER_LOCK_KEY, &held)
+                               : db_leader_try_lock(db, LEADER_LOCK_KEY,
+                                                    &held);
+            if (rc != AB_OK) {
+                /* the session (and with it the lock) may be gone: start
+                 * from a fresh connection */
+                db_close(db);
+                db = NULL;
+                held = false;
+            }
+        }
+        set_leader(l, held);
+        if (held) {
+            atomic_fetch_add(&l->m_ticks, 1);
+            for (size_t i = 0; i < l->n_jobs && !atomic_load(&l->stopping);
+                 i++)
+                l->jobs[i].fn(l->jobs[i].arg, db, ab_now_ms());
+        }
+        int64_t spent = ab_now_ms() - start;
+        nap(l, spent >= l->tick_ms ? 0 : l->tick_ms - (int)spent);
+    }
+    if (db != NULL && leader_is_leader(l))
+        db_leader_release(db, LEADER_LOCK_KEY);
+    set_leader(l, false);
+    db_close(db);
+    return NULL;
+}
+
+ab_status
+leader_new(struct app *app, int tick_ms, struct leader **out)
+{
+    if (app == NULL || tick_ms < 10)
+        return AB_EINVAL;
+    struct leader *l = ab_xcalloc(1, sizeof(*l));
+    l->app = app;
+    l->tick_ms = tick_ms;
+    metrics_register("arbiter_leader",
+                     "1 while this process holds the decision-leader lock.",
+                     METRICS_GAUGE, &l->m_leader);
+    metrics_register("arbiter_leader_ticks_total",
+                     "Ticks this process ran as the decision leader.",
+                     METRICS_COUNTER, &l->m_ticks);
+    metrics_register("arbiter_leader_acquired_total",
+                     "Times this process became the decision leader.",
+                     METRICS_COUNTER, &l->m_changes);
+    *out = l;
+    return AB_OK;
+}
+
+void
+leader_add_job(struct leader *l, const char *name, leader_job_fn *fn,
+               void *arg)
+{
+    if (l->started || l->n_jobs == LEADER_MAX_JOBS)
+        abort(); /* a programming error, caught by the first test run */
+    l->jobs[l->n_jobs].name = name;
+    l->jobs[l->n_jobs].fn = fn;
+    l->jobs[l->n_jobs].arg = arg;
+    l->n_jobs++;
+}
+
+void
+leader_start(struct leader *l)
+{
+    if (pthread_create(&l->thread, NULL, leader_main, l) != 0)
+        abort();
+    l->started = true;
+}
+
+void
+leader_free(struct leader *l)
+{
+    if (l == NULL)
+        return;
+    atomic_store(&l->stopping, true);
+    if (l->started)
+        pthread_join(l->thread, NULL);
+    free(l);
+}

@@ -1,0 +1,48 @@
+/* leader.h -- the decision leader: of all arbiter processes sharing one
+ * database, the one holding a PostgreSQL advisory lock runs the periodic
+ * jobs (bandit reweighting now, rollout decisions later).
+ *
+ * A thread tries pg_try_advisory_lock(LEADER_LOCK_KEY) on its own
+ * connection every tick while it is not the leader. While it is, it checks
+ * every tick that its session still holds the lock, then calls every
+ * registered job with that connection. The lock belongs to the session:
+ * when the process dies or its connection breaks, PostgreSQL releases it
+ * and another process takes over at its next tick. The gauge
+ * arbiter_leader (1 on the leader) is registered in /metrics.
+ */
+#ifndef SERVICE_LEADER_H
+#define SERVICE_LEADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/status.h"
+
+struct app;
+struct db;
+
+/* Advisory lock key (any constant, the same in every build; migrations
+ * use 7243519). */
+#define LEADER_LOCK_KEY 7243520
+
+/* A job, called on the leader once per tick with the leader's connection
+ * and the process clock (epoch ms). It must not keep 'db'. */
+typedef void leader_job_fn(void *arg, struct db *db, int64_t now_ms);
+
+struct leader;
+
+/* A leader that ticks every tick_ms (>= 10); stores a new one in *out
+ * (release with leader_free()). Registers the arbiter_leader gauge. */
+ab_status leader_new(struct app *app, int tick_ms, struct leader **out);
+/* Register a job before leader_start(); at most 8. 'name' is static. */
+void leader_add_job(struct leader *l, const char *name, leader_job_fn *fn,
+                    void *arg);
+/* Start the thread. */
+void leader_start(struct leader *l);
+/* Stop the thread (releasing the lock) and free l. NULL is a no-op. */
+void leader_free(struct leader *l);
+
+/* True while this process is the leader. */
+bool leader_is_leader(const struct leader *l);
+
+#endif /* SERVICE_LEADER_H */

@@ -1,0 +1,539 @@
+/* rollout.c -- the automated-rollout job (see rollout.h): reads the
+ * statistics of each running experiment from PostgreSQL, asks
+ * core_rollout_evaluate() for the evidence (core/rollout_eval.h: the tests
+ * and their references) and core_rollout_decide() for the action, and
+ * applies it with its audit row. The running state of every sequential
+ * test is stored with the rollout between ticks.
+ */
+#include "service/rollout_job.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/app.h"
+#include "codec/experiment_json.h"
+#include "lib/log.h"
+#include "codec/rollout_json.h"
+#include "core/rollout.h"
+#include "core/rollout_eval.h"
+#include "sql/db.h"
+#include "sql/db_rollout.h"
+#include "sql/db_stats.h"
+#include "stats/msprt.h"
+
+struct rollout_job {
+    struct app *app;
+    int tick_ms;
+    int64_t last_ms;
+};
+
+struct rollout_job *
+rollout_job_new(struct app *app, int tick_ms)
+{
+    struct rollout_job *j = ab_xcalloc(1, sizeof(*j));
+    j->app = app;
+    j->tick_ms = tick_ms;
+    return j;
+}
+
+void
+rollout_job_free(struct rollout_job *j)
+{
+    free(j);
+}
+
+/* ---- running test state, kept as JSON between ticks ---------------------- */
+
+static double
+num_or(json_t *v, double dflt)
+{
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static json_t *
+finite_or_null(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+static void
+state_get(json_t *tests, const char *key, struct stats_msprt_state *st)
+{
+    stats_msprt_state_init(st);
+    json_t *o = json_object_get(tests, key);
+    if (!json_is_object(o))
+        return;
+    st->n_looks = (uint64_t)num_or(json_object_get(o, "looks"), 0);
+    st->p_abs = num_or(json_object_get(o, "p_abs"), 1);
+    st->abs_low = num_or(json_object_get(o, "abs_low"), -INFINITY);
+    st->abs_high = num_or(json_object_get(o, "abs_high"), INFINITY);
+    st->p_rel = num_or(json_object_get(o, "p_rel"), 1);
+    st->rel_low = num_or(json_object_get(o, "rel_low"), -INFINITY);
+    st->rel_high = num_or(json_object_get(o, "rel_high"), INFINITY);
+}
+
+static void
+state_put(json_t *tests, const char *key, const struct stats_msprt_state *st)
+{
+    json_object_set_new(
+        tests, key,
+        json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "looks",
+                  (json_int_t)st->n_looks, "p_abs", finite_or_null(st->p_abs),
+                  "abs_low", finite_or_null(st->abs_low), "abs_high",
+                  finite_or_null(st->abs_high), "p_rel",
+                  finite_or_null(st->p_rel), "rel_low",
+                  finite_or_null(st->rel_low), "rel_high",
+                  finite_or_null(st->rel_high)));
+}
+
+/* ---- inputs from the database ---------------------------------------------- */
+
+static json_t *
+stats_row(json_t *rows, const char *metric, const char *arm)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) {
+        if (strcmp(json_string_value(json_object_get(r, "metric")), metric) ==
+                0 &&
+            strcmp(json_string_value(json_object_get(r, "arm")), arm) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+static double
+field(json_t *row, const char *f)
+{
+    return row ? num_or(json_object_get(row, f), 0) : 0;
+}
+
+/* The running test state <-> JSON, keyed by names (so a reordered
+ * definition keeps its states). */
+static void
+tests_from_json(const struct core_experiment *e, json_t *j,
+                struct core_eval_tests *t)
+{
+    core_eval_tests_init(t);
+    char key[200];
+    for (size_t m = 0; m < e->n_metrics; m++)
+        for (size_t a = 0; a < e->n_arms; a++) {
+            snprintf(key, sizeof(key), "primary|%s|%s", e->metrics[m].name,
+                     e->arms[a].name);
+            state_get(j, key, &t->primary[m][a]);
+            snprintf(key, sizeof(key), "harm|%s|%s", e->metrics[m].name,
+                     e->arms[a].name);
+            state_get(j, key, &t->harm[m][a]);
+            snprintf(key, sizeof(key), "safe|%s|%s", e->metrics[m].name,
+                     e->arms[a].name);
+            state_get(j, key, &t->safe[m][a]);
+        }
+    t->errors_p = num_or(json_object_get(j, "errors_p_running"), 1);
+    t->srm_p = num_or(json_object_get(j, "srm_p_running"), 1);
+    t->srm_version = (int64_t)num_or(json_object_get(j, "srm_version"), 0);
+}
+
+static json_t *
+tests_to_json(const struct core_experiment *e, const struct core_eval_tests *t)
+{
+    json_t *j = json_object();
+    char key[200];
+    for (size_t m = 0; m < e->n_metrics; m++)
+        for (size_t a = 0; a < e->n_arms; a++) {
+            if (a == e->control)
+                continue;
+            if (t->primary[m][a].n_looks) {
+                snprintf(key, sizeof(key), "primary|%s|%s",
+                         e->metrics[m].name, e->arms[a].name);
+                state_put(j, key, &t->primary[m][a]);
+            }
+            if (t->harm[m][a].n_looks) {
+                snprintf(key, sizeof(key), "harm|%s|%s", e->metrics[m].name,
+                         e->arms[a].name);
+                state_put(j, key, &t->harm[m][a]);
+            }
+            if (t->safe[m][a].n_looks) {
+                snprintf(key, sizeof(key), "safe|%s|%s", e->metrics[m].name,
+                         e->arms[a].name);
+                state_put(j, key, &t->safe[m][a]);
+            }
+        }
+    json_object_set_new(j, "errors_p_running", json_real(t->errors_p));
+    json_object_set_new(j, "srm_p_running", json_real(t->srm_p));
+    json_object_set_new(j, "srm_version", json_integer(t->srm_version));
+    return j;
+}
+
+static const char *
+verdict_name(enum core_verdict v, enum core_eval_kind k)
+{
+    switch (v) {
+    case CORE_VERDICT_WIN: return k == CORE_EVAL_PRIMARY ? "win" : "safe";
+    case CORE_VERDICT_HARM: return "harm";
+    case CORE_VERDICT_OPEN: return "open";
+    case CORE_VERDICT_NONE: break;
+    }
+    return "none";
+}
+
+/* The numbers behind a decision, for the audit row. */
+static json_t *
+report_json(const struct core_experiment *e,
+            const struct core_rollout_config *c,
+            const struct core_rollout_evidence *ev,
+            const struct core_eval_report *rep, json_t *srm_units)
+{
+    json_t *prim = json_array(), *guard = json_array();
+    for (size_t i = 0; i < rep->n_lines; i++) {
+        const struct core_eval_line *l = &rep->lines[i];
+        json_t *o = json_pack(
+            "{s:s,s:s,s:o,s:o,s:o,s:[o,o],s:o,s:s}", "metric",
+            e->metrics[l->metric].name, "arm", e->arms[l->arm].name,
+            "control_mean", finite_or_null(l->control_mean), "effect",
+            finite_or_null(l->effect), "se", finite_or_null(l->se),
+            "ci_running", finite_or_null(l->ci_low),
+            finite_or_null(l->ci_high), "p_running",
+            finite_or_null(l->p_running), "verdict",
+            verdict_name(l->verdict, l->kind));
+        if (l->kind == CORE_EVAL_GUARDRAIL) {
+            json_object_set_new(o, "margin_abs", finite_or_null(l->margin_abs));
+            json_array_append_new(guard, o);
+        } else
+            json_array_append_new(prim, o);
+    }
+    json_t *d = json_pack("{s:o,s:o,s:{s:f,s:b,s:O},s:f,s:f,s:f}", "primary",
+                          prim, "guardrails", guard, "srm", "p_value",
+                          ev->srm_p, "mismatch", ev->srm_mismatch, "units",
+                          srm_units ? srm_units : json_null(), "min_units",
+                          ev->min_units, "total_units", ev->total_units,
+                          "alpha", c->alpha);
+    if (rep->errors_tested)
+        json_object_set_new(
+            d, "errors",
+            json_pack("{s:s,s:f,s:f,s:f,s:f}", "metric", c->error_metric,
+                      "errors_control", rep->errors_c, "errors_candidate",
+                      rep->errors_t, "p_value", rep->errors_p, "p_running",
+                      rep->errors_p_running));
+    return d;
+}
+
+/* Read everything a tick needs and evaluate. *details: new reference. */
+static ab_status
+gather(struct db *db, const struct core_experiment *e,
+       const struct core_rollout_config *c, int64_t now,
+       struct core_eval_tests *tests, struct core_rollout_evidence *ev,
+       json_t **details)
+{
+    char *text = NULL;
+    if (db_arm_stats_json(db, e->key, &text) != AB_OK)
+        return AB_EDB;
+    json_t *rows = json_loads(text, 0, NULL);
+    free(text);
+    static _Thread_local struct core_eval_stats
+        stats[CORE_EVAL_MAX_METRICS * CORE_EVAL_MAX_ARMS];
+    memset(stats, 0, sizeof(stats));
+    for (size_t m = 0; m < e->n_metrics && m < CORE_EVAL_MAX_METRICS; m++)
+        for (size_t a = 0; a < e->n_arms && a < CORE_EVAL_MAX_ARMS; a++) {
+            json_t *r = stats_row(rows, e->metrics[m].name, e->arms[a].name);
+            struct core_eval_stats *s = &stats[m * CORE_EVAL_MAX_ARMS + a];
+            s->n = field(r, "n");
+            s->sum = field(r, "sum");
+            s->sum_sq = field(r, "sum_sq");
+            s->den_sum = field(r, "den_sum");
+            s->den_sum_sq = field(r, "den_sum_sq");
+            s->cross_sum = field(r, "cross_sum");
+            s->units_with_events = field(r, "units_with_events");
+        }
+    json_decref(rows);
+
+    json_t *srm = NULL, *exposed = NULL;
+    double srm_units[CORE_EVAL_MAX_ARMS] = {0}, total = 0;
+    if (db_srm_counts_json(db, e->id, e->weights_version, &text) == AB_OK) {
+        srm = json_loads(text, 0, NULL);
+        free(text);
+    }
+    if (db_exposure_counts_json(db, e->key, &text) == AB_OK) {
+        exposed = json_loads(text, 0, NULL);
+        free(text);
+    }
+    for (size_t a = 0; a < e->n_arms && a < CORE_EVAL_MAX_ARMS; a++)
+        srm_units[a] = num_or(json_object_get(srm, e->arms[a].name), 0);
+    size_t i;
+    json_t *x;
+    json_array_foreach(exposed, i, x) total += num_or(json_object_get(x, "units"), 0);
+    json_decref(exposed);
+
+    struct stats_count_period periods[256];
+    size_t n_periods = 0;
+    if (c->error_metric[0] && e->n_arms == 2) {
+        size_t cand = core_rollout_candidate(e);
+        if (db_error_periods_json(db, e->id, c->error_metric,
+                                  e->arms[e->control].name,
+                                  e->arms[cand].name, &text) == AB_OK) {
+            json_t *arr = json_loads(text, 0, NULL);
+            free(text);
+            json_array_foreach(arr, i, x) {
+                if (n_periods == AB_ARRAY_LEN(periods))
+                    break;
+                periods[n_periods].share_t = num_or(json_array_get(x, 0), 0);
+                periods[n_periods].errors_c = num_or(json_array_get(x, 1), 0);
+                periods[n_periods].errors_t = num_or(json_array_get(x, 2), 0);
+                n_periods++;
+            }
+            json_decref(arr);
+        }
+    }
+    struct core_eval_input in = {stats,   srm_units, total,
+                                 e->weights_version, periods, n_periods,
+                                 now};
+    static _Thread_local struct core_eval_report rep;
+    ab_status rc = core_rollout_evaluate(e, c, &in, tests, ev, &rep);
+    if (rc == AB_OK)
+        *details = report_json(e, c, ev, &rep, srm);
+    json_decref(srm);
+    return rc;
+}
+
+/* ---- applying a decision -------------------------------------------------- */
+
+static json_t *
+percent(uint32_t w)
+{
+    return w % 10000 == 0 ? json_integer(w / 10000) : json_real(w / 1e4);
+}
+
+/* The definition with the candidate at share w (two-arm strategies). */
+static char *
+reweighted(const struct core_experiment *e, uint32_t w,
+           const char *strategy, char **weights_out)
+{
+    json_t *def = api_experiment_definition(e);
+    json_t *arms = json_object_get(def, "arms");
+    json_t *weights = json_object();
+    size_t cand = core_rollout_candidate(e);
+    for (size_t a = 0; a < e->n_arms; a++) {
+        uint32_t x = a == cand ? w : a == e->control ? CORE_SCALE - w : 0;
+        json_object_set_new(json_array_get(arms, a), "weight", percent(x));
+        json_object_set_new(weights, e->arms[a].name, percent(x));
+    }
+    if (strategy)
+        json_object_set_new(def, "strategy", json_string(strategy));
+    char *text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
+    *weights_out = json_dumps(weights, JSON_COMPACT);
+    json_decref(def);
+    json_decref(weights);
+    return text;
+}
+
+static void
+to_row(const struct core_rollout_state *s, struct db_rollout *r)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->phase, sizeof(r->phase), "%s",
+             core_rollout_phase_name(s->phase));
+    r->step = (int)s->step;
+    r->phase_started_ms = s->phase_started_ms;
+    r->approved = s->approved;
+    r->last_units = s->last_units;
+    r->last_units_ms = s->last_units_ms;
+}
+
+static void
+from_row(const struct db_rollout *r, struct core_rollout_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (core_rollout_phase_parse(r->phase, &s->phase) != AB_OK)
+        s->phase = CORE_PHASE_RAMP;
+    s->step = r->step > 0 ? (size_t)r->step : 0;
+    s->phase_started_ms = r->phase_started_ms;
+    s->approved = r->approved;
+    s->last_units = r->last_units;
+    s->last_units_ms = r->last_units_ms;
+}
+
+static void
+evaluate(struct db *db, const struct core_experiment *e, int64_t now)
+{
+    struct core_rollout_config cfg;
+    if (api_rollout_config(e, &cfg) != AB_OK)
+        return;
+    struct db_rollout row = {0};
+    struct core_rollout_state st;
+    static _Thread_local struct core_eval_tests tests;
+    ab_status rc = db_rollout_load(db, e->id, &row);
+    if (rc == AB_EDB)
+        return;
+    bool fresh = rc == AB_ENOTFOUND;
+    json_t *tj = NULL;
+    if (fresh) {
+        core_rollout_state_init(e, &cfg, now, &st);
+    } else {
+        from_row(&row, &st);
+        tj = json_loads(row.tests, 0, NULL);
+    }
+    tests_from_json(e, tj, &tests);
+    json_decref(tj);
+    db_rollout_clear(&row);
+
+    struct db_decision d = {0};
+    d.key = e->key;
+    d.expect_version = e->version;
+    d.from_states = "running";
+    d.actor = "engine";
+    char *definition = NULL, *weights = NULL;
+    json_t *details = NULL;
+    struct db_rollout next_row;
+    struct core_rollout_decision dec;
+    memset(&dec, 0, sizeof(dec));
+
+    size_t cand = core_rollout_candidate(e);
+    if (fresh && e->strategy == CORE_STRATEGY_CANARY && cfg.n_steps > 0 &&
+        e->arms[cand].weight != cfg.steps[0]) {
+        /* a canary starts at its first step */
+        dec.action = CORE_ACTION_ADVANCE;
+        dec.reason = "rollout started: first step";
+        dec.candidate_weight = cfg.steps[0];
+        dec.next = st;
+    } else {
+        struct core_rollout_evidence ev;
+        if (gather(db, e, &cfg, now, &tests, &ev, &details) != AB_OK)
+            return;
+        core_rollout_decide(e, &cfg, &st, &ev, &dec);
+        json_object_set_new(details, "phase",
+                            json_string(core_rollout_phase_name(st.phase)));
+        json_object_set_new(details, "step",
+                            json_integer((json_int_t)st.step));
+    }
+
+    to_row(&dec.next, &next_row);
+    json_t *tests_json = tests_to_json(e, &tests);
+    next_row.tests = json_dumps(tests_json, JSON_COMPACT);
+    json_decref(tests_json);
+    next_row.evidence = details ? json_dumps(details, JSON_COMPACT)
+                                : ab_xstrdup("{}");
+    json_decref(details);
+    d.rollout = &next_row;
+    d.details = next_row.evidence;
+    d.reason = dec.reason;
+    d.action = dec.action == CORE_ACTION_NONE
+                   ? NULL
+                   : core_rollout_action_name(dec.action);
+    switch (dec.action) {
+    case CORE_ACTION_NONE:
+    case CORE_ACTION_WAIT:
+        break;
+    case CORE_ACTION_ADVANCE:
+        definition = reweighted(e, dec.candidate_weight, NULL, &weights);
+        break;
+    case CORE_ACTION_CONVERT:
+        definition = reweighted(e, dec.candidate_weight,
+                                core_strategy_name(dec.convert_to), &weights);
+        break;
+    case CORE_ACTION_PROMOTE:
+        d.state = "promoted";
+        d.served_arm =
+            e->arms[dec.promote_arm < e->n_arms ? dec.promote_arm : cand].name;
+        break;
+    case CORE_ACTION_ROLLBACK:
+        d.state = "rolled_back";
+        d.served_arm = e->arms[e->control].name;
+        break;
+    case CORE_ACTION_PAUSE:
+        d.state = "paused";
+        break;
+    case CORE_ACTION_STOP:
+        d.state = "stopped";
+        break;
+    }
+    d.definition = definition;
+    d.weights = weights;
+    rc = db_decision_apply(db, &d);
+    if (rc == AB_OK && d.action)
+        log_msg(LOG_INFO, "rollout decision", "experiment", e->key, "action",
+                d.action, "reason", d.reason, NULL);
+    free(definition);
+    free(weights);
+    db_rollout_clear(&next_row);
+}
+
+void
+rollout_job_tick(void *arg, struct db *db, int64_t now_ms)
+{
+    struct rollout_job *j = arg;
+    if (now_ms - j->last_ms < j->tick_ms)
+        return;
+    j->last_ms = now_ms;
+    struct snapshot *s = app_snapshot_get(j->app);
+    for (size_t i = 0; i < s->n; i++) {
+        const struct core_experiment *e = s->exps[i];
+        if (e->state != CORE_STATE_RUNNING ||
+            e->strategy == CORE_STRATEGY_BANDIT)
+            continue;
+        evaluate(db, e, now_ms);
+    }
+    app_snapshot_release(s);
+}
+
+/* ---- status for results ----------------------------------------------------- */
+
+json_t *
+rollout_status_json(struct db *db, const struct core_experiment *e,
+                    int64_t now_ms)
+{
+    struct core_rollout_config cfg;
+    if (e->strategy == CORE_STRATEGY_BANDIT ||
+        api_rollout_config(e, &cfg) != AB_OK)
+        return json_null();
+    struct db_rollout row = {0};
+    if (db_rollout_load(db, e->id, &row) != AB_OK)
+        return json_pack("{s:s}", "phase", "not_started");
+    struct core_rollout_state st;
+    from_row(&row, &st);
+    json_t *evidence = json_loads(row.evidence, 0, NULL);
+    db_rollout_clear(&row);
+    size_t cand = core_rollout_candidate(e);
+    double in_phase_s = (double)(now_ms - st.phase_started_ms) / 1000.0;
+    double min_units = num_or(json_object_get(evidence, "min_units"), 0);
+    char waiting[256] = "";
+    if (e->state != CORE_STATE_RUNNING)
+        snprintf(waiting, sizeof(waiting), "nothing: the experiment is %s",
+                 core_state_name(e->state));
+    else if (st.phase == CORE_PHASE_WAITING)
+        snprintf(waiting, sizeof(waiting), "manual approval (POST "
+                                           ".../approve)");
+    else if (e->strategy == CORE_STRATEGY_AB)
+        snprintf(waiting, sizeof(waiting),
+                 "a significant result on the primary metric");
+    else {
+        int64_t need_s = e->strategy == CORE_STRATEGY_BLUE_GREEN
+                             ? (st.phase == CORE_PHASE_SWITCHED
+                                    ? cfg.rollback_window_s
+                                    : cfg.smoke_s)
+                         : e->strategy == CORE_STRATEGY_SHADOW
+                             ? cfg.shadow_min_s
+                             : cfg.step_min_s;
+        int64_t need_units = e->strategy == CORE_STRATEGY_SHADOW
+                                 ? cfg.shadow_min_units
+                                 : cfg.step_min_units;
+        if (in_phase_s < (double)need_s)
+            snprintf(waiting, sizeof(waiting), "time: %.0f of %lld s",
+                     in_phase_s, (long long)need_s);
+        else if (min_units < (double)need_units)
+            snprintf(waiting, sizeof(waiting), "units: %.0f of %lld per arm",
+                     min_units, (long long)need_units);
+        else if (cfg.require_evidence)
+            snprintf(waiting, sizeof(waiting),
+                     "evidence that every guardrail is safe");
+        else
+            snprintf(waiting, sizeof(waiting), "the next analysis tick");
+    }
+    return json_pack("{s:s,s:I,s:o,s:f,s:b,s:s,s:o}", "phase",
+                     core_rollout_phase_name(st.phase), "step",
+                     (json_int_t)st.step, "candidate_share",
+                     json_real((double)e->arms[cand].weight / 1e4),
+                     "seconds_in_phase", in_phase_s, "approved", st.approved,
+                     "waiting_for", waiting, "evidence",
+                     evidence ? evidence : json_null());
+}
