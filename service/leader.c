@@ -29,7 +29,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "sql/db.h"
-#include "sql/db_bandits.h"
+#include "sql/db_lock.h"
 
 #define LEADER_MAX_JOBS 8
 #define LEADER_STATEMENT_TIMEOUT_MS 30000

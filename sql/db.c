@@ -4,21 +4,13 @@
  * Statements use PQexecParams with text parameters; nothing is built by
  * string concatenation except array literals, which are escaped here.
  */
-#include <libpq-fe.h> /* before db.h: it declares db_conn() */
-#include "sql/db.h"
+#include "sql/db_int.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct db {
-    PGconn *conn;
-    char *url;
-    int timeout_ms;
-    bool in_tx; /* between db_begin() and db_commit()/db_rollback() */
-};
 
 static db_log_fn *logger;
 
@@ -28,8 +20,8 @@ db_set_logger(db_log_fn *fn)
     logger = fn;
 }
 
-static void
-log_db_error(struct db *db, const char *what, PGresult *res)
+void
+db_report(struct db *db, const char *what, const PGresult *res)
 {
     const char *detail = res ? PQresultErrorMessage(res) : NULL;
     if (detail == NULL || *detail == '\0')
@@ -56,7 +48,7 @@ connect_now(struct db *db)
     const char *vals[] = {db->url, "3", "1", "10", "arbiter", NULL};
     db->conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(db->conn) != CONNECTION_OK) {
-        log_db_error(db, "connect", NULL);
+        db_report(db, "connect", NULL);
         return AB_EDB;
     }
     PQsetNoticeProcessor(db->conn, notice_quiet, NULL);
@@ -98,27 +90,50 @@ db_ensure(struct db *db)
     return connect_now(db);
 }
 
-/* Run a statement expecting 'want'; one retry after a reconnect when the
- * connection turned out to be broken (a database restart between calls).
- * Never inside a transaction: a new connection would run the statement
- * outside it (and outside its locks). */
-static PGresult *
-run(struct db *db, const char *what, const char *sql, int n,
-    const char *const *params, ExecStatusType want)
+/* ---- the one execute path (db_int.h states the rule) ------------------ */
+
+bool
+db_res_ok(const PGresult *res, int want)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (db->in_tx &&
-            (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK))
+    if (res == NULL)
+        return false;
+    ExecStatusType st = PQresultStatus(res);
+    if (want == DB_WANT_ANY)
+        return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    return (int)st == want;
+}
+
+const char *
+db_sqlstate(const PGresult *res)
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return s ? s : "";
+}
+
+static bool
+conn_ok(const struct db *db)
+{
+    return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
+}
+
+PGresult *
+db_run(struct db *db, const char *what, const char *sql, int n,
+       const char *const *params, int want, int flags)
+{
+    /* the session matters: a new connection would be outside it */
+    bool session = db->in_tx || db->pinned;
+    int attempts = (session || (flags & DB_ONCE)) ? 1 : 2;
+    for (int attempt = 0; attempt < attempts; attempt++) {
+        if (session ? !conn_ok(db) : db_ensure(db) != AB_OK)
             return NULL;
-        if (db_ensure(db) != AB_OK)
-            return NULL;
-        PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL,
-                                     NULL, 0);
-        if (PQresultStatus(res) == want)
+        PGresult *res = n == 0 && params == NULL
+                            ? PQexec(db->conn, sql)
+                            : PQexecParams(db->conn, sql, n, NULL, params,
+                                           NULL, NULL, 0);
+        if (db_res_ok(res, want))
             return res;
-        bool broken = PQstatus(db->conn) != CONNECTION_OK;
-        if (!broken || attempt == 1 || db->in_tx) {
-            log_db_error(db, what, res);
+        if (conn_ok(db) || attempt + 1 == attempts) {
+            db_report(db, what, res);
             return res; /* caller inspects the SQLSTATE */
         }
         PQclear(res);
@@ -126,29 +141,54 @@ run(struct db *db, const char *what, const char *sql, int n,
     return NULL;
 }
 
-static bool
-ok(PGresult *res, ExecStatusType want)
+/* ---- column readers -------------------------------------------------------- */
+
+int64_t
+db_get_i64(const PGresult *res, int row, int col, int64_t null_value)
 {
-    return res && PQresultStatus(res) == want;
+    if (PQgetisnull(res, row, col))
+        return null_value;
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static const char *
-sqlstate(PGresult *res)
+double
+db_get_f64(const PGresult *res, int row, int col)
 {
-    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    return s ? s : "";
+    return strtod(PQgetvalue(res, row, col), NULL);
 }
 
+char *
+db_get_str(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return ab_xstrdup(PQgetvalue(res, row, col));
+}
+
+/* One row of one text column: a JSON document. SQL NULL reads as the
+ * JSON document "null" (a scalar subquery that found no row). */
 ab_status
 db_text(struct db *db, const char *what, const char *sql, int n,
         const char *const *params, char **out)
 {
-    PGresult *res = run(db, what, sql, n, params, PGRES_TUPLES_OK);
+    PGresult *res = db_run(db, what, sql, n, params, PGRES_TUPLES_OK,
+                           DB_RETRY);
     ab_status rc = AB_OK;
-    if (!ok(res, PGRES_TUPLES_OK) || PQntuples(res) != 1)
+    if (!db_res_ok(res, PGRES_TUPLES_OK) || PQntuples(res) != 1)
         rc = AB_EDB;
     else
-        *out = ab_xstrdup(PQgetvalue(res, 0, 0));
+        *out = ab_xstrdup(PQgetisnull(res, 0, 0) ? "null"
+                                                 : PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+/* A statement whose rows nobody reads. */
+static ab_status
+exec_simple(struct db *db, const char *what, const char *sql, int flags)
+{
+    PGresult *res = db_run(db, what, sql, 0, NULL, DB_WANT_ANY, flags);
+    ab_status rc = db_res_ok(res, DB_WANT_ANY) ? AB_OK : AB_EDB;
     PQclear(res);
     return rc;
 }
@@ -156,26 +196,13 @@ db_text(struct db *db, const char *what, const char *sql, int n,
 ab_status
 db_exec(struct db *db, const char *sql)
 {
-    if (db_ensure(db) != AB_OK)
-        return AB_EDB;
-    PGresult *res = PQexec(db->conn, sql);
-    ab_status rc = AB_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-        PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_db_error(db, "exec", res);
-        rc = AB_EDB;
-    }
-    PQclear(res);
-    return rc;
+    return exec_simple(db, "exec", sql, DB_RETRY);
 }
 
 ab_status
 db_ping(struct db *db)
 {
-    PGresult *res = run(db, "ping", "SELECT 1", 0, NULL, PGRES_TUPLES_OK);
-    ab_status rc = ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
-    PQclear(res);
-    return rc;
+    return exec_simple(db, "ping", "SELECT 1", DB_RETRY);
 }
 
 ab_status
@@ -183,13 +210,10 @@ db_set_timeout(struct db *db, int ms)
 {
     char buf[64];
     db->timeout_ms = ms;
-    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+    if (!conn_ok(db)) /* called by connect_now(): never reconnect here */
         return AB_EDB;
     snprintf(buf, sizeof(buf), "SET statement_timeout = %d", ms);
-    PGresult *res = PQexec(db->conn, buf);
-    ab_status rc = ok(res, PGRES_COMMAND_OK) ? AB_OK : AB_EDB;
-    PQclear(res);
-    return rc;
+    return exec_simple(db, "set timeout", buf, DB_ONCE);
 }
 
 /* ---- migrations -------------------------------------------------------- */
@@ -204,20 +228,6 @@ static const char bootstrap_sql[] =
 /* Serializes concurrent migrators (any constant, same in every build). */
 #define MIGRATE_LOCK "7243519"
 
-static ab_status
-exec_simple(struct db *db, const char *what, const char *sql)
-{
-    PGresult *res = PQexec(db->conn, sql);
-    ab_status rc = AB_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-        PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_db_error(db, what, res);
-        rc = AB_EDB;
-    }
-    PQclear(res);
-    return rc;
-}
-
 ab_status
 db_migrate(struct db *db, const struct db_migration *m, size_t n,
            int *applied, int *schema_version)
@@ -229,14 +239,18 @@ db_migrate(struct db *db, const struct db_migration *m, size_t n,
     if (db_ensure(db) != AB_OK)
         return AB_EDB;
     if (exec_simple(db, "migrate lock",
-                    "SELECT pg_advisory_lock(" MIGRATE_LOCK ")") != AB_OK)
+                    "SELECT pg_advisory_lock(" MIGRATE_LOCK ")",
+                    DB_ONCE) != AB_OK)
         return AB_EDB;
-    if ((rc = exec_simple(db, "migrate bootstrap", bootstrap_sql)) != AB_OK)
+    db->pinned = true; /* the lock is this session's: never reconnect */
+    rc = exec_simple(db, "migrate bootstrap", bootstrap_sql, DB_ONCE);
+    if (rc != AB_OK)
         goto done;
-    res = PQexec(db->conn, "SELECT coalesce(max(version), 0) "
-                           "FROM arbiter.schema_migrations");
-    if (!ok(res, PGRES_TUPLES_OK)) {
-        log_db_error(db, "migrate version", res);
+    res = db_run(db, "migrate version",
+                 "SELECT coalesce(max(version), 0) "
+                 "FROM arbiter.schema_migrations",
+                 0, NULL, PGRES_TUPLES_OK, DB_ONCE);
+    if (!db_res_ok(res, PGRES_TUPLES_OK)) {
         rc = AB_EDB;
         goto done;
     }
@@ -253,21 +267,21 @@ db_migrate(struct db *db, const struct db_migration *m, size_t n,
         char ver[16];
         snprintf(ver, sizeof(ver), "%d", m[i].version);
         const char *params[2] = {ver, m[i].name};
-        if ((rc = exec_simple(db, "migrate begin", "BEGIN")) != AB_OK)
+        rc = exec_simple(db, "migrate begin", "BEGIN", DB_ONCE);
+        if (rc != AB_OK)
             goto done;
-        if (exec_simple(db, m[i].name, m[i].sql) != AB_OK) {
-            exec_simple(db, "migrate rollback", "ROLLBACK");
+        if (exec_simple(db, m[i].name, m[i].sql, DB_ONCE) != AB_OK) {
+            exec_simple(db, "migrate rollback", "ROLLBACK", DB_ONCE);
             rc = AB_EDB;
             goto done;
         }
-        res = PQexecParams(db->conn,
-                           "INSERT INTO arbiter.schema_migrations"
-                           " (version, name) VALUES ($1::int, $2)",
-                           2, NULL, params, NULL, NULL, 0);
-        if (!ok(res, PGRES_COMMAND_OK) ||
-            exec_simple(db, "migrate commit", "COMMIT") != AB_OK) {
-            log_db_error(db, "migrate record", res);
-            exec_simple(db, "migrate rollback", "ROLLBACK");
+        res = db_run(db, "migrate record",
+                     "INSERT INTO arbiter.schema_migrations"
+                     " (version, name) VALUES ($1::int, $2)",
+                     2, params, PGRES_COMMAND_OK, DB_ONCE);
+        if (!db_res_ok(res, PGRES_COMMAND_OK) ||
+            exec_simple(db, "migrate commit", "COMMIT", DB_ONCE) != AB_OK) {
+            exec_simple(db, "migrate rollback", "ROLLBACK", DB_ONCE);
             rc = AB_EDB;
             goto done;
         }
@@ -279,7 +293,8 @@ db_migrate(struct db *db, const struct db_migration *m, size_t n,
 done:
     PQclear(res);
     exec_simple(db, "migrate unlock",
-                "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")");
+                "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", DB_ONCE);
+    db->pinned = false;
     if (rc == AB_OK || rc == AB_ECONFLICT) {
         if (applied)
             *applied = done;
@@ -296,7 +311,7 @@ db_begin(struct db *db)
 {
     if (db->in_tx || db_ensure(db) != AB_OK)
         return AB_EDB;
-    ab_status rc = exec_simple(db, "begin", "BEGIN");
+    ab_status rc = exec_simple(db, "begin", "BEGIN", DB_ONCE);
     if (rc == AB_OK)
         db->in_tx = true;
     return rc;
@@ -307,15 +322,17 @@ db_commit(struct db *db)
 {
     if (!db->in_tx)
         return AB_EDB;
+    /* run while in_tx: a broken connection must not be reopened for it */
+    PGresult *res = db_run(db, "commit", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
+                           DB_ONCE);
     db->in_tx = false;
     /* COMMIT of a failed transaction "succeeds" as ROLLBACK */
-    PGresult *res = PQexec(db->conn, "COMMIT");
-    ab_status rc = ok(res, PGRES_COMMAND_OK) &&
+    ab_status rc = db_res_ok(res, PGRES_COMMAND_OK) &&
                            strcmp(PQcmdStatus(res), "COMMIT") == 0
                        ? AB_OK
                        : AB_EDB;
-    if (rc != AB_OK)
-        log_db_error(db, "commit", res);
+    if (rc != AB_OK && db_res_ok(res, PGRES_COMMAND_OK))
+        db_report(db, "commit", res);
     PQclear(res);
     return rc;
 }
@@ -325,8 +342,8 @@ db_rollback(struct db *db)
 {
     if (!db->in_tx)
         return;
+    exec_simple(db, "rollback", "ROLLBACK", DB_ONCE);
     db->in_tx = false;
-    exec_simple(db, "rollback", "ROLLBACK");
 }
 
 /* Any constant pair, distinct from MIGRATE_LOCK's single key. */
@@ -338,11 +355,11 @@ db_layer_lock(struct db *db, const char *layer)
     if (!db->in_tx)
         return AB_EDB;
     const char *params[1] = {layer};
-    PGresult *res = run(db, "layer lock",
+    PGresult *res = db_run(db, "layer lock",
                         "SELECT pg_advisory_xact_lock(" LAYER_LOCK_CLASS
                         ", hashtext($1))",
-                        1, params, PGRES_TUPLES_OK);
-    ab_status rc = ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
+                        1, params, PGRES_TUPLES_OK, DB_RETRY);
+    ab_status rc = db_res_ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
     PQclear(res);
     return rc;
 }
@@ -393,11 +410,11 @@ row_to_experiment(PGresult *res, int row, struct db_experiment *e)
 ab_status
 db_experiment_list(struct db *db, struct db_experiment **out, size_t *n_out)
 {
-    PGresult *res = run(db, "experiment list",
+    PGresult *res = db_run(db, "experiment list",
                         "SELECT " EXP_COLS " FROM arbiter.experiments"
                         " ORDER BY key",
-                        0, NULL, PGRES_TUPLES_OK);
-    if (!ok(res, PGRES_TUPLES_OK)) {
+                        0, NULL, PGRES_TUPLES_OK, DB_RETRY);
+    if (!db_res_ok(res, PGRES_TUPLES_OK)) {
         PQclear(res);
         return AB_EDB;
     }
@@ -415,12 +432,12 @@ ab_status
 db_experiment_get(struct db *db, const char *key, struct db_experiment *out)
 {
     const char *params[1] = {key};
-    PGresult *res = run(db, "experiment get",
+    PGresult *res = db_run(db, "experiment get",
                         "SELECT " EXP_COLS " FROM arbiter.experiments"
                         " WHERE key = $1",
-                        1, params, PGRES_TUPLES_OK);
+                        1, params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
-    if (!ok(res, PGRES_TUPLES_OK))
+    if (!db_res_ok(res, PGRES_TUPLES_OK))
         rc = AB_EDB;
     else if (PQntuples(res) == 0)
         rc = AB_ENOTFOUND;
@@ -450,11 +467,11 @@ db_experiment_insert(struct db *db, const char *key, const char *definition,
                      const char *weights, struct db_experiment *out)
 {
     const char *params[3] = {key, definition, weights};
-    PGresult *res = run(db, "experiment insert", insert_sql, 3, params,
-                        PGRES_TUPLES_OK);
+    PGresult *res = db_run(db, "experiment insert", insert_sql, 3, params,
+                        PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
-    if (!ok(res, PGRES_TUPLES_OK))
-        rc = strcmp(sqlstate(res), "23505") == 0 ? AB_ECONFLICT : AB_EDB;
+    if (!db_res_ok(res, PGRES_TUPLES_OK))
+        rc = strcmp(db_sqlstate(res), "23505") == 0 ? AB_ECONFLICT : AB_EDB;
     else
         row_to_experiment(res, 0, out);
     PQclear(res);
@@ -486,10 +503,10 @@ db_experiment_update(struct db *db, const char *key, int64_t expect_version,
     char ver[32];
     snprintf(ver, sizeof(ver), "%lld", (long long)expect_version);
     const char *params[5] = {key, ver, definition, weights, details};
-    PGresult *res = run(db, "experiment update", update_sql, 5, params,
-                        PGRES_TUPLES_OK);
+    PGresult *res = db_run(db, "experiment update", update_sql, 5, params,
+                        PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
-    if (!ok(res, PGRES_TUPLES_OK))
+    if (!db_res_ok(res, PGRES_TUPLES_OK))
         rc = AB_EDB;
     else if (PQntuples(res) == 0)
         rc = AB_ECONFLICT; /* changed since it was read, or gone */
@@ -526,10 +543,10 @@ db_experiment_transition(struct db *db, const char *key, const char *from,
                          struct db_experiment *out)
 {
     const char *params[6] = {key, from, to, action, actor, reason};
-    PGresult *res = run(db, "experiment transition", transition_sql, 6,
-                        params, PGRES_TUPLES_OK);
+    PGresult *res = db_run(db, "experiment transition", transition_sql, 6,
+                        params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
-    if (!ok(res, PGRES_TUPLES_OK))
+    if (!db_res_ok(res, PGRES_TUPLES_OK))
         rc = AB_EDB;
     else if (PQntuples(res) == 0)
         rc = AB_ENOTFOUND;
@@ -710,9 +727,9 @@ db_exposures_write(struct db *db, const struct db_exposure *rows, size_t n)
         buf_puts(&a[k], "}");
         params[k] = a[k].p;
     }
-    PGresult *res = run(db, "exposures write", exposures_sql, 9, params,
-                        PGRES_COMMAND_OK);
-    ab_status rc = ok(res, PGRES_COMMAND_OK) ? AB_OK : AB_EDB;
+    PGresult *res = db_run(db, "exposures write", exposures_sql, 9, params,
+                        PGRES_COMMAND_OK, DB_RETRY);
+    ab_status rc = db_res_ok(res, PGRES_COMMAND_OK) ? AB_OK : AB_EDB;
     PQclear(res);
     for (int k = 0; k < 9; k++)
         free(a[k].p);
@@ -727,13 +744,13 @@ db_sticky_get(struct db *db, int64_t experiment_id, const char *unit,
     snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
     snprintf(mbv, sizeof(mbv), "%d", (int)min_bucket_version);
     const char *params[3] = {id, unit, mbv};
-    PGresult *res = run(db, "sticky get",
+    PGresult *res = db_run(db, "sticky get",
                         "SELECT arm FROM arbiter.exposure_units"
                         " WHERE experiment_id = $1::bigint AND unit = $2"
                         " AND bucket_version >= $3::int",
-                        3, params, PGRES_TUPLES_OK);
+                        3, params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
-    if (!ok(res, PGRES_TUPLES_OK))
+    if (!db_res_ok(res, PGRES_TUPLES_OK))
         rc = AB_EDB;
     else if (PQntuples(res) == 0)
         rc = AB_ENOTFOUND;
@@ -756,7 +773,7 @@ db_listen(struct db *db, const char *channel)
     char sql[256];
     snprintf(sql, sizeof(sql), "LISTEN %s", ident);
     PQfreemem(ident);
-    return exec_simple(db, "listen", sql);
+    return exec_simple(db, "listen", sql, DB_ONCE);
 }
 
 ab_status
@@ -781,7 +798,7 @@ db_wait_notify(struct db *db, int timeout_ms, bool *got)
     if (r == 0)
         return AB_OK;
     if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK) {
-        log_db_error(db, "listen", NULL);
+        db_report(db, "listen", NULL);
         return AB_EDB;
     }
     while ((note = PQnotifies(db->conn)) != NULL) {
@@ -803,18 +820,4 @@ db_exposure_counts_json(struct db *db, const char *key, char **out)
         " JOIN arbiter.experiments e ON e.id = t.experiment_id"
         " WHERE e.key = $1",
         1, params, out);
-}
-
-/* ---- for the other sql/ files ---------------------------------------------- */
-
-PGconn *
-db_conn(struct db *db)
-{
-    return db_ensure(db) == AB_OK ? db->conn : NULL;
-}
-
-void
-db_report(struct db *db, const char *what, PGresult *res)
-{
-    log_db_error(db, what, res);
 }

@@ -1,5 +1,5 @@
-/* db.h -- the only door to PostgreSQL (with db.c, the only files that
- * include libpq-fe.h). One struct db is one connection, used by one thread
+/* db.h -- the only door to PostgreSQL (sql/ is the only folder that
+ * includes libpq-fe.h, through its private sql/db_int.h). One struct db is one connection, used by one thread
  * at a time. Every call returns AB_EDB when the database fails or is
  * unreachable; the detail goes to the log callback, never to the caller.
  */
@@ -132,16 +132,10 @@ ab_status db_listen(struct db *db, const char *channel);
  * more: they are drained) arrived. AB_EDB when the connection broke. */
 ab_status db_wait_notify(struct db *db, int timeout_ms, bool *got);
 
-/* For the other files of sql/ only (they include libpq-fe.h too): the
- * live connection (reconnecting if needed; NULL when unreachable), and the
- * error reporter. */
-#ifdef LIBPQ_FE_H
-PGconn *db_conn(struct db *db);
-void db_report(struct db *db, const char *what, PGresult *res);
-#endif
-
 /* A query returning one row of one text column (JSON documents built by
- * PostgreSQL): a new string in *out (free()). AB_EDB otherwise. */
+ * PostgreSQL): a new string in *out (free()); SQL NULL reads as "null".
+ * AB_EDB otherwise. (The other files of sql/ run statements through the
+ * private sql/db_int.h.) */
 ab_status db_text(struct db *db, const char *what, const char *sql, int n,
                   const char *const *params, char **out);
 

@@ -1,7 +1,6 @@
 /* db_bandits.c -- the bandit side of the libpq layer (see db_bandits.h and
  * sql/migrations/003_bandits.sql). Uses the connection of sql/db.c through
- * db_conn(); like db.c it is the only kind of file that includes
- * libpq-fe.h (sql/ only).
+ * sql/db_int.h (db_run: one execute path).
  *
  * No statistics here: the estimators are bandits/estimate.c (inverse
  * propensity weighting, Horvitz and Thompson 1952; per-period
@@ -10,52 +9,26 @@
  * CTE, PostgreSQL docs section 7.8.4), so the definition, the history row,
  * the audit row and the NOTIFY commit together or not at all.
  */
-#include <libpq-fe.h> /* before db.h: it declares db_conn() */
 #include "sql/db_bandits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sql/db.h"
+#include "sql/db_int.h"
 
-/* Run one statement expecting 'want'; NULL (reported) on failure. */
+/* Run one statement expecting 'want' through the one execute path (with
+ * its reconnect-and-retry rule); NULL (reported) on failure. */
 static PGresult *
 query(struct db *db, const char *what, const char *sql, int n,
       const char *const *params, ExecStatusType want)
 {
-    PGconn *conn = db_conn(db);
-    if (conn == NULL)
-        return NULL;
-    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != want) {
-        db_report(db, what, res);
+    PGresult *res = db_run(db, what, sql, n, params, (int)want, DB_RETRY);
+    if (!db_res_ok(res, (int)want)) {
         PQclear(res);
         return NULL;
     }
     return res;
-}
-
-static int64_t
-get_i64(PGresult *res, int row, int col, int64_t null_value)
-{
-    if (PQgetisnull(res, row, col))
-        return null_value;
-    return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static double
-get_f64(PGresult *res, int row, int col)
-{
-    return strtod(PQgetvalue(res, row, col), NULL);
-}
-
-static char *
-get_str(PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        return NULL;
-    return ab_xstrdup(PQgetvalue(res, row, col));
 }
 
 /* ---- the running bandits ------------------------------------------------ */
@@ -99,19 +72,19 @@ db_bandit_list(struct db *db, struct db_bandit_row **out, size_t *n_out)
     for (size_t i = 0; i < n; i++) {
         int r = (int)i;
         struct db_bandit_row *b = &rows[i];
-        b->id = get_i64(res, r, 0, 0);
-        b->key = get_str(res, r, 1);
-        b->definition = get_str(res, r, 2);
-        b->version = get_i64(res, r, 3, 0);
-        b->weights_version = get_i64(res, r, 4, 0);
-        b->now_ms = get_i64(res, r, 5, 0);
-        b->started_ms = get_i64(res, r, 6, -1);
+        b->id = db_get_i64(res, r, 0, 0);
+        b->key = db_get_str(res, r, 1);
+        b->definition = db_get_str(res, r, 2);
+        b->version = db_get_i64(res, r, 3, 0);
+        b->weights_version = db_get_i64(res, r, 4, 0);
+        b->now_ms = db_get_i64(res, r, 5, 0);
+        b->started_ms = db_get_i64(res, r, 6, -1);
         b->has_state = PQgetvalue(res, r, 7)[0] == 't';
-        b->last_run_ms = get_i64(res, r, 8, -1);
-        b->leader_arm = get_str(res, r, 9);
-        b->leader_since_ms = get_i64(res, r, 10, -1);
-        b->p_best_history = get_str(res, r, 11);
-        b->promoted_version = get_i64(res, r, 12, 0);
+        b->last_run_ms = db_get_i64(res, r, 8, -1);
+        b->leader_arm = db_get_str(res, r, 9);
+        b->leader_since_ms = db_get_i64(res, r, 10, -1);
+        b->p_best_history = db_get_str(res, r, 11);
+        b->promoted_version = db_get_i64(res, r, 12, 0);
     }
     PQclear(res);
     *out = rows;
@@ -140,9 +113,9 @@ db_bandit_arm_stats(struct db *db, int64_t experiment_id, const char *metric,
         const char *arm = PQgetvalue(res, r, 0);
         for (size_t k = 0; k < n_arms; k++) {
             if (strcmp(arms[k], arm) == 0) {
-                n[k] = get_f64(res, r, 1);
-                sum[k] = get_f64(res, r, 2);
-                sum_sq[k] = get_f64(res, r, 3);
+                n[k] = db_get_f64(res, r, 1);
+                sum[k] = db_get_f64(res, r, 2);
+                sum_sq[k] = db_get_f64(res, r, 3);
                 break;
             }
         }
@@ -191,7 +164,7 @@ db_bandit_publish(struct db *db, int64_t experiment_id,
     if (PQntuples(res) == 0)
         rc = AB_ECONFLICT; /* changed since it was read, or not running */
     else
-        *weights_version = get_i64(res, 0, 0, 0);
+        *weights_version = db_get_i64(res, 0, 0, 0);
     PQclear(res);
     return rc;
 }
@@ -244,30 +217,13 @@ db_bandit_state_save(struct db *db, int64_t experiment_id,
 #define TS(col) \
     "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-static ab_status
-one_text(struct db *db, const char *what, const char *sql, int n,
-         const char *const *params, char **out)
-{
-    PGresult *res = query(db, what, sql, n, params, PGRES_TUPLES_OK);
-    if (res == NULL)
-        return AB_EDB;
-    ab_status rc = AB_OK;
-    if (PQntuples(res) != 1)
-        rc = AB_EDB;
-    else
-        *out = ab_xstrdup(PQgetisnull(res, 0, 0) ? "null"
-                                                 : PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return rc;
-}
-
 ab_status
 db_bandit_state_json(struct db *db, int64_t experiment_id, char **out)
 {
     char id[32];
     snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
     const char *params[1] = {id};
-    return one_text(
+    return db_text(
         db, "bandit state json",
         "SELECT (SELECT json_build_object("
         " 'last_run_at', " TS("s.last_run_at") ", 'runs', s.runs,"
@@ -289,7 +245,7 @@ db_bandit_history_json(struct db *db, int64_t experiment_id, int limit,
     snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *params[2] = {id, lim};
-    return one_text(
+    return db_text(
         db, "bandit history",
         "SELECT coalesce(json_agg(json_build_object("
         " 'weights_version', h.weights_version, 'source', h.source,"
@@ -331,17 +287,17 @@ db_bandit_periods(struct db *db, int64_t experiment_id, const char *metric,
     for (size_t i = 0; i < n; i++) {
         int r = (int)i;
         struct db_bandit_period *p = &rows[i];
-        p->weights_version = get_i64(res, r, 0, 0);
-        p->arm = get_str(res, r, 1);
-        p->units = get_f64(res, r, 2);
-        p->sum = get_f64(res, r, 3);
-        p->sum_sq = get_f64(res, r, 4);
-        p->ipw_units = get_f64(res, r, 5);
-        p->sum_w = get_f64(res, r, 6);
-        p->sum_wy = get_f64(res, r, 7);
-        p->sum_w2 = get_f64(res, r, 8);
-        p->sum_w2y = get_f64(res, r, 9);
-        p->sum_w2y2 = get_f64(res, r, 10);
+        p->weights_version = db_get_i64(res, r, 0, 0);
+        p->arm = db_get_str(res, r, 1);
+        p->units = db_get_f64(res, r, 2);
+        p->sum = db_get_f64(res, r, 3);
+        p->sum_sq = db_get_f64(res, r, 4);
+        p->ipw_units = db_get_f64(res, r, 5);
+        p->sum_w = db_get_f64(res, r, 6);
+        p->sum_wy = db_get_f64(res, r, 7);
+        p->sum_w2 = db_get_f64(res, r, 8);
+        p->sum_w2y = db_get_f64(res, r, 9);
+        p->sum_w2y2 = db_get_f64(res, r, 10);
     }
     PQclear(res);
     *out = rows;
@@ -387,64 +343,13 @@ db_bandit_srm_counts(struct db *db, int64_t experiment_id,
     struct db_bandit_srm *rows = ab_xcalloc(n ? n : 1, sizeof(*rows));
     for (size_t i = 0; i < n; i++) {
         int r = (int)i;
-        rows[i].weights_version = get_i64(res, r, 0, 0);
-        rows[i].arm = get_str(res, r, 1);
-        rows[i].weight = get_f64(res, r, 2);
-        rows[i].units = get_f64(res, r, 3);
+        rows[i].weights_version = db_get_i64(res, r, 0, 0);
+        rows[i].arm = db_get_str(res, r, 1);
+        rows[i].weight = db_get_f64(res, r, 2);
+        rows[i].units = db_get_f64(res, r, 3);
     }
     PQclear(res);
     *out = rows;
     *n_out = n;
     return AB_OK;
-}
-
-/* ---- the decision leader's lock -------------------------------------------
- * A bigint advisory key k shows in pg_locks as classid = k >> 32,
- * objid = k & 0xffffffff, objsubid = 1 (PostgreSQL docs, "pg_locks"). */
-
-static ab_status
-lock_bool(struct db *db, const char *what, const char *sql, int64_t key,
-          bool *out)
-{
-    char k[32];
-    snprintf(k, sizeof(k), "%lld", (long long)key);
-    const char *params[1] = {k};
-    PGresult *res = query(db, what, sql, 1, params, PGRES_TUPLES_OK);
-    if (res == NULL)
-        return AB_EDB;
-    ab_status rc = AB_OK;
-    if (PQntuples(res) != 1)
-        rc = AB_EDB;
-    else
-        *out = PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    return rc;
-}
-
-ab_status
-db_leader_try_lock(struct db *db, int64_t key, bool *held)
-{
-    return lock_bool(db, "leader lock",
-                     "SELECT pg_try_advisory_lock($1::bigint)", key, held);
-}
-
-ab_status
-db_leader_held(struct db *db, int64_t key, bool *held)
-{
-    return lock_bool(db, "leader check",
-                     "SELECT EXISTS (SELECT 1 FROM pg_locks"
-                     " WHERE locktype = 'advisory' AND granted"
-                     "   AND pid = pg_backend_pid()"
-                     "   AND classid = ($1::bigint >> 32)::oid"
-                     "   AND objid = ($1::bigint & 4294967295)::oid"
-                     "   AND objsubid = 1)",
-                     key, held);
-}
-
-ab_status
-db_leader_release(struct db *db, int64_t key)
-{
-    bool released;
-    return lock_bool(db, "leader unlock",
-                     "SELECT pg_advisory_unlock($1::bigint)", key, &released);
 }

@@ -109,13 +109,4 @@ void db_bandit_srm_free(struct db_bandit_srm *rows, size_t n);
 ab_status db_bandit_srm_counts(struct db *db, int64_t experiment_id,
                                struct db_bandit_srm **out, size_t *n_out);
 
-/* ---- the decision leader's lock (service/leader.c) ----------------------------
- * Session-level advisory lock 'key' on this connection. _try: *held is
- * whether this session holds it now (pg_try_advisory_lock). _held: whether
- * this very session still holds it (pg_locks; false after a silent
- * reconnect). _release: pg_advisory_unlock. */
-ab_status db_leader_try_lock(struct db *db, int64_t key, bool *held);
-ab_status db_leader_held(struct db *db, int64_t key, bool *held);
-ab_status db_leader_release(struct db *db, int64_t key);
-
 #endif /* SQL_DB_BANDITS_H */

@@ -1,7 +1,7 @@
 /* db_events.c -- the events side of the libpq layer (see db_events.h).
- * Uses the connection of sql/db.c through db_conn(); like db.c it is the
- * only kind of file that includes libpq-fe.h (sql/ only). */
-#include <libpq-fe.h> /* before db.h: it declares db_conn() */
+ * Runs its statements through sql/db_int.h's one execute path. The
+ * writer's statement is DB_ONCE: service/ingest.c retries whole batches
+ * (and spools them), so a second run here would only hide the outage. */
 #include "sql/db_events.h"
 
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sql/db.h"
+#include "sql/db_int.h"
 #include "sql/pgarray.h"
 
 enum { A_IDS, A_BATCH, A_EXP, A_EID, A_UNIT, A_ARM, A_HINT, A_METRIC,
@@ -17,12 +17,12 @@ enum { A_IDS, A_BATCH, A_EXP, A_EID, A_UNIT, A_ARM, A_HINT, A_METRIC,
 
 /* Will the same statement fail again? See db_events.h. */
 static bool
-permanent_failure(PGconn *conn, const PGresult *res)
+permanent_failure(const struct db *db, const PGresult *res)
 {
-    if (res == NULL || PQstatus(conn) != CONNECTION_OK)
+    if (res == NULL || PQstatus(db->conn) != CONNECTION_OK)
         return false;
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    if (state == NULL || strlen(state) != 5)
+    const char *state = db_sqlstate(res);
+    if (strlen(state) != 5)
         return false;
     static const char *const transient[] = {"08", "40", "53", "57", "58",
                                             "XX"};
@@ -58,24 +58,23 @@ db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
         params[k] = pgarray_end(&a[k]);
 
     ab_status rc = AB_OK;
-    PGresult *res = NULL;
-    PGconn *conn = db_conn(db);
-    if (conn == NULL) {
+    /* one statement = one transaction (autocommit) */
+    PGresult *res = db_run(db, "events write",
+                           "SELECT accepted, duplicates FROM arbiter.ingest("
+                           "$1::text[], $2::int[], $3::bigint[], $4::text[],"
+                           " $5::text[], $6::text[], $7::text[], $8::text[],"
+                           " $9::float8[], $10::bigint[], $11::text[])",
+                           N_ARRAYS, params, PGRES_TUPLES_OK, DB_ONCE);
+    if (res == NULL) {
         rc = AB_EDB;
         goto done;
     }
-    /* one statement = one transaction (autocommit) */
-    res = PQexecParams(conn,
-                       "SELECT accepted, duplicates FROM arbiter.ingest("
-                       "$1::text[], $2::int[], $3::bigint[], $4::text[],"
-                       " $5::text[], $6::text[], $7::text[], $8::text[],"
-                       " $9::float8[], $10::bigint[], $11::text[])",
-                       N_ARRAYS, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK ||
         (size_t)PQntuples(res) != n_batches) {
-        db_report(db, "events write", res);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+            db_report(db, "events write", res);
         rc = PQresultStatus(res) == PGRES_FATAL_ERROR &&
-                     permanent_failure(conn, res)
+                     permanent_failure(db, res)
                  ? AB_EINVAL
                  : AB_EDB;
         goto done;
@@ -101,15 +100,9 @@ call_ms(struct db *db, const char *what, const char *sql, int n,
         snprintf(buf[i], sizeof(buf[i]), "%lld", (long long)ms[i]);
         params[i] = buf[i];
     }
-    PGconn *conn = db_conn(db);
-    if (conn == NULL)
-        return AB_EDB;
-    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    ab_status rc = AB_OK;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_report(db, what, res);
-        rc = AB_EDB;
-    }
+    PGresult *res = db_run(db, what, sql, n, params, PGRES_TUPLES_OK,
+                           DB_RETRY);
+    ab_status rc = db_res_ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
     PQclear(res);
     return rc;
 }
@@ -137,18 +130,12 @@ db_events_retention(struct db *db, int64_t cutoff_ms)
 ab_status
 db_events_probe(struct db *db)
 {
-    PGconn *conn = db_conn(db);
-    if (conn == NULL)
-        return AB_EDB;
-    PGresult *res = PQexec(conn,
+    PGresult *res = db_run(db, "events probe",
                            "SELECT count(*) FROM arbiter.ingest('{}'::text[],"
                            " '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',"
-                           " '{}', '{}')");
-    ab_status rc = AB_OK;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_report(db, "events probe", res);
-        rc = AB_EDB;
-    }
+                           " '{}', '{}')",
+                           0, NULL, PGRES_TUPLES_OK, DB_ONCE);
+    ab_status rc = db_res_ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
     PQclear(res);
     return rc;
 }
