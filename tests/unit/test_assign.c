@@ -22,15 +22,9 @@
 #include <xxhash.h>
 
 #include "core/assign.h"
+#include "tests/unit/ab_test.h"
 
 #define N_UNITS 1000000
-
-static void
-assert_close(double x, double want, double tol)
-{
-    if (!(fabs(x - want) <= tol))
-        fail_msg("%.12g is not within %g of %.12g", x, tol, want);
-}
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -115,7 +109,7 @@ static double
 critical(int df, double published)
 {
     double q = gsl_cdf_chisq_Qinv(0.001, df);
-    assert_close(q, published, 0.0005);
+    assert_near(q, published, 0.0005);
     return q;
 }
 
@@ -267,7 +261,7 @@ test_golden_assignments_do_not_update(void **state)
             assert_string_equal(f.arms[a.arm].name, want[i].arm);
             assert_string_equal(a.reason, CORE_REASON_HASHED);
             assert_true(a.in_experiment);
-            assert_close(a.propensity, f.arms[a.arm].weight / 1e6, 0);
+            assert_near(a.propensity, f.arms[a.arm].weight / 1e6, 0);
         }
     }
 }
@@ -357,13 +351,13 @@ test_not_running_gets_control_with_its_reason(void **state)
         assert_int_equal(a.arm, 0);
         assert_false(a.in_experiment);
         assert_string_equal(a.reason, cases[i].reason);
-        assert_close(a.propensity, 1.0, 0);
+        assert_near(a.propensity, 1.0, 0);
     }
     f.e.state = CORE_STATE_RUNNING;
     struct core_assignment a = assign_ok(&f.e, "user-1", NULL, 0);
     assert_int_equal(a.arm, 1);
     assert_true(a.in_experiment);
-    assert_close(a.propensity, 1.0, 0);
+    assert_near(a.propensity, 1.0, 0);
 }
 
 static void
@@ -388,7 +382,7 @@ test_forced_units_win_over_everything_but_state(void **state)
     assert_int_equal(a.arm, 1);
     assert_string_equal(a.reason, CORE_REASON_FORCED);
     assert_false(a.in_experiment);
-    assert_close(a.propensity, 1.0, 0);
+    assert_near(a.propensity, 1.0, 0);
     a = assign_ok(&f.e, "\xc3\xa9t\xc3\xa9", NULL, 0);
     assert_int_equal(a.arm, 1);
     assert_string_equal(a.reason, CORE_REASON_FORCED);
@@ -428,7 +422,7 @@ test_targeting_then_layer_then_coverage(void **state)
     assert_string_equal(a.reason, CORE_REASON_TARGETING);
     assert_int_equal(a.arm, 0);
     assert_false(a.in_experiment);
-    assert_close(a.propensity, 1.0, 0);
+    assert_near(a.propensity, 1.0, 0);
     a = assign_ok(&f.e, "user-1", NULL, 0);
     assert_string_equal(a.reason, CORE_REASON_TARGETING);
 
@@ -512,7 +506,7 @@ test_split_is_balanced_over_a_million_units(void **state)
     /* and not suspiciously perfect: X2 below the 0.001 lower quantile
      * (scipy chi2.ppf(0.001, 99) = 61.1365) would mean a non-random split */
     assert_true(x2b > gsl_cdf_chisq_Pinv(0.001, 99));
-    assert_close(gsl_cdf_chisq_Pinv(0.001, 99), 61.1365, 0.0005);
+    assert_near(gsl_cdf_chisq_Pinv(0.001, 99), 61.1365, 0.0005);
 }
 
 static void
@@ -691,7 +685,7 @@ test_bucket_version_rerandomizes(void **state)
                   agree);
     assert_true(x2 < critical(4, 18.467));
     /* 4.5 binomial standard errors, sqrt(p (1 - p) / n) = 0.000471 */
-    assert_close(agree, 1.0 / 3.0, 4.5 * sqrt(2.0 / 9.0 / N_UNITS));
+    assert_near(agree, 1.0 / 3.0, 4.5 * sqrt(2.0 / 9.0 / N_UNITS));
 }
 
 static void

@@ -20,13 +20,7 @@
 
 #include "bandits/bandit.h"
 #include "bandits/estimate.h"
-
-#define assert_near(x, want, tol)                                           \
-    do {                                                                    \
-        double x_ = (x), w_ = (want), t_ = (tol);                           \
-        if (!(fabs(x_ - w_) <= t_))                                         \
-            fail_msg("%s = %.12g, want %.12g +- %.3g", #x, x_, w_, t_);     \
-    } while (0)
+#include "tests/unit/ab_test.h"
 
 static void
 add_unit(struct bandit_ipw_sums *s, double y, double p)

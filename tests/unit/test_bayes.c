@@ -6,14 +6,8 @@
 #include <cmocka.h>
 #include <math.h>
 
-#define assert_close(x, want, rtol)                                        \
-    do {                                                                   \
-        double x_ = (x), w_ = (want);                                      \
-        if (!(fabs(x_ - w_) <= (rtol) * fabs(w_) + 1e-300))                \
-            fail_msg("%s = %.17g, want %.17g", #x, x_, w_);                \
-    } while (0)
-
 #include "stats/bayes.h"
+#include "tests/unit/ab_test.h"
 
 static void
 test_bayes_normal_flat_prior_golden(void **state)

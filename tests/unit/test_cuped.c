@@ -6,14 +6,8 @@
 #include <cmocka.h>
 #include <math.h>
 
-#define assert_close(x, want, rtol)                                        \
-    do {                                                                   \
-        double x_ = (x), w_ = (want);                                      \
-        if (!(fabs(x_ - w_) <= (rtol) * fabs(w_) + 1e-300))                \
-            fail_msg("%s = %.17g, want %.17g", #x, x_, w_);                \
-    } while (0)
-
 #include "stats/cuped.h"
+#include "tests/unit/ab_test.h"
 
 /* control y = {10,12,9,11,14}, x = {9,11,9,10,12};
  * treatment y = {13,12,15,11,16,14}, x = {10,10,12,9,13,11} */

@@ -12,18 +12,7 @@
 #include <string.h>
 
 #include "stats/gst.h"
-
-static void
-assert_close_impl(double x, double want, double tol, const char *file,
-                  int line)
-{
-    if (!(fabs(x - want) <= tol)) {
-        print_error("%.17g != %.17g (tol %g)\n", x, want, tol);
-        _fail(file, line);
-    }
-}
-#define assert_close(x, want, tol)                                          \
-    assert_close_impl((x), (want), (tol), __FILE__, __LINE__)
+#include "tests/unit/ab_test.h"
 
 static struct stats_gst_work work; /* 28 KB: keep it off the stack */
 
@@ -92,10 +81,10 @@ test_golden_rpact_efficacy(void **state)
         assert_int_equal(b.k_max, x->k);
         assert_int_equal(b.has_futility, 0);
         for (size_t k = 0; k < x->k; k++) {
-            assert_close(b.efficacy[k], x->c[k], 1e-6);
+            assert_near(b.efficacy[k], x->c[k], 1e-6);
             assert_true(isinf(b.futility[k]) && b.futility[k] < 0);
         }
-        assert_close(b.alpha_spent[x->k - 1], x->alpha, 1e-15);
+        assert_near(b.alpha_spent[x->k - 1], x->alpha, 1e-15);
     }
 }
 
@@ -117,12 +106,12 @@ test_golden_rpact_futility(void **state)
     d.beta = 0.2;
     assert_int_equal(stats_gst_bounds(&d, &work, &b, NULL), AB_OK);
     assert_int_equal(b.has_futility, 1);
-    assert_close(b.futility[0], -0.469869924345058, 1e-6);
-    assert_close(b.futility[1], 0.933796479832381, 1e-6);
-    assert_close(b.futility[2], b.efficacy[2], 0);
-    assert_close(b.beta_spent[0], 0.0192949813875172, 1e-9);
-    assert_close(b.beta_spent[2], 0.2, 0);
-    assert_close(b.drift * b.drift, 8.519075164396, 1e-6);
+    assert_near(b.futility[0], -0.469869924345058, 1e-6);
+    assert_near(b.futility[1], 0.933796479832381, 1e-6);
+    assert_near(b.futility[2], b.efficacy[2], 0);
+    assert_near(b.beta_spent[0], 0.0192949813875172, 1e-9);
+    assert_near(b.beta_spent[2], 0.2, 0);
+    assert_near(b.drift * b.drift, 8.519075164396, 1e-6);
 }
 
 /* One look is the fixed-horizon test: c = Phi^-1(1 - alpha) (R
@@ -138,12 +127,12 @@ test_single_look_is_fixed_horizon(void **state)
 
     (void)state;
     assert_int_equal(stats_gst_bounds(&d, &work, &b, NULL), AB_OK);
-    assert_close(b.efficacy[0], 1.959963984540054, 1e-9);
+    assert_near(b.efficacy[0], 1.959963984540054, 1e-9);
     d.side = STATS_SIDE_TWO;
     d.alpha = 0.01;
     d.alpha_spend = STATS_GST_POCOCK;
     assert_int_equal(stats_gst_bounds(&d, &work, &b, NULL), AB_OK);
-    assert_close(b.efficacy[0], 2.575829303548901, 1e-9);
+    assert_near(b.efficacy[0], 2.575829303548901, 1e-9);
 }
 
 /* Spending values against their closed forms (R: 2*(1-pnorm(qnorm(
@@ -158,24 +147,24 @@ test_spending_values(void **state)
     assert_int_equal(stats_gst_spend_value(STATS_GST_OBF, 0, 0.025, 0.3, &v,
                                            NULL),
                      AB_OK);
-    assert_close(v, 4.27257874446862e-05, 1e-15);
+    assert_near(v, 4.27257874446862e-05, 1e-15);
     assert_int_equal(stats_gst_spend_value(STATS_GST_POCOCK, 0, 0.025, 0.3,
                                            &v, NULL),
                      AB_OK);
-    assert_close(v, 0.0103933805460907, 1e-15);
+    assert_near(v, 0.0103933805460907, 1e-15);
     assert_int_equal(stats_gst_spend_value(STATS_GST_HSD, 0, 0.05, 0.4, &v,
                                            NULL),
                      AB_OK);
-    assert_close(v, 0.02, 1e-17);
+    assert_near(v, 0.02, 1e-17);
     assert_int_equal(stats_gst_spend_value(STATS_GST_POWER, 3, 0.05, 0.5, &v,
                                            NULL),
                      AB_OK);
-    assert_close(v, 0.00625, 1e-17);
+    assert_near(v, 0.00625, 1e-17);
     /* over-running: t > 1 is capped, everything is spent */
     assert_int_equal(stats_gst_spend_value(STATS_GST_OBF, 0, 0.025, 1.3, &v,
                                            NULL),
                      AB_OK);
-    assert_close(v, 0.025, 0);
+    assert_near(v, 0.025, 0);
     v = 7;
     assert_int_equal(stats_gst_spend_value(STATS_GST_NONE, 0, 0.025, 0.5, &v,
                                            NULL),
@@ -186,7 +175,7 @@ test_spending_values(void **state)
     assert_int_equal(stats_gst_spend_value(STATS_GST_OBF, 0, 0.025, NAN, &v,
                                            NULL),
                      AB_EINVAL);
-    assert_close(v, 7, 0);
+    assert_near(v, 7, 0);
 }
 
 /* Over-running: looks at 0.3, 0.6, 1.2 of the plan are the looks 0.25,
@@ -206,10 +195,10 @@ test_over_running_spends_the_rest(void **state)
 
     (void)state;
     assert_int_equal(stats_gst_bounds(&d, &work, &b, NULL), AB_OK);
-    assert_close(b.efficacy[0], 3.92857254262661, 1e-6);
-    assert_close(b.efficacy[1], 2.66997200995684, 1e-6);
-    assert_close(b.efficacy[2], 1.98948752135038, 1e-6);
-    assert_close(b.alpha_spent[2], 0.025, 0);
+    assert_near(b.efficacy[0], 3.92857254262661, 1e-6);
+    assert_near(b.efficacy[1], 2.66997200995684, 1e-6);
+    assert_near(b.efficacy[2], 1.98948752135038, 1e-6);
+    assert_near(b.alpha_spent[2], 0.025, 0);
 }
 
 static void
@@ -223,7 +212,7 @@ test_decide(void **state)
     (void)state;
     assert_int_equal(stats_gst_decide(&d, 1, 3.9, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_CONTINUE);
-    assert_close(dc.efficacy, 3.92857254262661, 1e-6);
+    assert_near(dc.efficacy, 3.92857254262661, 1e-6);
     assert_int_equal(stats_gst_decide(&d, 1, 3.93, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_EFFICACY);
     assert_int_equal(dc.direction, 1);
@@ -231,13 +220,13 @@ test_decide(void **state)
     assert_int_equal(dc.action, STATS_GST_ACCEPT);
     assert_int_equal(stats_gst_decide(&d, 3, 1.982, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_EFFICACY);
-    assert_close(dc.alpha_spent, 0.025, 0);
+    assert_near(dc.alpha_spent, 0.025, 0);
     /* LESS mirrors the scale */
     d.side = STATS_SIDE_LESS;
     assert_int_equal(stats_gst_decide(&d, 2, -2.7, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_EFFICACY);
     assert_int_equal(dc.direction, -1);
-    assert_close(dc.efficacy, -2.66997200995684, 1e-6);
+    assert_near(dc.efficacy, -2.66997200995684, 1e-6);
     assert_int_equal(stats_gst_decide(&d, 2, 2.7, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_CONTINUE);
     /* two-sided: either tail */
@@ -253,14 +242,14 @@ test_decide(void **state)
     d.beta = 0.2;
     assert_int_equal(stats_gst_decide(&d, 1, -0.48, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_FUTILITY);
-    assert_close(dc.futility, -0.469869924345058, 1e-6);
+    assert_near(dc.futility, -0.469869924345058, 1e-6);
     assert_int_equal(stats_gst_decide(&d, 1, -0.46, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_CONTINUE);
     /* LESS with futility: the mirror image */
     d.side = STATS_SIDE_LESS;
     assert_int_equal(stats_gst_decide(&d, 1, 0.48, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_FUTILITY);
-    assert_close(dc.futility, 0.469869924345058, 1e-6);
+    assert_near(dc.futility, 0.469869924345058, 1e-6);
     assert_int_equal(stats_gst_decide(&d, 1, 0.46, &work, &dc, NULL), AB_OK);
     assert_int_equal(dc.action, STATS_GST_CONTINUE);
     /* the last look never says futility: accept or efficacy */
@@ -284,10 +273,10 @@ test_boundary_uses_only_past_looks(void **state)
     (void)state;
     assert_int_equal(stats_gst_bounds(&da, &work, &ba, NULL), AB_OK);
     assert_int_equal(stats_gst_bounds(&db, &work, &bb, NULL), AB_OK);
-    assert_close(ba.efficacy[1], bb.efficacy[1], 0);
+    assert_near(ba.efficacy[1], bb.efficacy[1], 0);
     assert_true(fabs(ba.efficacy[2] - bb.efficacy[2]) > 1e-3);
     assert_int_equal(stats_gst_decide(&da, 2, 0, &work, &dc, NULL), AB_OK);
-    assert_close(dc.efficacy, ba.efficacy[1], 0);
+    assert_near(dc.efficacy, ba.efficacy[1], 0);
 }
 
 static void

@@ -8,14 +8,8 @@
 #include <cmocka.h>
 #include <math.h>
 
-#define assert_close(x, want, rtol)                                        \
-    do {                                                                   \
-        double x_ = (x), w_ = (want);                                      \
-        if (!(fabs(x_ - w_) <= (rtol) * fabs(w_) + 1e-300))                \
-            fail_msg("%s = %.17g, want %.17g", #x, x_, w_);                \
-    } while (0)
-
 #include "stats/welch.h"
+#include "tests/unit/ab_test.h"
 
 /* c = {1,2,3,4}, t = {2,3,5,7,8} as sufficient statistics */
 static const struct stats_moments C4 = { 4, 10, 30 };
