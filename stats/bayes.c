@@ -13,7 +13,8 @@
  *   P(p_t > p_c)        = int_0^1 f_t(y) F_c(y) dy
  *   E[max(0, p_c - p_t)] = int_0^1 f_t(y) (m_c Q_c+(y) - y Q_c(y)) dy,
  *                          Q_c+ the upper tail of Beta(a_c + 1, b_c)
- *   quantiles of p_t - p_c and p_t / p_c - 1 by Brent's method on
+ *   quantiles of p_t - p_c and p_t / p_c - 1 by the Illinois method
+ *   (stats/root.h) on
  *   int f_c(x) F_t(x + d) dx and int f_c(x) F_t((1 + d) x) dx.
  * Integrals: GSL QAG, 31-point Gauss-Kronrod (Piessens et al., QUADPACK,
  * 1983) with a workspace on the stack, over the window where the
@@ -30,6 +31,7 @@
 #include <math.h>
 
 #include "stats/prop.h"
+#include "stats/root.h"
 
 /* ---- normal model -------------------------------------------------- */
 
@@ -209,7 +211,7 @@ integrate(struct beta2 *b, int which, double a, double bb, double *val)
     return st == GSL_SUCCESS && isfinite(*val) ? 0 : -1;
 }
 
-/* P(effect <= d) minus the target probability, for Brent. */
+/* P(effect <= d) minus the target probability, for stats/root.h. */
 struct qroot {
     struct beta2 *b;
     int which;
@@ -231,6 +233,13 @@ cdf_minus(double d, void *arg)
     return v - r->target;
 }
 
+static double
+cdf_or_nan(double d, void *arg)
+{
+    double v = cdf_minus(d, arg);
+    return ((struct qroot *)arg)->failed ? NAN : v;
+}
+
 static int
 effect_quantile(struct beta2 *b, int which, double p, double mean, double sd,
                 double *out)
@@ -238,10 +247,10 @@ effect_quantile(struct beta2 *b, int which, double p, double mean, double sd,
     struct qroot r = { b, which, p, 0 };
     double lo, hi, flo = 0, fhi = 0, floor_ = -1;
     double ceil_ = which == I_CDF_DIFF ? 1 : INFINITY;
-    int side = 0;
 
     /* start from the normal approximation of the quantile, a narrow
-     * bracket: the Illinois steps then converge in a few evaluations */
+     * bracket: the Illinois steps (stats/root.h) then converge in a few
+     * evaluations */
     {
         double z = gsl_cdf_ugaussian_Pinv(p);
         lo = mean + (z - 0.5) * sd;
@@ -266,45 +275,15 @@ effect_quantile(struct beta2 *b, int which, double p, double mean, double sd,
     }
     if (flo > 0 || fhi < 0)
         return -1;
-    /* Regula falsi with the Illinois modification (Dowell & Jarratt 1971):
-     * superlinear, bracketing, and no allocation. */
-    for (int i = 0; i < 200; i++) {
-        double x, fx;
-        if (flo == 0) {
-            *out = lo;
-            return 0;
-        }
-        /* the integrals are good to ~1e-11 relative: ask no more of the
-         * root than its bracket or its residual can tell */
-        if (fhi == 0 || hi - lo <= 1e-16 + 1e-12 * fmax(fabs(lo), fabs(hi))) {
-            *out = fhi == 0 ? hi : (lo + hi) / 2;
-            return 0;
-        }
-        x = (lo * fhi - hi * flo) / (fhi - flo);
-        if (!(x > lo && x < hi))
-            x = (lo + hi) / 2;
-        fx = cdf_minus(x, &r);
-        if (r.failed)
-            return -1;
-        if (fabs(fx) <= 1e-14 * p) {
-            *out = x;
-            return 0;
-        }
-        if (fx < 0) {
-            lo = x;
-            flo = fx;
-            if (side == -1)
-                fhi /= 2;
-            side = -1;
-        } else {
-            hi = x;
-            fhi = fx;
-            if (side == 1)
-                flo /= 2;
-            side = 1;
-        }
-    }
-    return -1;
+    /* the integrals are good to ~1e-11 relative: ask no more of the root
+     * than its bracket or its residual can tell */
+    const struct stats_root_tol tol = {.x_abs = 1e-16, .x_rel = 1e-12,
+                                       .f_abs = 1e-14 * p, .max_iter = 200,
+                                       .strict = true};
+    return stats_root_illinois(cdf_or_nan, &r, lo, hi, flo, fhi, &tol,
+                               out) == AB_OK
+               ? 0
+               : -1;
 }
 
 ab_status

@@ -28,7 +28,7 @@
  * capped at c_k; theta is the root of "the type II error through the last
  * look, with b_K = c_K, equals beta" (Pampallona, Tsiatis & Kim 2001).
  * Roots are found by bisection (boundaries) and Illinois regula falsi
- * (drift), all in caller-owned workspace.
+ * (drift, stats/root.h), all in caller-owned workspace.
  */
 #include "stats/gst.h"
 
@@ -36,6 +36,8 @@
 #include <stddef.h>
 
 #include <gsl/gsl_cdf.h>
+
+#include "stats/root.h"
 
 #define BOUND_HI 40.0  /* |z| beyond which every tail is below 1e-300 */
 #define ROOT_TOL 1e-13 /* absolute, on the z scale */
@@ -485,12 +487,29 @@ futility_gap(const struct stats_gst_design *d, const double *c, double theta,
     return seq_lower(&s, d->info[k_max - 1], c[k_max - 1]) - (d->beta - prev);
 }
 
+/* futility_gap() as a stats_root_fn: NaN on a numerical failure. */
+struct gap_arg {
+    const struct stats_gst_design *d;
+    const double *c;
+    struct stats_gst_work *work;
+    double *b;
+    int bad;
+};
+
+static double
+gap_fn(double theta, void *arg)
+{
+    struct gap_arg *g = arg;
+    double v = futility_gap(g->d, g->c, theta, g->work, g->b, &g->bad);
+    return g->bad ? NAN : v;
+}
+
 static ab_status
 futility_bounds(const struct stats_gst_design *d, const double *c,
                 struct stats_gst_work *work, double *b, double *drift)
 {
     double lo = 0, hi = 1, flo, fhi;
-    int bad = 0, side = 0;
+    int bad = 0;
 
     flo = futility_gap(d, c, lo, work, b, &bad);
     fhi = futility_gap(d, c, hi, work, b, &bad);
@@ -502,34 +521,14 @@ futility_bounds(const struct stats_gst_design *d, const double *c,
     }
     if (bad || !(flo > 0) || fhi > 0)
         return AB_ENUMERIC;
-    /* Illinois regula falsi on a decreasing function */
-    for (int it = 0; it < 200 && hi - lo > DRIFT_TOL; it++) {
-        double mid = (lo * fhi - hi * flo) / (fhi - flo);
-        double f;
-        if (!(mid > lo && mid < hi))
-            mid = 0.5 * (lo + hi);
-        f = futility_gap(d, c, mid, work, b, &bad);
-        if (bad)
-            return AB_ENUMERIC;
-        if (f == 0) {
-            lo = hi = mid;
-            break;
-        }
-        if (f > 0) {
-            lo = mid;
-            flo = f;
-            if (side == 1)
-                fhi /= 2;
-            side = 1;
-        } else {
-            hi = mid;
-            fhi = f;
-            if (side == -1)
-                flo /= 2;
-            side = -1;
-        }
-    }
-    *drift = 0.5 * (lo + hi);
+    /* refine the bracket (stats/root.h; gap is decreasing in theta) */
+    struct gap_arg g = {d, c, work, b, 0};
+    static const struct stats_root_tol tol = {
+        .x_abs = DRIFT_TOL, .x_rel = 0, .f_abs = 0, .max_iter = 200,
+        .strict = false};
+    if (stats_root_illinois(gap_fn, &g, lo, hi, flo, fhi, &tol, drift) !=
+        AB_OK)
+        return AB_ENUMERIC;
     (void)futility_gap(d, c, *drift, work, b, &bad);
     return bad ? AB_ENUMERIC : AB_OK;
 }

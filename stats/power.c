@@ -3,7 +3,7 @@
  * Fixed horizon (normal approximation; Chow, Shao & Wang 2008, 3.2):
  *   power(n) = Phi(D - z) + Phi(-D - z),  D = mde / se(n),
  *   se(n)^2 = sd_c^2/n + sd_t^2/(ratio n),  z = z_{1-alpha/2}
- * solved for n by the Illinois method on log n (power is increasing in
+ * solved for n by the Illinois method on log n (stats/root.h) (power is increasing in
  * n); one-sided is closed form.
  * Sequential: the same with the mSPRT critical value c(rho2 t_eff)
  * (stats/msprt.h; Johari, Pekelis & Walsh 2017, section 4) in place of z,
@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "stats/msprt.h"
+#include "stats/root.h"
 
 static ab_status
 check(const struct stats_power_plan *p, double *ratio, enum stats_reason *why)
@@ -83,7 +84,7 @@ stats_power_fixed(const struct stats_power_plan *p, double n_c,
     return AB_OK;
 }
 
-/* Solve f(log n) = 0 for an increasing f by bracketing + Illinois. */
+/* Solve f(log n) = 0 for an increasing f: bracket, then stats/root.h. */
 struct solve {
     const struct stats_power_plan *p;
     double ratio, rho2;
@@ -118,11 +119,21 @@ objective(const struct solve *s, double logn)
     return reject_prob(d, c, s->p->side) - s->p->power;
 }
 
+static double
+objective_fn(double logn, void *arg)
+{
+    return objective(arg, logn);
+}
+
+/* Bracket the root on log n (steps of 2 outward from the guess), then
+ * refine it (stats/root.h) to 1e-13 in log n. */
 static int
 solve_n(const struct solve *s, double guess, double *n)
 {
-    double lo = log(guess) - 1, hi = log(guess) + 1, flo, fhi;
-    int side = 0;
+    static const struct stats_root_tol tol = {
+        .x_abs = 1e-13, .x_rel = 0, .f_abs = 0, .max_iter = 300,
+        .strict = false};
+    double lo = log(guess) - 1, hi = log(guess) + 1, flo = NAN, fhi = NAN;
 
     for (int i = 0; i < 200; i++) {
         flo = objective(s, lo);
@@ -142,34 +153,11 @@ solve_n(const struct solve *s, double guess, double *n)
     }
     if (!(flo < 0 && fhi > 0))
         return -1;
-    for (int i = 0; i < 300; i++) {
-        double x = (lo * fhi - hi * flo) / (fhi - flo), fx;
-        if (!(x > lo && x < hi))
-            x = (lo + hi) / 2;
-        if (hi - lo < 1e-13)
-            break;
-        fx = objective(s, x);
-        if (isnan(fx))
-            return -1;
-        if (fx == 0) {
-            lo = hi = x;
-            break;
-        }
-        if (fx < 0) {
-            lo = x;
-            flo = fx;
-            if (side == -1)
-                fhi /= 2;
-            side = -1;
-        } else {
-            hi = x;
-            fhi = fx;
-            if (side == 1)
-                flo /= 2;
-            side = 1;
-        }
-    }
-    *n = exp((lo + hi) / 2);
+    double logn;
+    if (stats_root_illinois(objective_fn, (void *)s, lo, hi, flo, fhi,
+                            &tol, &logn) != AB_OK)
+        return -1;
+    *n = exp(logn);
     return isfinite(*n) ? 0 : -1;
 }
 

@@ -23,7 +23,7 @@ test_cuped_SRCS := lib/status.c stats/cuped.c stats/welch.c stats/delta.c \
 test_cuped_LIBS := gsl
 
 UNIT_TESTS += test_bayes
-test_bayes_SRCS := lib/status.c stats/bayes.c stats/prop.c stats/welch.c \
+test_bayes_SRCS := lib/status.c stats/root.c stats/bayes.c stats/prop.c stats/welch.c \
                    stats/delta.c tests/unit/test_bayes.c
 test_bayes_LIBS := gsl
 
@@ -40,13 +40,13 @@ test_multiple_SRCS := lib/status.c stats/multiple.c tests/unit/test_multiple.c
 test_multiple_LIBS :=
 
 UNIT_TESTS += test_power
-test_power_SRCS := lib/status.c stats/power.c stats/msprt.c \
+test_power_SRCS := lib/status.c stats/root.c stats/power.c stats/msprt.c \
                    tests/unit/test_power.c
 test_power_LIBS := gsl
 
 STATS_ALL_SRCS := lib/status.c stats/welch.c stats/delta.c stats/prop.c \
                   stats/cuped.c stats/bayes.c stats/srm.c stats/multiple.c \
-                  stats/msprt.c stats/gst.c
+                  stats/msprt.c stats/gst.c stats/root.c
 
 UNIT_TESTS += test_analyze
 test_analyze_SRCS := $(STATS_ALL_SRCS) codec/analyze.c tests/unit/test_analyze.c
@@ -54,7 +54,7 @@ test_analyze_LIBS := gsl jansson
 
 # line driver for tests/oracle/test_stats_*.py (counts, power, quantiles)
 TEST_TOOLS += stats_a_driver
-stats_a_driver_SRCS := lib/status.c stats/counts.c stats/power.c \
+stats_a_driver_SRCS := lib/status.c stats/root.c stats/counts.c stats/power.c \
                        stats/msprt.c stats/welch.c stats/delta.c \
                        tests/tools/stats_a_driver.c
 stats_a_driver_LIBS := gsl jansson
