@@ -9,16 +9,18 @@
  * Russo 2016, Auer et al. 2002, Garivier and Cappe 2011). The shares
  * become millionths by the largest-remainder method (Balinski and Young,
  * "Fair Representation", 2nd ed. 2001: Hamilton's method), so the
- * stored percentages have 4 decimals and sum to exactly 100.
+ * stored percentages have 4 decimals and sum to exactly 100
+ * (bandits/alloc.h).
  *
  * Randomness. The rng of weights version v is MT19937 seeded with the low
  * 32 bits of splitmix64(seed XOR splitmix64(v)) (Steele, Lea and Flood,
  * "Fast splittable pseudorandom number generators", OOPSLA 2014), so that
- * any version can be recomputed from its recorded inputs. With the default
+ * any version can be recomputed from its recorded inputs
+ * (bandit_rng_seed, bandits/alloc.h). With the default
  * quadrature P(best) Thompson and top-two weights draw nothing at all.
  *
- * Promotion. At each run in the adaptive phase (burn-in done, every arm
- * warm), let L be the arm with the largest P(best). If P_L >= threshold,
+ * Promotion (the rule is bandits/promote.h). At each run in the adaptive
+ * phase (burn-in done, every arm warm), let L be the arm with the largest P(best). If P_L >= threshold,
  * the streak of L continues (or starts now); otherwise it ends. When a
  * streak has lasted promote_after_s, L gets weight 100 and every other arm
  * 0, with a 'promote' decision (actor 'engine') holding the P(best)
@@ -56,10 +58,15 @@
 #include "codec/experiment_json.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "bandits/alloc.h"
 #include "bandits/bandit.h"
 #include "bandits/estimate.h"
+#include "bandits/promote.h"
 #include "sql/db_bandits.h"
 #include "stats/srm.h"
+
+_Static_assert(CORE_SCALE == BANDIT_MILLIONTHS,
+               "arm weights and bandit shares use the same unit");
 
 #define HISTORY_MAX 100 /* p_best entries kept for one streak */
 #define DUE_SLACK_MS 500 /* a run due within this is run at this tick */
@@ -117,72 +124,6 @@ reweight_free(struct reweight *r)
 }
 
 /* ---- numbers ------------------------------------------------------------- */
-
-ab_status
-reweight_to_millionths(const double *w, size_t n, uint32_t *out)
-{
-    double sum = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (!(w[k] >= 0) || !isfinite(w[k]))
-            return AB_EINVAL;
-        sum += w[k];
-    }
-    if (n == 0 || !(sum > 0))
-        return AB_EINVAL;
-    uint32_t *base = ab_xcalloc(n, sizeof(*base));
-    double *frac = ab_xcalloc(n, sizeof(*frac));
-    size_t *order = ab_xcalloc(n, sizeof(*order));
-    int64_t left = CORE_SCALE;
-    for (size_t k = 0; k < n; k++) {
-        double x = fmin((double)CORE_SCALE * (w[k] / sum), CORE_SCALE);
-        base[k] = (uint32_t)floor(x);
-        frac[k] = x - floor(x);
-        left -= base[k];
-    }
-    /* indices by decreasing fractional part, ties by index (insertion
-     * sort: n <= BANDIT_MAX_ARMS) */
-    for (size_t k = 0; k < n; k++) {
-        size_t j = k;
-        while (j > 0 && frac[order[j - 1]] < frac[k]) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = k;
-    }
-    /* the exact remainder is below n; rounding of w / sum may add or take
-     * a millionth, hence the loops */
-    for (size_t i = 0; left > 0; i = (i + 1) % n, left--)
-        base[order[i]]++;
-    for (size_t i = n; left < 0; left++) {
-        do
-            i = (i + n - 1) % n;
-        while (base[order[i]] == 0);
-        base[order[i]]--;
-    }
-    memcpy(out, base, n * sizeof(*out));
-    free(base);
-    free(frac);
-    free(order);
-    return AB_OK;
-}
-
-/* splitmix64 finaliser (Steele, Lea and Flood 2014). */
-static uint64_t
-splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static unsigned long
-rng_seed_of(int64_t seed, int64_t weights_version)
-{
-    uint64_t h = splitmix64((uint64_t)seed ^
-                            splitmix64((uint64_t)weights_version));
-    return (unsigned long)(h & 0xffffffffULL);
-}
 
 static json_t *
 percent_json(uint32_t millionths)
@@ -327,14 +268,14 @@ compute(struct reweight *r, struct db *db, struct run *run)
     cfg.control_share = b->control_pinned ? b->control_share : 0;
     cfg.burn_in = (double)b->burn_in;
     cfg.min_units = (double)b->min_units;
-    run->rng_seed = rng_seed_of(b->seed, e->weights_version + 1);
+    run->rng_seed = bandit_rng_seed(b->seed, e->weights_version + 1);
     gsl_rng_set(r->rng, run->rng_seed);
     rc = bandit_weights(run->arms, run->n, &cfg, r->rng, r->ws, run->w,
                         run->p);
     if (rc != AB_OK)
         return rc;
     run->phase = phase_of(run);
-    return reweight_to_millionths(run->w, run->n, run->m);
+    return bandit_to_millionths(run->w, run->n, run->m);
 }
 
 /* What produced the weights: enough to recompute them. */
@@ -461,23 +402,24 @@ reweight_one(struct reweight *r, struct db *db,
     inputs = inputs_json(run);
     pb = json_incref(json_object_get(inputs, "p_best"));
 
-    /* the P(best) leader and its streak */
-    size_t lead = 0;
-    for (size_t k = 1; k < run->n; k++)
-        if (run->p[k] > run->p[lead])
-            lead = k;
-    const char *lead_name = e->arms[lead].name;
-    int64_t now = row->now_ms, since = -1;
+    /* the P(best) leader and its streak (bandits/promote.h) */
+    struct bandit_promote_rule rule = {b->promote, b->promote_threshold,
+                                       b->promote_after_s * 1000};
+    struct bandit_streak prev = {-1, row->leader_since_ms};
+    for (size_t k = 0; row->leader_arm != NULL && k < run->n; k++)
+        if (strcmp(row->leader_arm, e->arms[k].name) == 0)
+            prev.leader = (long)k;
+    struct bandit_promote_step step;
     bool adaptive = strcmp(run->phase, "adaptive") == 0;
-    if (b->promote && adaptive && run->p[lead] >= b->promote_threshold) {
-        if (row->leader_arm != NULL &&
-            strcmp(row->leader_arm, lead_name) == 0 &&
-            row->leader_since_ms >= 0) {
-            since = row->leader_since_ms;
+    if (bandit_promote_step(run->p, run->n, adaptive, &rule, &prev,
+                            row->now_ms, &step) != AB_OK)
+        goto done; /* no arms: parse refuses such a definition */
+    size_t lead = step.lead;
+    const char *lead_name = e->arms[lead].name;
+    int64_t now = row->now_ms, since = step.since_ms;
+    if (step.in_streak) {
+        if (step.continued)
             hist = json_loads(row->p_best_history, 0, NULL);
-        } else {
-            since = now;
-        }
         if (!json_is_array(hist)) {
             json_decref(hist);
             hist = json_array();
@@ -492,7 +434,7 @@ reweight_one(struct reweight *r, struct db *db,
     } else {
         hist = json_array();
     }
-    bool promote_now = since >= 0 && now - since >= b->promote_after_s * 1000;
+    bool promote_now = step.due;
     struct srm_total srm = {0, 0, 1, 0, false};
     if (promote_now) {
         rc = srm_over_periods(db, e->id, &srm);
@@ -521,8 +463,7 @@ reweight_one(struct reweight *r, struct db *db,
     const char *promoted_arm = NULL;
     if (promote_now) {
         uint32_t m[BANDIT_MAX_ARMS];
-        for (size_t k = 0; k < run->n; k++)
-            m[k] = k == lead ? CORE_SCALE : 0;
+        bandit_promote_weights(lead, run->n, CORE_SCALE, m);
         char reason[256];
         snprintf(reason, sizeof(reason),
                  "arm \"%s\" kept P(best) >= %g for %.1f s (at least %lld "
@@ -548,14 +489,11 @@ reweight_one(struct reweight *r, struct db *db,
                     "arm", lead_name, NULL);
         }
     } else {
-        /* a new version only for a real change: a one-millionth
-         * difference is the rounding of equal shares landing on another
-         * arm (1/3 each: 333334 333333 333333 or 333333 333333 333334) */
-        bool changed = false;
+        /* a new version only for a real change (bandits/alloc.h) */
+        uint32_t current[BANDIT_MAX_ARMS];
         for (size_t k = 0; k < run->n; k++)
-            changed = changed || run->m[k] > e->arms[k].weight + 1 ||
-                      e->arms[k].weight > run->m[k] + 1;
-        if (changed) {
+            current[k] = e->arms[k].weight;
+        if (bandit_weights_changed(current, run->m, run->n)) {
             char reason[160];
             snprintf(reason, sizeof(reason),
                      "%s on metric \"%s\" (%s)",

@@ -38,13 +38,6 @@ void reweight_free(struct reweight *r);
 /* The leader job (a leader_job_fn): arg is the struct reweight. */
 void reweight_job(void *arg, struct db *db, int64_t now_ms);
 
-/* Shares w[0..n) (non-negative, sum > 0) as millionths that sum to exactly
- * CORE_SCALE: each gets floor(CORE_SCALE w_k / sum w), and the remainder
- * goes one millionth at a time to the largest fractional parts (ties: the
- * lower index) -- Hamilton's largest-remainder method. AB_EINVAL when a
- * share is negative or not finite, or they sum to 0. */
-ab_status reweight_to_millionths(const double *w, size_t n, uint32_t *out);
-
 /* Corrected estimates of every arm's mean of the bandit's metric, as a new
  * JSON object in *out:
  *   {"metric","kind","lower_is_better","method":"per_period","units",
