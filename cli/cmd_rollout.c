@@ -188,7 +188,10 @@ cmd_rollout(int argc, char **argv)
     optind = 1;
     argc--;
     argv++;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    for (;;) {
+        c = getopt_long(argc, argv, "h", opts, NULL);
+        if (c == -1)
+            break;
         switch (c) {
         case 't':
             if (!parse_seconds(optarg, &timeout)) {

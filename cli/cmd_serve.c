@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,207 +87,219 @@ parse_listen(const char *s, struct app_config *cfg)
     return true;
 }
 
-static const char serve_usage[] =
-    "usage: arbiter serve [options]\n"
-    "       arbiter migrate [--database-url URL]\n"
-    "\n"
-    "options (each also an environment variable):\n"
-    "  --listen HOST:PORT        ARBITER_LISTEN (default 127.0.0.1:8080)\n"
-    "  --database-url URL        ARBITER_DATABASE_URL (required)\n"
-    "  --admin-token-file PATH   ARBITER_ADMIN_TOKEN or ARBITER_ADMIN_TOKEN_FILE\n"
-    "  --client-token-file PATH  ARBITER_CLIENT_TOKEN or ARBITER_CLIENT_TOKEN_FILE\n"
-    "  --log-level LEVEL         ARBITER_LOG_LEVEL: debug|info|warn|error\n"
-    "  --threads N               ARBITER_THREADS: HTTP workers (default: cores)\n"
-    "  --exposure-queue N        ARBITER_EXPOSURE_QUEUE (default 1000000)\n"
-    "  --sticky-cache N          ARBITER_STICKY_CACHE units (default 1000000)\n"
-    "  --sticky-timeout-ms N     ARBITER_STICKY_TIMEOUT_MS (default 50)\n"
-    "  --conn-memory BYTES       ARBITER_CONN_MEMORY (default 8192)\n"
-    "  --spool-dir DIR           ARBITER_SPOOL_DIR (default var/spool/HOST-PORT)\n"
-    "  --spool-max-bytes N       ARBITER_SPOOL_MAX_BYTES (default 1073741824)\n"
-    "  --ingest-queue N          ARBITER_INGEST_QUEUE events (default 200000)\n"
-    "  --event-retention-days N  ARBITER_EVENT_RETENTION_DAYS (default 90)\n"
-    "  --decision-tick-ms N      ARBITER_DECISION_TICK_MS: rollout analysis\n"
-    "                            tick on the leader (default 10000)\n"
-    "  --tick-ms N               ARBITER_TICK_MS: decision-leader tick, lock\n"
-    "                            attempts and bandit reweights (default 1000)\n"
-    "Tokens are never logged. Without an admin token the admin routes answer\n"
-    "401 to everyone; without a client token only the admin token assigns.\n";
+/* ---- the options table ----------------------------------------------------
+ * Every option of `serve` and `migrate`, once: its flag, its environment
+ * variable, its default, its range and its help line. Parsing (flags over
+ * environment over defaults), the getopt table and --help all derive from
+ * it (the model: Redis config.c's standardConfig table). */
 
-enum {
-    OPT_LISTEN = 1000,
-    OPT_DB,
-    OPT_ADMIN_FILE,
-    OPT_CLIENT_FILE,
-    OPT_LOG,
-    OPT_THREADS,
-    OPT_QUEUE,
-    OPT_STICKY_CACHE,
-    OPT_STICKY_TIMEOUT,
-    OPT_CONN_MEMORY,
-    OPT_SPOOL_DIR,
-    OPT_SPOOL_MAX,
-    OPT_INGEST_QUEUE,
-    OPT_RETENTION,
-    OPT_TICK,
-    OPT_DECISION_TICK,
-    OPT_HELP
+enum opt_kind {
+    K_INT,    /* int field, range-checked */
+    K_SIZE,   /* size_t field, range-checked */
+    K_STR,    /* char * field, a new string */
+    K_LISTEN, /* HOST:PORT into host and port */
+    K_LEVEL,  /* log level name */
+    K_SECRET  /* char * field read from a file (first line) */
 };
+
+struct opt {
+    const char *flag;    /* --flag, or NULL: environment only */
+    const char *env;     /* ARBITER_..., or NULL: flag only */
+    const char *metavar; /* the value in --help */
+    const char *def;     /* default as text (NULL: none, or computed) */
+    const char *help;    /* after the variable in --help ("" for none) */
+    const char *what;    /* the option's name in error messages */
+    enum opt_kind kind;
+    size_t off; /* offsetof(struct app_config, field) */
+    long lo, hi;
+};
+
+#define F(field) offsetof(struct app_config, field)
+/* clang-format off */
+static const struct opt opts[] = {
+    /* flag                   environment                     metavar      default        help */
+    { "listen",               "ARBITER_LISTEN",               "HOST:PORT", "127.0.0.1:8080", "", "listen address", K_LISTEN, 0, 0, 0 },
+    { "database-url",         "ARBITER_DATABASE_URL",         "URL",       NULL,          " (required)", "database url", K_STR, F(database_url), 0, 0 },
+    { NULL,                   "ARBITER_ADMIN_TOKEN",          "TOKEN",     NULL,          "", "admin token", K_STR, F(admin_token), 0, 0 },
+    { "admin-token-file",     "ARBITER_ADMIN_TOKEN_FILE",     "PATH",      NULL,          "", "admin token file", K_SECRET, F(admin_token), 0, 0 },
+    { NULL,                   "ARBITER_CLIENT_TOKEN",         "TOKEN",     NULL,          "", "client token", K_STR, F(client_token), 0, 0 },
+    { "client-token-file",    "ARBITER_CLIENT_TOKEN_FILE",    "PATH",      NULL,          "", "client token file", K_SECRET, F(client_token), 0, 0 },
+    { "log-level",            "ARBITER_LOG_LEVEL",            "LEVEL",     "info",        ": debug|info|warn|error", "log level", K_LEVEL, F(log_level), 0, 0 },
+    { "threads",              "ARBITER_THREADS",              "N",         NULL,          ": HTTP workers (default: cores)", "threads", K_INT, F(threads), 1, 256 },
+    { "exposure-queue",       "ARBITER_EXPOSURE_QUEUE",       "N",         "1000000",     "", "exposure queue", K_SIZE, F(exposure_queue), 1, 100000000 },
+    { "sticky-cache",         "ARBITER_STICKY_CACHE",         "N",         "1000000",     " units", "sticky cache", K_SIZE, F(sticky_cache), 64, 100000000 },
+    { "sticky-timeout-ms",    "ARBITER_STICKY_TIMEOUT_MS",    "N",         "50",          "", "sticky timeout", K_INT, F(sticky_timeout_ms), 1, 10000 },
+    { "conn-memory",          "ARBITER_CONN_MEMORY",          "BYTES",     "8192",        "", "connection memory", K_SIZE, F(conn_memory), 2048, 1048576 },
+    { "spool-dir",            "ARBITER_SPOOL_DIR",            "DIR",       NULL,          " (default var/spool/HOST-PORT)", "spool dir", K_STR, F(spool_dir), 0, 0 },
+    { "spool-max-bytes",      "ARBITER_SPOOL_MAX_BYTES",      "N",         "1073741824",  "", "spool max bytes", K_SIZE, F(spool_max), 4096, 1L << 40 },
+    { "ingest-queue",         "ARBITER_INGEST_QUEUE",         "N",         "200000",      " events", "ingest queue", K_SIZE, F(ingest_queue), 10000, 100000000 },
+    { "event-retention-days", "ARBITER_EVENT_RETENTION_DAYS", "N",         "90",          "", "event retention days", K_INT, F(event_retention_days), 1, 36500 },
+    { "decision-tick-ms",     "ARBITER_DECISION_TICK_MS",     "N",         "10000",       ": rollout analysis tick on the leader", "decision tick ms", K_INT, F(decision_tick_ms), 50, 3600000 },
+    { "tick-ms",              "ARBITER_TICK_MS",              "N",         "1000",        ": leader tick (lock, reweights)", "tick ms", K_INT, F(tick_ms), 50, 60000 },
+};
+/* clang-format on */
+#undef F
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+#define OPT_HELP 999 /* getopt value of --help; option i is 1000 + i */
+
+/* --help, from the table. */
+static void
+usage(FILE *out)
+{
+    fputs("usage: arbiter serve [options]\n"
+          "       arbiter migrate [--database-url URL]\n"
+          "\n"
+          "options (each also an environment variable):\n",
+          out);
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt *o = &opts[i];
+        char left[64];
+        if (o->flag)
+            snprintf(left, sizeof(left), "--%s %s", o->flag, o->metavar);
+        else
+            snprintf(left, sizeof(left), "(environment) %s", o->metavar);
+        char line[256];
+        int n = snprintf(line, sizeof(line), "  %-24s  %s%s", left, o->env,
+                         o->help);
+        if (o->def && n >= 0 && (size_t)n < sizeof(line))
+            snprintf(line + n, sizeof(line) - (size_t)n, " (default %s)",
+                     o->def);
+        /* longer than 79 columns: the text after "VAR: " on its own line */
+        const char *colon = strchr(line + 28, ':');
+        if (strlen(line) > 79 && colon != NULL)
+            fprintf(out, "%.*s\n%28s%s\n", (int)(colon - line + 1), line, "",
+                    colon + 2);
+        else
+            fprintf(out, "%s\n", line);
+    }
+    fputs("A --*-token-file flag or *_TOKEN_FILE variable wins over the "
+          "*_TOKEN variable.\n"
+          "Tokens are never logged. Without an admin token the admin "
+          "routes answer\n"
+          "401 to everyone; without a client token only the admin token "
+          "assigns.\n",
+          out);
+}
+
+/* Store one option's value; false: a usage error (printed). */
+static bool
+apply(const struct opt *o, const char *v, struct app_config *cfg)
+{
+    char *base = (char *)cfg + o->off;
+    long n;
+    switch (o->kind) {
+    case K_LISTEN:
+        if (!parse_listen(v, cfg)) {
+            fprintf(stderr,
+                    "arbiter: listen address must be HOST:PORT, not "
+                    "\"%s\"\n",
+                    v);
+            return false;
+        }
+        return true;
+    case K_LEVEL: {
+        int l = log_level_parse(v);
+        if (l < 0) {
+            fprintf(stderr, "arbiter: unknown log level \"%s\"\n", v);
+            return false;
+        }
+        *(int *)(void *)base = l;
+        return true;
+    }
+    case K_INT:
+    case K_SIZE:
+        if (!parse_int(v, o->lo, o->hi, &n)) {
+            fprintf(stderr, "arbiter: %s must be an integer in [%ld, %ld]\n",
+                    o->what, o->lo, o->hi);
+            return false;
+        }
+        if (o->kind == K_INT)
+            *(int *)(void *)base = (int)n;
+        else
+            *(size_t *)(void *)base = (size_t)n;
+        return true;
+    case K_STR:
+    case K_SECRET: {
+        char **field = (char **)(void *)base;
+        char *value = o->kind == K_STR ? ab_xstrdup(v) : read_secret_file(v);
+        if (value == NULL) {
+            fprintf(stderr, "arbiter: cannot read %s %s\n", o->what, v);
+            return false;
+        }
+        free(*field);
+        *field = value;
+        return true;
+    }
+    }
+    return false;
+}
+
+/* value[i]: option i from its flag, else its environment, else NULL.
+ * false: a usage error (printed); exits 0 on --help. */
+static bool
+read_flags(int argc, char **argv, const char **value)
+{
+    struct option gopts[N_OPTS + 2];
+    size_t g = 0;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        value[i] = opts[i].env ? getenv(opts[i].env) : NULL;
+        if (opts[i].flag)
+            gopts[g++] = (struct option){opts[i].flag, required_argument, NULL,
+                                         1000 + (int)i};
+    }
+    gopts[g++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    gopts[g] = (struct option){NULL, 0, NULL, 0};
+    int c;
+    optind = 1;
+    for (;;) {
+        c = getopt_long(argc, argv, "h", gopts, NULL);
+        if (c == -1)
+            break;
+        if (c == 'h' || c == OPT_HELP) {
+            usage(stdout);
+            exit(0);
+        }
+        if (c < 1000 || c >= 1000 + (int)N_OPTS) {
+            usage(stderr);
+            return false;
+        }
+        value[c - 1000] = optarg;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "arbiter: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return false;
+    }
+    return true;
+}
 
 /* Defaults, then environment, then flags. false: usage error (printed). */
 static bool
 configure(int argc, char **argv, struct app_config *cfg)
 {
+    const char *value[N_OPTS];
     memset(cfg, 0, sizeof(*cfg));
-    snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
-    cfg->port = 8080;
-    cfg->log_level = LOG_INFO;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->threads = ncpu > 0 ? (int)ncpu : 2;
-    cfg->conn_memory = 8192;
-    cfg->exposure_queue = 1000000;
-    cfg->sticky_timeout_ms = 50;
-    cfg->sticky_cache = 1000000;
-    cfg->reload_interval_ms = 10000;
-    cfg->spool_max = (size_t)1 << 30;
-    cfg->ingest_queue = 200000;
-    cfg->event_retention_days = 90;
-    cfg->tick_ms = 1000;
-    cfg->decision_tick_ms = 10000;
-
-    const char *listen = getenv("ARBITER_LISTEN");
-    const char *url = getenv("ARBITER_DATABASE_URL");
-    const char *admin = getenv("ARBITER_ADMIN_TOKEN");
-    const char *client = getenv("ARBITER_CLIENT_TOKEN");
-    const char *admin_file = getenv("ARBITER_ADMIN_TOKEN_FILE");
-    const char *client_file = getenv("ARBITER_CLIENT_TOKEN_FILE");
-    const char *level = getenv("ARBITER_LOG_LEVEL");
-    const char *threads = getenv("ARBITER_THREADS");
-    const char *queue = getenv("ARBITER_EXPOSURE_QUEUE");
-    const char *scache = getenv("ARBITER_STICKY_CACHE");
-    const char *stimeout = getenv("ARBITER_STICKY_TIMEOUT_MS");
-    const char *cmem = getenv("ARBITER_CONN_MEMORY");
-    const char *dtick = getenv("ARBITER_DECISION_TICK_MS");
-    const char *spool_dir = getenv("ARBITER_SPOOL_DIR");
-    const char *spool_max = getenv("ARBITER_SPOOL_MAX_BYTES");
-    const char *iqueue = getenv("ARBITER_INGEST_QUEUE");
-    const char *retention = getenv("ARBITER_EVENT_RETENTION_DAYS");
-    const char *tick = getenv("ARBITER_TICK_MS");
-
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"database-url", required_argument, NULL, OPT_DB},
-        {"admin-token-file", required_argument, NULL, OPT_ADMIN_FILE},
-        {"client-token-file", required_argument, NULL, OPT_CLIENT_FILE},
-        {"log-level", required_argument, NULL, OPT_LOG},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"exposure-queue", required_argument, NULL, OPT_QUEUE},
-        {"sticky-cache", required_argument, NULL, OPT_STICKY_CACHE},
-        {"sticky-timeout-ms", required_argument, NULL, OPT_STICKY_TIMEOUT},
-        {"conn-memory", required_argument, NULL, OPT_CONN_MEMORY},
-        {"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
-        {"spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX},
-        {"ingest-queue", required_argument, NULL, OPT_INGEST_QUEUE},
-        {"event-retention-days", required_argument, NULL, OPT_RETENTION},
-        {"tick-ms", required_argument, NULL, OPT_TICK},
-        {"decision-tick-ms", required_argument, NULL, OPT_DECISION_TICK},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_LISTEN: listen = optarg; break;
-        case OPT_DB: url = optarg; break;
-        case OPT_ADMIN_FILE: admin_file = optarg; admin = NULL; break;
-        case OPT_CLIENT_FILE: client_file = optarg; client = NULL; break;
-        case OPT_LOG: level = optarg; break;
-        case OPT_THREADS: threads = optarg; break;
-        case OPT_QUEUE: queue = optarg; break;
-        case OPT_STICKY_CACHE: scache = optarg; break;
-        case OPT_STICKY_TIMEOUT: stimeout = optarg; break;
-        case OPT_CONN_MEMORY: cmem = optarg; break;
-        case OPT_SPOOL_DIR: spool_dir = optarg; break;
-        case OPT_SPOOL_MAX: spool_max = optarg; break;
-        case OPT_INGEST_QUEUE: iqueue = optarg; break;
-        case OPT_RETENTION: retention = optarg; break;
-        case OPT_TICK: tick = optarg; break;
-        case OPT_DECISION_TICK: dtick = optarg; break;
-        case 'h':
-        case OPT_HELP: fputs(serve_usage, stdout); exit(0);
-        default: fputs(serve_usage, stderr); return false;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "arbiter: unexpected argument \"%s\"\n%s",
-                argv[optind], serve_usage);
+    cfg->threads = ncpu > 0 ? (int)ncpu : 2; /* computed defaults */
+    cfg->reload_interval_ms = 10000;         /* not configurable */
+    if (!read_flags(argc, argv, value))
         return false;
-    }
-    long v;
-    if (listen && !parse_listen(listen, cfg)) {
-        fprintf(stderr, "arbiter: listen address must be HOST:PORT, not "
-                        "\"%s\"\n", listen);
-        return false;
-    }
-    if (level) {
-        int l = log_level_parse(level);
-        if (l < 0) {
-            fprintf(stderr, "arbiter: unknown log level \"%s\"\n", level);
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *v = value[i] && *value[i] ? value[i] : opts[i].def;
+        if (v != NULL && !apply(&opts[i], v, cfg))
             return false;
-        }
-        cfg->log_level = l;
     }
-#define NUM(src, lo, hi, field, name)                                         \
-    if (src) {                                                                \
-        if (!parse_int(src, lo, hi, &v)) {                                    \
-            fprintf(stderr, "arbiter: %s must be an integer in [%ld, %ld]\n", \
-                    name, (long)(lo), (long)(hi));                            \
-            return false;                                                     \
-        }                                                                     \
-        cfg->field = (__typeof__(cfg->field))v;                               \
-    }
-    NUM(threads, 1, 256, threads, "threads")
-    NUM(queue, 1, 100000000, exposure_queue, "exposure queue")
-    NUM(scache, 64, 100000000, sticky_cache, "sticky cache")
-    NUM(stimeout, 1, 10000, sticky_timeout_ms, "sticky timeout")
-    NUM(cmem, 2048, 1048576, conn_memory, "connection memory")
-    NUM(spool_max, 4096, 1L << 40, spool_max, "spool max bytes")
-    NUM(iqueue, 10000, 100000000, ingest_queue, "ingest queue")
-    NUM(retention, 1, 36500, event_retention_days, "event retention days")
-    NUM(tick, 50, 60000, tick_ms, "tick ms")
-    NUM(dtick, 50, 3600000, decision_tick_ms, "decision tick ms")
-#undef NUM
-    if (url == NULL || *url == '\0') {
+    if (cfg->database_url == NULL) {
         fputs("arbiter: no database: set ARBITER_DATABASE_URL or "
               "--database-url (`make run` starts a private PostgreSQL)\n",
               stderr);
         return false;
     }
-    cfg->database_url = ab_xstrdup(url);
-    if (spool_dir && *spool_dir)
-        cfg->spool_dir = ab_xstrdup(spool_dir);
-    else {
+    if (cfg->spool_dir == NULL) {
         char dir[256];
         snprintf(dir, sizeof(dir), "var/spool/%s-%d", cfg->host, cfg->port);
         cfg->spool_dir = ab_xstrdup(dir);
     }
-    if (admin_file) {
-        cfg->admin_token = read_secret_file(admin_file);
-        if (cfg->admin_token == NULL) {
-            fprintf(stderr, "arbiter: cannot read admin token file %s\n",
-                    admin_file);
-            return false;
-        }
-    } else if (admin)
-        cfg->admin_token = ab_xstrdup(admin);
-    if (client_file) {
-        cfg->client_token = read_secret_file(client_file);
-        if (cfg->client_token == NULL) {
-            fprintf(stderr, "arbiter: cannot read client token file %s\n",
-                    client_file);
-            return false;
-        }
-    } else if (client)
-        cfg->client_token = ab_xstrdup(client);
     return true;
 }
 
@@ -356,23 +369,100 @@ cmd_migrate(int argc, char **argv)
     return rc;
 }
 
+/* Everything `serve` starts, so that one exit path can stop it. */
+struct serve {
+    struct app app;
+    bool app_started; /* app_init() ran */
+    struct reweight *rw;
+    struct rollout_job *rj;
+    struct server *srv;
+};
+
+/* The one exit path: stop what started, in reverse order, and answer
+ * 'code'. Event posts are answered before the server stops (their answers
+ * wait on the writer, and a stopped server cannot send them); the leader
+ * goes before its jobs (it releases the lock: another instance takes
+ * over). drain_ms bounds the ingest drain. */
+static int
+serve_exit(struct serve *s, int drain_ms, int code)
+{
+    struct app *app = &s->app;
+    if (s->srv != NULL) {
+        ingest_drain(app->ingest, drain_ms);
+        server_stop(s->srv);
+    }
+    leader_free(app->leader);
+    app->leader = NULL;
+    reweight_free(s->rw);
+    rollout_job_free(s->rj);
+    if (app->ingest != NULL)
+        ingest_stop(app->ingest, drain_ms); /* drained above if serving */
+    app->ingest = NULL;
+    if (s->app_started) {
+        app_shutdown(app);
+        metrics_free();
+    }
+    config_free(&app->cfg);
+    return code;
+}
+
+/* Start the ingest writer, the config listener and the decision leader
+ * with its jobs; false (logged) when one cannot start. */
+static bool
+serve_start_workers(struct serve *s)
+{
+    struct app *app = &s->app;
+    struct ingest_config icfg = {app->cfg.spool_dir, app->cfg.spool_max,
+                                 app->cfg.ingest_queue,
+                                 app->cfg.event_retention_days};
+    if (strncmp(app->cfg.spool_dir, "var/spool/", 10) == 0) {
+        mkdir("var", 0755);
+        mkdir("var/spool", 0700);
+    }
+    ab_status irc = ingest_new(app, &icfg, &app->ingest);
+    if (irc != AB_OK) {
+        app->ingest = NULL;
+        log_msg(LOG_ERROR,
+                irc == AB_ECONFLICT
+                    ? "spool directory is in use by another process"
+                    : "cannot open the spool directory",
+                "dir", app->cfg.spool_dir, NULL);
+        return false;
+    }
+    app_start_listener(app);
+    /* wait (bounded) for the first snapshot so /readyz and assignment see
+     * the stored experiments from the first request */
+    for (int i = 0; i < 100 && atomic_load(&app->m_reloads) == 0; i++)
+        usleep(50000);
+    /* the decision leader and its jobs (service/leader.h) */
+    if (reweight_new(&s->rw) != AB_OK ||
+        leader_new(app, app->cfg.tick_ms, &app->leader) != AB_OK) {
+        log_msg(LOG_ERROR, "cannot start the decision leader", NULL);
+        return false;
+    }
+    leader_add_job(app->leader, "event_maintenance", ingest_maintain_job,
+                   app->ingest);
+    leader_add_job(app->leader, "bandit_reweight", reweight_job, s->rw);
+    s->rj = rollout_job_new(app, app->cfg.decision_tick_ms);
+    leader_add_job(app->leader, "rollout", rollout_job_tick, s->rj);
+    leader_start(app->leader);
+    return true;
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
-    struct app app;
-    memset(&app, 0, sizeof(app));
-    if (!configure(argc, argv, &app.cfg)) {
-        config_free(&app.cfg);
-        return 2;
-    }
-    log_set_level(app.cfg.log_level);
+    struct serve s;
+    memset(&s, 0, sizeof(s));
+    struct app *app = &s.app;
+    if (!configure(argc, argv, &app->cfg))
+        return serve_exit(&s, 0, 2);
+    log_set_level(app->cfg.log_level);
     db_set_logger(db_logger);
     gsl_set_error_handler_off();
-    int rc = migrate(&app.cfg);
-    if (rc != 0) {
-        config_free(&app.cfg);
-        return rc;
-    }
+    int rc = migrate(&app->cfg);
+    if (rc != 0)
+        return serve_exit(&s, 0, rc);
 
     /* Block the signals in every thread; the main thread waits for them. */
     sigset_t set;
@@ -383,91 +473,30 @@ cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     api_routes_metrics_init();
-    app_init(&app);
-    struct ingest_config icfg = {app.cfg.spool_dir, app.cfg.spool_max,
-                                 app.cfg.ingest_queue,
-                                 app.cfg.event_retention_days};
-    if (strncmp(app.cfg.spool_dir, "var/spool/", 10) == 0) {
-        mkdir("var", 0755);
-        mkdir("var/spool", 0700);
-    }
-    ab_status irc = ingest_new(&app, &icfg, &app.ingest);
-    if (irc != AB_OK) {
-        log_msg(LOG_ERROR,
-                irc == AB_ECONFLICT
-                    ? "spool directory is in use by another process"
-                    : "cannot open the spool directory",
-                "dir", app.cfg.spool_dir, NULL);
-        app_shutdown(&app);
-        metrics_free();
-        config_free(&app.cfg);
-        return 1;
-    }
-    app_start_listener(&app);
-    /* wait (bounded) for the first snapshot so /readyz and assignment see
-     * the stored experiments from the first request */
-    for (int i = 0; i < 100 && atomic_load(&app.m_reloads) == 0; i++)
-        usleep(50000);
-    /* the decision leader and its jobs (service/leader.h) */
-    struct reweight *rw = NULL;
-    if (reweight_new(&rw) != AB_OK ||
-        leader_new(&app, app.cfg.tick_ms, &app.leader) != AB_OK) {
-        log_msg(LOG_ERROR, "cannot start the decision leader", NULL);
-        reweight_free(rw);
-        ingest_stop(app.ingest, 10000);
-        app.ingest = NULL;
-        app_shutdown(&app);
-        metrics_free();
-        config_free(&app.cfg);
-        return 1;
-    }
-    leader_add_job(app.leader, "event_maintenance", ingest_maintain_job,
-                   app.ingest);
-    leader_add_job(app.leader, "bandit_reweight", reweight_job, rw);
-    struct rollout_job *rj = rollout_job_new(&app, app.cfg.decision_tick_ms);
-    leader_add_job(app.leader, "rollout", rollout_job_tick, rj);
-    leader_start(app.leader);
+    app_init(app);
+    s.app_started = true;
+    if (!serve_start_workers(&s))
+        return serve_exit(&s, 10000, 1);
 
-    struct server *srv;
-    if (server_start(&app, &srv) != AB_OK) {
+    if (server_start(app, &s.srv) != AB_OK) {
         char port[16];
-        snprintf(port, sizeof(port), "%d", app.cfg.port);
-        log_msg(LOG_ERROR, "cannot listen", "host", app.cfg.host, "port",
-                port, NULL);
-        leader_free(app.leader);
-        app.leader = NULL;
-        reweight_free(rw);
-        rollout_job_free(rj);
-        ingest_stop(app.ingest, 0);
-        app.ingest = NULL;
-        app_shutdown(&app);
-        metrics_free();
-        config_free(&app.cfg);
-        return 1;
+        snprintf(port, sizeof(port), "%d", app->cfg.port);
+        log_msg(LOG_ERROR, "cannot listen", "host", app->cfg.host, "port", port,
+                NULL);
+        s.srv = NULL;
+        return serve_exit(&s, 0, 1);
     }
     char port[16], threads[16];
-    snprintf(port, sizeof(port), "%d", app.cfg.port);
-    snprintf(threads, sizeof(threads), "%d", app.cfg.threads);
-    log_msg(LOG_INFO, "listening", "host", app.cfg.host, "port", port,
+    snprintf(port, sizeof(port), "%d", app->cfg.port);
+    snprintf(threads, sizeof(threads), "%d", app->cfg.threads);
+    log_msg(LOG_INFO, "listening", "host", app->cfg.host, "port", port,
             "threads", threads, "version", ARBITER_VERSION, NULL);
 
     int sig = 0;
     sigwait(&set, &sig);
     log_msg(LOG_INFO, "shutting down", "signal",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    /* answer every event post first: their answers wait on the writer
-     * (deferred), and a stopped server cannot send them */
-    ingest_drain(app.ingest, 10000);
-    server_stop(srv);
-    leader_free(app.leader); /* releases the lock: another takes over */
-    app.leader = NULL;
-    reweight_free(rw);
-    rollout_job_free(rj);
-    ingest_free(app.ingest); /* drained above */
-    app.ingest = NULL;
-    app_shutdown(&app);
-    metrics_free();
-    config_free(&app.cfg);
+    rc = serve_exit(&s, 10000, 0);
     log_msg(LOG_INFO, "stopped", NULL);
-    return 0;
+    return rc;
 }

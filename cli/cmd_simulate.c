@@ -595,146 +595,123 @@ static const struct option long_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
+/* One option; 1 when 'opt' is not an option of ours. */
 static int
-parse_args(int argc, char **argv, struct sim *sim)
+parse_one(int opt, const char *arg, struct sim *sim, size_t *n_end,
+          int *have_end)
 {
-    size_t n_end = 0;
-    int have_end = 0, opt;
     long v;
 
-    memset(sim, 0, sizeof(*sim));
-    bandit_config_default(&sim->base, BANDIT_UNIFORM, BANDIT_REWARD_BINARY);
-    sim->base.pbest = BANDIT_PBEST_MC;
-    sim->base.mc_draws = 2000;
-    sim->reward = BANDIT_REWARD_BINARY;
-    sim->sd = 1;
-    sim->horizon = 10000;
-    sim->runs = 20;
-    sim->batch = 1;
-    sim->seed = 1;
-    sim->points = 20;
-    parse_policies("all", sim);
-
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_REWARD:
-            if (strcmp(optarg, "bernoulli") == 0)
-                sim->reward = BANDIT_REWARD_BINARY;
-            else if (strcmp(optarg, "gaussian") == 0)
-                sim->reward = BANDIT_REWARD_GAUSSIAN;
-            else
-                return bad("--reward", optarg);
-            break;
-        case OPT_MEANS:
-            if (parse_list(optarg, sim->mu0, SIM_MAX_ARMS, &sim->n_arms))
-                return bad("--means", optarg);
-            break;
-        case OPT_MEANS_END:
-            if (parse_list(optarg, sim->mu1, SIM_MAX_ARMS, &n_end))
-                return bad("--means-end", optarg);
-            have_end = 1;
-            break;
-        case OPT_SD:
-            if (parse_double(optarg, &sim->sd) || !(sim->sd > 0))
-                return bad("--sd", optarg);
-            break;
-        case OPT_LOWER:
-            sim->base.lower_is_better = 1;
-            break;
-        case OPT_POLICIES:
-            if (parse_policies(optarg, sim))
-                return bad("--policies", optarg);
-            break;
-        case OPT_HORIZON:
-            if (parse_long(optarg, 1, 100000000, &sim->horizon))
-                return bad("--horizon", optarg);
-            break;
-        case OPT_RUNS:
-            if (parse_long(optarg, 1, 1000000, &sim->runs))
-                return bad("--runs", optarg);
-            break;
-        case OPT_BATCH:
-            if (parse_long(optarg, 1, 100000000, &sim->batch))
-                return bad("--batch", optarg);
-            break;
-        case OPT_SEED:
-            if (parse_long(optarg, 0, 2147483647L, &v))
-                return bad("--seed", optarg);
-            sim->seed = (unsigned long)v;
-            break;
-        case OPT_POINTS:
-            if (parse_long(optarg, 1, SIM_MAX_POINTS, &sim->points))
-                return bad("--points", optarg);
-            break;
-        case OPT_FLOOR:
-            if (parse_double(optarg, &sim->base.floor))
-                return bad("--floor", optarg);
-            break;
-        case OPT_CONTROL:
-            if (parse_long(optarg, 0, SIM_MAX_ARMS - 1, &sim->base.control))
-                return bad("--control", optarg);
-            break;
-        case OPT_CONTROL_SHARE:
-            if (parse_double(optarg, &sim->base.control_share))
-                return bad("--control-share", optarg);
-            break;
-        case OPT_BURN_IN:
-            if (parse_double(optarg, &sim->base.burn_in))
-                return bad("--burn-in", optarg);
-            break;
-        case OPT_MIN_UNITS:
-            if (parse_double(optarg, &sim->base.min_units))
-                return bad("--min-units", optarg);
-            break;
-        case OPT_PBEST:
-            if (strcmp(optarg, "mc") == 0)
-                sim->base.pbest = BANDIT_PBEST_MC;
-            else if (strcmp(optarg, "quad") == 0)
-                sim->base.pbest = BANDIT_PBEST_QUAD;
-            else if (strcmp(optarg, "gh") == 0)
-                sim->base.pbest = BANDIT_PBEST_GH;
-            else
-                return bad("--pbest", optarg);
-            break;
-        case OPT_MC_DRAWS:
-            if (parse_long(optarg, 1, 10000000, &v))
-                return bad("--mc-draws", optarg);
-            sim->base.mc_draws = (size_t)v;
-            break;
-        case OPT_TOP_TWO_BETA:
-            if (parse_double(optarg, &sim->base.top_two_beta))
-                return bad("--top-two-beta", optarg);
-            break;
-        case OPT_EPSILON:
-            if (parse_double(optarg, &sim->base.epsilon))
-                return bad("--epsilon", optarg);
-            break;
-        case OPT_EPSILON_C:
-            if (parse_double(optarg, &sim->base.epsilon_c))
-                return bad("--epsilon-c", optarg);
-            break;
-        case OPT_LATE_ARM:
-            if (parse_long(optarg, 0, 100000000, &sim->late_arm))
-                return bad("--late-arm", optarg);
-            break;
-        case OPT_ESTIMATORS:
-            sim->estimators = 1;
-            break;
-        case OPT_JSON:
-            sim->json = 1;
-            break;
-        case OPT_HELP:
-        case 'h':
-            usage(stdout);
-            return -1;
-        default:
-            return bad("option", argv[optind - 1]);
-        }
+    switch (opt) {
+    case OPT_REWARD:
+        if (strcmp(arg, "bernoulli") == 0)
+            sim->reward = BANDIT_REWARD_BINARY;
+        else if (strcmp(arg, "gaussian") == 0)
+            sim->reward = BANDIT_REWARD_GAUSSIAN;
+        else
+            return bad("--reward", arg);
+        break;
+    case OPT_MEANS:
+        if (parse_list(arg, sim->mu0, SIM_MAX_ARMS, &sim->n_arms))
+            return bad("--means", arg);
+        break;
+    case OPT_MEANS_END:
+        if (parse_list(arg, sim->mu1, SIM_MAX_ARMS, n_end))
+            return bad("--means-end", arg);
+        *have_end = 1;
+        break;
+    case OPT_SD:
+        if (parse_double(arg, &sim->sd) || !(sim->sd > 0))
+            return bad("--sd", arg);
+        break;
+    case OPT_LOWER: sim->base.lower_is_better = 1; break;
+    case OPT_POLICIES:
+        if (parse_policies(arg, sim))
+            return bad("--policies", arg);
+        break;
+    case OPT_HORIZON:
+        if (parse_long(arg, 1, 100000000, &sim->horizon))
+            return bad("--horizon", arg);
+        break;
+    case OPT_RUNS:
+        if (parse_long(arg, 1, 1000000, &sim->runs))
+            return bad("--runs", arg);
+        break;
+    case OPT_BATCH:
+        if (parse_long(arg, 1, 100000000, &sim->batch))
+            return bad("--batch", arg);
+        break;
+    case OPT_SEED:
+        if (parse_long(arg, 0, 2147483647L, &v))
+            return bad("--seed", arg);
+        sim->seed = (unsigned long)v;
+        break;
+    case OPT_POINTS:
+        if (parse_long(arg, 1, SIM_MAX_POINTS, &sim->points))
+            return bad("--points", arg);
+        break;
+    case OPT_FLOOR:
+        if (parse_double(arg, &sim->base.floor))
+            return bad("--floor", arg);
+        break;
+    case OPT_CONTROL:
+        if (parse_long(arg, 0, SIM_MAX_ARMS - 1, &sim->base.control))
+            return bad("--control", arg);
+        break;
+    case OPT_CONTROL_SHARE:
+        if (parse_double(arg, &sim->base.control_share))
+            return bad("--control-share", arg);
+        break;
+    case OPT_BURN_IN:
+        if (parse_double(arg, &sim->base.burn_in))
+            return bad("--burn-in", arg);
+        break;
+    case OPT_MIN_UNITS:
+        if (parse_double(arg, &sim->base.min_units))
+            return bad("--min-units", arg);
+        break;
+    case OPT_PBEST:
+        if (strcmp(arg, "mc") == 0)
+            sim->base.pbest = BANDIT_PBEST_MC;
+        else if (strcmp(arg, "quad") == 0)
+            sim->base.pbest = BANDIT_PBEST_QUAD;
+        else if (strcmp(arg, "gh") == 0)
+            sim->base.pbest = BANDIT_PBEST_GH;
+        else
+            return bad("--pbest", arg);
+        break;
+    case OPT_MC_DRAWS:
+        if (parse_long(arg, 1, 10000000, &v))
+            return bad("--mc-draws", arg);
+        sim->base.mc_draws = (size_t)v;
+        break;
+    case OPT_TOP_TWO_BETA:
+        if (parse_double(arg, &sim->base.top_two_beta))
+            return bad("--top-two-beta", arg);
+        break;
+    case OPT_EPSILON:
+        if (parse_double(arg, &sim->base.epsilon))
+            return bad("--epsilon", arg);
+        break;
+    case OPT_EPSILON_C:
+        if (parse_double(arg, &sim->base.epsilon_c))
+            return bad("--epsilon-c", arg);
+        break;
+    case OPT_LATE_ARM:
+        if (parse_long(arg, 0, 100000000, &sim->late_arm))
+            return bad("--late-arm", arg);
+        break;
+    case OPT_ESTIMATORS: sim->estimators = 1; break;
+    case OPT_JSON: sim->json = 1; break;
+    default: return 1;
     }
-    if (optind < argc)
-        return bad("argument", argv[optind]);
+    return 0;
+}
+
+/* The options together: ranges that depend on each other. */
+static int
+check_args(struct sim *sim, size_t n_end, int have_end)
+{
     if (sim->n_arms < 2)
         return bad("--means (2 to 10 arms)", "");
     if (!have_end) {
@@ -771,6 +748,46 @@ parse_args(int argc, char **argv, struct sim *sim)
     if (sim->horizon / sim->batch + 1 > 1024 && sim->estimators)
         return bad("--estimators (at most 1024 periods)", "");
     return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct sim *sim)
+{
+    size_t n_end = 0;
+    int have_end = 0, opt, rc;
+
+    memset(sim, 0, sizeof(*sim));
+    bandit_config_default(&sim->base, BANDIT_UNIFORM, BANDIT_REWARD_BINARY);
+    sim->base.pbest = BANDIT_PBEST_MC;
+    sim->base.mc_draws = 2000;
+    sim->reward = BANDIT_REWARD_BINARY;
+    sim->sd = 1;
+    sim->horizon = 10000;
+    sim->runs = 20;
+    sim->batch = 1;
+    sim->seed = 1;
+    sim->points = 20;
+    parse_policies("all", sim);
+
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        opt = getopt_long(argc, argv, "h", long_opts, NULL);
+        if (opt == -1)
+            break;
+        if (opt == OPT_HELP || opt == 'h') {
+            usage(stdout);
+            return -1;
+        }
+        rc = parse_one(opt, optarg, sim, &n_end, &have_end);
+        if (rc == 1)
+            return bad("option", argv[optind - 1]);
+        if (rc != 0)
+            return rc;
+    }
+    if (optind < argc)
+        return bad("argument", argv[optind]);
+    return check_args(sim, n_end, have_end);
 }
 
 int

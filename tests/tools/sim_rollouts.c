@@ -224,7 +224,10 @@ main(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    for (;;) {
+        ch = getopt_long(argc, argv, "", opts, NULL);
+        if (ch == -1)
+            break;
         switch (ch) {
         case 'n': runs = atoi(optarg); break;
         case 's': seed = strtoul(optarg, NULL, 10); break;
