@@ -357,9 +357,9 @@ publish(struct db *db, const struct run *run, const uint32_t *m,
     return rc;
 }
 
-static void
-reweight_one(struct reweight *r, struct db *db,
-             const struct db_bandit_row *row)
+/* The experiment of a bandit row when a reweight is due, else NULL. */
+static struct core_experiment *
+due_experiment(const struct db_bandit_row *row)
 {
     char err[256];
     json_error_t jerr;
@@ -368,7 +368,7 @@ reweight_one(struct reweight *r, struct db *db,
     if (doc == NULL || api_experiment_parse(doc, &e, err, sizeof(err)) !=
                            AB_OK) {
         json_decref(doc);
-        return; /* app_reload logs definitions that do not parse */
+        return NULL; /* app_reload logs definitions that do not parse */
     }
     json_decref(doc);
     e->id = row->id;
@@ -384,9 +384,170 @@ reweight_one(struct reweight *r, struct db *db,
          row->now_ms - row->last_run_ms + DUE_SLACK_MS <
              b->interval_s * 1000)) {
         core_experiment_free(e);
-        return;
+        return NULL;
     }
+    return e;
+}
 
+/* The P(best) leader and its streak (bandits/promote.h); *hist gets the
+ * streak's P(best) history (a new array). AB_EINVAL without arms. */
+static ab_status
+streak(const struct run *run, struct bandit_promote_step *step, json_t **hist)
+{
+    const struct db_bandit_row *row = run->row;
+    const struct core_experiment *e = run->e;
+    const struct core_bandit *b = &e->bandit;
+    struct bandit_promote_rule rule = {b->promote, b->promote_threshold,
+                                       b->promote_after_s * 1000};
+    struct bandit_streak prev = {-1, row->leader_since_ms};
+    for (size_t k = 0; row->leader_arm != NULL && k < run->n; k++)
+        if (strcmp(row->leader_arm, e->arms[k].name) == 0)
+            prev.leader = (long)k;
+    bool adaptive = strcmp(run->phase, "adaptive") == 0;
+    if (bandit_promote_step(run->p, run->n, adaptive, &rule, &prev, row->now_ms,
+                            step) != AB_OK)
+        return AB_EINVAL; /* no arms: parse refuses such a definition */
+    json_t *h = NULL;
+    if (step->in_streak && step->continued)
+        h = json_loads(row->p_best_history, 0, NULL);
+    if (!json_is_array(h)) {
+        json_decref(h);
+        h = json_array();
+    }
+    if (step->in_streak) {
+        json_array_append_new(
+            h,
+            json_pack("{s:I, s:I, s:s, s:f}", "at_ms", (json_int_t)row->now_ms,
+                      "weights_version", (json_int_t)e->weights_version, "arm",
+                      e->arms[step->lead].name, "p_best", run->p[step->lead]));
+        while (json_array_size(h) > HISTORY_MAX)
+            json_array_remove(h, 1); /* keep the streak's first entry */
+    }
+    *hist = h;
+    return AB_OK;
+}
+
+/* A due promotion is blocked by a sample-ratio mismatch: *ok false (and
+ * logged once per streak, when it first became due). */
+static ab_status
+srm_allows(struct reweight *r, struct db *db, const struct run *run,
+           const struct bandit_promote_step *step, struct srm_total *srm,
+           bool *ok)
+{
+    const struct core_experiment *e = run->e;
+    const struct core_bandit *b = &e->bandit;
+    int64_t now = run->row->now_ms, since = step->since_ms;
+    ab_status rc = srm_over_periods(db, e->id, srm);
+    if (rc != AB_OK)
+        return rc;
+    *ok = !(srm->mismatch || !isfinite(srm->p_value));
+    if (*ok)
+        return AB_OK;
+    atomic_fetch_add(&r->m_blocked, 1);
+    if (now - since <
+        (b->promote_after_s + b->interval_s) * 1000 + DUE_SLACK_MS) {
+        char pv[32];
+        snprintf(pv, sizeof(pv), "%.3g", srm->p_value);
+        log_msg(LOG_WARN, "bandit promotion blocked by a sample-ratio mismatch",
+                "experiment", e->key, "arm", e->arms[step->lead].name,
+                "p_value", pv, NULL);
+    }
+    return AB_OK;
+}
+
+/* Publish the promotion of the streak's leader: weight 100, others 0. */
+static ab_status
+publish_promotion(struct reweight *r, struct db *db, const struct run *run,
+                  const struct bandit_promote_step *step,
+                  const struct srm_total *srm, json_t *inputs, json_t *pb,
+                  json_t *hist, int64_t *new_version)
+{
+    const struct core_experiment *e = run->e;
+    const struct core_bandit *b = &e->bandit;
+    const char *lead_name = e->arms[step->lead].name;
+    int64_t now = run->row->now_ms, since = step->since_ms;
+    uint32_t m[BANDIT_MAX_ARMS];
+    bandit_promote_weights(step->lead, run->n, CORE_SCALE, m);
+    char reason[256];
+    snprintf(reason, sizeof(reason),
+             "arm \"%s\" kept P(best) >= %g for %.1f s (at least %lld "
+             "s required); it now gets all traffic",
+             lead_name, b->promote_threshold, (double)(now - since) / 1e3,
+             (long long)b->promote_after_s);
+    json_t *details = json_pack(
+        "{s:s, s:f, s:I, s:f, s:O, s:O, s:s, s:{s:f, s:f, s:f, s:i}}", "arm",
+        lead_name, "threshold", b->promote_threshold, "promote_after_s",
+        (json_int_t)b->promote_after_s, "held_s", (double)(now - since) / 1e3,
+        "p_best", pb, "p_best_history", hist, "policy",
+        api_bandit_policy_name(b->policy), "srm", "chi2", srm->chi2, "df",
+        srm->df, "p_value", srm->p_value, "periods", srm->periods);
+    json_object_set_new(inputs, "promoted", json_string(lead_name));
+    ab_status rc = publish(db, run, m, "promote", "promote", reason, inputs,
+                           details, new_version);
+    json_decref(details);
+    if (rc == AB_OK) {
+        atomic_fetch_add(&r->m_promotions, 1);
+        log_msg(LOG_INFO, "bandit arm promoted", "experiment", e->key, "arm",
+                lead_name, NULL);
+    }
+    return rc;
+}
+
+/* Publish the computed weights when they changed (bandits/alloc.h). */
+static ab_status
+publish_reweight(struct reweight *r, struct db *db, const struct run *run,
+                 json_t *inputs, json_t *pb, int64_t *new_version)
+{
+    const struct core_experiment *e = run->e;
+    const struct core_bandit *b = &e->bandit;
+    uint32_t current[BANDIT_MAX_ARMS];
+    for (size_t k = 0; k < run->n; k++)
+        current[k] = e->arms[k].weight;
+    if (!bandit_weights_changed(current, run->m, run->n))
+        return AB_OK;
+    char reason[160];
+    snprintf(reason, sizeof(reason), "%s on metric \"%s\" (%s)",
+             api_bandit_policy_name(b->policy), e->metrics[b->metric].name,
+             run->phase);
+    json_t *details =
+        json_pack("{s:O, s:s}", "p_best", pb, "phase", run->phase);
+    ab_status rc = publish(db, run, run->m, "bandit", "reweight", reason,
+                           inputs, details, new_version);
+    json_decref(details);
+    if (rc == AB_OK)
+        atomic_fetch_add(&r->m_reweights, 1);
+    return rc;
+}
+
+/* The job's memory of this run (bandit_state). */
+static void
+save_state(struct reweight *r, struct db *db, const struct run *run,
+           const struct bandit_promote_step *step, const char *promoted_arm,
+           int64_t new_version, json_t *pb, json_t *hist)
+{
+    char *pb_text = json_dumps(pb, JSON_COMPACT);
+    char *hist_text = json_dumps(hist, JSON_COMPACT);
+    struct db_bandit_state st = {
+        .phase = run->phase,
+        .p_best = pb_text,
+        .leader_arm = run->e->arms[step->lead].name,
+        .leader_since_ms = promoted_arm ? -1 : step->since_ms,
+        .p_best_history = promoted_arm ? "[]" : hist_text,
+        .promoted_arm = promoted_arm,
+        .promoted_version = promoted_arm ? new_version : 0,
+    };
+    if (db_bandit_state_save(db, run->e->id, &st) != AB_OK)
+        atomic_fetch_add(&r->m_errors, 1);
+    free(pb_text);
+    free(hist_text);
+}
+
+static void
+reweight_one(struct reweight *r, struct db *db, const struct db_bandit_row *row)
+{
+    struct core_experiment *e = due_experiment(row);
+    if (e == NULL)
+        return;
     struct run *run = ab_xcalloc(1, sizeof(*run));
     json_t *inputs = NULL, *hist = NULL, *pb = NULL;
     run->row = row;
@@ -402,133 +563,32 @@ reweight_one(struct reweight *r, struct db *db,
     inputs = inputs_json(run);
     pb = json_incref(json_object_get(inputs, "p_best"));
 
-    /* the P(best) leader and its streak (bandits/promote.h) */
-    struct bandit_promote_rule rule = {b->promote, b->promote_threshold,
-                                       b->promote_after_s * 1000};
-    struct bandit_streak prev = {-1, row->leader_since_ms};
-    for (size_t k = 0; row->leader_arm != NULL && k < run->n; k++)
-        if (strcmp(row->leader_arm, e->arms[k].name) == 0)
-            prev.leader = (long)k;
     struct bandit_promote_step step;
-    bool adaptive = strcmp(run->phase, "adaptive") == 0;
-    if (bandit_promote_step(run->p, run->n, adaptive, &rule, &prev,
-                            row->now_ms, &step) != AB_OK)
-        goto done; /* no arms: parse refuses such a definition */
-    size_t lead = step.lead;
-    const char *lead_name = e->arms[lead].name;
-    int64_t now = row->now_ms, since = step.since_ms;
-    if (step.in_streak) {
-        if (step.continued)
-            hist = json_loads(row->p_best_history, 0, NULL);
-        if (!json_is_array(hist)) {
-            json_decref(hist);
-            hist = json_array();
-        }
-        json_array_append_new(
-            hist, json_pack("{s:I, s:I, s:s, s:f}", "at_ms", (json_int_t)now,
-                            "weights_version",
-                            (json_int_t)e->weights_version, "arm", lead_name,
-                            "p_best", run->p[lead]));
-        while (json_array_size(hist) > HISTORY_MAX)
-            json_array_remove(hist, 1); /* keep the streak's first entry */
-    } else {
-        hist = json_array();
-    }
+    if (streak(run, &step, &hist) != AB_OK)
+        goto done;
     bool promote_now = step.due;
     struct srm_total srm = {0, 0, 1, 0, false};
     if (promote_now) {
-        rc = srm_over_periods(db, e->id, &srm);
+        rc = srm_allows(r, db, run, &step, &srm, &promote_now);
         if (rc != AB_OK) {
             atomic_fetch_add(&r->m_errors, 1);
             goto done;
         }
-        if (srm.mismatch || !isfinite(srm.p_value)) {
-            promote_now = false;
-            atomic_fetch_add(&r->m_blocked, 1);
-            /* say it once per streak: when it first became due */
-            if (now - since < (b->promote_after_s + b->interval_s) * 1000 +
-                                  DUE_SLACK_MS) {
-                char pv[32];
-                snprintf(pv, sizeof(pv), "%.3g", srm.p_value);
-                log_msg(LOG_WARN,
-                        "bandit promotion blocked by a sample-ratio "
-                        "mismatch",
-                        "experiment", e->key, "arm", lead_name, "p_value",
-                        pv, NULL);
-            }
-        }
     }
-
     int64_t new_version = 0;
-    const char *promoted_arm = NULL;
-    if (promote_now) {
-        uint32_t m[BANDIT_MAX_ARMS];
-        bandit_promote_weights(lead, run->n, CORE_SCALE, m);
-        char reason[256];
-        snprintf(reason, sizeof(reason),
-                 "arm \"%s\" kept P(best) >= %g for %.1f s (at least %lld "
-                 "s required); it now gets all traffic",
-                 lead_name, b->promote_threshold, (double)(now - since) / 1e3,
-                 (long long)b->promote_after_s);
-        json_t *details = json_pack(
-            "{s:s, s:f, s:I, s:f, s:O, s:O, s:s, s:{s:f, s:f, s:f, s:i}}",
-            "arm", lead_name, "threshold", b->promote_threshold,
-            "promote_after_s", (json_int_t)b->promote_after_s, "held_s",
-            (double)(now - since) / 1e3, "p_best", pb, "p_best_history",
-            hist, "policy", api_bandit_policy_name(b->policy), "srm",
-            "chi2", srm.chi2, "df", srm.df, "p_value", srm.p_value,
-            "periods", srm.periods);
-        json_object_set_new(inputs, "promoted", json_string(lead_name));
-        rc = publish(db, run, m, "promote", "promote", reason, inputs,
-                     details, &new_version);
-        json_decref(details);
-        if (rc == AB_OK) {
-            atomic_fetch_add(&r->m_promotions, 1);
-            promoted_arm = lead_name;
-            log_msg(LOG_INFO, "bandit arm promoted", "experiment", e->key,
-                    "arm", lead_name, NULL);
-        }
-    } else {
-        /* a new version only for a real change (bandits/alloc.h) */
-        uint32_t current[BANDIT_MAX_ARMS];
-        for (size_t k = 0; k < run->n; k++)
-            current[k] = e->arms[k].weight;
-        if (bandit_weights_changed(current, run->m, run->n)) {
-            char reason[160];
-            snprintf(reason, sizeof(reason),
-                     "%s on metric \"%s\" (%s)",
-                     api_bandit_policy_name(b->policy),
-                     e->metrics[b->metric].name, run->phase);
-            json_t *details = json_pack("{s:O, s:s}", "p_best", pb, "phase",
-                                        run->phase);
-            rc = publish(db, run, run->m, "bandit", "reweight", reason,
-                         inputs, details, &new_version);
-            json_decref(details);
-            if (rc == AB_OK)
-                atomic_fetch_add(&r->m_reweights, 1);
-        }
-    }
+    if (promote_now)
+        rc = publish_promotion(r, db, run, &step, &srm, inputs, pb, hist,
+                               &new_version);
+    else
+        rc = publish_reweight(r, db, run, inputs, pb, &new_version);
     if (rc == AB_ECONFLICT)
         goto done; /* changed under us (an admin): run again next tick */
     if (rc != AB_OK) {
         atomic_fetch_add(&r->m_errors, 1);
         goto done;
     }
-    char *pb_text = json_dumps(pb, JSON_COMPACT);
-    char *hist_text = json_dumps(hist, JSON_COMPACT);
-    struct db_bandit_state st = {
-        .phase = run->phase,
-        .p_best = pb_text,
-        .leader_arm = lead_name,
-        .leader_since_ms = promoted_arm ? -1 : since,
-        .p_best_history = promoted_arm ? "[]" : hist_text,
-        .promoted_arm = promoted_arm,
-        .promoted_version = promoted_arm ? new_version : 0,
-    };
-    if (db_bandit_state_save(db, e->id, &st) != AB_OK)
-        atomic_fetch_add(&r->m_errors, 1);
-    free(pb_text);
-    free(hist_text);
+    save_state(r, db, run, &step, promote_now ? e->arms[step.lead].name : NULL,
+               new_version, pb, hist);
 done:
     json_decref(inputs);
     json_decref(hist);

@@ -75,27 +75,12 @@ integrand(double u, void *arg)
     return exp(l + logprior(c, u) - c->shift);
 }
 
-ab_status
-stats_counts_test(const struct stats_count_period *periods, size_t k,
-                  double tau, enum stats_side side,
-                  struct stats_counts_result *out, enum stats_reason *why)
+/* Each period finite, counts whole and non-negative, share in (0, 1);
+ * the totals into r. AB_EINVAL (with the reason) otherwise. */
+static ab_status
+check_periods(const struct stats_count_period *periods, size_t k,
+              struct stats_counts_result *r, enum stats_reason *why)
 {
-    struct cp c = { periods, k, 0, 0, 0, -INFINITY, INFINITY };
-    struct stats_counts_result r = { 0, 0, 0, 0, 0, 0 };
-    double u, l, d1, d2, hmode, width, lo, hi, val, err;
-    gsl_integration_workspace w;
-    double alist[QUAD_LIMIT], blist[QUAD_LIMIT], rlist[QUAD_LIMIT],
-        elist[QUAD_LIMIT];
-    size_t order[QUAD_LIMIT], level[QUAD_LIMIT];
-    gsl_function f = { integrand, &c };
-    int st;
-
-    if (tau == 0)
-        tau = STATS_COUNTS_DEFAULT_TAU;
-    if (k == 0 || !(tau > 0) || !isfinite(tau)) {
-        stats_set_reason(why, STATS_REASON_BAD_PARAMETER);
-        return AB_EINVAL;
-    }
     for (size_t i = 0; i < k; i++) {
         const struct stats_count_period *p = &periods[i];
         if (!isfinite(p->errors_c) || !isfinite(p->errors_t) ||
@@ -116,9 +101,88 @@ stats_counts_test(const struct stats_count_period *periods, size_t k,
             stats_set_reason(why, STATS_REASON_BAD_PARAMETER);
             return AB_EINVAL;
         }
-        r.errors_c += p->errors_c;
-        r.errors_t += p->errors_t;
+        r->errors_c += p->errors_c;
+        r->errors_t += p->errors_t;
     }
+    return AB_OK;
+}
+
+/* Maximum likelihood log rate ratio (Newton on l; l concave), for counts
+ * on both sides. */
+static double
+mle_log_ratio(const struct cp *c)
+{
+    double u, l, d1, d2;
+
+    u = 0;
+    for (int i = 0; i < 200; i++) {
+        double step;
+        loglik(c, u, &l, &d1, &d2);
+        step = d1 / d2;
+        if (!isfinite(step))
+            break;
+        if (step > 5)
+            step = 5;
+        if (step < -5)
+            step = -5;
+        u -= step;
+        if (fabs(step) < 1e-14 * (1 + fabs(u)))
+            break;
+    }
+    return u;
+}
+
+/* Mode of l + log g on the support (concave: Newton, clamped). */
+static double
+posterior_mode(const struct cp *c, double tau)
+{
+    double u, l, d1, d2;
+
+    u = 0;
+    for (int i = 0; i < 200; i++) {
+        double g1, g2, step;
+        loglik(c, u, &l, &d1, &d2);
+        g1 = d1 - u / (tau * tau);
+        g2 = d2 - 1 / (tau * tau);
+        step = g1 / g2;
+        if (step > 2)
+            step = 2;
+        if (step < -2)
+            step = -2;
+        u -= step;
+        if (u < c->lo)
+            u = c->lo;
+        if (u > c->hi)
+            u = c->hi;
+        if (fabs(step) < 1e-13 * (1 + fabs(u)))
+            break;
+    }
+    return u;
+}
+
+ab_status
+stats_counts_test(const struct stats_count_period *periods, size_t k,
+                  double tau, enum stats_side side,
+                  struct stats_counts_result *out, enum stats_reason *why)
+{
+    struct cp c = {periods, k, 0, 0, 0, -INFINITY, INFINITY};
+    struct stats_counts_result r = {0, 0, 0, 0, 0, 0};
+    double u, l, d1, d2, hmode, width, lo, hi, val, err;
+    gsl_integration_workspace w;
+    double alist[QUAD_LIMIT], blist[QUAD_LIMIT], rlist[QUAD_LIMIT],
+        elist[QUAD_LIMIT];
+    size_t order[QUAD_LIMIT], level[QUAD_LIMIT];
+    gsl_function f = {integrand, &c};
+    int st;
+
+    if (tau == 0)
+        tau = STATS_COUNTS_DEFAULT_TAU;
+    if (k == 0 || !(tau > 0) || !isfinite(tau)) {
+        stats_set_reason(why, STATS_REASON_BAD_PARAMETER);
+        return AB_EINVAL;
+    }
+    if (check_periods(periods, k, &r, why) != AB_OK)
+        return AB_EINVAL;
     if (!isfinite(r.errors_c + r.errors_t)) {
         stats_set_reason(why, STATS_REASON_OVERFLOW);
         return AB_ENUMERIC;
@@ -139,22 +203,7 @@ stats_counts_test(const struct stats_count_period *periods, size_t k,
     } else if (r.errors_c == 0) {
         r.rate_ratio = INFINITY;
     } else {
-        u = 0;
-        for (int i = 0; i < 200; i++) {
-            double step;
-            loglik(&c, u, &l, &d1, &d2);
-            step = d1 / d2;
-            if (!isfinite(step))
-                break;
-            if (step > 5)
-                step = 5;
-            if (step < -5)
-                step = -5;
-            u -= step;
-            if (fabs(step) < 1e-14 * (1 + fabs(u)))
-                break;
-        }
-        r.rate_ratio = exp(u);
+        r.rate_ratio = exp(mle_log_ratio(&c));
     }
     if (r.errors_c + r.errors_t == 0) {
         r.log_e_value = 0;
@@ -164,26 +213,7 @@ stats_counts_test(const struct stats_count_period *periods, size_t k,
         return AB_OK;
     }
 
-    /* Mode of l + log g on the support (concave: Newton, clamped). */
-    u = 0;
-    for (int i = 0; i < 200; i++) {
-        double g1, g2, step;
-        loglik(&c, u, &l, &d1, &d2);
-        g1 = d1 - u / (tau * tau);
-        g2 = d2 - 1 / (tau * tau);
-        step = g1 / g2;
-        if (step > 2)
-            step = 2;
-        if (step < -2)
-            step = -2;
-        u -= step;
-        if (u < c.lo)
-            u = c.lo;
-        if (u > c.hi)
-            u = c.hi;
-        if (fabs(step) < 1e-13 * (1 + fabs(u)))
-            break;
-    }
+    u = posterior_mode(&c, tau);
     loglik(&c, u, &l, &d1, &d2);
     hmode = -(d2 - 1 / (tau * tau));
     c.shift = l + logprior(&c, u);
