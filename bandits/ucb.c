@@ -63,6 +63,24 @@ arm_moments(const struct bandit_arm *arm, enum bandit_reward reward,
     return AB_OK;
 }
 
+/* What both indices check first: the arguments, the arm's moments, and
+ * an arm too new to rank (index +infinity, written to *out; otherwise
+ * *out is set to 0). */
+static ab_status
+index_start(const struct bandit_arm *arm, enum bandit_reward reward,
+            double t, double c, double *mean, double *sd, double *out)
+{
+    if (!(t >= 1) || !(c >= 0))
+        return AB_EINVAL;
+    ab_status rc = arm_moments(arm, reward, mean, sd);
+    if (rc != AB_OK)
+        return rc;
+    *out = arm->n < 1 || (reward == BANDIT_REWARD_GAUSSIAN && arm->n < 2)
+               ? INFINITY
+               : 0;
+    return AB_OK;
+}
+
 ab_status
 bandit_ucb1_index(const struct bandit_arm *arm, enum bandit_reward reward,
                   double t, double c, double *out)
@@ -70,15 +88,9 @@ bandit_ucb1_index(const struct bandit_arm *arm, enum bandit_reward reward,
     double mean, sd;
     ab_status rc;
 
-    if (!(t >= 1) || !(c >= 0))
-        return AB_EINVAL;
-    rc = arm_moments(arm, reward, &mean, &sd);
-    if (rc != AB_OK)
+    rc = index_start(arm, reward, t, c, &mean, &sd, out);
+    if (rc != AB_OK || isinf(*out))
         return rc;
-    if (arm->n < 1 || (reward == BANDIT_REWARD_GAUSSIAN && arm->n < 2)) {
-        *out = INFINITY;
-        return AB_OK;
-    }
     if (reward == BANDIT_REWARD_BINARY)
         *out = mean + sqrt(2.0 * c * log(t) / arm->n);
     else
@@ -93,15 +105,9 @@ bandit_klucb_index(const struct bandit_arm *arm, enum bandit_reward reward,
     double mean, sd, level, lo, hi;
     ab_status rc;
 
-    if (!(t >= 1) || !(c >= 0))
-        return AB_EINVAL;
-    rc = arm_moments(arm, reward, &mean, &sd);
-    if (rc != AB_OK)
+    rc = index_start(arm, reward, t, c, &mean, &sd, out);
+    if (rc != AB_OK || isinf(*out))
         return rc;
-    if (arm->n < 1 || (reward == BANDIT_REWARD_GAUSSIAN && arm->n < 2)) {
-        *out = INFINITY;
-        return AB_OK;
-    }
     level = log(t) + (t > M_E ? c * log(log(t)) : 0.0);
     if (reward == BANDIT_REWARD_GAUSSIAN) {
         *out = mean + sd * sqrt(2.0 * level / arm->n);

@@ -2,9 +2,10 @@
  * LISTEN/NOTIFY. See db.h for the contract.
  *
  * Statements use PQexecParams with text parameters; nothing is built by
- * string concatenation except array literals, which are escaped here.
+ * string concatenation except array literals (sql/pgarray.h escapes them).
  */
 #include "sql/db_int.h"
+#include "sql/pgarray.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -126,10 +127,10 @@ db_run(struct db *db, const char *what, const char *sql, int n,
     for (int attempt = 0; attempt < attempts; attempt++) {
         if (session ? !conn_ok(db) : db_ensure(db) != AB_OK)
             return NULL;
-        PGresult *res = n == 0 && params == NULL
-                            ? PQexec(db->conn, sql)
-                            : PQexecParams(db->conn, sql, n, NULL, params,
-                                           NULL, NULL, 0);
+        PGresult *res =
+            n == 0 && params == NULL
+                ? PQexec(db->conn, sql)
+                : PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
         if (db_res_ok(res, want))
             return res;
         if (conn_ok(db) || attempt + 1 == attempts) {
@@ -171,14 +172,13 @@ ab_status
 db_text(struct db *db, const char *what, const char *sql, int n,
         const char *const *params, char **out)
 {
-    PGresult *res = db_run(db, what, sql, n, params, PGRES_TUPLES_OK,
-                           DB_RETRY);
+    PGresult *res = db_run(db, what, sql, n, params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
     if (!db_res_ok(res, PGRES_TUPLES_OK) || PQntuples(res) != 1)
         rc = AB_EDB;
     else
-        *out = ab_xstrdup(PQgetisnull(res, 0, 0) ? "null"
-                                                 : PQgetvalue(res, 0, 0));
+        *out =
+            ab_xstrdup(PQgetisnull(res, 0, 0) ? "null" : PQgetvalue(res, 0, 0));
     PQclear(res);
     return rc;
 }
@@ -323,8 +323,8 @@ db_commit(struct db *db)
     if (!db->in_tx)
         return AB_EDB;
     /* run while in_tx: a broken connection must not be reopened for it */
-    PGresult *res = db_run(db, "commit", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
-                           DB_ONCE);
+    PGresult *res =
+        db_run(db, "commit", "COMMIT", 0, NULL, PGRES_COMMAND_OK, DB_ONCE);
     db->in_tx = false;
     /* COMMIT of a failed transaction "succeeds" as ROLLBACK */
     ab_status rc = db_res_ok(res, PGRES_COMMAND_OK) &&
@@ -356,9 +356,9 @@ db_layer_lock(struct db *db, const char *layer)
         return AB_EDB;
     const char *params[1] = {layer};
     PGresult *res = db_run(db, "layer lock",
-                        "SELECT pg_advisory_xact_lock(" LAYER_LOCK_CLASS
-                        ", hashtext($1))",
-                        1, params, PGRES_TUPLES_OK, DB_RETRY);
+                           "SELECT pg_advisory_xact_lock(" LAYER_LOCK_CLASS
+                           ", hashtext($1))",
+                           1, params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = db_res_ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
     PQclear(res);
     return rc;
@@ -407,13 +407,29 @@ row_to_experiment(PGresult *res, int row, struct db_experiment *e)
     e->updated_at = ab_xstrdup(PQgetvalue(res, row, 7));
 }
 
+/* The experiment a statement returned (then PQclear()s it): AB_EDB when
+ * it failed, 'none' when it returned no row. */
+static ab_status
+one_experiment(PGresult *res, ab_status none, struct db_experiment *out)
+{
+    ab_status rc = AB_OK;
+    if (!db_res_ok(res, PGRES_TUPLES_OK))
+        rc = AB_EDB;
+    else if (PQntuples(res) == 0)
+        rc = none;
+    else
+        row_to_experiment(res, 0, out);
+    PQclear(res);
+    return rc;
+}
+
 ab_status
 db_experiment_list(struct db *db, struct db_experiment **out, size_t *n_out)
 {
     PGresult *res = db_run(db, "experiment list",
-                        "SELECT " EXP_COLS " FROM arbiter.experiments"
-                        " ORDER BY key",
-                        0, NULL, PGRES_TUPLES_OK, DB_RETRY);
+                           "SELECT " EXP_COLS " FROM arbiter.experiments"
+                           " ORDER BY key",
+                           0, NULL, PGRES_TUPLES_OK, DB_RETRY);
     if (!db_res_ok(res, PGRES_TUPLES_OK)) {
         PQclear(res);
         return AB_EDB;
@@ -433,18 +449,10 @@ db_experiment_get(struct db *db, const char *key, struct db_experiment *out)
 {
     const char *params[1] = {key};
     PGresult *res = db_run(db, "experiment get",
-                        "SELECT " EXP_COLS " FROM arbiter.experiments"
-                        " WHERE key = $1",
-                        1, params, PGRES_TUPLES_OK, DB_RETRY);
-    ab_status rc = AB_OK;
-    if (!db_res_ok(res, PGRES_TUPLES_OK))
-        rc = AB_EDB;
-    else if (PQntuples(res) == 0)
-        rc = AB_ENOTFOUND;
-    else
-        row_to_experiment(res, 0, out);
-    PQclear(res);
-    return rc;
+                           "SELECT " EXP_COLS " FROM arbiter.experiments"
+                           " WHERE key = $1",
+                           1, params, PGRES_TUPLES_OK, DB_RETRY);
+    return one_experiment(res, AB_ENOTFOUND, out);
 }
 
 /* One statement: insert the row, its first weights version, the 'create'
@@ -468,7 +476,7 @@ db_experiment_insert(struct db *db, const char *key, const char *definition,
 {
     const char *params[3] = {key, definition, weights};
     PGresult *res = db_run(db, "experiment insert", insert_sql, 3, params,
-                        PGRES_TUPLES_OK, DB_RETRY);
+                           PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
     if (!db_res_ok(res, PGRES_TUPLES_OK))
         rc = strcmp(db_sqlstate(res), "23505") == 0 ? AB_ECONFLICT : AB_EDB;
@@ -504,16 +512,9 @@ db_experiment_update(struct db *db, const char *key, int64_t expect_version,
     snprintf(ver, sizeof(ver), "%lld", (long long)expect_version);
     const char *params[5] = {key, ver, definition, weights, details};
     PGresult *res = db_run(db, "experiment update", update_sql, 5, params,
-                        PGRES_TUPLES_OK, DB_RETRY);
-    ab_status rc = AB_OK;
-    if (!db_res_ok(res, PGRES_TUPLES_OK))
-        rc = AB_EDB;
-    else if (PQntuples(res) == 0)
-        rc = AB_ECONFLICT; /* changed since it was read, or gone */
-    else
-        row_to_experiment(res, 0, out);
-    PQclear(res);
-    return rc;
+                           PGRES_TUPLES_OK, DB_RETRY);
+    /* no row: changed since it was read, or gone */
+    return one_experiment(res, AB_ECONFLICT, out);
 }
 
 static const char transition_sql[] =
@@ -544,7 +545,7 @@ db_experiment_transition(struct db *db, const char *key, const char *from,
 {
     const char *params[6] = {key, from, to, action, actor, reason};
     PGresult *res = db_run(db, "experiment transition", transition_sql, 6,
-                        params, PGRES_TUPLES_OK, DB_RETRY);
+                           params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
     if (!db_res_ok(res, PGRES_TUPLES_OK))
         rc = AB_EDB;
@@ -576,44 +577,6 @@ db_decisions_json(struct db *db, const char *key, char **out)
 }
 
 /* ---- exposures --------------------------------------------------------- */
-
-/* A growable text buffer for array literals. */
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void
-buf_put(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = ab_xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-buf_puts(struct buf *b, const char *s)
-{
-    buf_put(b, s, strlen(s));
-}
-
-/* Array element, quoted: "...", with " and \ escaped (PostgreSQL array
- * literal syntax, docs section 8.15.6). */
-static void
-buf_put_quoted(struct buf *b, const char *s)
-{
-    buf_put(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            buf_put(b, "\\", 1);
-        buf_put(b, p, 1);
-    }
-    buf_put(b, "\"", 1);
-}
 
 /* The row of a unit describes its exposure under the newest bucket
  * version it was seen with: the arm of its first exposure under that
@@ -692,46 +655,35 @@ static const char exposures_sql[] =
 #undef NEWER
 #undef OLDER
 
+enum { X_EXP, X_UNIT, X_ARM, X_BUCKET, X_WEIGHTS, X_PROP, X_FIRST, X_LAST,
+       X_COUNT, N_X };
+
 ab_status
 db_exposures_write(struct db *db, const struct db_exposure *rows, size_t n)
 {
-    struct buf a[9];
-    char num[64];
-    memset(a, 0, sizeof(a));
-    for (int k = 0; k < 9; k++)
-        buf_puts(&a[k], "{");
+    struct pgarray a[N_X];
+    for (int k = 0; k < N_X; k++)
+        pgarray_begin(&a[k]);
     for (size_t i = 0; i < n; i++) {
         const struct db_exposure *r = &rows[i];
-        const char *sep = i ? "," : "";
-        for (int k = 0; k < 9; k++)
-            buf_puts(&a[k], sep);
-        snprintf(num, sizeof(num), "%lld", (long long)r->experiment_id);
-        buf_puts(&a[0], num);
-        buf_put_quoted(&a[1], r->unit);
-        buf_put_quoted(&a[2], r->arm);
-        snprintf(num, sizeof(num), "%d", (int)r->bucket_version);
-        buf_puts(&a[3], num);
-        snprintf(num, sizeof(num), "%lld", (long long)r->weights_version);
-        buf_puts(&a[4], num);
-        snprintf(num, sizeof(num), "%.17g", r->propensity);
-        buf_puts(&a[5], num);
-        snprintf(num, sizeof(num), "%lld", (long long)r->first_ms);
-        buf_puts(&a[6], num);
-        snprintf(num, sizeof(num), "%lld", (long long)r->last_ms);
-        buf_puts(&a[7], num);
-        snprintf(num, sizeof(num), "%lld", (long long)r->count);
-        buf_puts(&a[8], num);
+        pgarray_int(&a[X_EXP], r->experiment_id);
+        pgarray_text(&a[X_UNIT], r->unit);
+        pgarray_text(&a[X_ARM], r->arm);
+        pgarray_int(&a[X_BUCKET], r->bucket_version);
+        pgarray_int(&a[X_WEIGHTS], r->weights_version);
+        pgarray_double(&a[X_PROP], r->propensity);
+        pgarray_int(&a[X_FIRST], r->first_ms);
+        pgarray_int(&a[X_LAST], r->last_ms);
+        pgarray_int(&a[X_COUNT], r->count);
     }
-    const char *params[9];
-    for (int k = 0; k < 9; k++) {
-        buf_puts(&a[k], "}");
-        params[k] = a[k].p;
-    }
-    PGresult *res = db_run(db, "exposures write", exposures_sql, 9, params,
-                        PGRES_COMMAND_OK, DB_RETRY);
+    const char *params[N_X];
+    for (int k = 0; k < N_X; k++)
+        params[k] = pgarray_end(&a[k]);
+    PGresult *res = db_run(db, "exposures write", exposures_sql, N_X, params,
+                           PGRES_COMMAND_OK, DB_RETRY);
     ab_status rc = db_res_ok(res, PGRES_COMMAND_OK) ? AB_OK : AB_EDB;
     PQclear(res);
-    for (int k = 0; k < 9; k++)
+    for (int k = 0; k < N_X; k++)
         free(a[k].p);
     return rc;
 }
@@ -745,10 +697,10 @@ db_sticky_get(struct db *db, int64_t experiment_id, const char *unit,
     snprintf(mbv, sizeof(mbv), "%d", (int)min_bucket_version);
     const char *params[3] = {id, unit, mbv};
     PGresult *res = db_run(db, "sticky get",
-                        "SELECT arm FROM arbiter.exposure_units"
-                        " WHERE experiment_id = $1::bigint AND unit = $2"
-                        " AND bucket_version >= $3::int",
-                        3, params, PGRES_TUPLES_OK, DB_RETRY);
+                           "SELECT arm FROM arbiter.exposure_units"
+                           " WHERE experiment_id = $1::bigint AND unit = $2"
+                           " AND bucket_version >= $3::int",
+                           3, params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
     if (!db_res_ok(res, PGRES_TUPLES_OK))
         rc = AB_EDB;
@@ -776,17 +728,26 @@ db_listen(struct db *db, const char *channel)
     return exec_simple(db, "listen", sql, DB_ONCE);
 }
 
+/* Free every notification received; *got true when there was one. */
+static void
+drain_notifies(struct db *db, bool *got)
+{
+    for (;;) {
+        PGnotify *note = PQnotifies(db->conn);
+        if (note == NULL)
+            return;
+        *got = true;
+        PQfreemem(note);
+    }
+}
+
 ab_status
 db_wait_notify(struct db *db, int timeout_ms, bool *got)
 {
     *got = false;
     if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
         return AB_EDB;
-    PGnotify *note;
-    while ((note = PQnotifies(db->conn)) != NULL) {
-        *got = true;
-        PQfreemem(note);
-    }
+    drain_notifies(db, got);
     if (*got)
         return AB_OK;
     struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
@@ -801,10 +762,7 @@ db_wait_notify(struct db *db, int timeout_ms, bool *got)
         db_report(db, "listen", NULL);
         return AB_EDB;
     }
-    while ((note = PQnotifies(db->conn)) != NULL) {
-        *got = true;
-        PQfreemem(note);
-    }
+    drain_notifies(db, got);
     return AB_OK;
 }
 

@@ -226,14 +226,21 @@ db_bandit_state_json(struct db *db, int64_t experiment_id, char **out)
     return db_text(
         db, "bandit state json",
         "SELECT (SELECT json_build_object("
-        " 'last_run_at', " TS("s.last_run_at") ", 'runs', s.runs,"
-        " 'phase', s.phase, 'p_best', s.p_best,"
-        " 'leader_arm', s.leader_arm,"
-        " 'leader_since', " TS("s.leader_since") ","
-        " 'p_best_history', s.p_best_history,"
-        " 'promoted_arm', s.promoted_arm,"
-        " 'promoted_version', s.promoted_version)::text"
-        " FROM arbiter.bandit_state s WHERE s.experiment_id = $1::bigint)",
+        " 'last_run_at', " TS(
+            "s.last_run_at") ", 'runs', s.runs,"
+                             " 'phase', s.phase, 'p_best', s.p_best,"
+                             " 'leader_arm', s.leader_arm,"
+                             " 'leader_since', " TS(
+                                 "s.leader_since") ","
+                                                   " 'p_best_history', "
+                                                   "s.p_best_history,"
+                                                   " 'promoted_arm', "
+                                                   "s.promoted_arm,"
+                                                   " 'promoted_version', "
+                                                   "s.promoted_version)::text"
+                                                   " FROM arbiter.bandit_state "
+                                                   "s WHERE s.experiment_id = "
+                                                   "$1::bigint)",
         1, params, out);
 }
 
@@ -250,11 +257,13 @@ db_bandit_history_json(struct db *db, int64_t experiment_id, int limit,
         "SELECT coalesce(json_agg(json_build_object("
         " 'weights_version', h.weights_version, 'source', h.source,"
         " 'weights', h.weights, 'inputs', h.inputs,"
-        " 'created_at', " TS("h.created_at") ")"
-        " ORDER BY h.weights_version), '[]')::text"
-        " FROM (SELECT * FROM arbiter.weights_history"
-        "       WHERE experiment_id = $1::bigint"
-        "       ORDER BY weights_version DESC LIMIT $2::int) h",
+        " 'created_at', " TS(
+            "h.created_at") ")"
+                            " ORDER BY h.weights_version), '[]')::text"
+                            " FROM (SELECT * FROM arbiter.weights_history"
+                            "       WHERE experiment_id = $1::bigint"
+                            "       ORDER BY weights_version DESC LIMIT "
+                            "$2::int) h",
         2, params, out);
 }
 

@@ -100,8 +100,7 @@ call_ms(struct db *db, const char *what, const char *sql, int n,
         snprintf(buf[i], sizeof(buf[i]), "%lld", (long long)ms[i]);
         params[i] = buf[i];
     }
-    PGresult *res = db_run(db, what, sql, n, params, PGRES_TUPLES_OK,
-                           DB_RETRY);
+    PGresult *res = db_run(db, what, sql, n, params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = db_res_ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
     PQclear(res);
     return rc;

@@ -66,19 +66,18 @@ db_rollout_load(struct db *db, int64_t experiment_id, struct db_rollout *out)
 /* Lock the row and check version and state: its id and state into id[32],
  * from[32]; AB_ECONFLICT when it moved on. */
 static ab_status
-decision_lock(struct db *db, const struct db_decision *d, char *id,
-              char *from)
+decision_lock(struct db *db, const struct db_decision *d, char *id, char *from)
 {
     char ver[32];
     snprintf(ver, sizeof(ver), "%lld", (long long)d->expect_version);
     const char *p1[3] = {d->key, ver, d->from_states};
-    PGresult *res = db_run(
-        db, "decision lock",
-        "SELECT id, state FROM arbiter.experiments WHERE key = $1"
-        " AND ($2::bigint = 0 OR version = $2::bigint)"
-        " AND ($3::text IS NULL OR"
-        "      state = ANY (string_to_array($3, ','))) FOR UPDATE",
-        3, p1, PGRES_TUPLES_OK, DB_RETRY);
+    PGresult *res =
+        db_run(db, "decision lock",
+               "SELECT id, state FROM arbiter.experiments WHERE key = $1"
+               " AND ($2::bigint = 0 OR version = $2::bigint)"
+               " AND ($3::text IS NULL OR"
+               "      state = ANY (string_to_array($3, ','))) FOR UPDATE",
+               3, p1, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
     if (!db_res_ok(res, PGRES_TUPLES_OK)) {
         rc = AB_EDB;
@@ -122,14 +121,17 @@ rollout_save(struct db *db, const struct db_rollout *r, const char *id)
 {
     char stepno[16], started[32], units[32], units_at[32];
     snprintf(stepno, sizeof(stepno), "%d", r->step);
-    snprintf(started, sizeof(started), "%lld",
-             (long long)r->phase_started_ms);
+    snprintf(started, sizeof(started), "%lld", (long long)r->phase_started_ms);
     snprintf(units, sizeof(units), "%lld", (long long)r->last_units);
-    snprintf(units_at, sizeof(units_at), "%lld",
-             (long long)r->last_units_ms);
-    const char *p3[9] = {id,        r->phase, stepno,
-                         started,   r->approved ? "true" : "false",
-                         units,     units_at, r->tests ? r->tests : "{}",
+    snprintf(units_at, sizeof(units_at), "%lld", (long long)r->last_units_ms);
+    const char *p3[9] = {id,
+                         r->phase,
+                         stepno,
+                         started,
+                         r->approved ? "true" : "false",
+                         units,
+                         units_at,
+                         r->tests ? r->tests : "{}",
                          r->evidence ? r->evidence : "{}"};
     return step(db, "rollout save",
                 "INSERT INTO arbiter.rollout_state (experiment_id, phase,"
@@ -155,8 +157,11 @@ decision_log(struct db *db, const struct db_decision *d, const char *id,
              const char *from)
 {
     const char *to = d->state ? d->state : from;
-    const char *p4[7] = {id,       d->action, from,
-                         to,       d->actor ? d->actor : "engine",
+    const char *p4[7] = {id,
+                         d->action,
+                         from,
+                         to,
+                         d->actor ? d->actor : "engine",
                          d->reason ? d->reason : "",
                          d->details ? d->details : "{}"};
     return step(db, "decision log",
