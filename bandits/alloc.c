@@ -31,8 +31,8 @@ bandit_to_millionths(const double *w, size_t n, uint32_t *out)
         return AB_EINVAL;
     int64_t left = BANDIT_MILLIONTHS;
     for (size_t k = 0; k < n; k++) {
-        double x = fmin((double)BANDIT_MILLIONTHS * (w[k] / sum),
-                        BANDIT_MILLIONTHS);
+        double x =
+            fmin((double)BANDIT_MILLIONTHS * (w[k] / sum), BANDIT_MILLIONTHS);
         base[k] = (uint32_t)floor(x);
         frac[k] = x - floor(x);
         left -= base[k];
@@ -61,8 +61,7 @@ bandit_to_millionths(const double *w, size_t n, uint32_t *out)
 }
 
 bool
-bandit_weights_changed(const uint32_t *current, const uint32_t *next,
-                       size_t n)
+bandit_weights_changed(const uint32_t *current, const uint32_t *next, size_t n)
 {
     for (size_t k = 0; k < n; k++)
         if (next[k] > current[k] + 1 || current[k] > next[k] + 1)
@@ -83,7 +82,7 @@ splitmix64(uint64_t x)
 unsigned long
 bandit_rng_seed(int64_t seed, int64_t weights_version)
 {
-    uint64_t h = splitmix64((uint64_t)seed ^
-                            splitmix64((uint64_t)weights_version));
+    uint64_t h =
+        splitmix64((uint64_t)seed ^ splitmix64((uint64_t)weights_version));
     return (unsigned long)(h & 0xffffffffULL);
 }

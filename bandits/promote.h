@@ -31,19 +31,18 @@ struct bandit_streak {
 };
 
 struct bandit_promote_step {
-    size_t lead;       /* argmax P(best) */
-    bool in_streak;    /* the rule holds at this run */
-    bool continued;    /* ... and the streak is the previous one */
-    int64_t since_ms;  /* start of the streak (-1 when none) */
-    bool due;          /* the streak has lasted rule->after_ms */
+    size_t lead;      /* argmax P(best) */
+    bool in_streak;   /* the rule holds at this run */
+    bool continued;   /* ... and the streak is the previous one */
+    int64_t since_ms; /* start of the streak (-1 when none) */
+    bool due;         /* the streak has lasted rule->after_ms */
 };
 
 /* One run of the rule over p_best[0..n). AB_EINVAL when n is 0.
  * '*out' is written only on AB_OK. */
 ab_status bandit_promote_step(const double *p_best, size_t n, bool adaptive,
                               const struct bandit_promote_rule *rule,
-                              const struct bandit_streak *prev,
-                              int64_t now_ms,
+                              const struct bandit_streak *prev, int64_t now_ms,
                               struct bandit_promote_step *out);
 
 /* The weights of a promotion: 'scale' to arm 'lead', 0 to the others. */

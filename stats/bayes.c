@@ -277,11 +277,13 @@ effect_quantile(struct beta2 *b, int which, double p, double mean, double sd,
         return -1;
     /* the integrals are good to ~1e-11 relative: ask no more of the root
      * than its bracket or its residual can tell */
-    const struct stats_root_tol tol = {.x_abs = 1e-16, .x_rel = 1e-12,
-                                       .f_abs = 1e-14 * p, .max_iter = 200,
+    const struct stats_root_tol tol = {.x_abs = 1e-16,
+                                       .x_rel = 1e-12,
+                                       .f_abs = 1e-14 * p,
+                                       .max_iter = 200,
                                        .strict = true};
-    return stats_root_illinois(cdf_or_nan, &r, lo, hi, flo, fhi, &tol,
-                               out) == AB_OK
+    return stats_root_illinois(cdf_or_nan, &r, lo, hi, flo, fhi, &tol, out) ==
+                   AB_OK
                ? 0
                : -1;
 }

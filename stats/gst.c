@@ -523,11 +523,12 @@ futility_bounds(const struct stats_gst_design *d, const double *c,
         return AB_ENUMERIC;
     /* refine the bracket (stats/root.h; gap is decreasing in theta) */
     struct gap_arg g = {d, c, work, b, 0};
-    static const struct stats_root_tol tol = {
-        .x_abs = DRIFT_TOL, .x_rel = 0, .f_abs = 0, .max_iter = 200,
-        .strict = false};
-    if (stats_root_illinois(gap_fn, &g, lo, hi, flo, fhi, &tol, drift) !=
-        AB_OK)
+    static const struct stats_root_tol tol = {.x_abs = DRIFT_TOL,
+                                              .x_rel = 0,
+                                              .f_abs = 0,
+                                              .max_iter = 200,
+                                              .strict = false};
+    if (stats_root_illinois(gap_fn, &g, lo, hi, flo, fhi, &tol, drift) != AB_OK)
         return AB_ENUMERIC;
     (void)futility_gap(d, c, *drift, work, b, &bad);
     return bad ? AB_ENUMERIC : AB_OK;

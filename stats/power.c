@@ -130,9 +130,11 @@ objective_fn(double logn, void *arg)
 static int
 solve_n(const struct solve *s, double guess, double *n)
 {
-    static const struct stats_root_tol tol = {
-        .x_abs = 1e-13, .x_rel = 0, .f_abs = 0, .max_iter = 300,
-        .strict = false};
+    static const struct stats_root_tol tol = {.x_abs = 1e-13,
+                                              .x_rel = 0,
+                                              .f_abs = 0,
+                                              .max_iter = 300,
+                                              .strict = false};
     double lo = log(guess) - 1, hi = log(guess) + 1, flo = NAN, fhi = NAN;
 
     for (int i = 0; i < 200; i++) {
@@ -154,8 +156,8 @@ solve_n(const struct solve *s, double guess, double *n)
     if (!(flo < 0 && fhi > 0))
         return -1;
     double logn;
-    if (stats_root_illinois(objective_fn, (void *)s, lo, hi, flo, fhi,
-                            &tol, &logn) != AB_OK)
+    if (stats_root_illinois(objective_fn, (void *)s, lo, hi, flo, fhi, &tol,
+                            &logn) != AB_OK)
         return -1;
     *n = exp(logn);
     return isfinite(*n) ? 0 : -1;

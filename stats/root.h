@@ -33,8 +33,8 @@ struct stats_root_tol {
  * AB_EINVAL when the values do not bracket a root, AB_ENUMERIC when f
  * answers NaN (or, strict, the iterations run out). '*root' is written
  * only on AB_OK. */
-ab_status stats_root_illinois(stats_root_fn *f, void *arg, double lo,
-                              double hi, double flo, double fhi,
+ab_status stats_root_illinois(stats_root_fn *f, void *arg, double lo, double hi,
+                              double flo, double fhi,
                               const struct stats_root_tol *tol, double *root);
 
 #endif /* STATS_ROOT_H */

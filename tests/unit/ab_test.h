@@ -13,19 +13,19 @@
 
 #include <math.h>
 
-#define assert_close(x, want, rtol)                                        \
-    do {                                                                   \
-        double x_ = (x), w_ = (want);                                      \
-        if (!(fabs(x_ - w_) <= (rtol) * fabs(w_) + 1e-300))                \
-            fail_msg("%s = %.17g, want %.17g (rtol %g)", #x, x_, w_,       \
-                     (double)(rtol));                                      \
+#define assert_close(x, want, rtol)                                            \
+    do {                                                                       \
+        double x_ = (x), w_ = (want);                                          \
+        if (!(fabs(x_ - w_) <= (rtol)*fabs(w_) + 1e-300))                      \
+            fail_msg("%s = %.17g, want %.17g (rtol %g)", #x, x_, w_,           \
+                     (double)(rtol));                                          \
     } while (0)
 
-#define assert_near(x, want, tol)                                          \
-    do {                                                                   \
-        double x_ = (x), w_ = (want), t_ = (tol);                          \
-        if (!(fabs(x_ - w_) <= t_))                                        \
-            fail_msg("%s = %.17g, want %.17g +- %.3g", #x, x_, w_, t_);    \
+#define assert_near(x, want, tol)                                              \
+    do {                                                                       \
+        double x_ = (x), w_ = (want), t_ = (tol);                              \
+        if (!(fabs(x_ - w_) <= t_))                                            \
+            fail_msg("%s = %.17g, want %.17g +- %.3g", #x, x_, w_, t_);        \
     } while (0)
 
 #endif /* TESTS_UNIT_AB_TEST_H */

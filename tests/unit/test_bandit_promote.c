@@ -73,8 +73,8 @@ test_below_threshold_or_not_adaptive_or_disabled_is_no_streak(void **state)
     assert_false(s.in_streak);
     assert_int_equal(s.since_ms, -1);
     assert_false(s.due);
-    assert_int_equal(
-        bandit_promote_step(high, 2, false, &RULE, &prev, 1e6, &s), AB_OK);
+    assert_int_equal(bandit_promote_step(high, 2, false, &RULE, &prev, 1e6, &s),
+                     AB_OK);
     assert_false(s.in_streak);
     assert_int_equal(bandit_promote_step(high, 2, true, &off, &prev, 1e6, &s),
                      AB_OK);

@@ -44,9 +44,11 @@ nan_after_two(double x, void *arg)
     return ++calls > 2 ? NAN : x * x - 0.3;
 }
 
-static const struct stats_root_tol TIGHT = {
-    .x_abs = 1e-15, .x_rel = 1e-15, .f_abs = 0, .max_iter = 200,
-    .strict = true};
+static const struct stats_root_tol TIGHT = {.x_abs = 1e-15,
+                                            .x_rel = 1e-15,
+                                            .f_abs = 0,
+                                            .max_iter = 200,
+                                            .strict = true};
 
 static void
 test_root_sqrt2_to_rounding(void **state)
@@ -54,9 +56,8 @@ test_root_sqrt2_to_rounding(void **state)
     double r = 0;
     (void)state;
     calls = 0;
-    assert_int_equal(stats_root_illinois(sq_minus_2, NULL, 0, 2, -2, 2,
-                                         &TIGHT, &r),
-                     AB_OK);
+    assert_int_equal(
+        stats_root_illinois(sq_minus_2, NULL, 0, 2, -2, 2, &TIGHT, &r), AB_OK);
     assert_close(r, M_SQRT2, 1e-14);
     /* superlinear: far fewer steps than bisection's ~50 */
     assert_true(calls < 20);
@@ -79,12 +80,11 @@ test_root_flat_cubic_converges_inside_bracket(void **state)
     /* a triple root: plain regula falsi stalls on one end; Illinois
      * halving keeps both ends moving */
     double shift = 0.7, r = 0;
-    const struct stats_root_tol tol = {.x_abs = 1e-10, .max_iter = 200,
-                                       .strict = true};
+    const struct stats_root_tol tol = {
+        .x_abs = 1e-10, .max_iter = 200, .strict = true};
     (void)state;
-    assert_int_equal(stats_root_illinois(cubic, &shift, 0, 1,
-                                         cubic(0, &shift), cubic(1, &shift),
-                                         &tol, &r),
+    assert_int_equal(stats_root_illinois(cubic, &shift, 0, 1, cubic(0, &shift),
+                                         cubic(1, &shift), &tol, &r),
                      AB_OK);
     assert_true(fabs(r - 0.7) < 1e-3); /* f is ~1e-10 within 5e-4 */
     assert_true(r > 0 && r < 1);
@@ -95,9 +95,9 @@ test_root_endpoint_is_a_root(void **state)
 {
     double r = -1;
     (void)state;
-    assert_int_equal(stats_root_illinois(sq_minus_2, NULL, M_SQRT2, 3, 0, 7,
-                                         &TIGHT, &r),
-                     AB_OK);
+    assert_int_equal(
+        stats_root_illinois(sq_minus_2, NULL, M_SQRT2, 3, 0, 7, &TIGHT, &r),
+        AB_OK);
     assert_true(r == M_SQRT2);
 }
 
@@ -105,12 +105,11 @@ static void
 test_root_residual_rule_stops_early(void **state)
 {
     double r = 0;
-    const struct stats_root_tol loose = {.f_abs = 1e-3, .max_iter = 200,
-                                         .strict = true};
+    const struct stats_root_tol loose = {
+        .f_abs = 1e-3, .max_iter = 200, .strict = true};
     (void)state;
-    assert_int_equal(stats_root_illinois(sq_minus_2, NULL, 0, 2, -2, 2,
-                                         &loose, &r),
-                     AB_OK);
+    assert_int_equal(
+        stats_root_illinois(sq_minus_2, NULL, 0, 2, -2, 2, &loose, &r), AB_OK);
     assert_true(fabs(r * r - 2) <= 1e-3);
 }
 
@@ -119,12 +118,12 @@ test_root_no_bracket_is_einval(void **state)
 {
     double r = 42;
     (void)state;
-    assert_int_equal(stats_root_illinois(sq_minus_2, NULL, 2, 3, 2, 7,
-                                         &TIGHT, &r),
-                     AB_EINVAL);
-    assert_int_equal(stats_root_illinois(sq_minus_2, NULL, 2, 1, -1, 2,
-                                         &TIGHT, &r),
-                     AB_EINVAL);
+    assert_int_equal(
+        stats_root_illinois(sq_minus_2, NULL, 2, 3, 2, 7, &TIGHT, &r),
+        AB_EINVAL);
+    assert_int_equal(
+        stats_root_illinois(sq_minus_2, NULL, 2, 1, -1, 2, &TIGHT, &r),
+        AB_EINVAL);
     assert_true(r == 42); /* untouched */
 }
 
@@ -134,9 +133,9 @@ test_root_failing_function_is_enumeric(void **state)
     double r = 42;
     (void)state;
     calls = 0;
-    assert_int_equal(stats_root_illinois(nan_after_two, NULL, 0, 1, -0.3,
-                                         0.7, &TIGHT, &r),
-                     AB_ENUMERIC);
+    assert_int_equal(
+        stats_root_illinois(nan_after_two, NULL, 0, 1, -0.3, 0.7, &TIGHT, &r),
+        AB_ENUMERIC);
     assert_true(r == 42);
 }
 
@@ -147,13 +146,12 @@ test_root_out_of_iterations(void **state)
     struct stats_root_tol tol = TIGHT;
     (void)state;
     tol.max_iter = 2;
-    assert_int_equal(stats_root_illinois(sq_minus_2, NULL, 0, 2, -2, 2, &tol,
-                                         &r),
-                     AB_ENUMERIC);
+    assert_int_equal(
+        stats_root_illinois(sq_minus_2, NULL, 0, 2, -2, 2, &tol, &r),
+        AB_ENUMERIC);
     tol.strict = false; /* then the midpoint of the last bracket */
-    assert_int_equal(stats_root_illinois(sq_minus_2, NULL, 0, 2, -2, 2, &tol,
-                                         &r),
-                     AB_OK);
+    assert_int_equal(
+        stats_root_illinois(sq_minus_2, NULL, 0, 2, -2, 2, &tol, &r), AB_OK);
     assert_true(r > 1 && r < 2);
 }
 
