@@ -436,7 +436,8 @@ serve_start_workers(struct serve *s)
         usleep(50000);
     /* the decision leader and its jobs (service/leader.h) */
     if (reweight_new(&s->rw) != AB_OK ||
-        leader_new(app, app->cfg.tick_ms, &app->leader) != AB_OK) {
+        leader_new(app->cfg.database_url, app->cfg.tick_ms, &app->leader) !=
+            AB_OK) {
         log_msg(LOG_ERROR, "cannot start the decision leader", NULL);
         return false;
     }

@@ -25,7 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "service/app.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "sql/db.h"
@@ -41,7 +40,7 @@ struct leader_job {
 };
 
 struct leader {
-    struct app *app;
+    char *database_url; /* the leader's own connection */
     int tick_ms;
     struct leader_job jobs[LEADER_MAX_JOBS];
     size_t n_jobs;
@@ -94,7 +93,7 @@ leader_main(void *arg)
         int64_t start = ab_now_ms();
         bool held = false;
         if (db == NULL) {
-            if (db_open(l->app->cfg.database_url, &db) != AB_OK)
+            if (db_open(l->database_url, &db) != AB_OK)
                 db = NULL;
             else /* a stuck statement must not hold the lock forever */
                 db_set_timeout(db, LEADER_STATEMENT_TIMEOUT_MS);
@@ -130,12 +129,12 @@ leader_main(void *arg)
 }
 
 ab_status
-leader_new(struct app *app, int tick_ms, struct leader **out)
+leader_new(const char *database_url, int tick_ms, struct leader **out)
 {
-    if (app == NULL || tick_ms < 10)
+    if (database_url == NULL || tick_ms < 10)
         return AB_EINVAL;
     struct leader *l = ab_xcalloc(1, sizeof(*l));
-    l->app = app;
+    l->database_url = ab_xstrdup(database_url);
     l->tick_ms = tick_ms;
     metrics_register("arbiter_leader",
                      "1 while this process holds the decision-leader lock.",
@@ -178,5 +177,6 @@ leader_free(struct leader *l)
     atomic_store(&l->stopping, true);
     if (l->started)
         pthread_join(l->thread, NULL);
+    free(l->database_url);
     free(l);
 }

@@ -1,6 +1,7 @@
 /* leader.h -- the decision leader: of all arbiter processes sharing one
  * database, the one holding a PostgreSQL advisory lock runs the periodic
- * jobs (bandit reweighting now, rollout decisions later).
+ * jobs (event partitions and retention, bandit reweights, rollout
+ * decisions: cli/cmd_serve.c registers them).
  *
  * A thread tries pg_try_advisory_lock(LEADER_LOCK_KEY) on its own
  * connection every tick while it is not the leader. While it is, it checks
@@ -18,11 +19,12 @@
 
 #include "lib/status.h"
 
-struct app;
 struct db;
 
-/* Advisory lock key (any constant, the same in every build; migrations
- * use 7243519). */
+/* Advisory lock key: one bigint (any constant, the same in every build).
+ * Distinct from the migration lock (the bigint 7243519) and from the
+ * layer locks (the two-int form (7243520, hashtext(layer)), another key
+ * space); held through sql/db_lock.h. */
 #define LEADER_LOCK_KEY 7243520
 
 /* A job, called on the leader once per tick with the leader's connection
@@ -31,9 +33,11 @@ typedef void leader_job_fn(void *arg, struct db *db, int64_t now_ms);
 
 struct leader;
 
-/* A leader that ticks every tick_ms (>= 10); stores a new one in *out
- * (release with leader_free()). Registers the arbiter_leader gauge. */
-ab_status leader_new(struct app *app, int tick_ms, struct leader **out);
+/* A leader that ticks every tick_ms (>= 10), holding the lock on its own
+ * connection to database_url (copied); stores a new one in *out (release
+ * with leader_free()). Registers the arbiter_leader gauge. */
+ab_status leader_new(const char *database_url, int tick_ms,
+                     struct leader **out);
 /* Register a job before leader_start(); at most 8. 'name' is static. */
 void leader_add_job(struct leader *l, const char *name, leader_job_fn *fn,
                     void *arg);
