@@ -762,14 +762,30 @@ db_listen(struct db *db, const char *channel)
 ab_status
 db_wait_notify(struct db *db, int timeout_ms, bool *got)
 {
-    *got = false;
-    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
-        return AB_EDB;
+    return db_wait_notify_payloads(db, timeout_ms, got, NULL, NULL);
+}
+
+static void
+drain_notifies(struct db *db, bool *got,
+               void (*fn)(void *arg, const char *payload), void *arg)
+{
     PGnotify *note;
     while ((note = PQnotifies(db->conn)) != NULL) {
         *got = true;
+        if (fn)
+            fn(arg, note->extra ? note->extra : "");
         PQfreemem(note);
     }
+}
+
+ab_status
+db_wait_notify_payloads(struct db *db, int timeout_ms, bool *got,
+                        void (*fn)(void *arg, const char *payload), void *arg)
+{
+    *got = false;
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+        return AB_EDB;
+    drain_notifies(db, got, fn, arg);
     if (*got)
         return AB_OK;
     struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
@@ -784,10 +800,7 @@ db_wait_notify(struct db *db, int timeout_ms, bool *got)
         log_db_error(db, "listen", NULL);
         return AB_EDB;
     }
-    while ((note = PQnotifies(db->conn)) != NULL) {
-        *got = true;
-        PQfreemem(note);
-    }
+    drain_notifies(db, got, fn, arg);
     return AB_OK;
 }
 
