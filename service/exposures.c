@@ -70,7 +70,9 @@ struct rec {
 struct ring {
     _Alignas(64) _Atomic uint64_t head; /* producer */
     uint64_t cached_tail;               /* producer's last view of tail */
+    uint64_t pushed;                    /* records published (producer) */
     _Alignas(64) _Atomic uint64_t tail; /* writer */
+    _Atomic uint64_t taken;             /* records drained (writer) */
     _Alignas(64) unsigned char *buf;
     size_t size; /* power of two */
     _Atomic int refs; /* producer thread + writer */
@@ -183,6 +185,16 @@ exposure_writer_push(struct exposure_writer *w, const struct exposure *x)
         atomic_fetch_add_explicit(&w->m_dropped, 1, memory_order_relaxed);
         return;
     }
+    /* the bound on exposures waiting: coalesced units plus this ring's
+     * records (other threads' rings are not counted here: the writer
+     * drops new units past the limit when it drains them) */
+    uint64_t waiting =
+        (uint64_t)atomic_load_explicit(&w->m_depth, memory_order_relaxed) +
+        (r->pushed - atomic_load_explicit(&r->taken, memory_order_relaxed));
+    if (waiting >= w->limit) {
+        atomic_fetch_add_explicit(&w->m_dropped, 1, memory_order_relaxed);
+        return;
+    }
     size_t need = align8(sizeof(struct rec) + unit_len + arm_len);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     size_t off = (size_t)(head & (r->size - 1));
@@ -215,6 +227,7 @@ exposure_writer_push(struct exposure_writer *w, const struct exposure *x)
     memcpy(p + sizeof(h), x->unit, unit_len);
     memcpy(p + sizeof(h) + unit_len, x->arm, arm_len);
     atomic_store_explicit(&r->head, head + total, memory_order_release);
+    r->pushed++;
 }
 
 /* ---- writer side: coalescing -------------------------------------------- */
@@ -365,7 +378,10 @@ drain_ring(struct exposure_writer *w, struct ring *r)
         }
         tail += h.len;
     }
+    /* m_depth first: a producer never sees these records in neither */
+    atomic_store(&w->m_depth, (int64_t)w->n_pending);
     atomic_store_explicit(&r->tail, tail, memory_order_release);
+    atomic_fetch_add_explicit(&r->taken, n, memory_order_release);
     return n;
 }
 

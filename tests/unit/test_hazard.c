@@ -90,6 +90,7 @@ test_thread_end_releases_its_hazards(void **state)
     hazard_publish(&shared, obj_new(2), &r);
     assert_int_equal(hazard_reclaim(&r), 0);
     assert_int_equal(atomic_load(&n_freed), 1);
+    hazard_retired_free_all(&r);
     obj_free(atomic_exchange(&shared, NULL));
 }
 
