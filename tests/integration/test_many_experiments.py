@@ -12,8 +12,8 @@ keep-alive connection. Checked:
     80 ms at 500 experiments, 458 ms at 1,500)
   * assignment p99 while the experiments are created stays within
     3x the p99 of an idle run in the same test, measured the same way just
-    before, plus 20 ms, plus one write (the median create+start of the
-    first tenth): an assignment whose connection shares an HTTP worker with
+    before, plus 20 ms, plus one write (the p99 of a single create or start
+    request among the first tenth, before any growth): an assignment whose connection shares an HTTP worker with
     a writer's connection waits for the write that worker is serving (the
     workers are shared between admin and assignment requests, issue 14
     item 6, a separate change); what must not happen is the stall of a
@@ -76,12 +76,19 @@ class ManyExperiments(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.url = harness.fresh_database("it_many")
-        cls.srv = harness.Server(cls.url, env={"ARBITER_LOG_LEVEL": "warn"})
+        # The rollout decision job evaluates every running experiment with
+        # a few queries per tick (service/rollout_job.c): with thousands of
+        # them a tick takes seconds and competes with this measurement, and
+        # a tick in progress delays shutdown. It is not what this test is
+        # about, so it ticks once an hour here.
+        cls.srv = harness.Server(cls.url, env={
+            "ARBITER_LOG_LEVEL": "warn",
+            "ARBITER_DECISION_TICK_MS": "3600000"})
         cls.srv.start()
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
+        cls.srv.stop(timeout=120)
 
     def sample(self, seconds, during=None):
         """Assignment latencies for 'seconds', or while during() runs."""
@@ -123,14 +130,17 @@ class ManyExperiments(unittest.TestCase):
                 c.request("POST", "/v1/experiments", body, hdrs)
                 r1 = c.getresponse()
                 r1.read()
+                t1 = time.perf_counter()
                 c.request("POST", "/v1/experiments/%s/start" % key, "",
                           hdrs)
                 r2 = c.getresponse()
                 r2.read()
-                times[i] = time.perf_counter() - t0
+                t2 = time.perf_counter()
+                times[i] = (t2 - t0, max(t1 - t0, t2 - t1))
                 if r1.status != 201 or r2.status != 200:
                     errors.append((key, r1.status, r2.status))
-                    return
+                    break
+            c.close()
 
         threads = [threading.Thread(target=writer, args=(w,))
                    for w in range(WRITERS)]
@@ -158,19 +168,24 @@ class ManyExperiments(unittest.TestCase):
                 if ln.startswith("arbiter_snapshot_experiments ")]
         self.assertEqual(line, ["arbiter_snapshot_experiments %d" % (N + 1)])
         tenth = max(N // 10, 1)
-        first = statistics.median(times[:tenth])
-        last = statistics.median(times[-tenth:])
+        first = statistics.median(t[0] for t in times[:tenth])
+        last = statistics.median(t[0] for t in times[-tenth:])
+        # the slowest of one write (a create or a start) among the first
+        # tenth: what an assignment sharing the worker may wait for
+        one_write = p([t[1] for t in times[:tenth]], 0.99)
         print("\n%d experiments created and started in %.1f s; create+start "
-              "median first tenth %.1f ms, last tenth %.1f ms\n"
+              "median first tenth %.1f ms, last tenth %.1f ms; one write p99 "
+              "(first tenth) %.1f ms\n"
               "assignment idle: p50 %.2f p99 %.2f ms (%d requests); during "
               "the writes: p50 %.2f p99 %.2f max %.2f ms (%d requests)" % (
-                  N, took, first * 1e3, last * 1e3, p(idle, 0.5) * 1e3,
+                  N, took, first * 1e3, last * 1e3, one_write * 1e3,
+                  p(idle, 0.5) * 1e3,
                   p(idle, 0.99) * 1e3, len(idle), p(busy, 0.5) * 1e3,
                   p(busy, 0.99) * 1e3, max(busy) * 1e3, len(busy)),
               file=sys.stderr)
         self.assertLessEqual(last, 2.5 * first + 0.005)
         self.assertLessEqual(p(busy, 0.99),
-                             3 * p(idle, 0.99) + 0.020 + first)
+                             3 * p(idle, 0.99) + 0.020 + one_write)
 
 
 if __name__ == "__main__":
