@@ -7,9 +7,11 @@ keep-alive connection. Checked:
 
   * every experiment is created, started and in this instance's snapshot
   * the cost of a write does not grow with the number of experiments:
-    the median create+start of the last tenth is within 2.5x (+5 ms) of
+    the median create+start of the last tenth is within 4x (+20 ms) of
     the first tenth's (a full reload per write made it grow linearly:
-    80 ms at 500 experiments, 458 ms at 1,500)
+    80 ms at 500 experiments, 458 ms at 1,500; 23x from the first to the
+    last tenth at 1,000 in this test on the old code). The margin is for
+    the shared machine, whose load drifts during the run
   * assignment p99 while the experiments are created stays within
     3x the p99 of an idle run in the same test, measured the same way just
     before, plus 20 ms, plus one write (the p99 of a single create or start
@@ -183,7 +185,7 @@ class ManyExperiments(unittest.TestCase):
                   p(idle, 0.99) * 1e3, len(idle), p(busy, 0.5) * 1e3,
                   p(busy, 0.99) * 1e3, max(busy) * 1e3, len(busy)),
               file=sys.stderr)
-        self.assertLessEqual(last, 2.5 * first + 0.005)
+        self.assertLessEqual(last, 4 * first + 0.020)
         self.assertLessEqual(p(busy, 0.99),
                              3 * p(idle, 0.99) + 0.020 + one_write)
 
