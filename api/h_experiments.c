@@ -162,7 +162,7 @@ static void
 reply_row(struct api_ctx *ctx, struct api_resp *resp, int status,
           struct db_experiment *row)
 {
-    if (app_reload(ctx->app, ctx->db) != AB_OK)
+    if (app_reload_key(ctx->app, ctx->db, row->key) != AB_OK)
         log_msg(LOG_WARN, "snapshot reload after write failed", NULL);
     api_reply_json(resp, status, represent(row));
     db_experiment_clear(row);

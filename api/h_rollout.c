@@ -22,7 +22,7 @@ reply_after(struct api_ctx *ctx, const struct api_req *req,
 {
     const char *key = req->params[0];
     if (rc == AB_OK) {
-        app_reload(ctx->app, ctx->db);
+        app_reload_key(ctx->app, ctx->db, key);
         struct db_experiment row = {0};
         if (db_experiment_get(ctx->db, key, &row) == AB_OK) {
             json_t *doc = json_loads(row.definition, 0, NULL);

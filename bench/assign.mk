@@ -3,8 +3,8 @@
 # size, same machine, same run (bench/assign.sh says how; the recorded
 # result is bench/results/assign.md).
 #
-#   make bench-assign                          3 rounds of 10 s per target
-#   make bench-assign BENCH_RUNS=5             more rounds
+#   make bench-assign                          5 rounds; 5 s per target and load
+#   make bench-assign BENCH_RUNS=3             fewer rounds
 #   make bench-assign BENCH_OUT=FILE           also write report + raw wrk
 #   make bench-assign BENCH_CONN_MEMORY=4096   arbiter's ARBITER_CONN_MEMORY
 #   make bench-assign BENCH_PIN=0              unpinned, 2 workers each
@@ -12,7 +12,7 @@
 
 BENCHES += bench-assign
 
-BENCH_RUNS ?= 3
+BENCH_RUNS ?= 5
 export BENCH_RUNS BENCH_OUT BENCH_DURATION BENCH_CONNECTIONS BENCH_THREADS \
        BENCH_PIN BENCH_WORKERS BENCH_CONN_MEMORY BENCH_STRICT BENCH_KEEP
 

@@ -8,14 +8,19 @@
 #      experiments created and started through the API (curl)
 #   3. nginx (Debian nginx-light) with bench/nginx.conf.in, answering
 #      /v1/assign with arbiter's exact answers as fixed strings
-#   4. wrk -t2 -c64 -d10s --latency, keep-alive, against both servers for
+#   4. wrk -t2 -c64 -d5s (keep-alive, bench/assign_rate.lua) against both
+#      servers for
 #        get    GET  /v1/assign?experiment=exp-0&unit=user-4242
 #        batch  POST /v1/assign {"unit":...,"attributes":{...}} (10 answers)
-#      BENCH_RUNS rounds, each round running the four targets back to back
-#      (arbiter and nginx alternate, so drift hits both alike)
-#   5. a table of requests/s, p50 and p99 per target (median over rounds,
-#      min..max in brackets) and the ratios arbiter / nginx; everything is
-#      stopped on exit, whatever happens.
+#      at three loads: 100 % (unpaced: each connection sends as soon as it
+#      has its answer; nginx first, its rate defines the round's loads),
+#      then 50 % and 90 % of that nginx rate, paced by a think time per
+#      connection, arbiter and nginx alternating; BENCH_RUNS rounds
+#   5. a table of requests/s, p50, p99 and p99.9 (wrk's whole histogram,
+#      through the script's done() hook), arbiter's own request-duration
+#      histogram for the same runs (from /metrics: where the tail is spent,
+#      inside the server or before it), CPU per request, and the targets of
+#      issue 17; everything is stopped on exit, whatever happens.
 #
 # CPU budget (the machine has 2 cores; wrk and the server compete): by
 # default the server is pinned to CPU 0 and wrk to CPU 1 (taskset), and
@@ -23,7 +28,7 @@
 # worker_processes 1): one core, one worker each, identical conditions.
 # BENCH_PIN=0 runs unpinned with BENCH_WORKERS workers each instead.
 #
-# Environment: BENCH_RUNS (3), BENCH_DURATION (10s), BENCH_CONNECTIONS (64),
+# Environment: BENCH_RUNS (5), BENCH_DURATION (5s), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (wrk threads, 2), BENCH_PIN (1), BENCH_WORKERS (1 pinned,
 # 2 unpinned), BENCH_CONN_MEMORY (arbiter ARBITER_CONN_MEMORY, default
 # arbiter's own), BENCH_OUT (file: also write the report and every raw wrk
@@ -38,8 +43,8 @@ for tool in wrk curl taskset /usr/sbin/nginx; do
         { echo "assign.sh: $tool missing (make deps)" >&2; exit 1; }
 done
 
-RUNS=${BENCH_RUNS:-3}
-DURATION=${BENCH_DURATION:-10s}
+RUNS=${BENCH_RUNS:-5}
+DURATION=${BENCH_DURATION:-5s}
 CONNS=${BENCH_CONNECTIONS:-64}
 WRK_THREADS=${BENCH_THREADS:-2}
 PIN=${BENCH_PIN:-1}
@@ -213,119 +218,193 @@ cpu_ticks() { # PID
 }
 TICK_HZ=$(getconf CLK_TCK)
 
-# prints "rps p50_us p99_us cpu_us_per_request" from wrk's report; fails on
-# errors or non-2xx answers
-run_wrk() { # NAME URL SCRIPT PID
-    local out=$tmp/wrk-$1.txt c0 c1
-    c0=$(cpu_ticks "$4")
-    BENCH_TOKEN=$CLIENT BENCH_BODY=$batch_body timeout -k 5 "$WRK_LIMIT" "${WRK_RUN[@]}" wrk \
-        -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$3" "$2" \
-        >"$out" 2>&1 || { cat "$out" >&2; return 1; }
-    c1=$(cpu_ticks "$4")
-    { echo "== $1"; cat "$out"; } >>"$tmp/wrk-all.txt"
-    if grep -q 'Non-2xx' "$out" ||
-        grep -E 'Socket errors' "$out" | grep -qvE 'connect 0, read 0, write 0,'
-    then
+# arbiter's own latency histogram of the assign route (all methods, status
+# 200), cumulative counts per bucket bound: "le count" lines
+server_hist() {
+    curl -sS -H "Authorization: Bearer $ADMIN" "$a_url/metrics" |
+        awk -F'[{}]' '/^arbiter_http_request_duration_seconds_bucket/ &&
+            /route="\/v1\/assign"/ && /status="200"/ {
+                split($2, kv, ","); le = "";
+                for (i in kv) if (kv[i] ~ /^le=/) {
+                    le = kv[i]; gsub(/le=|"/, "", le) }
+                split($3, v, " "); sum[le] += v[1] }
+            END { for (le in sum) print le, sum[le] }' | sort -g
+}
+
+# the bound of the histogram bucket holding quantile q of the requests
+# between two server_hist snapshots (in microseconds; "inf" past the last)
+server_quantile() { # BEFORE AFTER Q
+    /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import sys
+def read(f):
+    d = {}
+    for line in open(f):
+        le, n = line.split()
+        d[le] = float(n)
+    return d
+a, b, q = read(sys.argv[1]), read(sys.argv[2]), float(sys.argv[3])
+les = sorted((x for x in b if x != "+Inf"), key=float) + ["+Inf"]
+total = b.get("+Inf", 0) - a.get("+Inf", 0)
+if total <= 0:
+    print("na"); sys.exit()
+for le in les:
+    if b.get(le, 0) - a.get(le, 0) >= q * total:
+        print("inf" if le == "+Inf" else "%g" % (float(le) * 1e6)); break
+PY
+}
+
+# prints "rps p50 p90 p99 p999 max cpu_us_per_request srv_p99 srv_p999"
+# (latencies in microseconds, from wrk; srv_* from arbiter's histogram:
+# the upper bound of the bucket, "-" for nginx); "timeouts" when wrk saw
+# only timeouts (a stall); fails on errors or non-2xx answers
+run_wrk() { # NAME URL KIND RATE PID
+    local out=$tmp/wrk-$1.txt c0 c1 h0=$tmp/h0 h1=$tmp/h1 sp99=- sp999=-
+    case $1 in arbiter-*) server_hist >"$h0" ;; esac
+    c0=$(cpu_ticks "$5")
+    BENCH_TOKEN=$CLIENT BENCH_BODY=$batch_body BENCH_KIND=$3 BENCH_RATE=$4 \
+        BENCH_CONNS=$CONNS timeout -k 5 "$WRK_LIMIT" "${WRK_RUN[@]}" wrk \
+        -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency \
+        -s bench/assign_rate.lua "$2" >"$out" 2>&1 ||
+        { cat "$out" >&2; return 1; }
+    c1=$(cpu_ticks "$5")
+    case $1 in arbiter-*)
+        server_hist >"$h1"
+        sp99=$(server_quantile "$h0" "$h1" 0.99)
+        sp999=$(server_quantile "$h0" "$h1" 0.999) ;;
+    esac
+    { echo "== $1 (rate ${4:-0}/s)"; cat "$out"; } >>"$tmp/wrk-all.txt"
+    local res
+    res=$(grep '^RESULT ' "$out") || { cat "$out" >&2; return 1; }
+    if grep -qE 'errors=[1-9]|status=[1-9]' <<<"$res"; then
         echo "assign.sh: $1 had errors:" >&2
         cat "$out" >&2
         return 1
     fi
-    if grep -q 'Socket errors' "$out"; then
-        # only wrk's 2 s timeouts: the run stalled (seen for nginx and
-        # arbiter alike when the shared machine froze); retried once
+    if grep -qE 'timeouts=[1-9]' <<<"$res"; then
         echo "timeouts"
         return 0
     fi
-    awk -v ticks=$((c1 - c0)) -v hz="$TICK_HZ" '
-    function us(v) {
-        if (v ~ /us$/) return v + 0;
-        if (v ~ /ms$/) return v * 1000;
-        if (v ~ /s$/) return v * 1000000;
-        return v;
-    }
-    /Requests\/sec:/ { rps = $2 }
-    / requests in / { n = $1 }
-    $1 == "50%" { p50 = us($2) }
-    $1 == "99%" { p99 = us($2) }
-    END { printf "%.0f %.1f %.1f %.2f\n", rps, p50, p99,
-                 n ? ticks * 1e6 / hz / n : 0 }' "$out"
+    awk -v ticks=$((c1 - c0)) -v hz="$TICK_HZ" -v sp99="$sp99" \
+        -v sp999="$sp999" '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%.0f %d %d %d %d %d %.2f %s %s\n", v["rps"], v["p50"],
+            v["p90"], v["p99"], v["p999"], v["max"],
+            v["n"] ? ticks * 1e6 / hz / v["n"] : 0, sp99, sp999 }' <<<"$res"
 }
 
-targets=(arbiter-get nginx-get arbiter-batch nginx-batch)
-declare -A url=([arbiter-get]=$a_url [nginx-get]=$n_url
-    [arbiter-batch]=$a_url [nginx-batch]=$n_url)
-declare -A pid=([arbiter-get]=$arbiter_pid [nginx-get]=$nginx_pid
-    [arbiter-batch]=$arbiter_pid [nginx-batch]=$nginx_pid)
-declare -A script=([arbiter-get]=bench/assign_get.lua
-    [nginx-get]=bench/assign_get.lua
-    [arbiter-batch]=bench/assign_batch.lua
-    [nginx-batch]=bench/assign_batch.lua)
+run_target() { # NAME URL KIND RATE PID ROUND LOAD: run (once more after a stall), record
+    local r
+    echo "bench: round $6/$RUNS: $1 at $7 ($DURATION, rate ${4:-max})" >&2
+    r=$(run_wrk "$1" "$2" "$3" "$4" "$5")
+    if [ "$r" = timeouts ]; then
+        echo "bench:   wrk timeouts (a stall); running $1 again" >&2
+        echo "$6 $1 $7" >>"$tmp/stalls.txt"
+        r=$(run_wrk "$1" "$2" "$3" "$4" "$5")
+        if [ "$r" = timeouts ]; then
+            echo "assign.sh: $1 stalled twice in a row" >&2
+            exit 1
+        fi
+    fi
+    echo "$6 $1 $7 $r" >>"$tmp/results.txt"
+    echo "bench:   $r (req/s, p50 p90 p99 p99.9 max us, CPU us/req, server p99 p99.9 us)" >&2
+    LAST_RPS=${r%% *}
+}
+
 : >"$tmp/results.txt"
 : >"$tmp/stalls.txt"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+loads=()
 for round in $(seq "$RUNS"); do
-    for t in "${targets[@]}"; do
-        echo "bench: round $round/$RUNS: $t ($DURATION)" >&2
-        r=$(run_wrk "$t" "${url[$t]}" "${script[$t]}" "${pid[$t]}")
-        if [ "$r" = timeouts ]; then
-            echo "bench:   wrk timeouts (a stall); running $t again" >&2
-            echo "$round $t" >>"$tmp/stalls.txt"
-            r=$(run_wrk "$t" "${url[$t]}" "${script[$t]}" "${pid[$t]}")
-            if [ "$r" = timeouts ]; then
-                echo "assign.sh: $t stalled twice in a row" >&2
-                exit 1
-            fi
-        fi
-        echo "$round $t $r" >>"$tmp/results.txt"
-        echo "bench:   $r (req/s, p50 us, p99 us, server CPU us/request)" >&2
+    for kind in get batch; do
+        # 100 %: unpaced, each server at its own maximum; nginx first, its
+        # rate sets the paced loads of this round
+        run_target "nginx-$kind" "$n_url" "$kind" 0 "$nginx_pid" "$round" 100
+        nmax=$LAST_RPS
+        run_target "arbiter-$kind" "$a_url" "$kind" 0 "$arbiter_pid" "$round" 100
+        for pct in 50 90; do
+            rate=$((nmax * pct / 100))
+            run_target "arbiter-$kind" "$a_url" "$kind" "$rate" \
+                "$arbiter_pid" "$round" "$pct"
+            run_target "nginx-$kind" "$n_url" "$kind" "$rate" "$nginx_pid" \
+                "$round" "$pct"
+        done
     done
+    loads+=("$(cut -d' ' -f1-3 /proc/loadavg)")
 done
 arbiter_rss=$(awk '/VmHWM/ {print $2}' "/proc/$arbiter_pid/status")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- 5. report --------------------------------------------------------------
-report=$(/usr/bin/python3 - "$tmp/results.txt" <<'PY'
+report=$(/usr/bin/python3 - "$tmp/results.txt" "$RUNS" <<'PY'
 import statistics, sys
-rows = {}
+runs = int(sys.argv[2])
+rows = {}  # (server, kind, load) -> {round: (rps, p50, p90, p99, p999, max, cpu, sp99, sp999)}
 for line in open(sys.argv[1]):
-    rnd, t, rps, p50, p99, cpu = line.split()
-    rows.setdefault(t, []).append((float(rps), float(p50) / 1000,
-                                   float(p99) / 1000, float(cpu)))
+    f = line.split()
+    rnd, name, load = int(f[0]), f[1], int(f[2])
+    server, kind = name.split("-")
+    vals = [float(x) for x in f[3:10]] + f[10:12]
+    rows.setdefault((server, kind, load), {})[rnd] = vals
 
-def med(t, i):
-    return statistics.median(r[i] for r in rows[t])
+def med(key, i):
+    return statistics.median(v[i] for v in rows[key].values())
 
-def cell(t, i, fmt):
-    v = [r[i] for r in rows[t]]
+def ms(us):
+    return "%.2f" % (us / 1000.0)
+
+def cell(key, i, f=ms):
+    v = sorted(x[i] for x in rows[key].values())
     if len(v) == 1:
-        return fmt % v[0]
-    return (fmt + " (" + fmt + ".." + fmt + ")") % (med(t, i), min(v),
-                                                     max(v))
+        return f(v[0])
+    return "%s (%s..%s)" % (f(statistics.median(v)), f(v[0]), f(v[-1]))
 
-print("| target | requests/s | p50 ms | p99 ms | server CPU us/request |")
-print("|---|---|---|---|---|")
-for t in ["arbiter-get", "nginx-get", "arbiter-batch", "nginx-batch"]:
-    print("| %s | %s | %s | %s | %s |" % (
-        t, cell(t, 0, "%.0f"), cell(t, 1, "%.2f"), cell(t, 2, "%.2f"),
-        cell(t, 3, "%.1f")))
+print("| kind | load | server | requests/s | p50 ms | p99 ms | p99.9 ms "
+      "| server-side p99 / p99.9 (us, bucket bound) | CPU us/request |")
+print("|---|---|---|---|---|---|---|---|---|")
+for kind in ("get", "batch"):
+    for load in (50, 90, 100):
+        for server in ("arbiter", "nginx"):
+            key = (server, kind, load)
+            if key not in rows:
+                continue
+            srv = "-"
+            if server == "arbiter":
+                srv = " ".join("%s/%s" % (v[7], v[8])
+                               for _, v in sorted(rows[key].items()))
+            print("| %s | %d %% | %s | %s | %s | %s | %s | %s | %s |" % (
+                kind, load, server, cell(key, 0, lambda x: "%.0f" % x),
+                cell(key, 1), cell(key, 3), cell(key, 4), srv,
+                cell(key, 6, lambda x: "%.1f" % x)))
 print()
-print("Medians over rounds, (min..max) in brackets. Ratios arbiter/nginx:")
+print("Medians over rounds, (min..max) in brackets; server-side quantiles "
+      "per round. Ratios arbiter/nginx:")
 print()
 ok = True
-for kind, has_target in [("get", True), ("batch", False)]:
-    a, n = rows["arbiter-" + kind], rows["nginx-" + kind]
-    rr = med("arbiter-" + kind, 0) / med("nginx-" + kind, 0)
-    pr = med("arbiter-" + kind, 2) / med("nginx-" + kind, 2)
-    cr = med("arbiter-" + kind, 3) / med("nginx-" + kind, 3)
-    per = " ".join("%.2f" % (x[0] / y[0]) for x, y in zip(a, n))
-    line = ("- %s: requests/s %.3f (per round: %s), p99 %.2fx, CPU per "
-            "request %.2fx" % (kind, rr, per, pr, cr))
-    if has_target:
-        met = rr >= 0.9 and pr <= 1.5
-        ok = ok and met
-        line += "; target (requests/s >= 0.9, p99 <= 1.5x): %s" % (
-            "met" if met else "NOT met")
-    print(line)
+for kind, rps_target in (("get", 0.95), ("batch", 0.8)):
+    a, n = rows[("arbiter", kind, 100)], rows[("nginx", kind, 100)]
+    per = [a[r][0] / n[r][0] for r in sorted(a) if r in n]
+    rr = med(("arbiter", kind, 100), 0) / med(("nginx", kind, 100), 0)
+    met = rr >= rps_target
+    ok = ok and met
+    print("- %s, requests/s at 100 %%: %.3f (per round: %s); target >= %.2f: "
+          "%s" % (kind, rr, " ".join("%.2f" % x for x in per), rps_target,
+                  "met" if met else "NOT met"))
+    for load in (50, 90, 100):
+        a, n = rows[("arbiter", kind, load)], rows[("nginx", kind, load)]
+        r99 = [a[r][3] / max(n[r][3], 1) for r in sorted(a) if r in n]
+        r999 = [a[r][4] / max(n[r][4], 1) for r in sorted(a) if r in n]
+        good = sum(1 for x, y in zip(r99, r999) if x <= 1.5 and y <= 3.0)
+        line = ("  - %s at %d %%: p99 ratio per round %s; p99.9 ratio per "
+                "round %s; rounds with p99 <= 1.5x and p99.9 <= 3x: %d of %d"
+                % (kind, load, " ".join("%.2f" % x for x in r99),
+                   " ".join("%.2f" % x for x in r999), good, len(r99)))
+        if load in (50, 90):
+            need = max(len(r99) - 1, 1) if len(r99) >= 5 else len(r99)
+            met = good >= need
+            if kind == "get":
+                ok = ok and met
+            line += " (target %d: %s)" % (need, "met" if met else "NOT met")
+        print(line)
 print()
 print("TARGET_MET=%d" % ok)
 PY
@@ -334,7 +413,7 @@ target_met=${report##*TARGET_MET=}
 report=${report%TARGET_MET=*}
 if [ -s "$tmp/stalls.txt" ]; then
     report+="Runs repeated after wrk timeouts (the whole run stalled): $(
-        awk '{ printf "%sround %s %s", (NR > 1 ? ", " : ""), $1, $2 }' \
+        awk '{ printf "%sround %s %s at %s %%", (NR > 1 ? ", " : ""), $1, $2, $3 }' \
             "$tmp/stalls.txt"); the stalled runs are in the raw output."
     report+=$'\n'
 fi
@@ -345,7 +424,7 @@ if [ "$PIN" = 1 ]; then
 else
     budget="unpinned; $WORKERS worker(s) each (arbiter ARBITER_THREADS, nginx worker_processes)"
 fi
-header="wrk -t$WRK_THREADS -c$CONNS -d$DURATION --latency, keep-alive, $RUNS round(s); $budget. Bodies: GET $get_len bytes, batch $post_len bytes (10 assignments). $NCPU x $cpu; $(uname -r). arbiter peak RSS ${arbiter_rss} kB. Load average before/after: $load_before / $load_after (other work on the machine competes with both servers alike)."
+header="wrk -t$WRK_THREADS -c$CONNS -d$DURATION, keep-alive, $RUNS round(s); loads 50 % and 90 % of the round's unpaced nginx rate (think time per connection, bench/assign_rate.lua) and 100 % (unpaced); $budget. Bodies: GET $get_len bytes, batch $post_len bytes (10 assignments). $NCPU x $cpu; $(uname -r). arbiter peak RSS ${arbiter_rss} kB. Load average before: $load_before; after each round: ${loads[*]}; after: $load_after (other work on the shared machine competes with both servers alike)."
 echo
 echo "$header"
 echo

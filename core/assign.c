@@ -154,6 +154,19 @@ answer(struct core_assignment *a, size_t arm, bool in, const char *reason,
     a->propensity = propensity;
 }
 
+void
+core_assign_prepare(struct core_experiment *e)
+{
+    const char *salt = e->salt != NULL ? e->salt : e->key;
+    size_t salt_len = strlen(salt);
+    e->seed_arm = core_hash_seed('A', salt, salt_len, e->bucket_version);
+    e->seed_coverage = core_hash_seed('C', salt, salt_len, e->bucket_version);
+    e->seed_layer =
+        e->layer != NULL ? core_hash_seed('L', e->layer, strlen(e->layer), 0)
+                         : 0;
+    e->seeded = true;
+}
+
 ab_status
 core_assign(const struct core_experiment *e, const char *unit,
             size_t unit_len, const struct core_attr *attrs, size_t n_attrs,
@@ -163,10 +176,12 @@ core_assign(const struct core_experiment *e, const char *unit,
         unit_len > CORE_UNIT_MAX || e->n_arms == 0 || e->control >= e->n_arms)
         return AB_EINVAL;
     const char *salt = e->salt != NULL ? e->salt : e->key;
-    size_t salt_len = strlen(salt);
-    uint32_t bucket = core_hash_to_position(core_hash_unit(
-        core_hash_seed('A', salt, salt_len, e->bucket_version), unit,
-        unit_len));
+    size_t salt_len = e->seeded ? 0 : strlen(salt);
+    uint64_t seed_arm =
+        e->seeded ? e->seed_arm
+                  : core_hash_seed('A', salt, salt_len, e->bucket_version);
+    uint32_t bucket =
+        core_hash_to_position(core_hash_unit(seed_arm, unit, unit_len));
     struct core_assignment a;
 
     /* A finished rollout serves one arm to every unit. */
@@ -196,18 +211,22 @@ core_assign(const struct core_experiment *e, const char *unit,
         goto done;
     }
     if (e->layer != NULL) {
-        uint32_t lp = core_hash_to_position(core_hash_unit(
-            core_hash_seed('L', e->layer, strlen(e->layer), 0), unit,
-            unit_len));
+        uint64_t seed =
+            e->seeded ? e->seed_layer
+                      : core_hash_seed('L', e->layer, strlen(e->layer), 0);
+        uint32_t lp =
+            core_hash_to_position(core_hash_unit(seed, unit, unit_len));
         if (lp < e->layer_lo || lp >= e->layer_hi) {
             answer(&a, e->control, false, CORE_REASON_LAYER, bucket, 1.0);
             goto done;
         }
     }
     if (e->coverage < CORE_SCALE) {
-        uint32_t cp = core_hash_to_position(core_hash_unit(
-            core_hash_seed('C', salt, salt_len, e->bucket_version), unit,
-            unit_len));
+        uint64_t seed =
+            e->seeded ? e->seed_coverage
+                      : core_hash_seed('C', salt, salt_len, e->bucket_version);
+        uint32_t cp =
+            core_hash_to_position(core_hash_unit(seed, unit, unit_len));
         if (cp >= e->coverage) {
             answer(&a, e->control, false, CORE_REASON_COVERAGE, bucket, 1.0);
             goto done;

@@ -77,6 +77,12 @@ uint32_t core_hash_to_position(uint64_t h);
 uint32_t core_hash_position(char purpose, const char *salt, uint32_t version,
                             const char *unit, size_t unit_len);
 
+/* Derive e's three hash v1 seeds (arm, coverage, layer) once and keep
+ * them in e, so that core_assign() hashes only the unit. Call again after
+ * changing e's salt, key, layer or bucket_version (or set e->seeded to
+ * false). The answers are the same with or without it. */
+void core_assign_prepare(struct core_experiment *e);
+
 /* Assign 'unit' (UTF-8, 1..CORE_UNIT_MAX bytes) for experiment e.
  * Order: not running -> control (reason draft/paused/stopped);
  * forced unit -> its arm (in_experiment false: QA traffic is not analysed);

@@ -203,6 +203,7 @@ core_experiment_clone(const struct core_experiment *e)
 {
     struct core_experiment *c = ab_xmalloc(sizeof(*c));
     *c = *e;
+    c->seeded = false; /* a clone is made to be changed: seeds re-derived */
     c->key = dup_or_null(e->key);
     c->description = dup_or_null(e->description);
     c->unit_type = dup_or_null(e->unit_type);

@@ -174,6 +174,11 @@ struct core_experiment {
     /* promoted / rolled back: the arm served to every unit (index into
      * arms), set from the database row, not the definition */
     size_t served_arm;
+    /* hash v1 seeds of this experiment, derived once by
+     * core_assign_prepare() when a snapshot is built (core/assign.h);
+     * core_assign() derives them per call while seeded is false */
+    bool seeded;
+    uint64_t seed_arm, seed_coverage, seed_layer;
 };
 
 /* Release everything e owns, then e itself. NULL is a no-op. */

@@ -33,12 +33,20 @@ static size_t n_route_slots;
 static const char *const *route_patterns; /* borrowed, [n_route_slots - 1] */
 static const char *const *route_methods;
 
+/* Assignment counters live for the life of the process, in a list (kept in
+ * creation order for rendering) and a hash table on (experiment, arm) that
+ * makes metrics_assign_counter O(1): a snapshot of n experiments once
+ * scanned the whole list per arm, O(n^2) per reload (issue 14). */
 struct assign_counter {
     char *experiment, *arm;
+    uint64_t hash;
     _Atomic uint64_t count;
-    struct assign_counter *next;
+    struct assign_counter *next;  /* creation order */
+    struct assign_counter *chain; /* hash bucket */
 };
-static struct assign_counter *assign_head;
+static struct assign_counter *assign_head, **assign_tail = &assign_head;
+static struct assign_counter **assign_table; /* [assign_cap] */
+static size_t assign_n, assign_cap;
 static pthread_mutex_t assign_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct registered {
@@ -72,6 +80,10 @@ metrics_free(void)
         free(c);
     }
     assign_head = NULL;
+    assign_tail = &assign_head;
+    free(assign_table);
+    assign_table = NULL;
+    assign_n = assign_cap = 0;
     n_registry = 0;
 }
 
@@ -100,20 +112,58 @@ metrics_observe_request(size_t route, int status, uint64_t nanos)
         }
 }
 
+/* FNV-1a 64 over experiment, a 0 byte, arm (keys hold no NUL). */
+static uint64_t
+counter_hash(const char *experiment, const char *arm)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)experiment; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    h = (h ^ 0) * 0x100000001b3ULL;
+    for (const unsigned char *p = (const unsigned char *)arm; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
+static void
+table_grow(void)
+{
+    size_t cap = assign_cap ? assign_cap * 2 : 256;
+    struct assign_counter **t = ab_xcalloc(cap, sizeof(*t));
+    for (struct assign_counter *c = assign_head; c; c = c->next) {
+        size_t b = c->hash & (cap - 1);
+        c->chain = t[b];
+        t[b] = c;
+    }
+    free(assign_table);
+    assign_table = t;
+    assign_cap = cap;
+}
+
 _Atomic uint64_t *
 metrics_assign_counter(const char *experiment, const char *arm)
 {
+    uint64_t h = counter_hash(experiment, arm);
     pthread_mutex_lock(&assign_lock);
-    struct assign_counter *c;
-    for (c = assign_head; c; c = c->next)
-        if (strcmp(c->experiment, experiment) == 0 && strcmp(c->arm, arm) == 0)
-            break;
+    struct assign_counter *c = NULL;
+    if (assign_cap)
+        for (c = assign_table[h & (assign_cap - 1)]; c; c = c->chain)
+            if (c->hash == h && strcmp(c->experiment, experiment) == 0 &&
+                strcmp(c->arm, arm) == 0)
+                break;
     if (c == NULL) {
+        if (assign_n + 1 > assign_cap / 2) /* load factor <= 1/2 */
+            table_grow();
         c = ab_xcalloc(1, sizeof(*c));
         c->experiment = ab_xstrdup(experiment);
         c->arm = ab_xstrdup(arm);
-        c->next = assign_head;
-        assign_head = c;
+        c->hash = h;
+        *assign_tail = c;
+        assign_tail = &c->next;
+        size_t b = h & (assign_cap - 1);
+        c->chain = assign_table[b];
+        assign_table[b] = c;
+        assign_n++;
     }
     pthread_mutex_unlock(&assign_lock);
     return &c->count;

@@ -1,10 +1,20 @@
 /* app.c -- process state of `arbiter serve` (see app.h): the snapshot and
  * its swap, the connection pool, the sticky store, the config listener.
  *
- * Snapshot swap: readers take snap_lock only to copy the pointer and bump
- * its reference count (a few nanoseconds, never across I/O); the builder
- * makes the new snapshot without the lock and swaps under it. The old one
- * is freed by whichever reader releases it last.
+ * Snapshot reads take no lock: app->snap is an atomic pointer read under a
+ * hazard pointer (service/hazard.h), so an assignment writes no cache line
+ * that another thread writes (the old scheme took a global mutex and
+ * bumped a shared reference count on every read). Writers (reloads) are
+ * serialized by reload_lock, build the new snapshot beside the old one and
+ * publish it with one atomic exchange; the old one is freed once no reader
+ * holds it (at the next publish, or by the listener's periodic reclaim).
+ *
+ * Reloads are proportional to the change. A snapshot is a sorted array of
+ * pointers to shared entries (experiment + counters + change mark); a new
+ * snapshot copies the array (n pointers, a few microseconds for thousands
+ * of experiments) and makes entries only for the experiments whose row
+ * changed: parsing a definition and registering its counters, the costly
+ * part, happens once per change, not once per experiment per reload.
  */
 #include "service/app.h"
 #include "lib/clock.h"
@@ -16,42 +26,70 @@
 #include <time.h>
 
 #include "codec/experiment_json.h"
+#include "core/assign.h"
 #include "service/exposures.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "service/sticky.h"
 #include "sql/db.h"
-#include "sql/db_rollout.h"
+#include "sql/db_snapshot.h"
 
 /* ---- snapshot ----------------------------------------------------------- */
 
 static void
-snapshot_free(struct snapshot *s)
+entry_unref(struct snapshot_entry *x)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->counters[i]);
-        core_experiment_free(s->exps[i]);
-    }
+    if (--x->refs > 0)
+        return;
+    free(x->counters);
+    core_experiment_free(x->e);
+    free(x->mark);
+    free(x);
+}
+
+static void
+snapshot_free(void *p)
+{
+    struct snapshot *s = p;
+    for (size_t i = 0; i < s->n; i++)
+        entry_unref(s->entries[i]);
+    free(s->entries);
     free(s->counters);
     free(s->exps);
     free(s);
 }
 
+/* An empty snapshot with room for n experiments. */
+static struct snapshot *
+snapshot_alloc(size_t n)
+{
+    struct snapshot *s = ab_xcalloc(1, sizeof(*s));
+    s->exps = ab_xcalloc(n ? n : 1, sizeof(*s->exps));
+    s->counters = ab_xcalloc(n ? n : 1, sizeof(*s->counters));
+    s->entries = ab_xcalloc(n ? n : 1, sizeof(*s->entries));
+    return s;
+}
+
+static void
+snapshot_push(struct snapshot *s, struct snapshot_entry *x)
+{
+    size_t i = s->n++;
+    s->entries[i] = x;
+    s->exps[i] = x->e;
+    s->counters[i] = x->counters;
+    x->refs++;
+}
+
 struct snapshot *
 app_snapshot_get(struct app *app)
 {
-    pthread_mutex_lock(&app->snap_lock);
-    struct snapshot *s = app->snap;
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&app->snap_lock);
-    return s;
+    return hazard_acquire(&app->snap);
 }
 
 void
 app_snapshot_release(struct snapshot *s)
 {
-    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-        snapshot_free(s);
+    hazard_release(s);
 }
 
 struct core_experiment *
@@ -71,80 +109,196 @@ snapshot_find(const struct snapshot *s, const char *key, size_t *index)
         else
             lo = mid + 1;
     }
+    if (index)
+        *index = lo; /* where it would go */
     return NULL;
 }
 
-static void
-swap_in(struct app *app, struct snapshot *s)
+/* The snapshot in use; only for the writer (under reload_lock), which is
+ * the only thread that frees snapshots. */
+static struct snapshot *
+current(struct app *app)
 {
-    pthread_mutex_lock(&app->snap_lock);
-    struct snapshot *old = app->snap;
-    app->snap = s;
-    pthread_mutex_unlock(&app->snap_lock);
+    return atomic_load(&app->snap);
+}
+
+static void
+publish(struct app *app, struct snapshot *s)
+{
+    s->version = ++app->snap_builds;
+    hazard_publish(&app->snap, s, &app->snap_retired);
     atomic_store(&app->m_snapshot_version, s->version);
     atomic_store(&app->m_snapshot_experiments, (int64_t)s->n);
-    app_snapshot_release(old);
+}
+
+/* A new entry for a stored row: NULL (logged) when its definition does not
+ * parse. Derives the hash seeds and finds the counters once, here. */
+static struct snapshot_entry *
+entry_from_row(const struct db_snapshot_row *row)
+{
+    char err[256];
+    struct core_experiment *e = NULL;
+    json_error_t jerr;
+    json_t *doc = json_loads(row->definition, 0, &jerr);
+    if (doc == NULL ||
+        api_experiment_parse(doc, &e, err, sizeof(err)) != AB_OK) {
+        log_msg(LOG_ERROR, "stored definition does not parse", "experiment",
+                row->key, "error", doc ? err : jerr.text, NULL);
+        json_decref(doc);
+        return NULL;
+    }
+    json_decref(doc);
+    e->id = row->id;
+    e->version = row->version;
+    e->weights_version = row->weights_version;
+    if (core_state_parse(row->state, &e->state) != AB_OK)
+        e->state = CORE_STATE_DRAFT;
+    /* promoted / rolled-back experiments: the arm they serve */
+    e->served_arm = SIZE_MAX;
+    for (size_t a = 0; row->served_arm && a < e->n_arms; a++)
+        if (strcmp(e->arms[a].name, row->served_arm) == 0)
+            e->served_arm = a;
+    core_assign_prepare(e);
+    struct snapshot_entry *x = ab_xcalloc(1, sizeof(*x));
+    x->e = e;
+    x->mark = ab_xstrdup(row->mark);
+    x->counters = ab_xcalloc(e->n_arms ? e->n_arms : 1, sizeof(*x->counters));
+    for (size_t a = 0; a < e->n_arms; a++)
+        x->counters[a] = metrics_assign_counter(e->key, e->arms[a].name);
+    return x;
+}
+
+static bool
+entry_is(const struct snapshot_entry *x, int64_t id, const char *mark)
+{
+    return x->e->id == id && strcmp(x->mark, mark) == 0;
+}
+
+static int
+mark_cmp(const void *a, const void *b)
+{
+    const struct db_snapshot_mark *x = a, *y = b;
+    return strcmp(x->key, y->key);
+}
+
+static struct db_snapshot_mark *
+mark_find(struct db_snapshot_mark *m, size_t n, const char *key)
+{
+    struct db_snapshot_mark want = {.key = (char *)key};
+    return bsearch(&want, m, n, sizeof(*m), mark_cmp);
+}
+
+static ab_status
+reload_all(struct app *app, struct db *db)
+{
+    struct db_snapshot_mark *marks = NULL;
+    size_t n = 0;
+    if (db_snapshot_marks(db, &marks, &n) != AB_OK)
+        return AB_EDB;
+    /* byte order, as snapshot_find() searches (not the database's
+     * collation) */
+    qsort(marks, n, sizeof(*marks), mark_cmp);
+    struct snapshot *cur = current(app);
+    struct snapshot_entry **slot = ab_xcalloc(n ? n : 1, sizeof(*slot));
+    int64_t *fetch = ab_xmalloc((n ? n : 1) * sizeof(*fetch));
+    size_t n_fetch = 0, kept = 0, j = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (j < cur->n && strcmp(cur->exps[j]->key, marks[i].key) < 0)
+            j++;
+        if (j < cur->n && entry_is(cur->entries[j], marks[i].id,
+                                   marks[i].mark)) {
+            slot[i] = cur->entries[j];
+            kept++;
+        } else
+            fetch[n_fetch++] = marks[i].id;
+    }
+    ab_status rc = AB_OK;
+    if (n_fetch == 0 && kept == cur->n)
+        goto done; /* nothing changed */
+    struct db_snapshot_row *rows = NULL;
+    size_t n_rows = 0;
+    if (n_fetch &&
+        db_snapshot_rows_by_id(db, fetch, n_fetch, &rows, &n_rows) != AB_OK) {
+        rc = AB_EDB;
+        goto done;
+    }
+    for (size_t r = 0; r < n_rows; r++) {
+        struct db_snapshot_mark *m = mark_find(marks, n, rows[r].key);
+        if (m == NULL || slot[m - marks] != NULL)
+            continue; /* renamed or re-created since the marks were read */
+        slot[m - marks] = entry_from_row(&rows[r]);
+    }
+    db_snapshot_rows_free(rows, n_rows);
+    struct snapshot *s = snapshot_alloc(n);
+    for (size_t i = 0; i < n; i++)
+        if (slot[i])
+            snapshot_push(s, slot[i]);
+    publish(app, s);
+done:
+    free(fetch);
+    free(slot);
+    db_snapshot_marks_free(marks, n);
+    return rc;
 }
 
 ab_status
 app_reload(struct app *app, struct db *db)
 {
-    struct db_experiment *rows = NULL;
-    size_t n = 0;
     pthread_mutex_lock(&app->reload_lock);
-    ab_status rc = db_experiment_list(db, &rows, &n);
-    if (rc != AB_OK) {
-        pthread_mutex_unlock(&app->reload_lock);
-        atomic_fetch_add(&app->m_reload_errors, 1);
-        return rc;
-    }
-    /* promoted / rolled-back experiments: the arm they serve */
-    char *served_text = NULL;
-    json_t *served = NULL;
-    if (db_served_arms_json(db, &served_text) == AB_OK)
-        served = json_loads(served_text, 0, NULL);
-    free(served_text);
-    struct snapshot *s = ab_xcalloc(1, sizeof(*s));
-    s->exps = ab_xcalloc(n ? n : 1, sizeof(*s->exps));
-    s->counters = ab_xcalloc(n ? n : 1, sizeof(*s->counters));
-    for (size_t i = 0; i < n; i++) {
-        char err[256];
-        struct core_experiment *e = NULL;
-        json_error_t jerr;
-        json_t *doc = json_loads(rows[i].definition, 0, &jerr);
-        if (doc == NULL ||
-            api_experiment_parse(doc, &e, err, sizeof(err)) != AB_OK) {
-            log_msg(LOG_ERROR, "stored definition does not parse",
-                    "experiment", rows[i].key, "error",
-                    doc ? err : jerr.text, NULL);
-            json_decref(doc);
-            continue;
-        }
-        json_decref(doc);
-        e->id = rows[i].id;
-        e->version = rows[i].version;
-        e->weights_version = rows[i].weights_version;
-        if (core_state_parse(rows[i].state, &e->state) != AB_OK)
-            e->state = CORE_STATE_DRAFT;
-        e->served_arm = SIZE_MAX;
-        const char *arm = json_string_value(json_object_get(served, e->key));
-        for (size_t a = 0; arm && a < e->n_arms; a++)
-            if (strcmp(e->arms[a].name, arm) == 0)
-                e->served_arm = a;
-        size_t k = s->n++;
-        s->exps[k] = e;
-        s->counters[k] = ab_xcalloc(e->n_arms, sizeof(*s->counters[k]));
-        for (size_t a = 0; a < e->n_arms; a++)
-            s->counters[k][a] = metrics_assign_counter(e->key, e->arms[a].name);
-    }
-    db_experiment_list_free(rows, n);
-    json_decref(served);
-    atomic_store(&s->refs, 1);
-    s->version = ++app->snap_builds;
-    swap_in(app, s);
+    ab_status rc = reload_all(app, db);
     pthread_mutex_unlock(&app->reload_lock);
-    atomic_fetch_add(&app->m_reloads, 1);
+    atomic_fetch_add(rc == AB_OK ? &app->m_reloads : &app->m_reload_errors,
+                     1);
+    return rc;
+}
+
+static ab_status
+reload_key(struct app *app, struct db *db, const char *key)
+{
+    struct db_snapshot_row row = {0};
+    ab_status rc = db_snapshot_row_by_key(db, key, &row);
+    if (rc != AB_OK && rc != AB_ENOTFOUND)
+        return rc;
+    struct snapshot *cur = current(app);
+    size_t at;
+    bool present = snapshot_find(cur, key, &at) != NULL;
+    if (rc == AB_OK && present && entry_is(cur->entries[at], row.id, row.mark)) {
+        db_snapshot_row_clear(&row);
+        return AB_OK; /* already up to date */
+    }
+    struct snapshot_entry *x = rc == AB_OK ? entry_from_row(&row) : NULL;
+    db_snapshot_row_clear(&row);
+    if (x == NULL && !present)
+        return AB_OK; /* gone, or does not parse, and not in the snapshot */
+    struct snapshot *s = snapshot_alloc(cur->n + 1);
+    for (size_t i = 0; i < at; i++)
+        snapshot_push(s, cur->entries[i]);
+    if (x)
+        snapshot_push(s, x);
+    for (size_t i = at + (present ? 1 : 0); i < cur->n; i++)
+        snapshot_push(s, cur->entries[i]);
+    publish(app, s);
     return AB_OK;
+}
+
+ab_status
+app_reload_key(struct app *app, struct db *db, const char *key)
+{
+    pthread_mutex_lock(&app->reload_lock);
+    ab_status rc = reload_key(app, db, key);
+    pthread_mutex_unlock(&app->reload_lock);
+    atomic_fetch_add(rc == AB_OK ? &app->m_reloads : &app->m_reload_errors,
+                     1);
+    return rc;
+}
+
+/* Free the replaced snapshots that no reader holds any more. */
+static void
+snapshot_reclaim(struct app *app)
+{
+    pthread_mutex_lock(&app->reload_lock);
+    hazard_reclaim(&app->snap_retired);
+    pthread_mutex_unlock(&app->reload_lock);
 }
 
 /* ---- connection pool ---------------------------------------------------- */
@@ -246,7 +400,33 @@ app_expose(struct app *app, const struct exposure *x)
 
 /* ---- config listener ------------------------------------------------------ */
 
-/* LISTEN on the config channel; reload on every notification, and every
+/* Keys named by the notifications of one wait (each notification names
+ * the experiment it changed); past NOTE_KEYS, or for a payload that names
+ * nothing, the whole snapshot is brought up to date instead. */
+#define NOTE_KEYS 64
+struct notes {
+    char keys[NOTE_KEYS][CORE_KEY_MAX + 1];
+    size_t n;
+    bool all;
+};
+
+static void
+note_cb(void *arg, const char *payload)
+{
+    struct notes *nt = arg;
+    size_t len = strlen(payload);
+    if (len == 0 || len > CORE_KEY_MAX || nt->n == NOTE_KEYS) {
+        nt->all = true;
+        return;
+    }
+    for (size_t i = 0; i < nt->n; i++)
+        if (strcmp(nt->keys[i], payload) == 0)
+            return;
+    memcpy(nt->keys[nt->n++], payload, len + 1);
+}
+
+/* LISTEN on the config channel; reload the experiment each notification
+ * names, and the whole snapshot (changed rows only) every
  * reload_interval_ms as a backstop. Tracks whether the database is up. */
 static void *
 listener_main(void *arg)
@@ -255,6 +435,7 @@ listener_main(void *arg)
     struct db *db = NULL;
     int64_t last_reload = ab_now_ms();
     int backoff_ms = 200;
+    struct notes *nt = ab_xmalloc(sizeof(*nt));
     while (!atomic_load(&app->stopping)) {
         if (db == NULL) {
             if (db_open(app->cfg.database_url, &db) != AB_OK ||
@@ -277,7 +458,9 @@ listener_main(void *arg)
                 log_msg(LOG_INFO, "database reachable", NULL);
         }
         bool got = false;
-        if (db_wait_notify(db, 250, &got) != AB_OK) {
+        nt->n = 0;
+        nt->all = false;
+        if (db_wait_notify_payloads(db, 250, &got, note_cb, nt) != AB_OK) {
             db_close(db);
             db = NULL;
             atomic_store(&app->m_db_up, 0);
@@ -285,16 +468,23 @@ listener_main(void *arg)
             continue;
         }
         int64_t now = ab_now_ms();
-        if (got || now - last_reload >= app->cfg.reload_interval_ms) {
-            if (app_reload(app, db) != AB_OK) {
-                db_close(db);
-                db = NULL;
-                atomic_store(&app->m_db_up, 0);
-                continue;
-            }
+        ab_status rc = AB_OK;
+        if (nt->all || now - last_reload >= app->cfg.reload_interval_ms) {
+            rc = app_reload(app, db);
             last_reload = now;
+        } else {
+            for (size_t i = 0; rc == AB_OK && i < nt->n; i++)
+                rc = app_reload_key(app, db, nt->keys[i]);
         }
+        if (rc != AB_OK) {
+            db_close(db);
+            db = NULL;
+            atomic_store(&app->m_db_up, 0);
+            continue;
+        }
+        snapshot_reclaim(app);
     }
+    free(nt);
     db_close(db);
     return NULL;
 }
@@ -316,15 +506,11 @@ lend_put(void *ctx, struct db *db)
 ab_status
 app_init(struct app *app)
 {
-    pthread_mutex_init(&app->snap_lock, NULL);
     pthread_mutex_init(&app->reload_lock, NULL);
     pthread_mutex_init(&app->pool_lock, NULL);
     pthread_mutex_init(&app->sticky_db_lock, NULL);
-    struct snapshot *empty = ab_xcalloc(1, sizeof(*empty));
-    empty->exps = ab_xcalloc(1, sizeof(*empty->exps));
-    empty->counters = ab_xcalloc(1, sizeof(*empty->counters));
-    atomic_store(&empty->refs, 1);
-    app->snap = empty;
+    atomic_store(&app->snap, snapshot_alloc(0));
+    app->snap_retired.free_fn = snapshot_free;
     app->sticky = sticky_cache_new(app->cfg.sticky_cache);
     metrics_register("arbiter_db_up",
                      "1 when the config listener reaches PostgreSQL.",
@@ -374,6 +560,7 @@ app_shutdown(struct app *app)
     for (size_t i = 0; i < app->n_pool; i++)
         db_close(app->pool[i]);
     app->n_pool = 0;
-    app_snapshot_release(app->snap);
-    app->snap = NULL;
+    /* no reader runs any more: the HTTP server has stopped */
+    hazard_retired_free_all(&app->snap_retired);
+    snapshot_free(atomic_exchange(&app->snap, NULL));
 }

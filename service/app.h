@@ -14,6 +14,7 @@
 #include "core/experiment.h"
 #include "lib/status.h"
 #include "service/exposures.h"
+#include "service/hazard.h"
 
 struct db;
 
@@ -41,16 +42,28 @@ struct app_config {
     int decision_tick_ms;     /* rollout decisions (service/rollout_job.c) */
 };
 
-/* An immutable set of experiments. Readers hold a reference while they
- * use it; a config change builds a new one and swaps the pointer. It
- * lives in service/ (not core/) because it carries process state: metric
- * counters and a reference count. */
+/* One experiment of the snapshot with its assignment counters. Shared by
+ * every snapshot that holds it: a reload that changes one experiment makes
+ * one new entry and shares the others (service/app.c). */
+struct snapshot_entry {
+    struct core_experiment *e;
+    _Atomic uint64_t **counters; /* [arm] assignments_total */
+    char *mark;                  /* the row's change mark (sql/db_snapshot.h) */
+    long refs;                   /* snapshots holding it (under reload_lock) */
+};
+
+/* An immutable set of experiments, read without a lock: a reader holds it
+ * between app_snapshot_get() and app_snapshot_release() (a hazard pointer,
+ * service/hazard.h); a config change builds a new one and swaps the
+ * pointer, and the old one is freed once no reader holds it. It lives in
+ * service/ (not core/) because it carries process state: metric counters.
+ * exps[i] == entries[i]->e and counters[i] == entries[i]->counters. */
 struct snapshot {
-    _Atomic long refs;
     int64_t version; /* increases by one per build in this process */
-    struct core_experiment **exps; /* sorted by key */
+    struct core_experiment **exps; /* sorted by key (strcmp) */
     size_t n;
     _Atomic uint64_t ***counters; /* [exp][arm] assignments_total */
+    struct snapshot_entry **entries;
 };
 
 struct sticky_cache;   /* service/sticky.c */
@@ -60,10 +73,10 @@ struct leader;          /* service/leader.c */
 
 struct app {
     struct app_config cfg;
-    pthread_mutex_t snap_lock;
-    struct snapshot *snap;
-    pthread_mutex_t reload_lock;
+    void *_Atomic snap;          /* struct snapshot *, read lock-free */
+    pthread_mutex_t reload_lock; /* one snapshot writer at a time */
     int64_t snap_builds;
+    struct hazard_retired snap_retired; /* replaced, maybe still read */
 
     pthread_mutex_t pool_lock;
     struct db *pool[64];
@@ -96,17 +109,25 @@ ab_status app_init(struct app *app);
 void app_start_listener(struct app *app);
 void app_shutdown(struct app *app);
 
-/* Reference the current snapshot (never NULL after start-up); release with
- * app_snapshot_release(). */
+/* The current snapshot (never NULL after start-up), taking no lock;
+ * release it on the same thread with app_snapshot_release(). A thread may
+ * hold up to HAZARD_PER_THREAD snapshots at once. */
 struct snapshot *app_snapshot_get(struct app *app);
 void app_snapshot_release(struct snapshot *s);
 /* Binary search by key; NULL when absent. */
 struct core_experiment *snapshot_find(const struct snapshot *s,
                                       const char *key, size_t *index);
 
-/* Rebuild the snapshot from the database now (handlers call it after a
- * write, with their own connection, so a caller reads its own writes). */
+/* Bring the snapshot up to date with the database: fetch every
+ * experiment's change mark, then fetch and parse only the experiments
+ * that changed, were added or were removed; unchanged ones are shared with
+ * the current snapshot. No new snapshot when nothing changed. */
 ab_status app_reload(struct app *app, struct db *db);
+/* The same for one experiment (handlers call it after a write, with their
+ * own connection, so that a caller reads its own writes; the config
+ * listener calls it per notification): cost proportional to the change,
+ * whatever the number of experiments. */
+ab_status app_reload_key(struct app *app, struct db *db, const char *key);
 
 /* Borrow a pooled connection (NULL when the database is unreachable);
  * return it with app_db_put(). */

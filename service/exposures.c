@@ -1,10 +1,34 @@
 /* exposures.c -- asynchronous, batched, coalescing exposure writer (see
  * exposures.h).
  *
- *   assign threads --push--> [queue: array, mutex]  --swap-->  writer thread
- *        writer: sort by (experiment, unit), merge duplicates into pending,
- *        upsert pending in chunks of CHUNK rows; on failure keep pending
- *        and retry with backoff.
+ *   HTTP thread 1 --push--> [ring 1] --.
+ *   HTTP thread 2 --push--> [ring 2] ---+--drain--> writer thread
+ *                                        coalesce into pending (hash table
+ *                                        on (experiment, unit)); every
+ *                                        FLUSH_MS: sort, upsert in chunks
+ *                                        of CHUNK rows; on failure keep
+ *                                        pending and retry with backoff.
+ *
+ * A ring is a power-of-two byte buffer with two free-running byte counters:
+ * head (written only by its HTTP thread) and tail (written only by the
+ * writer). The producer writes a record at head, then publishes it with a
+ * release store of head; the consumer reads head with an acquire load,
+ * copies the records out, then frees the space with a release store of
+ * tail (Lamport's single-producer single-consumer queue; Herlihy & Shavit,
+ * "The Art of Multiprocessor Programming", 2nd ed., section 10.7). A record
+ * never wraps: when it does not fit before the end, a pad record fills the
+ * rest and the record starts at offset 0.
+ *
+ *   record, 8-byte aligned:
+ *   +-----+--------+-------+------+----+-------+----+----+----------+------+-----+
+ *   | len |unit_len|arm_len| pad? | bv | (0)   | id | wv | ts_ms    | prop | unit, arm bytes |
+ *   | u32 | u16    | u8    | u8   |i32 | u32   |i64 |i64 | i64      | f64  | (no NUL)        |
+ *   +-----+--------+-------+------+----+-------+----+----+----------+------+-----------------+
+ *
+ * A ring belongs to one writer and one thread; the thread's end (a
+ * pthread key destructor) or the writer's stop, whichever is last, frees
+ * it. The writer drains every ring every DRAIN_MS (polling: the producer
+ * never signals, so the hot path makes no system call).
  */
 #include "service/exposures.h"
 #include "lib/clock.h"
@@ -15,7 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xxhash.h>
 
+#include "core/experiment.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/status.h"
@@ -23,11 +49,42 @@
 
 #define CHUNK 5000
 #define FLUSH_MS 200
+#define DRAIN_MS 5
+#define RING_MIN 4096
+#define RING_MAX (2u << 20) /* 2 MiB: ~29,000 short records */
+
+struct rec {
+    uint32_t len; /* bytes of the record, header included, multiple of 8 */
+    uint16_t unit_len;
+    uint8_t arm_len;
+    uint8_t is_pad;
+    int32_t bucket_version;
+    uint32_t zero;
+    int64_t experiment_id;
+    int64_t weights_version;
+    int64_t ts_ms;
+    double propensity;
+    /* unit bytes, then arm bytes */
+};
+
+struct ring {
+    _Alignas(64) _Atomic uint64_t head; /* producer */
+    uint64_t cached_tail;               /* producer's last view of tail */
+    uint64_t pushed;                    /* records published (producer) */
+    _Alignas(64) _Atomic uint64_t tail; /* writer */
+    _Atomic uint64_t taken;             /* records drained (writer) */
+    _Alignas(64) unsigned char *buf;
+    size_t size; /* power of two */
+    _Atomic int refs; /* producer thread + writer */
+    struct ring *next; /* writer's list, under rings_lock */
+    struct exposure_writer *owner;
+};
 
 struct item {
     int64_t experiment_id;
     char *unit; /* owned */
     char *arm;  /* owned */
+    uint64_t hash;
     int32_t bucket_version;
     int64_t weights_version;
     double propensity;
@@ -37,22 +94,143 @@ struct item {
 struct exposure_writer {
     struct db_lender lender;
     size_t limit;
-    pthread_mutex_t lock;
+    size_t ring_size;
+    uint64_t gen; /* tells this writer's rings from a stopped writer's */
+    pthread_mutex_t lock; /* stop flag and the writer's sleep */
     pthread_cond_t cond;
-    struct item *queue;
-    size_t n_queue, cap_queue;
     bool stop;
     int stop_timeout_ms;
     pthread_t thread;
+    pthread_mutex_t rings_lock; /* the ring list (new threads, drains) */
+    struct ring *rings;
 
-    struct item *pending; /* writer thread only */
+    /* writer thread only: coalesced exposures and their index */
+    struct item *pending;
     size_t n_pending, cap_pending;
+    uint32_t *index; /* open addressing: pending index + 1, 0 empty */
+    size_t index_cap; /* power of two, > 2 * n_pending */
 
     _Atomic int64_t m_depth;
     _Atomic int64_t m_written;
     _Atomic int64_t m_dropped;
     _Atomic int64_t m_errors;
 };
+
+/* ---- producer side (HTTP threads) ----------------------------------------- */
+
+static _Atomic uint64_t writer_gens;
+static pthread_key_t ring_key;
+static pthread_once_t ring_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct ring *my_ring;
+static _Thread_local uint64_t my_gen;
+
+static void
+ring_unref(struct ring *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        free(r->buf);
+        free(r);
+    }
+}
+
+/* The thread ends: the writer drains what is left, then frees the ring. */
+static void
+ring_thread_end(void *arg)
+{
+    ring_unref(arg);
+}
+
+static void
+make_key(void)
+{
+    if (pthread_key_create(&ring_key, ring_thread_end) != 0)
+        abort();
+}
+
+static struct ring *
+thread_ring(struct exposure_writer *w)
+{
+    if (my_ring != NULL && my_gen == w->gen)
+        return my_ring;
+    pthread_once(&ring_once, make_key);
+    if (my_ring != NULL) /* a ring of a writer that was stopped */
+        ring_unref(my_ring);
+    struct ring *r = ab_xcalloc(1, sizeof(*r));
+    r->size = w->ring_size;
+    r->buf = ab_xcalloc(1, r->size);
+    atomic_store(&r->refs, 2);
+    r->owner = w;
+    pthread_mutex_lock(&w->rings_lock);
+    r->next = w->rings;
+    w->rings = r;
+    pthread_mutex_unlock(&w->rings_lock);
+    my_ring = r;
+    my_gen = w->gen;
+    pthread_setspecific(ring_key, r);
+    return r;
+}
+
+static size_t
+align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+void
+exposure_writer_push(struct exposure_writer *w, const struct exposure *x)
+{
+    struct ring *r = thread_ring(w);
+    size_t unit_len = strlen(x->unit), arm_len = strlen(x->arm);
+    if (unit_len > CORE_UNIT_MAX || arm_len > CORE_KEY_MAX) {
+        atomic_fetch_add_explicit(&w->m_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    /* the bound on exposures waiting: coalesced units plus this ring's
+     * records (other threads' rings are not counted here: the writer
+     * drops new units past the limit when it drains them) */
+    uint64_t waiting =
+        (uint64_t)atomic_load_explicit(&w->m_depth, memory_order_relaxed) +
+        (r->pushed - atomic_load_explicit(&r->taken, memory_order_relaxed));
+    if (waiting >= w->limit) {
+        atomic_fetch_add_explicit(&w->m_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    size_t need = align8(sizeof(struct rec) + unit_len + arm_len);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    size_t off = (size_t)(head & (r->size - 1));
+    size_t room = r->size - off; /* before the end; a multiple of 8 */
+    size_t total = need <= room ? need : room + need;
+    if (head + total - r->cached_tail > r->size) {
+        r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (head + total - r->cached_tail > r->size) {
+            atomic_fetch_add_explicit(&w->m_dropped, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    if (need > room) {
+        struct rec pad = {.len = (uint32_t)room, .is_pad = 1};
+        memcpy(r->buf + off, &pad, sizeof(uint32_t) * 2); /* len, flags */
+        off = 0;
+    }
+    struct rec h = {
+        .len = (uint32_t)need,
+        .unit_len = (uint16_t)unit_len,
+        .arm_len = (uint8_t)arm_len,
+        .bucket_version = x->bucket_version,
+        .experiment_id = x->experiment_id,
+        .weights_version = x->weights_version,
+        .ts_ms = x->ts_ms,
+        .propensity = x->propensity,
+    };
+    unsigned char *p = r->buf + off;
+    memcpy(p, &h, sizeof(h));
+    memcpy(p + sizeof(h), x->unit, unit_len);
+    memcpy(p + sizeof(h) + unit_len, x->arm, arm_len);
+    atomic_store_explicit(&r->head, head + total, memory_order_release);
+    r->pushed++;
+}
+
+/* ---- writer side: coalescing -------------------------------------------- */
 
 static void
 item_free(struct item *it)
@@ -61,37 +239,176 @@ item_free(struct item *it)
     free(it->arm);
 }
 
-void
-exposure_writer_push(struct exposure_writer *w, const struct exposure *x)
+static uint64_t
+key_hash(int64_t experiment_id, const char *unit, size_t len)
 {
-    struct item it = {
-        .experiment_id = x->experiment_id,
-        .unit = ab_xstrdup(x->unit),
-        .arm = ab_xstrdup(x->arm),
-        .bucket_version = x->bucket_version,
-        .weights_version = x->weights_version,
-        .propensity = x->propensity,
-        .first_ms = x->ts_ms,
-        .last_ms = x->ts_ms,
-        .count = 1,
-    };
-    pthread_mutex_lock(&w->lock);
-    size_t depth = w->n_queue + (size_t)atomic_load(&w->m_depth);
-    if (w->n_queue >= w->limit || depth >= 2 * w->limit) {
-        pthread_mutex_unlock(&w->lock);
-        atomic_fetch_add(&w->m_dropped, 1);
-        item_free(&it);
+    return XXH3_64bits_withSeed(unit, len, (uint64_t)experiment_id);
+}
+
+static void
+index_rebuild(struct exposure_writer *w, size_t want)
+{
+    size_t cap = w->index_cap ? w->index_cap : 1024;
+    while (cap < 2 * want + 2)
+        cap *= 2;
+    if (cap != w->index_cap) {
+        free(w->index);
+        w->index = ab_xmalloc(cap * sizeof(*w->index));
+        w->index_cap = cap;
+    }
+    memset(w->index, 0, cap * sizeof(*w->index));
+    for (size_t i = 0; i < w->n_pending; i++) {
+        size_t b = w->pending[i].hash & (cap - 1);
+        while (w->index[b])
+            b = (b + 1) & (cap - 1);
+        w->index[b] = (uint32_t)(i + 1);
+    }
+}
+
+/* The pending item of (experiment, unit), or the empty index slot where
+ * it goes (*found false). */
+static uint32_t *
+index_find(struct exposure_writer *w, int64_t experiment_id, const char *unit,
+           size_t len, uint64_t hash, bool *found)
+{
+    size_t b = hash & (w->index_cap - 1);
+    for (;; b = (b + 1) & (w->index_cap - 1)) {
+        uint32_t i = w->index[b];
+        if (i == 0) {
+            *found = false;
+            return &w->index[b];
+        }
+        struct item *it = &w->pending[i - 1];
+        if (it->hash == hash && it->experiment_id == experiment_id &&
+            strlen(it->unit) == len && memcmp(it->unit, unit, len) == 0) {
+            *found = true;
+            return &w->index[b];
+        }
+    }
+}
+
+/* One exposure into pending. The result does not depend on the order in
+ * which exposures arrive (threads interleave): a higher bucket version
+ * re-randomized the unit and replaces the exposure (lower versions are
+ * superseded and not counted, as the upsert in sql/db.c does with the
+ * stored row); under one version the earliest exposure's arm, weights
+ * version and propensity are kept and counts add up; last_ms is the
+ * latest of all. */
+static void
+coalesce(struct exposure_writer *w, const struct rec *h, const char *unit,
+         const char *arm)
+{
+    uint64_t hash = key_hash(h->experiment_id, unit, h->unit_len);
+    if (w->index_cap < 2 * w->n_pending + 2)
+        index_rebuild(w, w->n_pending + 1);
+    bool found;
+    uint32_t *slot =
+        index_find(w, h->experiment_id, unit, h->unit_len, hash, &found);
+    if (found) {
+        struct item *it = &w->pending[*slot - 1];
+        if (h->ts_ms > it->last_ms)
+            it->last_ms = h->ts_ms;
+        if (h->bucket_version < it->bucket_version)
+            return;
+        if (h->bucket_version > it->bucket_version) {
+            it->bucket_version = h->bucket_version;
+            it->count = 0;
+            it->first_ms = INT64_MAX; /* this exposure's, just below */
+        }
+        if (h->ts_ms < it->first_ms) {
+            if (strlen(it->arm) != h->arm_len ||
+                memcmp(it->arm, arm, h->arm_len) != 0) {
+                free(it->arm);
+                it->arm = ab_xmalloc((size_t)h->arm_len + 1);
+                memcpy(it->arm, arm, h->arm_len);
+                it->arm[h->arm_len] = '\0';
+            }
+            it->first_ms = h->ts_ms;
+            it->weights_version = h->weights_version;
+            it->propensity = h->propensity;
+        }
+        it->count++;
         return;
     }
-    if (w->n_queue == w->cap_queue) {
-        w->cap_queue = w->cap_queue ? w->cap_queue * 2 : 1024;
-        w->queue = ab_xrealloc(w->queue, w->cap_queue * sizeof(*w->queue));
+    if (w->n_pending >= w->limit) {
+        atomic_fetch_add_explicit(&w->m_dropped, 1, memory_order_relaxed);
+        return;
     }
-    w->queue[w->n_queue++] = it;
-    if (w->n_queue == CHUNK)
-        pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
+    if (w->n_pending == w->cap_pending) {
+        w->cap_pending = w->cap_pending ? 2 * w->cap_pending : 1024;
+        w->pending =
+            ab_xrealloc(w->pending, w->cap_pending * sizeof(*w->pending));
+    }
+    struct item *it = &w->pending[w->n_pending++];
+    *it = (struct item){
+        .experiment_id = h->experiment_id,
+        .unit = ab_xmalloc((size_t)h->unit_len + 1),
+        .arm = ab_xmalloc((size_t)h->arm_len + 1),
+        .hash = hash,
+        .bucket_version = h->bucket_version,
+        .weights_version = h->weights_version,
+        .propensity = h->propensity,
+        .first_ms = h->ts_ms,
+        .last_ms = h->ts_ms,
+        .count = 1,
+    };
+    memcpy(it->unit, unit, h->unit_len);
+    it->unit[h->unit_len] = '\0';
+    memcpy(it->arm, arm, h->arm_len);
+    it->arm[h->arm_len] = '\0';
+    *slot = (uint32_t)w->n_pending;
 }
+
+/* Copy everything published in r into pending; returns the records read. */
+static size_t
+drain_ring(struct exposure_writer *w, struct ring *r)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    size_t n = 0;
+    while (tail < head) {
+        const unsigned char *p = r->buf + (tail & (r->size - 1));
+        struct rec h;
+        memcpy(&h, p, sizeof(uint32_t) * 2);
+        if (!h.is_pad) {
+            memcpy(&h, p, sizeof(h));
+            const char *unit = (const char *)p + sizeof(h);
+            coalesce(w, &h, unit, unit + h.unit_len);
+            n++;
+        }
+        tail += h.len;
+    }
+    /* m_depth first: a producer never sees these records in neither */
+    atomic_store(&w->m_depth, (int64_t)w->n_pending);
+    atomic_store_explicit(&r->tail, tail, memory_order_release);
+    atomic_fetch_add_explicit(&r->taken, n, memory_order_release);
+    return n;
+}
+
+/* Drain every ring; frees the rings whose thread has ended. */
+static size_t
+drain_all(struct exposure_writer *w)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&w->rings_lock);
+    struct ring **pp = &w->rings;
+    while (*pp) {
+        struct ring *r = *pp;
+        n += drain_ring(w, r);
+        if (atomic_load(&r->refs) == 1) { /* only the writer's reference */
+            n += drain_ring(w, r);
+            *pp = r->next;
+            ring_unref(r);
+            continue;
+        }
+        pp = &r->next;
+    }
+    pthread_mutex_unlock(&w->rings_lock);
+    atomic_store(&w->m_depth, (int64_t)w->n_pending);
+    return n;
+}
+
+/* ---- writer side: upserts ----------------------------------------------- */
 
 static int
 item_cmp(const void *a, const void *b)
@@ -99,71 +416,13 @@ item_cmp(const void *a, const void *b)
     const struct item *x = a, *y = b;
     if (x->experiment_id != y->experiment_id)
         return x->experiment_id < y->experiment_id ? -1 : 1;
-    int c = strcmp(x->unit, y->unit);
-    if (c != 0)
-        return c;
-    /* the earliest exposure first: its arm is the one that is kept */
-    return (x->first_ms > y->first_ms) - (x->first_ms < y->first_ms);
+    return strcmp(x->unit, y->unit);
 }
 
-/* Two exposures of one unit under different bucket versions: the higher
- * version re-randomized the unit, so its exposure replaces the other (as
- * the upsert in sql/db.c does with the stored row); exposures under the
- * lower version are superseded and not counted. */
-static void
-merge_versions(struct item *keep, struct item *it)
-{
-    int64_t last_ms = keep->last_ms > it->last_ms ? keep->last_ms : it->last_ms;
-    if (it->bucket_version > keep->bucket_version) {
-        char *unit = keep->unit, *arm = keep->arm;
-        *keep = *it;
-        it->unit = unit; /* freed by the caller with it */
-        it->arm = arm;
-    }
-    keep->last_ms = last_ms;
-}
-
-/* Move batch into pending, merging equal (experiment, unit). */
-static void
-merge_into_pending(struct exposure_writer *w, struct item *batch, size_t n)
-{
-    size_t total = w->n_pending + n;
-    if (total > w->cap_pending) {
-        w->cap_pending = total * 2;
-        w->pending = ab_xrealloc(w->pending,
-                                 w->cap_pending * sizeof(*w->pending));
-    }
-    memcpy(w->pending + w->n_pending, batch, n * sizeof(*batch));
-    qsort(w->pending, total, sizeof(*w->pending), item_cmp);
-    size_t out = 0;
-    for (size_t i = 0; i < total; i++) {
-        struct item *it = &w->pending[i];
-        if (out > 0) {
-            struct item *last = &w->pending[out - 1];
-            if (last->experiment_id == it->experiment_id &&
-                strcmp(last->unit, it->unit) == 0) {
-                if (it->bucket_version != last->bucket_version) {
-                    merge_versions(last, it);
-                    item_free(it);
-                    continue;
-                }
-                if (it->first_ms < last->first_ms)
-                    last->first_ms = it->first_ms;
-                if (it->last_ms > last->last_ms)
-                    last->last_ms = it->last_ms;
-                last->count += it->count;
-                item_free(it);
-                continue;
-            }
-        }
-        w->pending[out++] = *it;
-    }
-    w->n_pending = out;
-    atomic_store(&w->m_depth, (int64_t)out);
-}
-
-/* Write pending in chunks; returns false when the database failed (what
- * was written is removed from pending, the rest stays). */
+/* Write pending in chunks, sorted by (experiment, unit): every instance
+ * locks rows in one order, so two writers never deadlock. Returns false
+ * when the database failed (what was written is removed from pending, the
+ * rest stays). */
 static bool
 write_pending(struct exposure_writer *w)
 {
@@ -172,6 +431,7 @@ write_pending(struct exposure_writer *w)
     struct db *db = w->lender.get(w->lender.ctx);
     if (db == NULL)
         return w->n_pending == 0;
+    qsort(w->pending, w->n_pending, sizeof(*w->pending), item_cmp);
     struct db_exposure *rows = ab_xmalloc(CHUNK * sizeof(*rows));
     while (done < w->n_pending) {
         size_t n = w->n_pending - done;
@@ -199,6 +459,7 @@ write_pending(struct exposure_writer *w)
     memmove(w->pending, w->pending + done,
             (w->n_pending - done) * sizeof(*w->pending));
     w->n_pending -= done;
+    index_rebuild(w, w->n_pending); /* sorted and shifted: new positions */
     atomic_store(&w->m_depth, (int64_t)w->n_pending);
     return ok;
 }
@@ -221,41 +482,36 @@ writer_main(void *arg)
     struct exposure_writer *w = arg;
     int backoff_ms = FLUSH_MS;
     int64_t stop_deadline = 0;
+    int64_t next_write = ab_now_ms() + FLUSH_MS;
     for (;;) {
         pthread_mutex_lock(&w->lock);
-        if (!w->stop && w->n_queue < CHUNK) {
+        if (!w->stop) {
             struct timespec ts;
-            deadline_in(&ts, w->n_pending ? backoff_ms : FLUSH_MS);
+            deadline_in(&ts, DRAIN_MS);
             pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         }
-        struct item *batch = w->queue;
-        size_t n = w->n_queue;
         bool stop = w->stop;
-        w->queue = NULL;
-        w->n_queue = w->cap_queue = 0;
         pthread_mutex_unlock(&w->lock);
 
-        if (n)
-            merge_into_pending(w, batch, n);
-        free(batch);
+        drain_all(w);
+        int64_t now = ab_now_ms();
         if (stop && stop_deadline == 0)
-            stop_deadline = ab_now_ms() + w->stop_timeout_ms;
-        if (w->n_pending) {
+            stop_deadline = now + w->stop_timeout_ms;
+        if (w->n_pending &&
+            (now >= next_write || w->n_pending >= CHUNK || stop)) {
             if (write_pending(w))
                 backoff_ms = FLUSH_MS;
             else if (backoff_ms < 5000)
                 backoff_ms *= 2;
-        }
+            next_write = ab_now_ms() + (w->n_pending ? backoff_ms : FLUSH_MS);
+        } else if (w->n_pending == 0 && now >= next_write)
+            next_write = now + FLUSH_MS;
         if (stop) {
-            pthread_mutex_lock(&w->lock);
-            bool empty = w->n_queue == 0;
-            pthread_mutex_unlock(&w->lock);
-            if ((empty && w->n_pending == 0) || ab_now_ms() > stop_deadline)
+            drain_all(w);
+            if (w->n_pending == 0 || ab_now_ms() > stop_deadline)
                 break;
-            if (w->n_pending) {
-                struct timespec ts = {0, 100 * 1000000L};
-                nanosleep(&ts, NULL);
-            }
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
         }
     }
     if (w->n_pending) {
@@ -273,8 +529,18 @@ exposure_writer_new(const struct db_lender *lender, size_t limit)
     struct exposure_writer *w = ab_xcalloc(1, sizeof(*w));
     w->lender = *lender;
     w->limit = limit ? limit : 1;
+    if (w->limit > UINT32_MAX - 1)
+        w->limit = UINT32_MAX - 1; /* the index holds 32-bit positions */
+    /* a ring holds about as many short records as the limit, within
+     * [RING_MIN, RING_MAX] bytes */
+    w->ring_size = RING_MIN;
+    while (w->ring_size < RING_MAX && w->ring_size / 64 < w->limit)
+        w->ring_size *= 2;
+    w->gen = atomic_fetch_add(&writer_gens, 1) + 1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
+    pthread_mutex_init(&w->rings_lock, NULL);
+    index_rebuild(w, 0);
     metrics_register("arbiter_exposure_queue_depth",
                      "Exposures coalesced and waiting to be written.",
                      METRICS_GAUGE, &w->m_depth);
@@ -305,11 +571,15 @@ exposure_writer_stop(struct exposure_writer *w, int timeout_ms)
     pthread_join(w->thread, NULL);
     for (size_t i = 0; i < w->n_pending; i++)
         item_free(&w->pending[i]);
-    for (size_t i = 0; i < w->n_queue; i++)
-        item_free(&w->queue[i]);
     free(w->pending);
-    free(w->queue);
+    free(w->index);
+    struct ring *r = w->rings, *next;
+    for (; r; r = next) {
+        next = r->next;
+        ring_unref(r);
+    }
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->rings_lock);
     free(w);
 }

@@ -1,9 +1,12 @@
-/* exposures.h -- the asynchronous exposure writer. The assign path pushes
- * into a bounded queue (a mutex held for a pointer swap, never for I/O);
- * one thread coalesces per (experiment, unit) and upserts batches into
- * PostgreSQL. While the database is down, coalesced exposures are kept in
- * memory (bounded by the same limit) and written when it is back; past the
- * limit new exposures are dropped and counted.
+/* exposures.h -- the asynchronous exposure writer. The assign path copies
+ * each exposure into its own thread's fixed-size ring (lock-free, single
+ * producer, single consumer: no mutex, no allocation, no write to a cache
+ * line another HTTP thread writes); one writer thread drains every ring,
+ * coalesces per (experiment, unit) in a hash table and upserts batches
+ * into PostgreSQL. While the database is down, coalesced exposures are
+ * kept in memory (at most 'limit' units) and written when it is back; an
+ * exposure that finds its ring full, or a new unit past the limit, is
+ * dropped and counted.
  */
 #ifndef SERVICE_EXPOSURES_H
 #define SERVICE_EXPOSURES_H
@@ -30,7 +33,10 @@ struct exposure {
  * must outlive the writer) and keeps at most 'limit' exposures. */
 struct exposure_writer *exposure_writer_new(const struct db_lender *lender,
                                             size_t limit);
-/* Push one exposure (copied). Never blocks on I/O. */
+/* Push one exposure (copied into this thread's ring; the strings are
+ * borrowed for the call only). Never blocks, never allocates after the
+ * thread's first push. Units longer than CORE_UNIT_MAX bytes or arms
+ * longer than CORE_KEY_MAX are refused by the callers before this. */
 void exposure_writer_push(struct exposure_writer *w, const struct exposure *x);
 /* Flush what is queued (bounded by timeout_ms), stop the thread, free. */
 void exposure_writer_stop(struct exposure_writer *w, int timeout_ms);

@@ -728,15 +728,19 @@ db_listen(struct db *db, const char *channel)
     return exec_simple(db, "listen", sql, DB_ONCE);
 }
 
-/* Free every notification received; *got true when there was one. */
+/* Hand every notification received to fn (when given) and free it; *got
+ * true when there was one. */
 static void
-drain_notifies(struct db *db, bool *got)
+drain_notifies(struct db *db, bool *got,
+               void (*fn)(void *arg, const char *payload), void *arg)
 {
     for (;;) {
         PGnotify *note = PQnotifies(db->conn);
         if (note == NULL)
             return;
         *got = true;
+        if (fn)
+            fn(arg, note->extra ? note->extra : "");
         PQfreemem(note);
     }
 }
@@ -744,10 +748,17 @@ drain_notifies(struct db *db, bool *got)
 ab_status
 db_wait_notify(struct db *db, int timeout_ms, bool *got)
 {
+    return db_wait_notify_payloads(db, timeout_ms, got, NULL, NULL);
+}
+
+ab_status
+db_wait_notify_payloads(struct db *db, int timeout_ms, bool *got,
+                        void (*fn)(void *arg, const char *payload), void *arg)
+{
     *got = false;
     if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
         return AB_EDB;
-    drain_notifies(db, got);
+    drain_notifies(db, got, fn, arg);
     if (*got)
         return AB_OK;
     struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
@@ -762,7 +773,7 @@ db_wait_notify(struct db *db, int timeout_ms, bool *got)
         db_report(db, "listen", NULL);
         return AB_EDB;
     }
-    drain_notifies(db, got);
+    drain_notifies(db, got, fn, arg);
     return AB_OK;
 }
 

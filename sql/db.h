@@ -131,6 +131,11 @@ ab_status db_listen(struct db *db, const char *channel);
 /* Wait up to timeout_ms for a notification. *got is true when one (or
  * more: they are drained) arrived. AB_EDB when the connection broke. */
 ab_status db_wait_notify(struct db *db, int timeout_ms, bool *got);
+/* The same, handing each notification's payload to fn (an experiment key
+ * for every notification arbiter sends); *got as above. */
+ab_status db_wait_notify_payloads(struct db *db, int timeout_ms, bool *got,
+                                  void (*fn)(void *arg, const char *payload),
+                                  void *arg);
 
 /* A query returning one row of one text column (JSON documents built by
  * PostgreSQL): a new string in *out (free()); SQL NULL reads as "null".
