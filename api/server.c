@@ -1063,21 +1063,30 @@ server_quiesce(struct server *srv)
 }
 
 void
-server_stop(struct server *srv)
+server_drain(struct server *srv)
 {
     if (srv == NULL)
         return;
-    /* Drain: stop accepting, then let every request already received
-     * finish (its answer closes the connection) for up to drain_ms;
-     * requests waiting in the slow pool run to the end. */
+    /* stop accepting, then let every request already received finish
+     * (its answer closes the connection) for up to drain_ms */
     server_quiesce(srv);
     if (srv->listen_fd >= 0)
         close(srv->listen_fd); /* quiesced: MHD no longer owns it */
+    srv->listen_fd = -1;
     int64_t until = now_ms() + lim.drain_ms;
     while (atomic_load(&n_in_flight) > 0 && now_ms() < until) {
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
+}
+
+void
+server_stop(struct server *srv)
+{
+    if (srv == NULL)
+        return;
+    server_drain(srv);
+    /* requests waiting in the slow pool run to the end */
     slow_stop();
     /* deferred answers still being queued (the caller drained their
      * producers first): give them a moment to go out */

@@ -18,6 +18,10 @@ void server_stop(struct server *srv);
 /* Stop accepting without closing the listening socket (a successor
  * process took it over); answers from now on close their connections. */
 void server_quiesce(struct server *srv);
+/* Stop accepting and wait (up to ARBITER_DRAIN_TIMEOUT_MS) until no
+ * request is in flight; the server keeps answering open connections
+ * (with Connection: close). server_stop() does it too. */
+void server_drain(struct server *srv);
 /* The listening socket, or -1. */
 int server_listen_fd(struct server *srv);
 
