@@ -26,6 +26,7 @@
 #include "service/leader.h"
 #include "service/reweight.h"
 #include "service/rollout_job.h"
+#include "service/sticky.h"
 #include "lib/version.h"
 #include "cli/commands.h"
 #include "lib/log.h"
@@ -502,6 +503,10 @@ cmd_serve(int argc, char **argv)
 
     api_routes_metrics_init();
     app_init(&app);
+    /* the sticky store's lookup threads connect now, not on the first
+     * lookup (service/sticky.h) */
+    sticky_store_start(app.sticky, app.cfg.database_url,
+                       app.cfg.sticky_timeout_ms);
     struct ingest_config icfg = {app.cfg.spool_dir, app.cfg.spool_max,
                                  app.cfg.ingest_queue,
                                  app.cfg.event_retention_days};

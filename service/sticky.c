@@ -60,7 +60,6 @@ struct store {
     char *url;
     int wait_ms;
     int64_t busy_since[STICKY_LOOKUP_THREADS]; /* 0 = idle */
-    int64_t open_until; /* circuit open: fail at once until then */
     pthread_t threads[STICKY_LOOKUP_THREADS];
     size_t n_threads;
 };
@@ -238,6 +237,9 @@ lookup_main(void *arg)
     free(arg);
     struct store *st = la.st;
     struct db *db = NULL;
+    /* connect before the first question, so that it does not pay for it */
+    if (db_open(st->url, &db) == AB_OK)
+        db_set_timeout(db, st->wait_ms);
     pthread_mutex_lock(&st->lock);
     for (;;) {
         while (st->head == NULL && !st->stopping)
@@ -350,6 +352,16 @@ store_stalled(const struct store *st, int64_t now)
     return true;
 }
 
+void
+sticky_store_start(struct sticky_cache *c, const char *database_url,
+                   int wait_ms)
+{
+    pthread_mutex_lock(&c->store.lock);
+    if (!c->store.started && !c->store.stopping)
+        store_start(&c->store, database_url, wait_ms);
+    pthread_mutex_unlock(&c->store.lock);
+}
+
 ab_status
 sticky_store_get(struct sticky_cache *c, const char *database_url,
                  int wait_ms, int64_t experiment_id, const char *unit,
@@ -364,8 +376,7 @@ sticky_store_get(struct sticky_cache *c, const char *database_url,
     }
     if (!st->started)
         store_start(st, database_url, wait_ms);
-    if (now < st->open_until || store_stalled(st, now) ||
-        st->n_queued >= STICKY_QUEUE_MAX) {
+    if (store_stalled(st, now) || st->n_queued >= STICKY_QUEUE_MAX) {
         pthread_mutex_unlock(&st->lock);
         return AB_EDB;
     }
@@ -402,7 +413,6 @@ sticky_store_get(struct sticky_cache *c, const char *database_url,
         question_free(q);
     } else { /* timed out: the lookup thread frees it */
         q->abandoned = true;
-        st->open_until = ab_now_ms() + STICKY_OPEN_MS;
         rc = AB_EDB;
     }
     pthread_mutex_unlock(&st->lock);

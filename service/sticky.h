@@ -35,12 +35,13 @@ size_t sticky_cache_size(struct sticky_cache *c);
  * server that is stopped (SIGSTOP), partitioned away or slow leaves a
  * lookup thread blocked in libpq, never an HTTP worker.
  *
- * Circuit breaker: after a wait that timed out, and while every lookup
- * thread has been busy with one question for longer than wait_ms (a
- * stalled server), lookups fail at once for STICKY_OPEN_MS instead of each
- * spending wait_ms; so a batch naming hundreds of sticky experiments costs
- * at most one wait, not one per experiment. The queue is bounded
- * (STICKY_QUEUE_MAX); a full queue fails at once too.
+ * Circuit breaker: while every lookup thread has been busy with one
+ * question for longer than wait_ms (a stalled server), lookups fail at
+ * once instead of each spending wait_ms; so a batch naming hundreds of
+ * sticky experiments costs at most STICKY_LOOKUP_THREADS waits, not one
+ * per experiment. The queue is bounded (STICKY_QUEUE_MAX); a full queue
+ * fails at once too. The lookup threads start (and connect) on
+ * sticky_store_start(), or on the first lookup.
  *
  * Returns AB_OK with a new string in *arm (free()), AB_ENOTFOUND when the
  * store has no arm for the unit at a version >= min_bucket_version, AB_EDB
@@ -48,7 +49,8 @@ size_t sticky_cache_size(struct sticky_cache *c);
  * hash: README "Stickiness when the store is slow or down"). */
 #define STICKY_LOOKUP_THREADS 2
 #define STICKY_QUEUE_MAX 256
-#define STICKY_OPEN_MS 1000
+void sticky_store_start(struct sticky_cache *c, const char *database_url,
+                        int wait_ms);
 ab_status sticky_store_get(struct sticky_cache *c, const char *database_url,
                            int wait_ms, int64_t experiment_id,
                            const char *unit, uint32_t min_bucket_version,
