@@ -186,6 +186,17 @@ count_unavailable(const char *body, size_t len)
     }
     atomic_fetch_add_explicit(&unavailable_counts[i], 1,
                               memory_order_relaxed);
+    /* logged with its reason, at most once a second per reason */
+    static _Atomic int64_t last_logged[N_REASONS];
+    int64_t now = now_ms(), last = atomic_load(&last_logged[i]);
+    if (now - last >= 1000 &&
+        atomic_compare_exchange_strong(&last_logged[i], &last, now)) {
+        char total[24];
+        snprintf(total, sizeof(total), "%llu",
+                 (unsigned long long)atomic_load(&unavailable_counts[i]));
+        log_msg(LOG_WARN, "answered 503", "reason", unavailable_reasons[i],
+                "total", total, NULL);
+    }
 }
 
 void
