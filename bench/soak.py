@@ -14,8 +14,8 @@ Faults, in a cycle of 120 s (scaled down for short runs):
 Reported at the end (and printed as one JSON line): failed requests
 (assignment answers other than 200, lost connections), events
 acknowledged / stored / lost / duplicated, assignment p50/p99/max, RSS and
-open-descriptor samples of the serving process with their least-squares
-slope per hour (excluding the first minute of warm-up), and the load
+open-descriptor samples of each serving process (a restart starts a new
+one) with their least-squares slope per hour (after its first 20 s), and the load
 average. Exit status 1 when a request failed or an event was lost.
 """
 import http.client
@@ -37,6 +37,20 @@ import ingest_load as il  # noqa: E402
 
 SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
 CYCLE = min(120, max(40, SECONDS // 3))
+
+
+def segments(samples, skip=20.0):
+    """Per serving process (restarts change it): [pid, first, last, slope
+    per hour over its samples after its first `skip` seconds]."""
+    out, by = [], {}
+    for t, v, pid in samples:
+        by.setdefault(pid, []).append((t, v))
+    for pid, pts in by.items():
+        t0 = pts[0][0]
+        out.append([pid, pts[0][1], pts[-1][1],
+                    round(slope_per_hour([(t - t0, v) for t, v in pts],
+                                         skip), 1)])
+    return out
 
 
 def slope_per_hour(samples, skip=60.0):
@@ -141,8 +155,8 @@ def main():
             el = time.time() - t_start
             st = proc_stats(pid)
             if st:
-                samples_rss.append((el, st[0]))
-                samples_fd.append((el, st[1]))
+                samples_rss.append((el, st[0], pid))
+                samples_fd.append((el, st[1], pid))
             cyc, at = int(el // CYCLE), el % CYCLE
             f = CYCLE / 120.0
             if at >= 20 * f and (cyc, "restart") not in done:
@@ -201,12 +215,9 @@ def main():
             "events_stored": len(stored),
             "events_lost": len(acked - set(stored)),
             "events_duplicated": sum(1 for v in stored.values() if v != 1),
-            "rss_kb_first_last": [samples_rss[0][1], samples_rss[-1][1]]
-            if samples_rss else None,
-            "rss_kb_per_hour": round(slope_per_hour(samples_rss)),
-            "fds_first_last": [samples_fd[0][1], samples_fd[-1][1]]
-            if samples_fd else None,
-            "fds_per_hour": round(slope_per_hour(samples_fd), 1),
+            # [pid, first, last, slope per hour] of each serving process
+            "rss_kb_by_process": segments(samples_rss),
+            "fds_by_process": segments(samples_fd),
             "loadavg": os.getloadavg(),
         }
         print(json.dumps(res))
