@@ -237,10 +237,15 @@ lookup_main(void *arg)
     free(arg);
     struct store *st = la.st;
     struct db *db = NULL;
-    /* connect before the first question, so that it does not pay for it */
+    /* connect before the first question, so that it does not pay for it
+     * (busy meanwhile: a server that never answers counts as stalled) */
+    pthread_mutex_lock(&st->lock);
+    st->busy_since[la.slot] = ab_now_ms();
+    pthread_mutex_unlock(&st->lock);
     if (db_open(st->url, &db) == AB_OK)
         db_set_timeout(db, st->wait_ms);
     pthread_mutex_lock(&st->lock);
+    st->busy_since[la.slot] = 0;
     for (;;) {
         while (st->head == NULL && !st->stopping)
             pthread_cond_wait(&st->asked, &st->lock);
