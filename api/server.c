@@ -86,7 +86,6 @@ struct conn_state {
 struct server {
     struct MHD_Daemon *daemon;
     struct app *app;
-    struct slow_pool slow;
     pthread_t reaper;
     bool reaper_started;
     int listen_fd;
