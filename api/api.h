@@ -66,6 +66,11 @@ struct api_resp {
 /* Steals r's body and headers. */
 void api_complete(void *defer, struct api_resp *r);
 
+/* 503 answers counted by reason, as Prometheus text (new string); and
+ * the optional token GET /metrics asks for (NULL: none). server.c. */
+void api_unavailable_render(char **text, size_t *len);
+const char *api_metrics_token(void);
+
 struct api_ctx {
     struct app *app;
     struct db *db; /* this request's pooled connection, or NULL if down */

@@ -28,6 +28,17 @@
 #define EVENT_ID_MAX 128
 #define ATTRIBUTES_MAX 4096
 #define VALUE_ABS_MAX 1e15
+/* Validation equals storability: a nonzero value must be at least 1e-100
+ * in magnitude (refused, never flushed). PostgreSQL's float8 arithmetic
+ * raises "value out of range: underflow" when a product of nonzero
+ * operands rounds to zero, and the fold squares values and multiplies
+ * per-unit sums: below about 1.5e-162 a square underflows, and a batch
+ * holding such a value would be refused after its 2xx. With |v| in
+ * [1e-100, 1e15] a square or a product of two values lies in
+ * [1e-200, 1e30], and sums of values (whose nonzero magnitude cannot drop
+ * below the ulp of 1e-100, about 1e-116) square to at least 1e-232: all
+ * normal doubles, far from both ends of the range. */
+#define VALUE_ABS_MIN 1e-100
 #define FUTURE_SKEW_MS (5 * 60 * 1000)
 #define EPOCH_2000_MS 946684800000LL
 
@@ -236,6 +247,12 @@ check_event(struct app *app, const struct snapshot *s, json_t *ev,
         if (!isfinite(value) || fabs(value) > VALUE_ABS_MAX) {
             reject(r, index, "value_out_of_range",
                    "value: must be finite and at most 1e15 in magnitude");
+            return false;
+        }
+        if (value != 0 && fabs(value) < VALUE_ABS_MIN) {
+            reject(r, index, "value_out_of_range",
+                   "value: nonzero values must be at least 1e-100 in "
+                   "magnitude (smaller ones underflow when squared)");
             return false;
         }
     }

@@ -337,6 +337,18 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
                         old->bucket_version);
         goto done;
     }
+    /* a started experiment keeps its randomization unless asked */
+    const char *rehash = old && strcmp(row.state, "draft") != 0
+                             ? api_experiment_rehash_field(old, e)
+                             : NULL;
+    if (rehash != NULL) {
+        api_reply_error(resp, 409, "conflict",
+                        "%s: changing it re-randomizes units of a started "
+                        "experiment; bump bucket_version to do so on purpose "
+                        "(now %u)",
+                        rehash, old->bucket_version);
+        goto done;
+    }
     if ((rc = layer_begin(ctx->db, e)) == AB_OK)
         rc = check_layer(ctx->db, e, err, sizeof(err));
     if (rc != AB_OK) {

@@ -1,5 +1,6 @@
 /* h_health.c -- liveness, readiness and the Prometheus endpoint. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "service/app.h"
@@ -41,9 +42,14 @@ api_metrics(struct api_ctx *ctx, const struct api_req *req,
 {
     (void)ctx;
     (void)req;
-    char *text;
-    size_t len;
+    char *text, *more;
+    size_t len, more_len;
     metrics_render(&text, &len);
+    api_unavailable_render(&more, &more_len); /* 503s by reason */
+    text = ab_xrealloc(text, len + more_len + 1);
+    memcpy(text + len, more, more_len + 1);
+    len += more_len;
+    free(more);
     api_reply_raw(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                   len);
 }

@@ -11,29 +11,92 @@
  *   last call  auth (401/403), UTF-8 and JSON checks (400), dispatch to the
  *              handler, queue its response
  * completed() frees the call and records the latency histogram.
+ *
+ * Hardening (issue 14), each in its own function below:
+ *   - framing_check(): ambiguous framing (Transfer-Encoding with
+ *     Content-Length, conflicting Content-Lengths) and NUL bytes in the
+ *     Authorization header are refused on the 1st call, before any body;
+ *   - the token is checked on the 1st call too: an unauthenticated body is
+ *     never read (401/403 at once, the connection then closes);
+ *   - limits: MHD's per-address connection limit, and deadlines kept by a
+ *     reaper thread that a slow sender cannot extend (headers within
+ *     ARBITER_HEADER_TIMEOUT_MS of connecting or of the previous answer,
+ *     the body within ARBITER_BODY_TIMEOUT_MS of the headers);
+ *   - slow routes (those that use the database, and analyze) run on a
+ *     separate bounded pool, never on an HTTP worker: a stalled database
+ *     or a large analysis cannot hold the workers that assign;
+ *   - every 503 is counted by reason (api_unavailable_render());
+ *   - server_stop() drains: it stops accepting, lets in-flight requests
+ *     finish (answers then carry Connection: close), then stops.
  */
 #include "api/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "service/app.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 
+/* Connection limits (README "Limits"); from the environment at start. */
+struct limits {
+    unsigned per_ip;          /* ARBITER_MAX_CONNS_PER_IP */
+    int64_t header_ms;        /* ARBITER_HEADER_TIMEOUT_MS */
+    int64_t body_ms;          /* ARBITER_BODY_TIMEOUT_MS */
+    int64_t idle_ms;          /* ARBITER_IDLE_TIMEOUT_MS (keep-alive) */
+    int64_t drain_ms;         /* ARBITER_DRAIN_TIMEOUT_MS */
+    size_t slow_threads;      /* ARBITER_SLOW_THREADS */
+    size_t slow_queue;        /* ARBITER_SLOW_QUEUE */
+    const char *metrics_token; /* ARBITER_METRICS_TOKEN, or NULL */
+};
+
+struct call;
+
+/* The bounded pool for slow routes. */
+struct slow_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    struct call *head, *tail;
+    size_t n_queued, max;
+    bool stopping;
+    pthread_t threads[16];
+    size_t n_threads;
+};
+
+/* Per TCP connection: its socket and the deadline the reaper enforces. */
+struct conn_state {
+    struct conn_state *prev, *next;
+    int fd;
+    _Atomic int64_t deadline; /* ms, CLOCK_MONOTONIC; INT64_MAX = none */
+    bool reaped;
+};
+
 struct server {
     struct MHD_Daemon *daemon;
     struct app *app;
+    pthread_t reaper;
+    bool reaper_started;
+    int listen_fd;
+    atomic_bool reaper_stop;
 };
+
+static struct limits lim;
+static atomic_bool draining;      /* answers carry Connection: close */
+static _Atomic long n_in_flight;  /* requests between 1st call and done */
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_state *conns;  /* every open connection */
 
 struct call {
     const struct api_route *route;
@@ -44,6 +107,12 @@ struct call {
     size_t body_len, body_cap;
     bool too_big;
     bool answered;
+    bool query_nul; /* a query key or value holds a NUL (%00) */
+    int auth; /* authorize(), on the 1st call: 0, 401 or 403 */
+    struct conn_state *cs; /* this connection's deadline, may be NULL */
+    struct call *next_job; /* slow pool queue */
+    struct app *app;
+    json_t *job_doc; /* the parsed body, owned by the slow job */
     uint64_t t0;
     int status;
     /* deferred answers (API_DEFERRED), under defer_lock */
@@ -67,6 +136,176 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int64_t
+now_ms(void)
+{
+    return (int64_t)(now_ns() / 1000000u);
+}
+
+/* ---- 503s by reason ---------------------------------------------------------
+ * Every 503 the server sends is counted here, by the error code of its body
+ * (the one error shape) or "not_ready" for /readyz; GET /metrics renders
+ * them as arbiter_http_unavailable_total{reason="..."}. */
+static const char *const unavailable_reasons[] = {
+    "overloaded",     /* events: ingestion queue or spool full */
+    "unavailable",    /* events: could not be made durable */
+    "database_unavailable", /* a route that needs the database, down */
+    "busy",           /* the slow-route pool is full */
+    "not_ready",      /* /readyz */
+    "other",
+};
+#define N_REASONS (sizeof(unavailable_reasons) / sizeof(unavailable_reasons[0]))
+static _Atomic uint64_t unavailable_counts[N_REASONS];
+
+static bool
+contains(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; hay && i + n <= len; i++)
+        if (memcmp(hay + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
+static void
+count_unavailable(const char *body, size_t len)
+{
+    size_t i = N_REASONS - 1;
+    char want[64];
+    for (size_t k = 0; k + 1 < N_REASONS; k++) {
+        /* the error shape's code; /readyz says "status":"not_ready" */
+        snprintf(want, sizeof(want), "\"%s\":\"%s\"",
+                 strcmp(unavailable_reasons[k], "not_ready") == 0 ? "status"
+                                                                 : "code",
+                 unavailable_reasons[k]);
+        if (contains(body, len, want)) {
+            i = k;
+            break;
+        }
+    }
+    atomic_fetch_add_explicit(&unavailable_counts[i], 1,
+                              memory_order_relaxed);
+    /* logged with its reason, at most once a second per reason */
+    static _Atomic int64_t last_logged[N_REASONS];
+    int64_t now = now_ms(), last = atomic_load(&last_logged[i]);
+    if (now - last >= 1000 &&
+        atomic_compare_exchange_strong(&last_logged[i], &last, now)) {
+        char total[24];
+        snprintf(total, sizeof(total), "%llu",
+                 (unsigned long long)atomic_load(&unavailable_counts[i]));
+        log_msg(LOG_WARN, "answered 503", "reason", unavailable_reasons[i],
+                "total", total, NULL);
+    }
+}
+
+void
+api_unavailable_render(char **text, size_t *len)
+{
+    size_t cap = 256 + N_REASONS * 96;
+    char *o = ab_xmalloc(cap);
+    int n = snprintf(o, cap,
+                     "# HELP arbiter_http_unavailable_total Answers with "
+                     "status 503, by reason.\n"
+                     "# TYPE arbiter_http_unavailable_total counter\n");
+    for (size_t i = 0; i < N_REASONS; i++)
+        n += snprintf(o + n, cap - (size_t)n,
+                      "arbiter_http_unavailable_total{reason=\"%s\"} %llu\n",
+                      unavailable_reasons[i],
+                      (unsigned long long)atomic_load(&unavailable_counts[i]));
+    *text = o;
+    *len = (size_t)n;
+}
+
+const char *
+api_metrics_token(void)
+{
+    return lim.metrics_token;
+}
+
+/* ---- connection deadlines -----------------------------------------------
+ * MHD's own timeout restarts with every byte received, so a sender that
+ * dribbles a header byte every few seconds would hold its slot for ever.
+ * Each connection instead carries one absolute deadline, set at these
+ * points and never extended by traffic:
+ *   connected                  now + header_ms  (the first request's headers)
+ *   headers in (1st call)      now + body_ms    (the body)
+ *   suspended on our own work  none             (deferred, slow pool)
+ *   answer queued              now + body_ms    (the answer goes out)
+ *   request done               now + idle_ms    (keep-alive: the next one)
+ * A reaper thread shuts down (shutdown(2), never close: MHD owns the
+ * descriptor and closes it when it sees the end) every connection past
+ * its deadline. */
+static void
+deadline_set(struct conn_state *cs, int64_t in_ms)
+{
+    if (cs != NULL)
+        atomic_store(&cs->deadline,
+                     in_ms == INT64_MAX ? INT64_MAX : now_ms() + in_ms);
+}
+
+static void
+notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+            enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_state *cs = ab_xcalloc(1, sizeof(*cs));
+        cs->fd = ci ? (int)ci->connect_fd : -1;
+        atomic_store(&cs->deadline, now_ms() + lim.header_ms);
+        pthread_mutex_lock(&conns_lock);
+        cs->next = conns;
+        if (conns)
+            conns->prev = cs;
+        conns = cs;
+        pthread_mutex_unlock(&conns_lock);
+        *socket_context = cs;
+        return;
+    }
+    struct conn_state *cs = *socket_context;
+    if (cs == NULL)
+        return;
+    pthread_mutex_lock(&conns_lock);
+    if (cs->prev)
+        cs->prev->next = cs->next;
+    else
+        conns = cs->next;
+    if (cs->next)
+        cs->next->prev = cs->prev;
+    pthread_mutex_unlock(&conns_lock);
+    free(cs);
+    *socket_context = NULL;
+}
+
+static struct conn_state *
+conn_state_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void *
+reaper_main(void *arg)
+{
+    struct server *srv = arg;
+    while (!atomic_load(&srv->reaper_stop)) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+        int64_t now = now_ms();
+        pthread_mutex_lock(&conns_lock);
+        for (struct conn_state *cs = conns; cs; cs = cs->next)
+            if (!cs->reaped && cs->fd >= 0 &&
+                atomic_load(&cs->deadline) < now) {
+                shutdown(cs->fd, SHUT_RDWR);
+                cs->reaped = true;
+            }
+        pthread_mutex_unlock(&conns_lock);
+    }
+    return NULL;
+}
+
 static size_t
 route_index(const struct call *c)
 {
@@ -77,6 +316,8 @@ route_index(const struct call *c)
 static enum MHD_Result
 send_resp(struct MHD_Connection *conn, struct call *c, struct api_resp *r)
 {
+    if (r->status == 503)
+        count_unavailable(r->body, r->body_len);
     struct MHD_Response *mr = MHD_create_response_from_buffer(
         r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
     r->body = NULL;
@@ -100,6 +341,9 @@ send_resp(struct MHD_Connection *conn, struct call *c, struct api_resp *r)
             }
         MHD_add_response_header(mr, "Allow", allow);
     }
+    if (atomic_load(&draining))
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
+    deadline_set(c->cs, lim.body_ms);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     c->status = r->status;
@@ -159,12 +403,34 @@ authorize(struct app *app, struct MHD_Connection *conn, struct call *c)
     return 0;
 }
 
+/* Query values arrive URL-decoded with their length: a %00 inside one
+ * makes the length differ from strlen, and the request is refused (else
+ * "unit=a%00b" would be read as unit "a"). */
+/* GET /metrics asks for a token when ARBITER_METRICS_TOKEN is set: that
+ * token or the admin token (the series name experiments and arms). */
+static bool
+metrics_authorized(struct app *app, struct MHD_Connection *conn,
+                   const struct call *c)
+{
+    if (lim.metrics_token == NULL || strcmp(c->route->pattern, "/metrics"))
+        return true;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    size_t len = strlen(h + 7);
+    return token_equal(h + 7, len, lim.metrics_token) ||
+           token_equal(h + 7, len, app->cfg.admin_token);
+}
+
 static enum MHD_Result
 collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
-              const char *value)
+              size_t key_size, const char *value, size_t value_size)
 {
     (void)kind;
     struct call *c = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size))
+        c->query_nul = true;
     if (c->req.n_query == API_MAX_QUERY) {
         c->req.n_query++; /* marks overflow */
         return MHD_NO;
@@ -175,6 +441,75 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
     return MHD_YES;
 }
 
+/* ---- strict framing (on the 1st call, before any body is read) -----------
+ * Refused with 400 and the connection closed, as RFC 9112 6.3 asks of a
+ * server: Transfer-Encoding together with Content-Length (request
+ * smuggling), several Content-Length values that differ, a Content-Length
+ * that is not a plain decimal number, and a NUL byte inside the
+ * Authorization header ("Bearer <token>\0junk" must not authenticate). */
+struct framing {
+    int n_cl, n_te;
+    const char *cl;
+    bool cl_conflict, cl_bad, nul;
+};
+
+static bool
+is_header(const char *key, size_t key_size, const char *name)
+{
+    return key_size == strlen(name) && strncasecmp(key, name, key_size) == 0;
+}
+
+static enum MHD_Result
+framing_scan(void *cls, enum MHD_ValueKind kind, const char *key,
+             size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (value == NULL)
+        value = "";
+    bool has_nul = strlen(value) != value_size || strlen(key) != key_size;
+    if (is_header(key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (f->n_cl > 0 && strcmp(f->cl, value) != 0)
+            f->cl_conflict = true;
+        if (value_size == 0 || has_nul ||
+            strspn(value, "0123456789") != value_size)
+            f->cl_bad = true;
+        f->cl = value;
+        f->n_cl++;
+    } else if (is_header(key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->n_te++;
+    } else if (is_header(key, key_size, MHD_HTTP_HEADER_AUTHORIZATION) &&
+               has_nul) {
+        f->nul = true;
+    }
+    return MHD_YES;
+}
+
+/* NULL when the framing is sound; else the message of the 400. */
+static const char *
+framing_check(struct MHD_Connection *conn)
+{
+    struct framing f = {0};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_scan, &f);
+    if (f.n_te > 0 && f.n_cl > 0)
+        return "both Transfer-Encoding and Content-Length";
+    if (f.cl_conflict)
+        return "conflicting Content-Length values";
+    if (f.cl_bad)
+        return "Content-Length is not a decimal number";
+    if (f.nul)
+        return "NUL byte in the Authorization header";
+    return NULL;
+}
+
+static bool is_slow(const struct api_route *r);
+static enum MHD_Result slow_submit(struct app *app,
+                                   struct MHD_Connection *conn,
+                                   struct call *c, json_t *doc);
+static enum MHD_Result run_inline(struct app *app,
+                                  struct MHD_Connection *conn, struct call *c,
+                                  json_t *doc);
+
 static enum MHD_Result
 dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
 {
@@ -183,7 +518,7 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
     if (c->match == 405)
         return send_error(conn, c, 405, "method_not_allowed",
                           "method not allowed on this route");
-    int auth = authorize(app, conn, c);
+    int auth = c->auth;
     if (auth == 401)
         return send_error(conn, c, 401, "unauthorized",
                           "missing or unknown bearer token");
@@ -193,9 +528,13 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
     if (c->too_big)
         return send_error(conn, c, 413, "too_big",
                           "request body over the limit");
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, c);
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_query,
+                                c);
     if (c->req.n_query > API_MAX_QUERY)
         return send_error(conn, c, 400, "invalid", "too many query parameters");
+    if (c->query_nul)
+        return send_error(conn, c, 400, "invalid",
+                          "NUL byte in a query parameter");
     for (size_t i = 0; i < c->req.n_query; i++) {
         const char *k = c->req.query[i].key, *v = c->req.query[i].value;
         if (!api_utf8_valid(k, strlen(k)) || !api_utf8_valid(v, strlen(v)))
@@ -235,6 +574,18 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
                           "request body is not valid UTF-8");
     }
 
+    c->conn = conn;
+    c->req.defer = c;
+    if (is_slow(c->route))
+        return slow_submit(app, conn, c, doc);
+    return run_inline(app, conn, c, doc);
+}
+
+/* The handler on this HTTP worker (fast routes). */
+static enum MHD_Result
+run_inline(struct app *app, struct MHD_Connection *conn, struct call *c,
+           json_t *doc)
+{
     struct api_ctx ctx = {.app = app, .db = NULL};
     struct api_resp resp = {0};
     if (c->route->needs_db) {
@@ -248,8 +599,6 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
             return send_resp(conn, c, &resp);
         }
     }
-    c->conn = conn;
-    c->req.defer = c;
     c->route->handler(&ctx, &c->req, &resp);
     app_db_put(app, ctx.db);
     json_decref(doc);
@@ -264,11 +613,146 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
         n_deferred++;
         MHD_suspend_connection(conn);
         pthread_mutex_unlock(&defer_lock);
+        deadline_set(c->cs, INT64_MAX);
         return MHD_YES;
     }
     if (resp.body == NULL) /* a handler bug: never leave the caller hanging */
         api_reply_error(&resp, 500, "internal", "no response");
     return send_resp(conn, c, &resp);
+}
+
+/* ---- the slow pool ----------------------------------------------------------
+ * Routes that use the database (admin, results) and analyze run here, on
+ * ARBITER_SLOW_THREADS threads with a queue of ARBITER_SLOW_QUEUE: the
+ * HTTP worker parses and checks the request, suspends the connection and
+ * goes back to its other connections; the job answers through
+ * api_complete(). A full queue answers 503 "busy" with Retry-After at
+ * once. So a stalled database or a 1,000-arm analysis occupies these
+ * threads, never the workers that assign. */
+static struct slow_pool slow;
+
+static bool
+is_slow(const struct api_route *r)
+{
+    return r->needs_db || strcmp(r->pattern, "/v1/analyze") == 0;
+}
+
+static enum MHD_Result
+slow_submit(struct app *app, struct MHD_Connection *conn, struct call *c,
+            json_t *doc)
+{
+    pthread_mutex_lock(&slow.lock);
+    if (slow.stopping || slow.n_queued >= slow.max || slow.n_threads == 0) {
+        pthread_mutex_unlock(&slow.lock);
+        json_decref(doc);
+        c->req.json = NULL;
+        struct api_resp resp = {0};
+        api_reply_header(&resp, "Retry-After", "1");
+        api_reply_error(&resp, 503, "busy",
+                        "too many slow requests in progress; retry later");
+        return send_resp(conn, c, &resp);
+    }
+    c->app = app;
+    c->job_doc = doc;
+    c->next_job = NULL;
+    pthread_mutex_lock(&defer_lock);
+    c->deferred = true;
+    n_deferred++;
+    MHD_suspend_connection(conn);
+    pthread_mutex_unlock(&defer_lock);
+    deadline_set(c->cs, INT64_MAX);
+    if (slow.tail)
+        slow.tail->next_job = c;
+    else
+        slow.head = c;
+    slow.tail = c;
+    slow.n_queued++;
+    pthread_cond_signal(&slow.cv);
+    pthread_mutex_unlock(&slow.lock);
+    return MHD_YES;
+}
+
+static void
+slow_run(struct call *c)
+{
+    struct api_ctx ctx = {.app = c->app, .db = NULL};
+    struct api_resp resp = {0};
+    json_t *doc = c->job_doc;
+    c->job_doc = NULL;
+    if (c->route->needs_db)
+        ctx.db = app_db_get(c->app);
+    if (c->route->needs_db && ctx.db == NULL) {
+        api_reply_header(&resp, "Retry-After", "1");
+        api_reply_error(&resp, 503, "database_unavailable",
+                        "the database is unreachable; retry later");
+    } else {
+        c->route->handler(&ctx, &c->req, &resp);
+    }
+    app_db_put(c->app, ctx.db);
+    json_decref(doc);
+    c->req.json = NULL;
+    if (resp.status == API_DEFERRED) /* the handler completes it later */
+        return;
+    if (resp.body == NULL)
+        api_reply_error(&resp, 500, "internal", "no response");
+    api_complete(c, &resp);
+}
+
+static void *
+slow_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&slow.lock);
+    for (;;) {
+        while (slow.head == NULL && !slow.stopping)
+            pthread_cond_wait(&slow.cv, &slow.lock);
+        if (slow.head == NULL)
+            break;
+        struct call *c = slow.head;
+        slow.head = c->next_job;
+        if (slow.head == NULL)
+            slow.tail = NULL;
+        slow.n_queued--;
+        pthread_mutex_unlock(&slow.lock);
+        slow_run(c);
+        pthread_mutex_lock(&slow.lock);
+    }
+    pthread_mutex_unlock(&slow.lock);
+    return NULL;
+}
+
+static void
+slow_start(void)
+{
+    pthread_mutex_init(&slow.lock, NULL);
+    pthread_cond_init(&slow.cv, NULL);
+    slow.head = slow.tail = NULL;
+    slow.n_queued = 0;
+    slow.stopping = false;
+    slow.max = lim.slow_queue;
+    slow.n_threads = 0;
+    size_t n = lim.slow_threads;
+    if (n > AB_ARRAY_LEN(slow.threads))
+        n = AB_ARRAY_LEN(slow.threads);
+    for (size_t i = 0; i < n; i++)
+        if (pthread_create(&slow.threads[slow.n_threads], NULL, slow_main,
+                           NULL) == 0)
+            slow.n_threads++;
+}
+
+/* Runs every queued job, then joins the threads. */
+static void
+slow_stop(void)
+{
+    pthread_mutex_lock(&slow.lock);
+    slow.stopping = true;
+    pthread_cond_broadcast(&slow.cv);
+    pthread_mutex_unlock(&slow.lock);
+    for (size_t i = 0; i < slow.n_threads; i++)
+        pthread_join(slow.threads[i], NULL);
+    slow.n_threads = 0;
+    pthread_cond_destroy(&slow.cv);
+    pthread_mutex_destroy(&slow.lock);
 }
 
 void
@@ -337,6 +821,12 @@ call_new(void)
     c->body_len = c->body_cap = 0;
     c->too_big = false;
     c->answered = false;
+    c->query_nul = false;
+    c->auth = 0;
+    c->cs = NULL;
+    c->next_job = NULL;
+    c->app = NULL;
+    c->job_doc = NULL;
     c->conn = NULL;
     c->deferred = false;
     c->ready = false;
@@ -362,6 +852,23 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
         c->req.path = url;
         c->match = api_route_match(method, url, &c->route, &c->req,
                                    c->scratch, sizeof(c->scratch));
+        c->cs = conn_state_of(conn);
+        deadline_set(c->cs, lim.body_ms);
+        atomic_fetch_add(&n_in_flight, 1);
+        /* Refusals decided from the headers alone are answered now,
+         * before a byte of the body is read; answering on this call makes
+         * MHD close the connection afterwards, which is what an unread
+         * body, an ambiguous framing or an unknown caller deserve. */
+        const char *bad = framing_check(conn);
+        if (bad != NULL)
+            return send_error(conn, c, 400, "bad_request", bad);
+        if (c->match == 200) {
+            c->auth = authorize(app, conn, c);
+            if (c->auth == 0 && !metrics_authorized(app, conn, c))
+                c->auth = 401;
+            if (c->auth != 0)
+                return dispatch(app, conn, c);
+        }
         if (c->match == 200) {
             const char *cl = MHD_lookup_connection_value(
                 conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -435,6 +942,9 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (c->answered)
         metrics_observe_request(route_index(c), c->status, now_ns() - c->t0);
+    atomic_fetch_sub(&n_in_flight, 1);
+    deadline_set(c->cs, lim.idle_ms);
+    json_decref(c->job_doc);
     pthread_mutex_lock(&defer_lock);
     if (c->ready && c->deferred) { /* completed, but never sent */
         free(c->late.body);
@@ -462,6 +972,39 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(LOG_DEBUG, "http", "detail", msg, NULL);
 }
 
+static int64_t
+env_num(const char *name, int64_t def, int64_t lo, int64_t hi)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return def;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || n < lo || n > hi) {
+        log_msg(LOG_WARN, "ignoring a bad limit", "name", name, "value", v,
+                NULL);
+        return def;
+    }
+    return n;
+}
+
+/* The limits of README "Limits", from the environment (flags in
+ * cli/cmd_serve.c may set these variables). */
+static void
+limits_load(void)
+{
+    lim.per_ip = (unsigned)env_num("ARBITER_MAX_CONNS_PER_IP", 256, 0, 65535);
+    lim.header_ms = env_num("ARBITER_HEADER_TIMEOUT_MS", 10000, 100, 3600000);
+    lim.body_ms = env_num("ARBITER_BODY_TIMEOUT_MS", 30000, 100, 3600000);
+    lim.idle_ms = env_num("ARBITER_IDLE_TIMEOUT_MS", 30000, 100, 3600000);
+    lim.drain_ms = env_num("ARBITER_DRAIN_TIMEOUT_MS", 20000, 0, 3600000);
+    lim.slow_threads = (size_t)env_num("ARBITER_SLOW_THREADS", 2, 1, 16);
+    lim.slow_queue = (size_t)env_num("ARBITER_SLOW_QUEUE", 64, 1, 100000);
+    const char *t = getenv("ARBITER_METRICS_TOKEN");
+    lim.metrics_token = t && *t ? t : NULL;
+}
+
 ab_status
 server_start(struct app *app, struct server **out)
 {
@@ -471,28 +1014,80 @@ server_start(struct app *app, struct server **out)
     if (inet_pton(AF_INET, app->cfg.host, &addr.sin_addr) != 1)
         return AB_EINVAL;
     pthread_once(&spare_once, spare_key_make);
+    limits_load();
+    atomic_store(&draining, false);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                      MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    /* A listening socket handed over by the previous process (restart
+     * without downtime, cli/cmd_serve.c): ARBITER_LISTEN_FD. */
+    int listen_fd = (int)env_num("ARBITER_LISTEN_FD", -1, -1, 65535);
     /* The logger first, so that MHD's messages about the other options
      * reach it; a pool of 1 is no pool (0: MHD warns about 1). */
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)app->cfg.port, NULL, NULL, access_cb, app,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+        listen_fd >= 0 ? (void *)(intptr_t)listen_fd
+                       : (void *)(struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(app->cfg.threads > 1 ? app->cfg.threads : 0),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, app->cfg.conn_memory,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim.per_ip,
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL, MHD_OPTION_END);
     if (d == NULL)
         return AB_EINVAL;
     struct server *s = ab_xcalloc(1, sizeof(*s));
     s->daemon = d;
     s->app = app;
+    s->listen_fd = server_listen_fd(s);
+    slow_start();
+    atomic_store(&s->reaper_stop, false);
+    s->reaper_started =
+        pthread_create(&s->reaper, NULL, reaper_main, s) == 0;
     *out = s;
     return AB_OK;
+}
+
+int
+server_listen_fd(struct server *srv)
+{
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    return di ? (int)di->listen_fd : -1;
+}
+
+/* Stop accepting (the listening socket stays open for whoever holds it
+ * too: a successor process); answers from now on close their
+ * connections. */
+void
+server_quiesce(struct server *srv)
+{
+    if (srv == NULL || atomic_exchange(&draining, true))
+        return;
+    MHD_quiesce_daemon(srv->daemon);
+}
+
+void
+server_drain(struct server *srv)
+{
+    if (srv == NULL)
+        return;
+    /* stop accepting, then let every request already received finish
+     * (its answer closes the connection) for up to drain_ms */
+    server_quiesce(srv);
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd); /* quiesced: MHD no longer owns it */
+    srv->listen_fd = -1;
+    int64_t until = now_ms() + lim.drain_ms;
+    while (atomic_load(&n_in_flight) > 0 && now_ms() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void
@@ -500,6 +1095,9 @@ server_stop(struct server *srv)
 {
     if (srv == NULL)
         return;
+    server_drain(srv);
+    /* requests waiting in the slow pool run to the end */
+    slow_stop();
     /* deferred answers still being queued (the caller drained their
      * producers first): give them a moment to go out */
     for (int i = 0; i < 200; i++) {
@@ -512,6 +1110,10 @@ server_stop(struct server *srv)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(srv->daemon);
+    if (srv->reaper_started) {
+        atomic_store(&srv->reaper_stop, true);
+        pthread_join(srv->reaper, NULL);
+    }
     /* the workers' spares went with their threads; requests finished on
      * this thread during the stop may have left one here */
     free(pthread_getspecific(spare_key));

@@ -4,16 +4,19 @@
  * Start-up: connect, apply pending migrations (refuse a newer schema),
  * load the snapshot, start the exposure writer and the config listener,
  * then listen. SIGTERM/SIGINT: stop accepting, finish in-flight requests,
- * flush exposures, exit 0.
+ * flush exposures, exit 0. SIGUSR2: restart without downtime (below).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gsl/gsl_errno.h>
@@ -24,6 +27,7 @@
 #include "service/leader.h"
 #include "service/reweight.h"
 #include "service/rollout_job.h"
+#include "service/sticky.h"
 #include "lib/version.h"
 #include "cli/commands.h"
 #include "lib/log.h"
@@ -369,6 +373,119 @@ cmd_migrate(int argc, char **argv)
     return rc;
 }
 
+/* ---- restart without downtime (SIGUSR2) -------------------------------------
+ *
+ *   old process                          successor (same flags, new binary)
+ *   SIGUSR2: spawn the binary at the
+ *   path it started from, passing the
+ *   listening socket (ARBITER_LISTEN_FD)
+ *   and a pipe (ARBITER_HANDOFF_FD)  -->  migrate, load the snapshot, then
+ *                                         write "R" on the pipe and wait
+ *                                         for the spool's lock
+ *   "R": stop accepting (the socket
+ *   stays open in the successor, so new
+ *   connections wait in its backlog),
+ *   finish in-flight requests, drain
+ *   events, release the spool, exit 0 -->  take the spool, start the
+ *                                         ingest and the leader, accept on
+ *                                         the inherited socket
+ * No connection is refused at any point: connections that arrive while
+ * neither process accepts wait in the kernel's backlog (the pause lasts
+ * the old process's drain). Idle keep-alive connections of the old
+ * process are closed; answers given while draining say Connection: close.
+ * If the successor fails or is not ready within 60 s, the old process
+ * keeps serving and logs why. */
+static char self_path[4096];
+
+static void
+handoff_remember_self(void)
+{
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+    self_path[n > 0 ? n : 0] = '\0';
+}
+
+extern char **environ;
+
+/* true when a successor is ready to take over. Everything the child needs
+ * is built before fork() (the process has threads). */
+static bool
+handoff_spawn(struct server *srv, int argc, char **argv)
+{
+    int lfd = server_listen_fd(srv);
+    int p[2];
+    if (lfd < 0 || self_path[0] == '\0' || pipe(p) != 0)
+        return false;
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    int l2 = fcntl(lfd, F_DUPFD, 3); /* without close-on-exec */
+    char lfd_s[48], pfd_s[48];
+    snprintf(lfd_s, sizeof(lfd_s), "ARBITER_LISTEN_FD=%d", l2);
+    snprintf(pfd_s, sizeof(pfd_s), "ARBITER_HANDOFF_FD=%d", p[1]);
+    size_t n_env = 0;
+    while (environ[n_env])
+        n_env++;
+    char **envp = ab_xcalloc(n_env + 3, sizeof(*envp));
+    size_t k = 0;
+    for (size_t i = 0; i < n_env; i++)
+        if (strncmp(environ[i], "ARBITER_LISTEN_FD=", 18) != 0 &&
+            strncmp(environ[i], "ARBITER_HANDOFF_FD=", 19) != 0)
+            envp[k++] = environ[i];
+    envp[k++] = lfd_s;
+    envp[k++] = pfd_s;
+    char **args = ab_xcalloc((size_t)argc + 2, sizeof(*args));
+    args[0] = "arbiter";
+    for (int i = 0; i < argc; i++)
+        args[i + 1] = argv[i];
+    sigset_t none;
+    sigemptyset(&none);
+    pid_t pid = l2 >= 0 ? fork() : -1;
+    if (pid == 0) {
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(self_path, args, envp);
+        _exit(127);
+    }
+    free(args);
+    free(envp);
+    close(p[1]);
+    if (l2 >= 0)
+        close(l2);
+    if (pid < 0) {
+        close(p[0]);
+        return false;
+    }
+    char spid[16];
+    snprintf(spid, sizeof(spid), "%d", (int)pid);
+    log_msg(LOG_INFO, "restart: successor started", "pid", spid, "path",
+            self_path, NULL);
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    char c = 0;
+    int r = poll(&pf, 1, 60000);
+    bool ready = r == 1 && read(p[0], &c, 1) == 1 && c == 'R';
+    close(p[0]);
+    if (!ready) {
+        log_msg(LOG_ERROR, "restart: successor not ready; still serving",
+                "pid", spid, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    return ready;
+}
+
+/* In a successor: tell the old process to let go. */
+static void
+handoff_ready(void)
+{
+    const char *v = getenv("ARBITER_HANDOFF_FD");
+    if (v == NULL)
+        return;
+    int fd = atoi(v);
+    if (fd > 2) {
+        ssize_t w = write(fd, "R", 1);
+        (void)w;
+        close(fd);
+    }
+    unsetenv("ARBITER_HANDOFF_FD");
+}
+
 /* Everything `serve` starts, so that one exit path can stop it. */
 struct serve {
     struct app app;
@@ -388,6 +505,11 @@ serve_exit(struct serve *s, int drain_ms, int code)
 {
     struct app *app = &s->app;
     if (s->srv != NULL) {
+        /* stop accepting and let in-flight requests finish (event posts
+         * are answered by the writer, still running), then drain the
+         * writer; anything that arrives meanwhile on an open connection
+         * is still answered */
+        server_drain(s->srv);
         ingest_drain(app->ingest, drain_ms);
         server_stop(s->srv);
     }
@@ -419,7 +541,20 @@ serve_start_workers(struct serve *s)
         mkdir("var", 0755);
         mkdir("var/spool", 0700);
     }
+    /* a successor (SIGUSR2 restart, below): load the snapshot, tell the old
+     * process to let go, then wait for it to release the spool */
+    bool successor = getenv("ARBITER_HANDOFF_FD") != NULL;
+    if (successor) {
+        app_start_listener(app);
+        for (int i = 0; i < 100 && atomic_load(&app->m_reloads) == 0; i++)
+            usleep(50000);
+        handoff_ready();
+    }
     ab_status irc = ingest_new(app, &icfg, &app->ingest);
+    for (int i = 0; successor && irc == AB_ECONFLICT && i < 6000; i++) {
+        usleep(10000);
+        irc = ingest_new(app, &icfg, &app->ingest);
+    }
     if (irc != AB_OK) {
         app->ingest = NULL;
         log_msg(LOG_ERROR,
@@ -429,7 +564,8 @@ serve_start_workers(struct serve *s)
                 "dir", app->cfg.spool_dir, NULL);
         return false;
     }
-    app_start_listener(app);
+    if (!successor)
+        app_start_listener(app);
     /* wait (bounded) for the first snapshot so /readyz and assignment see
      * the stored experiments from the first request */
     for (int i = 0; i < 100 && atomic_load(&app->m_reloads) == 0; i++)
@@ -449,6 +585,7 @@ serve_start_workers(struct serve *s)
     leader_start(app->leader);
     return true;
 }
+
 
 int
 cmd_serve(int argc, char **argv)
@@ -470,12 +607,18 @@ cmd_serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    handoff_remember_self();
 
     api_routes_metrics_init();
     app_init(app);
     s.app_started = true;
+    /* the sticky store's lookup threads connect now, not on the first
+     * lookup (service/sticky.h) */
+    sticky_store_start(app->sticky, app->cfg.database_url,
+                       app->cfg.sticky_timeout_ms);
     if (!serve_start_workers(&s))
         return serve_exit(&s, 10000, 1);
 
@@ -487,16 +630,26 @@ cmd_serve(int argc, char **argv)
         s.srv = NULL;
         return serve_exit(&s, 0, 1);
     }
-    char port[16], threads[16];
+    char port[16], threads[16], pid_s[16];
     snprintf(port, sizeof(port), "%d", app->cfg.port);
     snprintf(threads, sizeof(threads), "%d", app->cfg.threads);
+    snprintf(pid_s, sizeof(pid_s), "%d", (int)getpid());
+    unsetenv("ARBITER_LISTEN_FD");
     log_msg(LOG_INFO, "listening", "host", app->cfg.host, "port", port,
-            "threads", threads, "version", ARBITER_VERSION, NULL);
+            "threads", threads, "version", ARBITER_VERSION, "pid", pid_s,
+            NULL);
 
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGUSR2 || handoff_spawn(s.srv, argc, argv))
+            break;
+    }
     log_msg(LOG_INFO, "shutting down", "signal",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+            sig == SIGTERM   ? "SIGTERM"
+            : sig == SIGUSR2 ? "SIGUSR2 (successor ready)"
+                             : "SIGINT",
+            NULL);
     rc = serve_exit(&s, 10000, 0);
     log_msg(LOG_INFO, "stopped", NULL);
     return rc;

@@ -286,6 +286,16 @@ parse_arm(const json_t *a, size_t idx, const struct req *r,
             get_number(a, "pre_cross_sum", &out->pre_cross_sum, 1, where, err,
                        errlen) != AB_OK)
             return AB_EINVAL;
+    } else {
+        /* a field that would be ignored is refused: a mistyped request
+         * must not pass for an analysis it is not */
+        static const char *const cuped_only[] = { "pre_sum", "pre_sum_sq",
+                                                  "pre_cross_sum", NULL };
+        for (size_t i = 0; cuped_only[i] != NULL; i++)
+            if (json_object_get(a, cuped_only[i]) != NULL)
+                return fail(err, errlen,
+                            "%s%s: only used with \"cuped\": true", where,
+                            cuped_only[i]);
     }
     rc = get_number(a, "weight", &out->weight, 0, where, err, errlen);
     if (rc == AB_EINVAL)

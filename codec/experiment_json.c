@@ -1004,6 +1004,27 @@ bandit_json(const struct core_experiment *e)
     return o;
 }
 
+/* ---- salt changes ---------------------------------------------------------- */
+
+static bool
+same_text(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+const char *
+api_experiment_rehash_field(const struct core_experiment *prev,
+                            const struct core_experiment *next)
+{
+    if (next->bucket_version > prev->bucket_version)
+        return NULL;
+    if (!same_text(prev->salt, next->salt))
+        return "salt";
+    if (!same_text(prev->layer, next->layer))
+        return "layer";
+    return NULL;
+}
+
 /* ---- the document ------------------------------------------------------- */
 
 static const char *const doc_fields[] = {

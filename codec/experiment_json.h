@@ -57,6 +57,13 @@ ab_status api_experiment_parse(const json_t *doc, struct core_experiment **out,
 /* The canonical definition (the fields above, every default filled in).
  * New reference. */
 json_t *api_experiment_definition(const struct core_experiment *e);
+/* The hashing input ("salt", "layer") that 'next' changes relative to
+ * 'prev' without raising bucket_version, or NULL. Such a change moves
+ * units between arms (and in or out of the experiment) as silently as a
+ * new bucket_version would, so a started experiment refuses it (409):
+ * re-randomizing is done on purpose, by bumping bucket_version. */
+const char *api_experiment_rehash_field(const struct core_experiment *prev,
+                                        const struct core_experiment *next);
 
 /* Stable names used in definitions: "eq", "binary", "increase",
  * "guardrail", ... (static strings; "unknown" for a bad value). */

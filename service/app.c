@@ -368,16 +368,12 @@ app_sticky_lookup(struct app *app, const struct core_experiment *e,
         *store_unavailable = true;
         return NULL;
     }
+    /* never on this thread: a bounded wait for the store's lookup threads
+     * (service/sticky.h), whatever state the server is in */
     char *found = NULL;
-    pthread_mutex_lock(&app->sticky_db_lock);
-    if (app->sticky_db == NULL &&
-        db_open(app->cfg.database_url, &app->sticky_db) == AB_OK)
-        db_set_timeout(app->sticky_db, app->cfg.sticky_timeout_ms);
-    ab_status rc = app->sticky_db
-                       ? db_sticky_get(app->sticky_db, e->id, unit,
-                                       (int32_t)e->min_bucket_version, &found)
-                       : AB_EDB;
-    pthread_mutex_unlock(&app->sticky_db_lock);
+    ab_status rc = sticky_store_get(app->sticky, app->cfg.database_url,
+                                    app->cfg.sticky_timeout_ms, e->id, unit,
+                                    e->min_bucket_version, &found);
     atomic_fetch_add(&app->m_sticky_lookups, 1);
     if (rc == AB_OK) {
         /* the store answered for versions >= min_bucket_version */

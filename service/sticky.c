@@ -2,15 +2,21 @@
  * each of 64 shards holds capacity/64 entries and evicts the oldest
  * insertion first (FIFO: a unit that is evicted is looked up in PostgreSQL
  * again, so eviction costs a query, never correctness). */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "service/sticky.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "core/experiment.h"
+#include "lib/clock.h"
 #include "lib/status.h"
+#include "sql/db.h"
 
 #define N_SHARDS 64
 
@@ -31,9 +37,39 @@ struct shard {
     struct entry *fifo_head, *fifo_tail;
 };
 
+/* One question to the store. Owned by the queue while queued, then by
+ * whichever side lets go last: the waiter when it got its answer, the
+ * lookup thread when the waiter gave up (abandoned). */
+struct question {
+    struct question *next;
+    int64_t experiment_id;
+    uint32_t min_bucket_version;
+    bool done, abandoned;
+    ab_status rc;
+    char *arm;
+    char unit[]; /* NUL-terminated */
+};
+
+struct store {
+    pthread_mutex_t lock;
+    pthread_cond_t asked;    /* a question was queued, or stopping */
+    pthread_cond_t answered; /* some question is done */
+    struct question *head, *tail;
+    size_t n_queued;
+    bool started, stopping;
+    char *url;
+    int wait_ms;
+    int64_t busy_since[STICKY_LOOKUP_THREADS]; /* 0 = idle */
+    pthread_t threads[STICKY_LOOKUP_THREADS];
+    size_t n_threads;
+};
+
 struct sticky_cache {
     struct shard shards[N_SHARDS];
+    struct store store;
 };
+
+static void store_stop(struct store *st);
 
 static uint64_t
 key_hash(int64_t id, const char *unit)
@@ -55,6 +91,9 @@ sticky_cache_new(size_t capacity)
             s->n_buckets <<= 1;
         s->table = ab_xcalloc(s->n_buckets, sizeof(*s->table));
     }
+    pthread_mutex_init(&c->store.lock, NULL);
+    pthread_cond_init(&c->store.asked, NULL);
+    pthread_cond_init(&c->store.answered, NULL);
     return c;
 }
 
@@ -63,6 +102,7 @@ sticky_cache_free(struct sticky_cache *c)
 {
     if (c == NULL)
         return;
+    store_stop(&c->store);
     for (int i = 0; i < N_SHARDS; i++) {
         struct shard *s = &c->shards[i];
         struct entry *e = s->fifo_head, *next;
@@ -174,4 +214,212 @@ sticky_cache_size(struct sticky_cache *c)
         pthread_mutex_unlock(&c->shards[i].lock);
     }
     return n;
+}
+
+/* ---- the store: lookup threads ------------------------------------------ */
+
+struct lookup_arg {
+    struct store *st;
+    size_t slot;
+};
+
+static void
+question_free(struct question *q)
+{
+    free(q->arm);
+    free(q);
+}
+
+static void *
+lookup_main(void *arg)
+{
+    struct lookup_arg la = *(struct lookup_arg *)arg;
+    free(arg);
+    struct store *st = la.st;
+    struct db *db = NULL;
+    /* connect before the first question, so that it does not pay for it
+     * (busy meanwhile: a server that never answers counts as stalled) */
+    pthread_mutex_lock(&st->lock);
+    st->busy_since[la.slot] = ab_now_ms();
+    pthread_mutex_unlock(&st->lock);
+    if (db_open(st->url, &db) == AB_OK)
+        db_set_timeout(db, st->wait_ms);
+    pthread_mutex_lock(&st->lock);
+    st->busy_since[la.slot] = 0;
+    for (;;) {
+        while (st->head == NULL && !st->stopping)
+            pthread_cond_wait(&st->asked, &st->lock);
+        if (st->head == NULL) /* stopping, queue empty */
+            break;
+        struct question *q = st->head;
+        st->head = q->next;
+        if (st->head == NULL)
+            st->tail = NULL;
+        st->n_queued--;
+        if (q->abandoned) { /* its waiter gave up before we got to it */
+            question_free(q);
+            continue;
+        }
+        st->busy_since[la.slot] = ab_now_ms();
+        pthread_mutex_unlock(&st->lock);
+
+        /* blocking libpq, on this thread only: the waiter's deadline is
+         * its own (a condition-variable timeout) */
+        ab_status rc = AB_EDB;
+        char *arm = NULL;
+        if (db == NULL && db_open(st->url, &db) == AB_OK)
+            db_set_timeout(db, st->wait_ms);
+        if (db != NULL)
+            rc = db_sticky_get(db, q->experiment_id, q->unit,
+                               (int32_t)q->min_bucket_version, &arm);
+        if (rc == AB_EDB) { /* reconnect for the next question */
+            db_close(db);
+            db = NULL;
+        }
+
+        pthread_mutex_lock(&st->lock);
+        st->busy_since[la.slot] = 0;
+        if (q->abandoned) {
+            free(arm);
+            question_free(q);
+        } else {
+            q->rc = rc;
+            q->arm = arm;
+            q->done = true;
+            pthread_cond_broadcast(&st->answered);
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    db_close(db);
+    return NULL;
+}
+
+/* Under st->lock. */
+static void
+store_start(struct store *st, const char *url, int wait_ms)
+{
+    st->started = true;
+    st->url = ab_xstrdup(url);
+    st->wait_ms = wait_ms > 0 ? wait_ms : 50;
+    for (size_t i = 0; i < STICKY_LOOKUP_THREADS; i++) {
+        struct lookup_arg *la = ab_xmalloc(sizeof(*la));
+        la->st = st;
+        la->slot = i;
+        if (pthread_create(&st->threads[st->n_threads], NULL, lookup_main,
+                           la) != 0) {
+            free(la);
+            break;
+        }
+        st->n_threads++;
+    }
+}
+
+static void
+store_stop(struct store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->stopping = true;
+    pthread_cond_broadcast(&st->asked);
+    pthread_mutex_unlock(&st->lock);
+    for (size_t i = 0; i < st->n_threads; i++) {
+        /* a thread blocked on a stopped server is left behind (the
+         * process is exiting); one that answers is joined */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 5;
+        if (pthread_timedjoin_np(st->threads[i], NULL, &ts) != 0)
+            pthread_detach(st->threads[i]);
+    }
+    st->n_threads = 0;
+    /* anything still queued was abandoned by its waiter */
+    pthread_mutex_lock(&st->lock);
+    struct question *q = st->head, *next;
+    for (; q; q = next) {
+        next = q->next;
+        question_free(q);
+    }
+    st->head = st->tail = NULL;
+    pthread_mutex_unlock(&st->lock);
+    free(st->url);
+    st->url = NULL;
+}
+
+/* Under st->lock: every lookup thread has been on one question for longer
+ * than the wait (the server is stalled or very slow). */
+static bool
+store_stalled(const struct store *st, int64_t now)
+{
+    if (st->n_threads == 0)
+        return true;
+    for (size_t i = 0; i < st->n_threads; i++)
+        if (st->busy_since[i] == 0 || now - st->busy_since[i] < st->wait_ms)
+            return false;
+    return true;
+}
+
+void
+sticky_store_start(struct sticky_cache *c, const char *database_url,
+                   int wait_ms)
+{
+    pthread_mutex_lock(&c->store.lock);
+    if (!c->store.started && !c->store.stopping)
+        store_start(&c->store, database_url, wait_ms);
+    pthread_mutex_unlock(&c->store.lock);
+}
+
+ab_status
+sticky_store_get(struct sticky_cache *c, const char *database_url,
+                 int wait_ms, int64_t experiment_id, const char *unit,
+                 uint32_t min_bucket_version, char **arm)
+{
+    struct store *st = &c->store;
+    int64_t now = ab_now_ms();
+    pthread_mutex_lock(&st->lock);
+    if (st->stopping) {
+        pthread_mutex_unlock(&st->lock);
+        return AB_EDB;
+    }
+    if (!st->started)
+        store_start(st, database_url, wait_ms);
+    if (store_stalled(st, now) || st->n_queued >= STICKY_QUEUE_MAX) {
+        pthread_mutex_unlock(&st->lock);
+        return AB_EDB;
+    }
+    size_t ulen = strlen(unit);
+    struct question *q = ab_xcalloc(1, sizeof(*q) + ulen + 1);
+    q->experiment_id = experiment_id;
+    q->min_bucket_version = min_bucket_version;
+    memcpy(q->unit, unit, ulen + 1);
+    if (st->tail)
+        st->tail->next = q;
+    else
+        st->head = q;
+    st->tail = q;
+    st->n_queued++;
+    pthread_cond_signal(&st->asked);
+
+    /* the deadline: CLOCK_REALTIME for pthread_cond_timedwait (the
+     * condition's default clock) */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long ns = until.tv_nsec + (long)st->wait_ms * 1000000L;
+    until.tv_sec += ns / 1000000000L;
+    until.tv_nsec = ns % 1000000000L;
+    int err = 0;
+    while (!q->done && err != ETIMEDOUT)
+        err = pthread_cond_timedwait(&st->answered, &st->lock, &until);
+    ab_status rc;
+    if (q->done) {
+        rc = q->rc;
+        if (rc == AB_OK) {
+            *arm = q->arm;
+            q->arm = NULL;
+        }
+        question_free(q);
+    } else { /* timed out: the lookup thread frees it */
+        q->abandoned = true;
+        rc = AB_EDB;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
 }

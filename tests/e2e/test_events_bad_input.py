@@ -364,6 +364,11 @@ class BadInput(unittest.TestCase):
              "value_out_of_range"),
             ("value -2^63", self.bad(value=-9223372036854775808),
              "value_out_of_range"),
+            # issue 14: squares that underflow in PostgreSQL float8
+            ("value 5e-324", self.bad(value=5e-324), "value_out_of_range"),
+            ("value -1e-200", self.bad(value=-1e-200), "value_out_of_range"),
+            ("value 9.99e-101", self.bad(value=9.99e-101),
+             "value_out_of_range"),
             # too long / invalid strings
             ("empty unit", self.bad(unit=""), "invalid_unit"),
             ("unit 257 bytes", self.bad(unit="u" * 257), "invalid_unit"),
@@ -452,7 +457,7 @@ class BadInput(unittest.TestCase):
         evs = [dict(self.good(1)[0], value=1e15),
                dict(self.good(1)[0], value=-1e15),
                dict(self.good(1)[0], value=0),
-               dict(self.good(1)[0], value=5e-324),
+               dict(self.good(1)[0], value=-1e-100),  # smallest nonzero
                dict(self.good(1)[0], unit="u" * 256),
                dict(self.good(1)[0], id="i" * 128),
                dict(self.good(1)[0], value=None),      # default 1

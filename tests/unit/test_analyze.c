@@ -78,6 +78,10 @@ test_analyze_malformed_requests_name_the_field(void **state)
         { "{\"metric\":{\"kind\":\"ratio\"}," ARMS2 "}", "arms[0].den_sum" },
         { "{\"metric\":{\"kind\":\"mean\"},\"cuped\":true," ARMS2 "}",
           "arms[0].pre_sum" },
+        /* issue 14: a covariate without "cuped": true would be ignored */
+        { "{\"metric\":{\"kind\":\"mean\"},\"arms\":[{\"name\":\"c\","
+          "\"n\":5,\"sum\":1,\"sum_sq\":1,\"pre_sum\":1},{\"name\":\"t\","
+          "\"n\":5,\"sum\":1,\"sum_sq\":1}]}", "arms[0].pre_sum" },
         { "{\"metric\":{\"kind\":\"binary\"},\"arms\":[{\"name\":\"c\","
           "\"n\":5,\"sum\":1,\"sum_sq\":2},{\"name\":\"t\",\"n\":5,"
           "\"sum\":1}]}", "arms[0].sum_sq" },
