@@ -19,6 +19,7 @@
 
 #include "api/api.h"
 #include "service/app.h"
+#include "service/fold.h"
 #include "service/ingest.h"
 #include "service/leader.h"
 #include "service/reweight.h"
@@ -421,6 +422,9 @@ cmd_serve(int argc, char **argv)
         config_free(&app.cfg);
         return 1;
     }
+    /* first: the jobs after it read statistics it has just folded */
+    struct fold *fold = fold_new();
+    leader_add_job(app.leader, "fold", fold_job, fold);
     leader_add_job(app.leader, "event_maintenance", ingest_maintain_job,
                    app.ingest);
     leader_add_job(app.leader, "bandit_reweight", reweight_job, rw);
@@ -436,6 +440,7 @@ cmd_serve(int argc, char **argv)
                 port, NULL);
         leader_free(app.leader);
         app.leader = NULL;
+        fold_free(fold);
         reweight_free(rw);
         rollout_job_free(rj);
         ingest_stop(app.ingest, 0);
@@ -461,6 +466,7 @@ cmd_serve(int argc, char **argv)
     server_stop(srv);
     leader_free(app.leader); /* releases the lock: another takes over */
     app.leader = NULL;
+    fold_free(fold);
     reweight_free(rw);
     rollout_job_free(rj);
     ingest_free(app.ingest); /* drained above */
