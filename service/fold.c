@@ -37,10 +37,10 @@ fold_new(void)
                      "Fold transactions that failed (nothing folded; "
                      "retried at the next tick).",
                      METRICS_COUNTER, &f->m_errors);
-    metrics_register("arbiter_fold_lag_milliseconds",
+    metrics_register("arbiter_fold_lag_seconds",
                      "Age of the oldest committed event not yet in the "
                      "aggregates (0: none; as of the leader's last tick).",
-                     METRICS_GAUGE, &f->m_lag_ms);
+                     METRICS_GAUGE_MILLI, &f->m_lag_ms);
     metrics_register("arbiter_fold_lag_events",
                      "Committed events not yet in the aggregates (as of the "
                      "leader's last tick).",

@@ -36,7 +36,7 @@ struct fold;
 
 /* A fold job; registers its gauges and counters in /metrics:
  *   arbiter_fold_events_total, arbiter_fold_runs_total,
- *   arbiter_fold_errors_total, arbiter_fold_lag_milliseconds,
+ *   arbiter_fold_errors_total, arbiter_fold_lag_seconds,
  *   arbiter_fold_lag_events, arbiter_fold_events_per_second,
  *   arbiter_fold_watermark (lag and rate: as of the leader's last tick).
  * Release with fold_free(). */
