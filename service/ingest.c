@@ -274,7 +274,7 @@ spool_batches(struct ingest *ing, struct batch **bs, size_t nb)
  *
  * A group the database refuses for good (AB_EINVAL) is replayed again one
  * record at a time to find the record at fault; that record is moved to
- * events.poison -- but only if an empty arbiter.ingest() call works, so a
+ * events.poison -- but only if an empty acknowledging write works, so a
  * broken schema never sends everything there. Without this, one such
  * record would stop the spool for ever, and with it every later event. */
 static void
