@@ -171,9 +171,10 @@ spooled() {
 fold_pid() {
     local p
     for _ in $(seq 100); do
-        p=$(sql "SELECT pid FROM pg_stat_activity WHERE query LIKE
-                 '%arbiter.fold%' AND query NOT LIKE '%lag_seconds,%'
-                 AND pid <> pg_backend_pid() LIMIT 1")
+        # the session holding the leader lock (service/leader.h: 7243520)
+        p=$(sql "SELECT pid FROM pg_locks WHERE locktype = 'advisory'
+                 AND classid = 0 AND objid = 7243520 AND objsubid = 1
+                 AND granted LIMIT 1")
         [ -n "$p" ] && { echo "$p"; return; }
         sleep 0.1
     done
@@ -199,14 +200,15 @@ for round in $(seq "$RUNS"); do
     ar0=$(proc_cpu "$arbiter_pid")
     fo0=$(backend_cpu "$fpid")
     # fold lag while the load runs: one psql session sampling every 0.2 s
-    psql "$db_url" -X -qAt -c "SELECT lag_seconds, pending_events FROM
-        arbiter.fold_status() \watch 0.2" >"$tmp/lag.$round" 2>/dev/null &
+    printf '%s\n' "SELECT lag_seconds, pending_events FROM arbiter.fold_status()" \
+        '\watch 0.2' | psql "$db_url" -X -qAt >"$tmp/lag.$round" 2>/dev/null &
     sampler=$!
     load=$("$TOOLS/ingest_load" --port "$a_port" --token "$CLIENT" \
         --clients "$CLIENTS" --batch "$BATCH" --seconds "$DURATION" \
         --experiments "$EXPERIMENTS" --units "$UNITS" --ids "$IDS" \
         --run "r$round")
-    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
     # the fold's work on this round's events counts too: wait for it
     t_end=$(date +%s.%N)
     for _ in $(seq 600); do
