@@ -200,7 +200,7 @@ for round in $(seq "$RUNS"); do
     ar0=$(proc_cpu "$arbiter_pid")
     fo0=$(backend_cpu "$fpid")
     # fold lag while the load runs: one psql session sampling every 0.2 s
-    printf '%s\n' "SELECT lag_seconds, pending_events FROM arbiter.fold_status()" \
+    printf '%s\n' "SELECT arbiter.fold_lag(), 0" \
         '\watch 0.2' | psql "$db_url" -X -qAt >"$tmp/lag.$round" 2>/dev/null &
     sampler=$!
     load=$("$TOOLS/ingest_load" --port "$a_port" --token "$CLIENT" \

@@ -13,7 +13,8 @@ struct db;
 struct db_fold_result {
     int64_t folded;    /* events folded by this call */
     int64_t watermark; /* every transaction id below it is folded */
-    int64_t pending;   /* committed events at or above it */
+    int64_t pending;   /* committed events at or above it, capped at
+                        * 10,000 (0: caught up) */
 };
 
 /* Fold up to about max_events committed raw events into the aggregates,
