@@ -242,7 +242,10 @@ BEGIN
           FROM fold_in i
          GROUP BY 1, 2, 3, 4;
 
-        -- totals += new - old, as in arbiter.ingest() (002_events.sql)
+        -- totals += new - old, as in arbiter.ingest() (002_events.sql),
+        -- except that a binary unit converts when the sum of its values is
+        -- > 0 (events are 0 or 1: a 0 is an observed non-conversion),
+        -- as arbiter.contribution() below says
         INSERT INTO arbiter.arm_metric_totals AS a (experiment_id, arm,
             metric, units, sum, sum_sq, den_sum, den_sum_sq, cross_sum,
             pre_sum, pre_sum_sq, pre_cross_sum)
@@ -267,12 +270,12 @@ BEGIN
                        o.x1,
                        o.kind IN ('binary', 'sum') OR o.n0 > 0 AS c0,
                        o.kind IN ('binary', 'sum') OR o.n1 > 0 AS c1,
-                       CASE o.kind WHEN 'binary' THEN (o.n0 > 0)::int::float8
+                       CASE o.kind WHEN 'binary' THEN (o.s0 > 0)::int::float8
                                    WHEN 'sum' THEN o.s0
                                    WHEN 'mean' THEN CASE WHEN o.n0 > 0
                                                          THEN o.s0 / o.n0 END
                                    WHEN 'ratio' THEN o.s0 END AS y0,
-                       CASE o.kind WHEN 'binary' THEN (o.n1 > 0)::int::float8
+                       CASE o.kind WHEN 'binary' THEN (o.s1 > 0)::int::float8
                                    WHEN 'sum' THEN o.s1
                                    WHEN 'mean' THEN CASE WHEN o.n1 > 0
                                                          THEN o.s1 / o.n1 END
@@ -424,3 +427,27 @@ CREATE OR REPLACE VIEW arbiter.arm_stats AS
               = (m.experiment_id, a.arm, m.name)
       LEFT JOIN arbiter.exposure_arm_totals x
              ON (x.experiment_id, x.arm) = (m.experiment_id, a.arm);
+
+-- Binary metrics: a unit converted when the sum of its values is > 0 (a
+-- binary event is 0 or 1; a 0 records a non-conversion and is not one).
+-- The one definition, used by arm_stats_recompute(); arbiter.fold()
+-- inlines the same expressions.
+CREATE OR REPLACE FUNCTION arbiter.contribution(kind text, n bigint,
+                                               s double precision,
+                                               x double precision,
+                                               OUT units bigint,
+                                               OUT y double precision,
+                                               OUT d double precision,
+                                               OUT counted boolean)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (coalesce(n, 0) > 0)::int::bigint,
+           CASE kind
+             WHEN 'binary' THEN (coalesce(s, 0) > 0)::int::float8
+             WHEN 'sum'    THEN coalesce(s, 0)
+             WHEN 'mean'   THEN CASE WHEN coalesce(n, 0) > 0 THEN s / n END
+             WHEN 'ratio'  THEN coalesce(s, 0)
+           END,
+           CASE kind WHEN 'ratio' THEN coalesce(n, 0)::float8 ELSE 0 END,
+           CASE WHEN kind IN ('binary', 'sum') THEN true
+                ELSE coalesce(n, 0) > 0 END
+$$;
