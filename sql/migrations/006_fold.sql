@@ -451,3 +451,22 @@ LANGUAGE sql IMMUTABLE AS $$
            CASE WHEN kind IN ('binary', 'sum') THEN true
                 ELSE coalesce(n, 0) > 0 END
 $$;
+
+-- Units whose outcomes were folded under more than one arm, or under an
+-- arm other than their recorded exposure (ramps that moved them, explicit
+-- arms): the analysis counts such a unit in every arm it has values in.
+-- Their number per experiment, for analysts and for the rollout engine to
+-- report (issue 10: "count and expose units seen in more than one arm").
+CREATE VIEW arbiter.units_in_several_arms AS
+    SELECT e.key AS experiment, z.units
+      FROM (SELECT w.experiment_id, count(*) AS units
+              FROM (SELECT u.experiment_id, u.unit
+                      FROM arbiter.unit_metrics u
+                      LEFT JOIN arbiter.exposure_units x
+                             ON (x.experiment_id, x.unit)
+                              = (u.experiment_id, u.unit)
+                     GROUP BY 1, 2
+                    HAVING count(DISTINCT u.arm) > 1
+                        OR bool_or(x.arm IS NOT NULL AND x.arm <> u.arm)) w
+             GROUP BY 1) z
+      JOIN arbiter.experiments e ON e.id = z.experiment_id;

@@ -188,6 +188,14 @@ class Fold(unittest.TestCase):
                           "arbiter.unit_values WHERE unit IN ('ua', 'ub') "
                           "ORDER BY 1")
         self.assertEqual(um, "ua|3|15\nub|2|14")
+        several = "SELECT coalesce(sum(units), 0) FROM " \
+            "arbiter.units_in_several_arms WHERE experiment = 'fold'"
+        self.assertEqual(harness.psql(self.url, several), "0")
+        # an explicit arm other than the unit's exposure: counted
+        harness.psql(self.url, "BEGIN;" + stage_sql(
+            self.exp_id, "ooo-c", [("ua", "treat", "rev", 1.0)]) + ";COMMIT")
+        self.fold_all()
+        self.assertEqual(harness.psql(self.url, several), "1")
         self.assert_exact()
 
     def test_2_concurrent_writers_and_folder(self):
