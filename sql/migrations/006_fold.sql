@@ -470,3 +470,45 @@ CREATE VIEW arbiter.units_in_several_arms AS
                         OR bool_or(x.arm IS NOT NULL AND x.arm <> u.arm)) w
              GROUP BY 1) z
       JOIN arbiter.experiments e ON e.id = z.experiment_id;
+
+-- Retention with an asynchronous fold: raw events must not disappear
+-- before they are folded (the aggregates keep what retention drops). Fold
+-- what is committed first; then drop a month only when none of its rows
+-- waits for the fold, and delete only folded rows of the default
+-- partition (a spool replay can commit events older than the cutoff after
+-- the fold ran: they go at the next call, once folded).
+CREATE OR REPLACE FUNCTION arbiter.apply_retention(cutoff timestamptz)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    dropped int := 0;
+    wm bigint;
+    waiting boolean;
+BEGIN
+    PERFORM arbiter.fold(500000);
+    SELECT f.watermark INTO wm FROM arbiter.fold_state f;
+    FOR r IN SELECT c.relname FROM pg_inherits i
+               JOIN pg_class c ON c.oid = i.inhrelid
+               JOIN pg_class p ON p.oid = i.inhparent
+               JOIN pg_namespace n ON n.oid = p.relnamespace
+              WHERE n.nspname = 'arbiter' AND p.relname = 'events_raw'
+                AND c.relname ~ '^events_raw_[0-9]{6}$'
+    LOOP
+        IF (to_date(substr(r.relname, 12), 'YYYYMM') + interval '1 month')
+           ::timestamp AT TIME ZONE 'UTC' <= cutoff THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM arbiter.%I'
+                           ' WHERE txid >= $1)', r.relname)
+               INTO waiting USING wm;
+            IF NOT waiting THEN
+                EXECUTE format('DROP TABLE arbiter.%I', r.relname);
+                dropped := dropped + 1;
+            END IF;
+        END IF;
+    END LOOP;
+    DELETE FROM arbiter.events_raw_default
+     WHERE ts < cutoff AND (txid IS NULL OR txid < wm);
+    DELETE FROM arbiter.event_ids WHERE received_at < cutoff;
+    DELETE FROM arbiter.ingest_batches WHERE committed_at < cutoff;
+    RETURN dropped;
+END
+$$;
