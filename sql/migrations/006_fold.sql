@@ -51,15 +51,25 @@ CREATE TABLE arbiter.fold_state (
 INSERT INTO arbiter.fold_state (watermark, folded_at) VALUES (0, now());
 
 -- Values the aggregates can hold: PostgreSQL refuses a float8 product
--- that underflows to 0 or overflows, and the fold squares every value.
--- |v| in [1e-161, 1e154] or 0 (1e-161^2 = 1e-322 is still a subnormal
--- float8 above 0; 1e154^2 = 1e308 < DBL_MAX). The HTTP edge validates
--- at least as strictly; this is the database's own guard, so that a value
--- that slipped through refuses its own request before the acknowledgement
--- instead of stopping the fold afterwards.
+-- that overflows, and the fold squares every value: |v| <= 1e154
+-- (1e154^2 = 1e308 < DBL_MAX); underflow is handled by arbiter.flush().
+-- The HTTP edge validates more strictly; this is the database's own guard,
+-- so that a value that slipped through refuses its own request before the
+-- acknowledgement instead of stopping the fold afterwards.
 CREATE FUNCTION arbiter.value_storable(v float8) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT v = 0 OR (abs(v) >= 1e-161 AND abs(v) <= 1e154)
+    SELECT abs(v) <= 1e154   -- false for NaN and infinities too
+$$;
+
+-- Tiny values: a product that underflows to 0 is an error in PostgreSQL,
+-- and the fold squares every per-unit value. The aggregates therefore
+-- flush per-unit values (y, x) below 1e-154 in magnitude to 0 (their
+-- squares would be below DBL_MIN): the documented rule, applied the same
+-- way by arbiter.fold() and arbiter.arm_stats_recompute(). Raw events keep
+-- the value as sent.
+CREATE FUNCTION arbiter.flush(v float8) RETURNS float8
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN abs(v) < 1e-154 THEN 0::float8 ELSE v END
 $$;
 
 -- The staging table of one acknowledging transaction (per session, filled
@@ -270,16 +280,18 @@ BEGIN
                        o.x1,
                        o.kind IN ('binary', 'sum') OR o.n0 > 0 AS c0,
                        o.kind IN ('binary', 'sum') OR o.n1 > 0 AS c1,
+                       arbiter.flush(
                        CASE o.kind WHEN 'binary' THEN (o.s0 > 0)::int::float8
                                    WHEN 'sum' THEN o.s0
                                    WHEN 'mean' THEN CASE WHEN o.n0 > 0
                                                          THEN o.s0 / o.n0 END
-                                   WHEN 'ratio' THEN o.s0 END AS y0,
+                                   WHEN 'ratio' THEN o.s0 END) AS y0,
+                       arbiter.flush(
                        CASE o.kind WHEN 'binary' THEN (o.s1 > 0)::int::float8
                                    WHEN 'sum' THEN o.s1
                                    WHEN 'mean' THEN CASE WHEN o.n1 > 0
                                                          THEN o.s1 / o.n1 END
-                                   WHEN 'ratio' THEN o.s1 END AS y1,
+                                   WHEN 'ratio' THEN o.s1 END) AS y1,
                        CASE o.kind WHEN 'ratio' THEN o.n0::float8
                                    ELSE 0 END AS d0,
                        CASE o.kind WHEN 'ratio' THEN o.n1::float8
@@ -293,11 +305,12 @@ BEGIN
                                 THEN coalesce(ym.value_sum, 0)
                                 WHEN ym.n IS NULL THEN p.ds
                                 ELSE ym.value_sum + p.ds END AS s1,
-                           coalesce(xc.value_sum, 0) AS x0,
+                           arbiter.flush(coalesce(xc.value_sum, 0)) AS x0,
+                           arbiter.flush(
                            CASE WHEN p.dx IS NULL
                                 THEN coalesce(xc.value_sum, 0)
                                 WHEN xc.n IS NULL THEN p.dx
-                                ELSE xc.value_sum + p.dx END AS x1
+                                ELSE xc.value_sum + p.dx END) AS x1
                       FROM (
                         SELECT d.experiment_id, d.unit, d.arm,
                                m.name AS metric, m.kind, m.covariate,
@@ -430,6 +443,7 @@ CREATE OR REPLACE VIEW arbiter.arm_stats AS
 
 -- Binary metrics: a unit converted when the sum of its values is > 0 (a
 -- binary event is 0 or 1; a 0 records a non-conversion and is not one).
+-- y is flushed like every per-unit value (arbiter.flush()).
 -- The one definition, used by arm_stats_recompute(); arbiter.fold()
 -- inlines the same expressions.
 CREATE OR REPLACE FUNCTION arbiter.contribution(kind text, n bigint,
@@ -441,12 +455,12 @@ CREATE OR REPLACE FUNCTION arbiter.contribution(kind text, n bigint,
                                                OUT counted boolean)
 LANGUAGE sql IMMUTABLE AS $$
     SELECT (coalesce(n, 0) > 0)::int::bigint,
-           CASE kind
+           arbiter.flush(CASE kind
              WHEN 'binary' THEN (coalesce(s, 0) > 0)::int::float8
              WHEN 'sum'    THEN coalesce(s, 0)
              WHEN 'mean'   THEN CASE WHEN coalesce(n, 0) > 0 THEN s / n END
              WHEN 'ratio'  THEN coalesce(s, 0)
-           END,
+           END),
            CASE kind WHEN 'ratio' THEN coalesce(n, 0)::float8 ELSE 0 END,
            CASE WHEN kind IN ('binary', 'sum') THEN true
                 ELSE coalesce(n, 0) > 0 END
@@ -511,4 +525,48 @@ BEGIN
     DELETE FROM arbiter.ingest_batches WHERE committed_at < cutoff;
     RETURN dropped;
 END
+$$;
+
+-- The recomputation, with the covariate flushed like the fold's
+-- (arbiter.flush()); otherwise as in 002_events.sql.
+CREATE OR REPLACE FUNCTION arbiter.arm_stats_recompute(p_experiment text)
+RETURNS TABLE (experiment text, metric text, arm text, n bigint,
+               units_with_events bigint, sum float8, sum_sq float8,
+               den_sum float8, den_sum_sq float8, cross_sum float8,
+               pre_sum float8, pre_sum_sq float8, pre_cross_sum float8)
+LANGUAGE sql STABLE
+SET jit = off
+AS $$
+    WITH ex AS (SELECT id FROM arbiter.experiments WHERE key = p_experiment),
+    u AS (SELECT r.metric, r.unit, r.arm, count(*) AS n, sum(r.value) AS s
+            FROM arbiter.events_raw r, ex WHERE r.experiment_id = ex.id
+           GROUP BY 1, 2, 3),
+    pop AS (SELECT x.unit, x.arm FROM arbiter.exposure_units x, ex
+             WHERE x.experiment_id = ex.id
+            UNION SELECT u.unit, u.arm FROM u),
+    c AS (SELECT m.name AS metric, m.kind, p.arm, k.units, k.y, k.d,
+                 arbiter.flush(coalesce(xc.s, 0)) AS x, k.counted
+            FROM pop p
+            JOIN arbiter.metric_defs m ON m.experiment = p_experiment
+            LEFT JOIN u ym ON (ym.metric, ym.unit, ym.arm) = (m.name, p.unit, p.arm)
+            LEFT JOIN u xc ON (xc.metric, xc.unit, xc.arm) = (m.covariate, p.unit, p.arm),
+            LATERAL arbiter.contribution(m.kind, ym.n, ym.s, coalesce(xc.s, 0)) k),
+    exposed AS (SELECT x.arm, count(*) AS units FROM arbiter.exposure_units x, ex
+                 WHERE x.experiment_id = ex.id GROUP BY 1)
+    SELECT p_experiment, c.metric, c.arm,
+           CASE WHEN min(c.kind) IN ('binary', 'sum')
+                THEN coalesce(min(e.units), 0)
+                ELSE coalesce(sum(c.units) FILTER (WHERE c.counted), 0)
+           END::bigint,
+           coalesce(sum(c.units) FILTER (WHERE c.counted), 0)::bigint,
+           coalesce(sum(c.y) FILTER (WHERE c.counted), 0),
+           coalesce(sum(c.y * c.y) FILTER (WHERE c.counted), 0),
+           coalesce(sum(c.d) FILTER (WHERE c.counted), 0),
+           coalesce(sum(c.d * c.d) FILTER (WHERE c.counted), 0),
+           coalesce(sum(c.y * c.d) FILTER (WHERE c.counted), 0),
+           coalesce(sum(c.x) FILTER (WHERE c.counted), 0),
+           coalesce(sum(c.x * c.x) FILTER (WHERE c.counted), 0),
+           coalesce(sum(c.x * c.y) FILTER (WHERE c.counted), 0)
+      FROM c LEFT JOIN exposed e ON e.arm = c.arm
+     GROUP BY c.metric, c.arm
 $$;
