@@ -93,13 +93,19 @@ fold_job(void *arg, struct db *db, int64_t now_ms)
     }
 }
 
+void
+fold_catch_up(struct db *db)
+{
+    struct db_fold_result r;
+    if (db_fold_run(db, FOLD_BATCH_EVENTS, &r) != AB_OK)
+        log_msg(LOG_WARN, "fold before a read failed", NULL);
+}
+
 json_t *
 fold_freshness_json(struct db *db)
 {
-    struct db_fold_result r;
     struct db_fold_status st;
-    if (db_fold_run(db, FOLD_BATCH_EVENTS, &r) != AB_OK)
-        log_msg(LOG_WARN, "fold before a read failed", NULL);
+    fold_catch_up(db);
     if (db_fold_status(db, &st) != AB_OK)
         return json_pack("{s:s}", "status", "unavailable");
     int64_t lag_ms = (int64_t)(st.lag_seconds * 1000.0);

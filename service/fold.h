@@ -54,6 +54,11 @@ void fold_job(void *arg, struct db *db, int64_t now_ms);
  * "unavailable"}. */
 json_t *fold_freshness_json(struct db *db);
 
+/* Read your writes, without the report: fold what is committed (up to
+ * FOLD_BATCH_EVENTS; waits while another fold runs). A failure is logged;
+ * the caller reads what is folded. */
+void fold_catch_up(struct db *db);
+
 /* True when decisions must wait: the statistics are older than max_age_ms
  * (or their age cannot be read); *lag_ms gets the age when known. */
 bool fold_stale(struct db *db, int64_t max_age_ms, int64_t *lag_ms);
