@@ -22,6 +22,7 @@
 
 #include "codec/experiment_json.h"
 #include "api/handlers.h"
+#include "service/fold.h"
 #include "service/reweight.h"
 #include "sql/db.h"
 #include "sql/db_bandits.h"
@@ -91,6 +92,7 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
 
     char *state_text = NULL, *hist_text = NULL;
     json_t *est = NULL;
+    fold_catch_up(ctx->db); /* read your writes (service/fold.h) */
     rc = db_bandit_state_json(ctx->db, e->id, &state_text);
     if (rc == AB_OK)
         rc = db_bandit_history_json(ctx->db, e->id, (int)limit, &hist_text);

@@ -20,6 +20,7 @@
 #include "service/reweight.h"
 #include "service/rollout_job.h"
 #include "sql/db.h"
+#include "service/fold.h"
 #include "sql/db_stats.h"
 #include "stats/srm.h"
 
@@ -192,11 +193,14 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         return;
     }
     char *stats_text = NULL, *exp_text = NULL;
+    /* read your writes: fold what is committed, say how fresh it is */
+    json_t *freshness = fold_freshness_json(ctx->db);
     ab_status rc = db_arm_stats_json(ctx->db, key, &stats_text);
     if (rc == AB_OK)
         rc = db_exposure_counts_json(ctx->db, key, &exp_text);
     if (rc != AB_OK) {
         free(stats_text);
+        json_decref(freshness);
         app_snapshot_release(s);
         api_reply_status(resp, rc, "could not read the statistics");
         return;
@@ -238,6 +242,7 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         (json_int_t)e->weights_version, "weights", weights, "exposures",
         exposures ? exposures : json_array(), "srm", srm_json(ctx->db, e),
         "metrics", metrics);
+    json_object_set_new(out, "freshness", freshness);
     json_object_set_new(out, "rollout",
                         rollout_status_json(ctx->db, e, ab_now_ms()));
     if (e->strategy == CORE_STRATEGY_BANDIT) {

@@ -6,12 +6,12 @@
  *                [--where SQL] [--pg-pid POSTMASTER_PID]
  *
  * 1. The rows: COPY (SELECT experiment_id, event_id, unit, arm, metric,
- *    value, ts, attributes FROM arbiter.events_raw [WHERE ...]) TO STDOUT,
+ *    value, ts, attributes, txid FROM arbiter.events_raw [WHERE ...]) TO STDOUT,
  *    kept in memory as COPY text lines (so the ceiling sends byte for byte
  *    what arbiter's raw table holds; received_at takes its default now()).
  * 2. The target: bench_copy.events, created fresh as
- *    (LIKE arbiter.events_raw INCLUDING DEFAULTS) plus the same index
- *    (experiment_id, metric, unit) -- one plain table, which is what one
+ *    (LIKE arbiter.events_raw INCLUDING DEFAULTS) plus the same indexes
+ *    (experiment_id, metric, unit) and (txid, the fold's watermark column) -- one plain table, which is what one
  *    monthly partition of events_raw is. Logged, fsync on,
  *    synchronous_commit on: the same durability as arbiter's commits.
  * 3. --clients connections, each taking a contiguous share of the rows and
@@ -146,7 +146,8 @@ rows_fetch(PGconn *conn, const char *where, struct rows *out)
     char sql[1024];
     snprintf(sql, sizeof(sql),
              "COPY (SELECT experiment_id, event_id, unit, arm, metric, "
-             "value, ts, attributes FROM arbiter.events_raw %s%s) TO STDOUT",
+             "value, ts, attributes, txid FROM arbiter.events_raw %s%s)"
+             " TO STDOUT",
              where ? "WHERE " : "", where ? where : "");
     PGresult *res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
@@ -202,7 +203,7 @@ worker_main(void *arg)
         PGresult *res = PQexec(w->conn,
                                "COPY bench_copy.events (experiment_id, "
                                "event_id, unit, arm, metric, value, ts, "
-                               "attributes) FROM STDIN");
+                               "attributes, txid) FROM STDIN");
         if (PQresultStatus(res) != PGRES_COPY_IN) {
             fprintf(stderr, "copy_ceiling: %s", PQerrorMessage(w->conn));
             PQclear(res);
@@ -278,6 +279,7 @@ main(int argc, char **argv)
                        "arbiter.events_raw INCLUDING DEFAULTS)") ||
         !exec_ok(conn, "CREATE INDEX ON bench_copy.events (experiment_id, "
                        "metric, unit)") ||
+        !exec_ok(conn, "CREATE INDEX ON bench_copy.events (txid)") ||
         !exec_ok(conn, "CHECKPOINT"))
         return 1;
 

@@ -15,7 +15,10 @@
  *
  *   ingest_load --port P --token T [--host 127.0.0.1] [--clients 4]
  *       [--batch 1000] [--seconds 10] [--experiments 4] [--units 100000]
- *       [--ids 1] [--run TAG] [--max-requests N]
+ *       [--ids 1] [--run TAG] [--max-requests N] [--rate EPS]
+ *   --rate: paced, EPS events/s over all clients (each client sends its
+ *       k-th request at a fixed schedule; a late answer delays only that
+ *       client's next request); latency is measured from the send
  *   ingest_load --sink [--clients 4] ...   client ceiling: the same
  *       requests against an in-process sink that reads each request and
  *       answers 202 at once (what this program can send at most)
@@ -57,6 +60,7 @@ struct opts {
     int ids;
     const char *run;
     long max_requests;
+    double rate; /* events/s over all clients; 0: as fast as answered */
     bool sink;
 };
 
@@ -291,7 +295,9 @@ client_main(void *arg)
         cl->failed = 1;
         goto done;
     }
-    double end = now_s() + o->seconds;
+    double start = now_s(), end = start + o->seconds;
+    /* --rate: client c sends request k at start + (k + c/clients) * gap */
+    double gap = o->rate > 0 ? (double)o->batch * o->clients / o->rate : 0;
     uint64_t next = 0;
     while (!atomic_load(&stop_all) && now_s() < end &&
            (o->max_requests == 0 || cl->requests < o->max_requests)) {
@@ -300,6 +306,19 @@ client_main(void *arg)
             snprintf(cl->why, sizeof(cl->why), "request does not fit");
             cl->failed = 1;
             break;
+        }
+        if (gap > 0) {
+            double at = start + ((double)cl->requests +
+                                 (double)cl->index / o->clients) * gap;
+            double wait = at - now_s();
+            if (wait > 0) {
+                struct timespec ts = {(time_t)wait,
+                                      (long)((wait - (double)(time_t)wait) *
+                                             1e9)};
+                nanosleep(&ts, NULL);
+            }
+            if (now_s() >= end)
+                break;
         }
         double t0 = now_s();
         char *body;
@@ -451,7 +470,7 @@ usage(void)
 {
     fputs("usage: ingest_load (--port P --token T | --sink) [--host H]\n"
           "  [--clients N] [--batch N] [--seconds S] [--experiments N]\n"
-          "  [--units N] [--ids 0|1] [--run TAG] [--max-requests N]\n",
+          "  [--units N] [--ids 0|1] [--run TAG] [--max-requests N] [--rate EPS]\n",
           stderr);
     return 2;
 }
@@ -460,7 +479,7 @@ int
 main(int argc, char **argv)
 {
     struct opts o = {"127.0.0.1", 0, NULL, 4, 1000, 10, 4, 100000, 1, "r",
-                     0, false};
+                     0, 0, false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -493,6 +512,8 @@ main(int argc, char **argv)
             o.run = v;
         else if (strcmp(a, "--max-requests") == 0)
             o.max_requests = strtol(v, NULL, 10);
+        else if (strcmp(a, "--rate") == 0)
+            o.rate = strtod(v, NULL);
         else
             return usage();
     }

@@ -23,6 +23,7 @@
 
 #include "api/api.h"
 #include "service/app.h"
+#include "service/fold.h"
 #include "service/ingest.h"
 #include "service/leader.h"
 #include "service/reweight.h"
@@ -490,6 +491,7 @@ handoff_ready(void)
 struct serve {
     struct app app;
     bool app_started; /* app_init() ran */
+    struct fold *fold;
     struct reweight *rw;
     struct rollout_job *rj;
     struct server *srv;
@@ -515,6 +517,7 @@ serve_exit(struct serve *s, int drain_ms, int code)
     }
     leader_free(app->leader);
     app->leader = NULL;
+    fold_free(s->fold);
     reweight_free(s->rw);
     rollout_job_free(s->rj);
     if (app->ingest != NULL)
@@ -577,6 +580,9 @@ serve_start_workers(struct serve *s)
         log_msg(LOG_ERROR, "cannot start the decision leader", NULL);
         return false;
     }
+    /* first: the jobs after it read statistics it has just folded */
+    s->fold = fold_new();
+    leader_add_job(app->leader, "fold", fold_job, s->fold);
     leader_add_job(app->leader, "event_maintenance", ingest_maintain_job,
                    app->ingest);
     leader_add_job(app->leader, "bandit_reweight", reweight_job, s->rw);

@@ -316,6 +316,14 @@ metrics_render(char **out_p, size_t *len)
 
     for (size_t i = 0; i < n_registry; i++) {
         struct registered *m = &registry[i];
+        if (m->type == METRICS_GAUGE_MILLI) {
+            long long v =
+                atomic_load_explicit(m->value, memory_order_relaxed);
+            put(&o, "# HELP %s %s\n# TYPE %s gauge\n%s %s%lld.%03lld\n",
+                m->name, m->help, m->name, m->name, v < 0 ? "-" : "",
+                llabs(v) / 1000, llabs(v) % 1000);
+            continue;
+        }
         put(&o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m->name, m->help,
             m->name, m->type == METRICS_COUNTER ? "counter" : "gauge",
             m->name,

@@ -30,7 +30,9 @@ void metrics_observe_request(size_t route, int status, uint64_t nanos);
 _Atomic uint64_t *metrics_assign_counter(const char *experiment,
                                          const char *arm);
 
-enum metrics_type { METRICS_COUNTER, METRICS_GAUGE };
+/* METRICS_GAUGE_MILLI: a gauge kept in thousandths, rendered divided by
+ * 1000 (a duration in ms shown in the base unit, seconds). */
+enum metrics_type { METRICS_COUNTER, METRICS_GAUGE, METRICS_GAUGE_MILLI };
 /* Register a process-wide value; name must be a valid metric name and
  * stay valid (static). At most 64. */
 void metrics_register(const char *name, const char *help,

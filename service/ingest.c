@@ -72,6 +72,8 @@ struct ingest {
     _Atomic int64_t m_db_errors;
     _Atomic int64_t m_rejected_busy;
     _Atomic int64_t m_quarantined;
+    _Atomic int64_t m_durability_failures;
+    _Atomic int64_t m_refused;
 };
 
 void
@@ -272,7 +274,7 @@ spool_batches(struct ingest *ing, struct batch **bs, size_t nb)
  *
  * A group the database refuses for good (AB_EINVAL) is replayed again one
  * record at a time to find the record at fault; that record is moved to
- * events.poison -- but only if an empty arbiter.ingest() call works, so a
+ * events.poison -- but only if an empty acknowledging write works, so a
  * broken schema never sends everything there. Without this, one such
  * record would stop the spool for ever, and with it every later event. */
 static void
@@ -334,6 +336,9 @@ replay(struct ingest *ing)
                                "moved to events.poison",
                     "batch", bid, NULL);
             atomic_fetch_add(&ing->m_quarantined, 1);
+            /* every spooled record was acknowledged (2xx): this is a
+             * broken promise, never a normal outcome */
+            atomic_fetch_add(&ing->m_durability_failures, 1);
             rc = AB_OK;
             nb = 0;
         } else if (rc == AB_EINVAL) {
@@ -388,14 +393,13 @@ ingest_maintain_job(void *arg, struct db *db, int64_t now)
 
 /* ---- the writer thread ---------------------------------------------------- */
 
+/* Answer the submitters of bs, each with its own rc. */
 static void
-finish(struct ingest *ing, struct batch **bs, size_t nb, ab_status rc)
+finish(struct ingest *ing, struct batch **bs, size_t nb)
 {
     pthread_mutex_lock(&ing->lock);
-    for (size_t i = 0; i < nb; i++) {
-        bs[i]->rc = rc;
+    for (size_t i = 0; i < nb; i++)
         bs[i]->done = true;
-    }
     pthread_cond_broadcast(&ing->done);
     pthread_mutex_unlock(&ing->lock);
     /* asynchronous batches belong to the writer from here on */
@@ -403,9 +407,37 @@ finish(struct ingest *ing, struct batch **bs, size_t nb, ab_status rc)
         struct batch *b = bs[i];
         if (b->cb == NULL)
             continue;
-        b->cb(b->cb_arg, rc, rc == AB_OK ? &b->res : NULL);
+        b->cb(b->cb_arg, b->rc, b->rc == AB_OK ? &b->res : NULL);
         batch_free(b);
     }
+}
+
+/* The database refused a group for good (AB_EINVAL): one event can do
+ * that, and it must not take the other requests of the group down with it
+ * (issue 14). Commit the requests one at a time: a request refused on its
+ * own is answered with AB_EINVAL before any acknowledgement (no 2xx, so no
+ * broken promise), the others are committed -- or spooled, in order, if
+ * the database fails meanwhile. */
+static void
+write_each(struct ingest *ing, struct batch **bs, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++) {
+        bool spooling = ing->spool && spool_pending(ing->spool) > 0;
+        bool db_recently_failed = ab_now_ms() - ing->db_failed_at < RETRY_DB_MS;
+        ab_status rc = AB_EDB;
+        if (!spooling && !db_recently_failed)
+            rc = write_batches(ing, &bs[i], 1);
+        if (rc == AB_EINVAL) {
+            atomic_fetch_add(&ing->m_refused, 1);
+            log_msg(LOG_WARN, "request refused by the database; not "
+                              "acknowledged",
+                    "batch", bs[i]->id, NULL);
+        } else if (rc != AB_OK) {
+            rc = spool_batches(ing, &bs[i], 1);
+        }
+        bs[i]->rc = rc;
+    }
+    finish(ing, bs, nb);
 }
 
 static void *
@@ -449,9 +481,15 @@ writer_main(void *arg)
             ab_status rc = AB_EDB;
             if (!spooling && !db_recently_failed)
                 rc = write_batches(ing, group, nb);
-            if (rc != AB_OK)
-                rc = spool_batches(ing, group, nb);
-            finish(ing, group, nb, rc);
+            if (rc == AB_EINVAL) {
+                write_each(ing, group, nb);
+            } else {
+                if (rc != AB_OK)
+                    rc = spool_batches(ing, group, nb);
+                for (size_t i = 0; i < nb; i++)
+                    group[i]->rc = rc;
+                finish(ing, group, nb);
+            }
         }
         replay(ing);
         if (stop) {
@@ -594,6 +632,15 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
                      "Spooled batches the database refused for good, moved "
                      "to events.poison in the spool dir.",
                      METRICS_COUNTER, &ing->m_quarantined);
+    metrics_register("arbiter_ingest_durability_failures_total",
+                     "Acknowledged (2xx) batches the database later refused "
+                     "(quarantined from the spool): must stay 0.",
+                     METRICS_COUNTER, &ing->m_durability_failures);
+    metrics_register("arbiter_ingest_refused_batches_total",
+                     "Requests the database refused before any "
+                     "acknowledgement (committed one at a time, answered "
+                     "with an error, nothing stored).",
+                     METRICS_COUNTER, &ing->m_refused);
     metrics_register("arbiter_ingest_rejected_busy_total",
                      "Batches refused with 503 because the queue or spool "
                      "was full.",

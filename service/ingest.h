@@ -2,9 +2,13 @@
  *
  *   handler --submit(batch)--> [queue, bounded] --> writer thread
  *      writer: take every waiting batch (up to GROUP_MAX events), one
- *      transaction (arbiter.ingest); on failure append them to the spool and
- *      fsync; then wake the handlers. A handler answers 2xx only when its
- *      batch is committed or spooled.
+ *      transaction (COPY into a staging table, arbiter.ingest_raw: raw
+ *      events, idempotency keys, batch ids -- no aggregate, those are
+ *      folded later by service/fold.h); on failure append them to the
+ *      spool and fsync; then wake the handlers. A handler answers 2xx only
+ *      when its batch is committed or spooled. A group the database
+ *      refuses for good is committed again one request at a time: the
+ *      request at fault alone is refused (AB_EINVAL, before any 2xx).
  *   While the spool holds unreplayed records, new batches are spooled too
  *   (so replay stays in order) and the writer replays the spool into
  *   PostgreSQL, oldest first, exactly once (batch ids).
@@ -67,7 +71,8 @@ ab_status ingest_submit(struct ingest *ing, struct ingest_event *evs,
 /* The asynchronous form: returns at once; cb(arg, rc, result) is called
  * from the writer thread once the batch is committed or spooled (rc AB_OK,
  * result valid during the call) or could not be made durable (rc
- * AB_EINTERNAL or AB_EBUSY, result NULL). A refusal up front (AB_EBUSY:
+ * AB_EINTERNAL or AB_EBUSY, result NULL), or was refused by the database
+ * for its own content (rc AB_EINVAL, result NULL: nothing stored). A refusal up front (AB_EBUSY:
  * queue full or draining) is returned here and cb is never called. evs is
  * taken in either case. */
 typedef void ingest_done_fn(void *arg, ab_status rc,

@@ -790,3 +790,9 @@ db_exposure_counts_json(struct db *db, const char *key, char **out)
         " WHERE e.key = $1",
         1, params, out);
 }
+
+PGconn *
+db_conn(struct db *db)
+{
+    return db_ensure(db) == AB_OK ? db->conn : NULL;
+}

@@ -1,9 +1,10 @@
 /* db_events.c -- the events side of the libpq layer (see db_events.h).
- * Runs its statements through sql/db_int.h's one execute path. The
- * writer's statement is DB_ONCE: service/ingest.c retries whole batches
- * (and spools them), so a second run here would only hide the outage. */
+ * COPY and the staged transaction need the raw connection (db_conn() of
+ * sql/db_int.h), outside db_run(): never retried here, because
+ * service/ingest.c retries whole batches (and spools them). */
 #include "sql/db_events.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +13,14 @@
 #include "sql/db_int.h"
 #include "sql/pgarray.h"
 
-enum { A_IDS, A_BATCH, A_EXP, A_EID, A_UNIT, A_ARM, A_HINT, A_METRIC,
-       A_VALUE, A_TS, A_ATTR, N_ARRAYS };
-
 /* Will the same statement fail again? See db_events.h. */
 static bool
-permanent_failure(const struct db *db, const PGresult *res)
+permanent_failure(PGconn *conn, const PGresult *res)
 {
-    if (res == NULL || PQstatus(db->conn) != CONNECTION_OK)
+    if (res == NULL || PQstatus(conn) != CONNECTION_OK)
         return false;
-    const char *state = db_sqlstate(res);
-    if (strlen(state) != 5)
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state == NULL || strlen(state) != 5)
         return false;
     static const char *const transient[] = {"08", "40", "53", "57", "58",
                                             "XX"};
@@ -32,61 +30,199 @@ permanent_failure(const struct db *db, const PGresult *res)
     return strcmp(state, "55P03") != 0;
 }
 
+/* ---- COPY text rows -------------------------------------------------------
+ *
+ *   ord \t batch \t experiment_id \t event_id \t unit \t arm \t arm_hint
+ *       \t metric \t value \t ts_ms \t attributes \n
+ *
+ * (the columns of pg_temp.ingest_stage, 006_fold.sql); NULL is \N; in text
+ * fields backslash, tab, newline and carriage return are escaped (COPY
+ * text format, PostgreSQL docs "COPY", File Formats). */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void
+buf_reserve(struct buf *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->len + more)
+        cap *= 2;
+    b->p = ab_xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+static void
+buf_raw(struct buf *b, const char *s, size_t n)
+{
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void
+buf_field(struct buf *b, const char *s, char sep)
+{
+    if (s == NULL) {
+        buf_raw(b, "\\N", 2);
+    } else {
+        size_t n = strlen(s);
+        buf_reserve(b, 2 * n);
+        for (size_t i = 0; i < n; i++) {
+            char c = s[i], e = 0;
+            switch (c) {
+            case '\\': e = '\\'; break;
+            case '\t': e = 't'; break;
+            case '\n': e = 'n'; break;
+            case '\r': e = 'r'; break;
+            default: break;
+            }
+            if (e) {
+                b->p[b->len++] = '\\';
+                b->p[b->len++] = e;
+            } else {
+                b->p[b->len++] = c;
+            }
+        }
+    }
+    buf_raw(b, &sep, 1);
+}
+
+static void
+buf_num(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+buf_num(struct buf *b, const char *fmt, ...)
+{
+    buf_reserve(b, 40);
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->p + b->len, 40, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)(k > 0 && k < 40 ? k : 0);
+}
+
+/* Run one statement; PGRES_* expected. On failure: log, classify into
+ * *rc, return false (res is cleared either way). */
+static bool
+step(struct db *db, PGconn *conn, PGresult *res, ExecStatusType want,
+     const char *what, ab_status *rc)
+{
+    if (PQresultStatus(res) == want) {
+        PQclear(res);
+        return true;
+    }
+    db_report(db, what, res);
+    *rc = PQresultStatus(res) == PGRES_FATAL_ERROR &&
+                  permanent_failure(conn, res)
+              ? AB_EINVAL
+              : AB_EDB;
+    PQclear(res);
+    return false;
+}
+
 ab_status
 db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
                 const struct db_event *ev, size_t n, struct db_batch_result *out)
 {
-    struct pgarray a[N_ARRAYS];
-    for (int k = 0; k < N_ARRAYS; k++)
-        pgarray_begin(&a[k]);
+    struct pgarray ids;
+    pgarray_begin(&ids);
     for (size_t i = 0; i < n_batches; i++)
-        pgarray_text(&a[A_IDS], batch_ids[i]);
-    for (size_t i = 0; i < n; i++) {
-        pgarray_int(&a[A_BATCH], ev[i].batch + 1);
-        pgarray_int(&a[A_EXP], ev[i].experiment_id);
-        pgarray_text(&a[A_EID], ev[i].event_id);
-        pgarray_text(&a[A_UNIT], ev[i].unit);
-        pgarray_text(&a[A_ARM], ev[i].arm);
-        pgarray_text(&a[A_HINT], ev[i].arm_hint);
-        pgarray_text(&a[A_METRIC], ev[i].metric);
-        pgarray_double(&a[A_VALUE], ev[i].value);
-        pgarray_int(&a[A_TS], ev[i].ts_ms);
-        pgarray_text(&a[A_ATTR], ev[i].attributes);
-    }
-    const char *params[N_ARRAYS];
-    for (int k = 0; k < N_ARRAYS; k++)
-        params[k] = pgarray_end(&a[k]);
+        pgarray_text(&ids, batch_ids[i]);
+    const char *param = pgarray_end(&ids);
+    struct buf b = {0};
 
     ab_status rc = AB_OK;
-    /* one statement = one transaction (autocommit) */
-    PGresult *res = db_run(db, "events write",
-                           "SELECT accepted, duplicates FROM arbiter.ingest("
-                           "$1::text[], $2::int[], $3::bigint[], $4::text[],"
-                           " $5::text[], $6::text[], $7::text[], $8::text[],"
-                           " $9::float8[], $10::bigint[], $11::text[])",
-                           N_ARRAYS, params, PGRES_TUPLES_OK, DB_ONCE);
-    if (res == NULL) {
+    PGresult *res = NULL;
+    PGconn *conn = db_conn(db);
+    if (conn == NULL) {
         rc = AB_EDB;
         goto done;
     }
+    if (!step(db, conn,
+              PQexec(conn, "BEGIN; SELECT arbiter.ingest_stage_prepare()"),
+              PGRES_TUPLES_OK, "events stage", &rc))
+        goto fail;
+    if (!step(db, conn, PQexec(conn, "COPY pg_temp.ingest_stage FROM STDIN"),
+              PGRES_COPY_IN, "events copy", &rc))
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        const struct db_event *e = &ev[i];
+        buf_num(&b, "%zu\t%d\t%lld\t", i + 1, e->batch + 1,
+                (long long)e->experiment_id);
+        buf_field(&b, e->event_id, '\t');
+        buf_field(&b, e->unit, '\t');
+        buf_field(&b, e->arm, '\t');
+        buf_field(&b, e->arm_hint, '\t');
+        buf_field(&b, e->metric, '\t');
+        buf_num(&b, "%.17g\t%lld\t", e->value, (long long)e->ts_ms);
+        buf_field(&b, e->attributes, '\n');
+        if (b.len >= 256 * 1024 || i + 1 == n) {
+            if (PQputCopyData(conn, b.p, (int)b.len) != 1)
+                break;
+            b.len = 0;
+        }
+    }
+    if (PQputCopyEnd(conn, NULL) != 1) {
+        rc = AB_EDB;
+        goto fail;
+    }
+    bool copied = true;
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (copied &&
+            !step(db, conn, res, PGRES_COMMAND_OK, "events copy", &rc))
+            copied = false;
+        else if (!copied)
+            PQclear(res);
+        res = NULL;
+    }
+    if (!copied)
+        goto fail;
+    res = PQexecParams(conn,
+                       "SELECT accepted, duplicates"
+                       " FROM arbiter.ingest_raw($1::text[])",
+                       1, NULL, &param, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK ||
         (size_t)PQntuples(res) != n_batches) {
-        if (PQresultStatus(res) == PGRES_TUPLES_OK)
-            db_report(db, "events write", res);
-        rc = PQresultStatus(res) == PGRES_FATAL_ERROR &&
-                     permanent_failure(db, res)
-                 ? AB_EINVAL
-                 : AB_EDB;
-        goto done;
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            PQclear(res);
+            res = NULL;
+            rc = AB_EDB;
+            goto fail;
+        }
+        PGresult *r = res;
+        res = NULL;
+        step(db, conn, r, PGRES_TUPLES_OK, "events write", &rc);
+        goto fail;
     }
     for (size_t i = 0; i < n_batches; i++) {
         out[i].accepted = (int)strtol(PQgetvalue(res, (int)i, 0), NULL, 10);
         out[i].duplicates = (int)strtol(PQgetvalue(res, (int)i, 1), NULL, 10);
     }
+    PQclear(res);
+    res = NULL;
+    /* a failed COMMIT leaves the outcome unknown: AB_EDB, and a retry of
+     * the same batch ids is exactly once */
+    if (!step(db, conn, PQexec(conn, "COMMIT"), PGRES_COMMAND_OK,
+              "events commit", &rc)) {
+        if (rc == AB_EINVAL)
+            rc = AB_EDB;
+        goto done;
+    }
+    goto done;
+fail:
+    if (PQstatus(conn) == CONNECTION_OK &&
+        PQtransactionStatus(conn) != PQTRANS_IDLE)
+        PQclear(PQexec(conn, "ROLLBACK"));
 done:
     PQclear(res);
-    for (int k = 0; k < N_ARRAYS; k++)
-        free(a[k].p);
+    free(ids.p);
+    free(b.p);
     return rc;
 }
 
@@ -100,8 +236,15 @@ call_ms(struct db *db, const char *what, const char *sql, int n,
         snprintf(buf[i], sizeof(buf[i]), "%lld", (long long)ms[i]);
         params[i] = buf[i];
     }
-    PGresult *res = db_run(db, what, sql, n, params, PGRES_TUPLES_OK, DB_RETRY);
-    ab_status rc = db_res_ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
+    PGconn *conn = db_conn(db);
+    if (conn == NULL)
+        return AB_EDB;
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    ab_status rc = AB_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_report(db, what, res);
+        rc = AB_EDB;
+    }
     PQclear(res);
     return rc;
 }
@@ -129,12 +272,20 @@ db_events_retention(struct db *db, int64_t cutoff_ms)
 ab_status
 db_events_probe(struct db *db)
 {
-    PGresult *res = db_run(db, "events probe",
-                           "SELECT count(*) FROM arbiter.ingest('{}'::text[],"
-                           " '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}',"
-                           " '{}', '{}')",
-                           0, NULL, PGRES_TUPLES_OK, DB_ONCE);
-    ab_status rc = db_res_ok(res, PGRES_TUPLES_OK) ? AB_OK : AB_EDB;
+    PGconn *conn = db_conn(db);
+    if (conn == NULL)
+        return AB_EDB;
+    /* the acknowledging write of no event, rolled back */
+    PGresult *res = PQexec(conn,
+                           "BEGIN; SELECT arbiter.ingest_stage_prepare();"
+                           " SELECT count(*) FROM arbiter.ingest_raw("
+                           "'{}'::text[])");
+    ab_status rc = AB_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_report(db, "events probe", res);
+        rc = AB_EDB;
+    }
     PQclear(res);
+    PQclear(PQexec(conn, "ROLLBACK"));
     return rc;
 }

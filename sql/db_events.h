@@ -28,8 +28,9 @@ struct db_batch_result {
     int duplicates;
 };
 
-/* Write events of n_batches batches in one transaction (one call of
- * arbiter.ingest). results[i] gets batch i's counts (a batch committed
+/* Write events of n_batches batches in one transaction: COPY into
+ * pg_temp.ingest_stage, then arbiter.ingest_raw (006_fold.sql): raw
+ * events, client ids, batch ids; the aggregates are folded later. results[i] gets batch i's counts (a batch committed
  * before reports the counts it had then). AB_EDB: nothing is committed --
  * or, when the connection broke during COMMIT, the outcome is unknown; a
  * retry with the same batch ids is then safe (exactly once). AB_EINVAL:
@@ -41,8 +42,8 @@ ab_status db_events_write(struct db *db, const char *const *batch_ids,
                           size_t n_batches, const struct db_event *events,
                           size_t n_events, struct db_batch_result *results);
 
-/* Call arbiter.ingest with no events: AB_OK when the function works at
- * all (so an AB_EINVAL above is about those events, not the schema). */
+/* The acknowledging write of no event, rolled back: AB_OK when it works
+ * at all (so an AB_EINVAL above is about those events, not the schema). */
 ab_status db_events_probe(struct db *db);
 
 /* Create monthly partitions covering [from_ms, to_ms]. */

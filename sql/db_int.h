@@ -52,6 +52,10 @@ enum {
 PGresult *db_run(struct db *db, const char *what, const char *sql, int n,
                  const char *const *params, int want, int flags);
 
+/* The connection itself, reopened first when broken (NULL when the
+ * database is unreachable), for what db_run() cannot express: COPY and
+ * multi-statement transactions. Nothing run on it is retried. */
+PGconn *db_conn(struct db *db);
 /* True when res is non-NULL and has the status 'want' (or DB_WANT_ANY). */
 bool db_res_ok(const PGresult *res, int want);
 

@@ -15,9 +15,10 @@ on a sum and a mean metric. Afterwards:
     (from raw events), every column, relative 1e-9;
   * both == the statistics computed here in Python from the pool of events
     that was sent (the definitions of sql/migrations/002_events.sql,
-    header: binary y = [n > 0], sum y = s, mean y = s / n, ratio y = s and
-    d = n; binary and sum count every exposed unit, mean and ratio the
-    units with events; x = the unit's covariate sum);
+    header, and 006_fold.sql: binary y = [s > 0] -- a 0 is no
+    conversion; sum y = s, mean y = s / n, ratio y = s and d = n; binary
+    and sum count every exposed unit, mean and ratio the units with
+    events; x = the unit's covariate sum);
   * every answer's "accepted" adds up to the number of distinct events,
     and its "duplicates" to the number of resent ones.
 """
@@ -65,7 +66,8 @@ def make_pool(seed):
         metric = rng.choices(["conv", "rev", "time", "lat", "pre_rev"],
                              [2, 3, 2, 3, 1])[0]
         if metric == "conv":
-            value = 1
+            # a 0 is an observed non-conversion (issue 10): one in five
+            value = 1 if rng.random() < 0.8 else 0
         elif metric == "rev":
             value = round(rng.expovariate(0.1), 2)
         elif metric == "time":
@@ -143,7 +145,8 @@ def expected_stats(pool, explicit_arm, exposed_extra):
                 if kind in ("mean", "ratio") and n == 0:
                     continue
                 if kind == "binary":
-                    y, d = (1.0 if n > 0 else 0.0), 0.0
+                    # converted: the sum of its 0/1 values is > 0
+                    y, d = (1.0 if s > 0 else 0.0), 0.0
                 elif kind == "sum":
                     y, d = s, 0.0
                 elif kind == "mean":

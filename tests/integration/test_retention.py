@@ -16,6 +16,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
+import ingest_load as il  # noqa: E402
 
 
 def partitions(db):
@@ -58,6 +59,7 @@ class Retention(unittest.TestCase):
                                      "tableoid::regclass::text, ',') FROM "
                                      "arbiter.events_raw")
             self.assertEqual(where.split(".")[-1], "events_raw_" + month)
+            il.fold_wait(db)  # the aggregates are folded asynchronously
             stats_before = harness.psql(
                 db, "SELECT sum, n FROM arbiter.arm_stats WHERE "
                     "experiment = 'ret' ORDER BY arm")

@@ -349,8 +349,28 @@ STAT_COLS = ("n", "units_with_events", "sum", "sum_sq", "den_sum",
              "pre_cross_sum")
 
 
+def fold_wait(url, timeout=60.0):
+    """Wait until the leader's fold has taken every committed event
+    (arbiter.fold_status(): pending_events = 0); returns the status row
+    [watermark, pending, lag_seconds]. The aggregates are folded
+    asynchronously (sql/migrations/006_fold.sql): a test reads them only
+    after this."""
+    deadline = time.time() + timeout
+    while True:
+        out = harness.psql(url, "SELECT watermark, pending_events, lag_seconds"
+                           " FROM arbiter.fold_status()").strip()
+        row = out.split("|")
+        if int(row[1]) == 0:
+            return row
+        if time.time() > deadline:
+            raise AssertionError("fold did not catch up: %s" % out)
+        time.sleep(0.1)
+
+
 def arm_stats(url, experiment):
-    """{(metric, arm): {col: value}} from the incremental view."""
+    """{(metric, arm): {col: value}} from the folded view (after the fold
+    caught up with every committed event)."""
+    fold_wait(url)
     out = harness.psql(url, "SELECT metric, arm, %s FROM arbiter.arm_stats "
                        "WHERE experiment = '%s'"
                        % (", ".join(STAT_COLS), experiment))

@@ -1,0 +1,131 @@
+/* fold.c -- the fold as a leader job, and freshness for readers (see
+ * fold.h). The set-based work and the exactly-once argument live in SQL
+ * (006_fold.sql); this file decides when to fold and reports how fresh the
+ * statistics are. */
+#include "service/fold.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "sql/db_fold.h"
+
+struct fold {
+    _Atomic int64_t m_events;    /* counter: events folded */
+    _Atomic int64_t m_runs;      /* counter: fold transactions */
+    _Atomic int64_t m_errors;    /* counter: failed folds */
+    _Atomic int64_t m_lag_ms;    /* gauge: age of the oldest unfolded */
+    _Atomic int64_t m_lag_events; /* gauge: committed, not folded */
+    _Atomic int64_t m_rate;      /* gauge: events/s of the last busy tick */
+    _Atomic int64_t m_watermark; /* gauge */
+};
+
+struct fold *
+fold_new(void)
+{
+    struct fold *f = ab_xcalloc(1, sizeof(*f));
+    metrics_register("arbiter_fold_events_total",
+                     "Raw events folded into the aggregates (this process).",
+                     METRICS_COUNTER, &f->m_events);
+    metrics_register("arbiter_fold_runs_total",
+                     "Fold transactions run by this process.",
+                     METRICS_COUNTER, &f->m_runs);
+    metrics_register("arbiter_fold_errors_total",
+                     "Fold transactions that failed (nothing folded; "
+                     "retried at the next tick).",
+                     METRICS_COUNTER, &f->m_errors);
+    metrics_register("arbiter_fold_lag_seconds",
+                     "Age of the oldest committed event not yet in the "
+                     "aggregates (0: none; as of the leader's last tick).",
+                     METRICS_GAUGE_MILLI, &f->m_lag_ms);
+    metrics_register("arbiter_fold_lag_events",
+                     "Committed events not yet in the aggregates (as of the "
+                     "leader's last tick).",
+                     METRICS_GAUGE, &f->m_lag_events);
+    metrics_register("arbiter_fold_events_per_second",
+                     "Fold throughput over the leader's last tick that "
+                     "folded anything.",
+                     METRICS_GAUGE, &f->m_rate);
+    metrics_register("arbiter_fold_watermark",
+                     "Transaction id below which every event is folded.",
+                     METRICS_GAUGE, &f->m_watermark);
+    return f;
+}
+
+void
+fold_free(struct fold *f)
+{
+    free(f);
+}
+
+void
+fold_job(void *arg, struct db *db, int64_t now_ms)
+{
+    struct fold *f = arg;
+    int64_t start = ab_now_ms(), folded = 0;
+    (void)now_ms;
+    for (;;) {
+        struct db_fold_result r;
+        if (db_fold_run(db, FOLD_BATCH_EVENTS, &r) != AB_OK) {
+            atomic_fetch_add(&f->m_errors, 1);
+            log_msg(LOG_WARN, "fold failed; retried at the next tick", NULL);
+            break;
+        }
+        atomic_fetch_add(&f->m_runs, 1);
+        atomic_fetch_add(&f->m_events, r.folded);
+        atomic_store(&f->m_watermark, r.watermark);
+        folded += r.folded;
+        if (r.folded == 0 || r.pending == 0 ||
+            ab_now_ms() - start >= FOLD_TICK_BUDGET_MS)
+            break;
+    }
+    int64_t spent = ab_now_ms() - start;
+    if (folded > 0)
+        atomic_store(&f->m_rate, folded * 1000 / (spent > 0 ? spent : 1));
+    struct db_fold_status st;
+    if (db_fold_status(db, &st) == AB_OK) {
+        atomic_store(&f->m_lag_ms, (int64_t)(st.lag_seconds * 1000.0));
+        atomic_store(&f->m_lag_events, st.pending_events);
+        atomic_store(&f->m_watermark, st.watermark);
+    }
+}
+
+void
+fold_catch_up(struct db *db)
+{
+    struct db_fold_result r;
+    if (db_fold_run(db, FOLD_BATCH_EVENTS, &r) != AB_OK)
+        log_msg(LOG_WARN, "fold before a read failed", NULL);
+}
+
+json_t *
+fold_freshness_json(struct db *db)
+{
+    struct db_fold_status st;
+    fold_catch_up(db);
+    if (db_fold_status(db, &st) != AB_OK)
+        return json_pack("{s:s}", "status", "unavailable");
+    int64_t lag_ms = (int64_t)(st.lag_seconds * 1000.0);
+    return json_pack("{s:I,s:I,s:f,s:I,s:I,s:b}", "watermark",
+                     (json_int_t)st.watermark, "folded_at_ms",
+                     (json_int_t)st.folded_at_ms, "lag_seconds",
+                     st.lag_seconds, "lag_events",
+                     (json_int_t)st.pending_events, "max_age_ms",
+                     (json_int_t)FOLD_MAX_AGE_MS_DEFAULT, "stale",
+                     lag_ms > FOLD_MAX_AGE_MS_DEFAULT);
+}
+
+bool
+fold_stale(struct db *db, int64_t max_age_ms, int64_t *lag_ms)
+{
+    struct db_fold_status st;
+    if (db_fold_status(db, &st) != AB_OK)
+        return true;
+    int64_t lag = (int64_t)(st.lag_seconds * 1000.0);
+    if (lag_ms)
+        *lag_ms = lag;
+    return lag > max_age_ms;
+}

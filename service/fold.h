@@ -1,0 +1,66 @@
+/* fold.h -- the aggregation fold: committed raw events -> per-unit values
+ * and per-arm sufficient statistics, exactly once (the watermark argument
+ * is in sql/migrations/006_fold.sql).
+ *
+ *   writers (every process): COPY raw events, commit, answer 2xx
+ *   fold (a leader job, and /results before it reads):
+ *       arbiter.fold(FOLD_BATCH_EVENTS) until nothing committed is left
+ *       or the tick's time budget is spent
+ *
+ * Freshness: arbiter.fold_status() (lag in seconds and events), the
+ * trailing columns fold_watermark and folded_at of arbiter.arm_stats, the
+ * gauges below in /metrics, and "freshness" in GET /results. A decision
+ * (rollout engine, bandit job) must not act while the lag exceeds
+ * FOLD_MAX_AGE_MS_DEFAULT (fold_stale()); the fold job is registered
+ * before them, so on the leader it has just run when they read.
+ */
+#ifndef SERVICE_FOLD_H
+#define SERVICE_FOLD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/status.h"
+
+struct db;
+struct fold;
+
+/* events per fold transaction (one statement each) */
+#define FOLD_BATCH_EVENTS 200000
+/* a tick folds for at most this long, then lets the other jobs run */
+#define FOLD_TICK_BUDGET_MS 3000
+/* decisions wait while the oldest unfolded committed event is older */
+#define FOLD_MAX_AGE_MS_DEFAULT 5000
+
+/* A fold job; registers its gauges and counters in /metrics:
+ *   arbiter_fold_events_total, arbiter_fold_runs_total,
+ *   arbiter_fold_errors_total, arbiter_fold_lag_seconds,
+ *   arbiter_fold_lag_events, arbiter_fold_events_per_second,
+ *   arbiter_fold_watermark (lag and rate: as of the leader's last tick).
+ * Release with fold_free(). */
+struct fold *fold_new(void);
+void fold_free(struct fold *f);
+
+/* leader_job_fn: fold until caught up or FOLD_TICK_BUDGET_MS is spent;
+ * arg is the fold. */
+void fold_job(void *arg, struct db *db, int64_t now_ms);
+
+/* Read your writes: fold what is committed (up to FOLD_BATCH_EVENTS;
+ * waits while another fold runs), then report freshness as a new JSON
+ * object {"watermark", "folded_at_ms", "lag_seconds", "lag_events",
+ * "max_age_ms", "stale"}. Never NULL: on a database error, {"status":
+ * "unavailable"}. */
+json_t *fold_freshness_json(struct db *db);
+
+/* Read your writes, without the report: fold what is committed (up to
+ * FOLD_BATCH_EVENTS; waits while another fold runs). A failure is logged;
+ * the caller reads what is folded. */
+void fold_catch_up(struct db *db);
+
+/* True when decisions must wait: the statistics are older than max_age_ms
+ * (or their age cannot be read); *lag_ms gets the age when known. */
+bool fold_stale(struct db *db, int64_t max_age_ms, int64_t *lag_ms);
+
+#endif /* SERVICE_FOLD_H */
