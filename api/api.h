@@ -19,7 +19,9 @@ struct app; /* service/app.h: process-wide state */
 enum api_scope {
     API_SCOPE_NONE = 0, /* no token needed (health, metrics) */
     API_SCOPE_CLIENT,   /* client or admin token */
-    API_SCOPE_ADMIN     /* admin token only */
+    API_SCOPE_ADMIN,    /* admin token only */
+    API_SCOPE_READ      /* read-only or admin token: results, verdicts,
+                           definitions, decisions; never a write */
 };
 
 #define API_MAX_PARAMS 4
@@ -88,7 +90,16 @@ struct api_route {
     enum api_scope scope;
     enum api_body body;
     bool needs_db; /* handler uses ctx->db: 503 when the database is down */
+    bool token_in_query; /* "?token=" is accepted (Flagger: no headers) */
+    bool token_in_body;  /* without a token elsewhere, the handler checks
+                            one in the body (api_authorize_token) */
 };
+
+/* Check a token against the configured lists (api/server.c) for a route
+ * that needs 'need': 0 when allowed, else 401 (no or unknown token) or
+ * 403 (a known token of another scope). *granted: the scope it grants. */
+int api_authorize_token(const struct app *app, const char *tok, size_t len,
+                        enum api_scope need, enum api_scope *granted);
 
 extern const struct api_route api_routes[];
 extern const size_t api_n_routes;

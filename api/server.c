@@ -132,31 +132,95 @@ token_equal(const char *given, size_t given_len, const char *secret)
     return diff == 0;
 }
 
-/* 0 = ok; else the HTTP status to answer (401 or 403). */
+/* True when 'given' is one of the tokens in 'list' (separated by ',' or
+ * whitespace: several per scope, for rotation without downtime). Every
+ * token of the list is compared, in constant time in its contents. */
+static bool
+token_in_list(const char *given, size_t given_len, const char *list)
+{
+    if (list == NULL || given_len == 0)
+        return false;
+    bool found = false;
+    char tok[512];
+    const char *p = list;
+    while (*p) {
+        size_t skip = strspn(p, ", \t\r\n");
+        p += skip;
+        size_t n = strcspn(p, ", \t\r\n");
+        if (n == 0)
+            break;
+        if (n < sizeof(tok)) {
+            memcpy(tok, p, n);
+            tok[n] = '\0';
+            found |= token_equal(given, given_len, tok);
+        }
+        p += n;
+    }
+    return found;
+}
+
+int
+api_authorize_token(const struct app *app, const char *tok, size_t len,
+                    enum api_scope need, enum api_scope *granted)
+{
+    bool admin = false, client = false, readonly = false;
+    if (tok != NULL) {
+        admin = token_in_list(tok, len, app->cfg.admin_token);
+        client = token_in_list(tok, len, app->cfg.client_token);
+        readonly = token_in_list(tok, len, app->cfg.readonly_token);
+    }
+    enum api_scope g = API_SCOPE_NONE;
+    if (admin)
+        g = API_SCOPE_ADMIN;
+    else if (need == API_SCOPE_READ && readonly)
+        g = API_SCOPE_READ;
+    else if (client)
+        g = API_SCOPE_CLIENT;
+    else if (readonly)
+        g = API_SCOPE_READ;
+    *granted = g;
+    if (need == API_SCOPE_NONE)
+        return 0;
+    if (g == API_SCOPE_NONE)
+        return 401;
+    if (g == API_SCOPE_ADMIN || g == need)
+        return 0;
+    return 403;
+}
+
+/* The caller's token: "Authorization: Bearer T", else "X-API-Key: T"
+ * (OpenFeature's two schemes), else, on routes that allow it (Flagger's
+ * webhooks cannot send headers), the "token" query parameter. */
+static const char *
+request_token(struct MHD_Connection *conn, const struct api_route *route)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && strncasecmp(h, "Bearer ", 7) == 0)
+        return h + 7;
+    h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-Key");
+    if (h && *h)
+        return h;
+    if (route->token_in_query) {
+        h = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+        if (h && *h)
+            return h;
+    }
+    return NULL;
+}
+
+/* 0 = ok; else the HTTP status to answer (401 or 403). Routes with
+ * token_in_body check the body's token themselves when the request
+ * carries none elsewhere (they are dispatched with scope NONE). */
 static int
 authorize(struct app *app, struct MHD_Connection *conn, struct call *c)
 {
-    enum api_scope need = c->route->scope;
-    c->req.scope = API_SCOPE_NONE;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-        const char *tok = h + 7;
-        size_t len = strlen(tok);
-        bool admin = token_equal(tok, len, app->cfg.admin_token);
-        bool client = token_equal(tok, len, app->cfg.client_token);
-        if (admin)
-            c->req.scope = API_SCOPE_ADMIN;
-        else if (client)
-            c->req.scope = API_SCOPE_CLIENT;
-    }
-    if (need == API_SCOPE_NONE)
+    const char *tok = request_token(conn, c->route);
+    int rc = api_authorize_token(app, tok, tok ? strlen(tok) : 0,
+                                 c->route->scope, &c->req.scope);
+    if (rc == 401 && tok == NULL && c->route->token_in_body)
         return 0;
-    if (c->req.scope == API_SCOPE_NONE)
-        return 401;
-    if (need == API_SCOPE_ADMIN && c->req.scope != API_SCOPE_ADMIN)
-        return 403;
-    return 0;
+    return rc;
 }
 
 static enum MHD_Result

@@ -46,16 +46,34 @@ db_logger(const char *what, const char *detail)
 static char *
 read_secret_file(const char *path)
 {
+    /* One token per line (several for rotation without downtime); blank
+     * lines and lines starting with '#' are skipped. The lines are kept
+     * newline-separated: api/server.c splits the list on ',' and
+     * whitespace. */
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return NULL;
-    char buf[512];
-    char *line = fgets(buf, sizeof(buf), f);
+    char buf[512], out[8192];
+    size_t used = 0;
+    bool any = false;
+    while (fgets(buf, sizeof(buf), f) != NULL) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (buf[0] == '\0' || buf[0] == '#')
+            continue;
+        size_t n = strlen(buf);
+        if (used + n + 2 > sizeof(out))
+            break;
+        if (any)
+            out[used++] = '\n';
+        memcpy(out + used, buf, n);
+        used += n;
+        any = true;
+    }
     fclose(f);
-    if (line == NULL)
+    if (!any)
         return NULL;
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return ab_xstrdup(buf);
+    out[used] = '\0';
+    return ab_xstrdup(out);
 }
 
 static bool
@@ -95,6 +113,8 @@ static const char serve_usage[] =
     "  --database-url URL        ARBITER_DATABASE_URL (required)\n"
     "  --admin-token-file PATH   ARBITER_ADMIN_TOKEN or ARBITER_ADMIN_TOKEN_FILE\n"
     "  --client-token-file PATH  ARBITER_CLIENT_TOKEN or ARBITER_CLIENT_TOKEN_FILE\n"
+    "  --readonly-token-file PATH ARBITER_READONLY_TOKEN or\n"
+    "                            ARBITER_READONLY_TOKEN_FILE\n"
     "  --log-level LEVEL         ARBITER_LOG_LEVEL: debug|info|warn|error\n"
     "  --threads N               ARBITER_THREADS: HTTP workers (default: cores)\n"
     "  --exposure-queue N        ARBITER_EXPOSURE_QUEUE (default 1000000)\n"
@@ -110,13 +130,16 @@ static const char serve_usage[] =
     "  --tick-ms N               ARBITER_TICK_MS: decision-leader tick, lock\n"
     "                            attempts and bandit reweights (default 1000)\n"
     "Tokens are never logged. Without an admin token the admin routes answer\n"
-    "401 to everyone; without a client token only the admin token assigns.\n";
+    "401 to everyone; without a client token only the admin token assigns.\n"
+    "Each scope takes several tokens (rotation without downtime): separated\n"
+    "by commas in the environment, one per line in a file.\n";
 
 enum {
     OPT_LISTEN = 1000,
     OPT_DB,
     OPT_ADMIN_FILE,
     OPT_CLIENT_FILE,
+    OPT_READONLY_FILE,
     OPT_LOG,
     OPT_THREADS,
     OPT_QUEUE,
@@ -159,6 +182,8 @@ configure(int argc, char **argv, struct app_config *cfg)
     const char *client = getenv("ARBITER_CLIENT_TOKEN");
     const char *admin_file = getenv("ARBITER_ADMIN_TOKEN_FILE");
     const char *client_file = getenv("ARBITER_CLIENT_TOKEN_FILE");
+    const char *readonly = getenv("ARBITER_READONLY_TOKEN");
+    const char *readonly_file = getenv("ARBITER_READONLY_TOKEN_FILE");
     const char *level = getenv("ARBITER_LOG_LEVEL");
     const char *threads = getenv("ARBITER_THREADS");
     const char *queue = getenv("ARBITER_EXPOSURE_QUEUE");
@@ -177,6 +202,7 @@ configure(int argc, char **argv, struct app_config *cfg)
         {"database-url", required_argument, NULL, OPT_DB},
         {"admin-token-file", required_argument, NULL, OPT_ADMIN_FILE},
         {"client-token-file", required_argument, NULL, OPT_CLIENT_FILE},
+        {"readonly-token-file", required_argument, NULL, OPT_READONLY_FILE},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"exposure-queue", required_argument, NULL, OPT_QUEUE},
@@ -199,6 +225,10 @@ configure(int argc, char **argv, struct app_config *cfg)
         case OPT_DB: url = optarg; break;
         case OPT_ADMIN_FILE: admin_file = optarg; admin = NULL; break;
         case OPT_CLIENT_FILE: client_file = optarg; client = NULL; break;
+        case OPT_READONLY_FILE:
+            readonly_file = optarg;
+            readonly = NULL;
+            break;
         case OPT_LOG: level = optarg; break;
         case OPT_THREADS: threads = optarg; break;
         case OPT_QUEUE: queue = optarg; break;
@@ -287,6 +317,15 @@ configure(int argc, char **argv, struct app_config *cfg)
         }
     } else if (client)
         cfg->client_token = ab_xstrdup(client);
+    if (readonly_file) {
+        cfg->readonly_token = read_secret_file(readonly_file);
+        if (cfg->readonly_token == NULL) {
+            fprintf(stderr, "arbiter: cannot read read-only token file %s\n",
+                    readonly_file);
+            return false;
+        }
+    } else if (readonly)
+        cfg->readonly_token = ab_xstrdup(readonly);
     return true;
 }
 
@@ -296,6 +335,7 @@ config_free(struct app_config *cfg)
     free(cfg->database_url);
     free(cfg->admin_token);
     free(cfg->client_token);
+    free(cfg->readonly_token);
     free(cfg->spool_dir);
 }
 

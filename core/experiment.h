@@ -40,6 +40,8 @@ struct core_arm {
     char *model;     /* model reference such as "ranker@2.0.1"; may be "" */
     uint32_t weight; /* millionths; the arms' weights sum to CORE_SCALE */
     bool control;
+    char *value; /* the arm's "value" as compact JSON text (any JSON: what
+                    an OFREP client receives), or NULL when not given */
 };
 
 enum core_op {
