@@ -41,6 +41,7 @@ struct api_req {
     struct api_kv query[API_MAX_QUERY]; /* URL-decoded, UTF-8 checked */
     size_t n_query;
     const char *content_type; /* may be NULL */
+    const char *if_none_match; /* If-None-Match header, may be NULL */
     const char *body;         /* NUL-terminated; "" when none */
     size_t body_len;
     json_t *json; /* parsed body for API_BODY_JSON routes, borrowed */
@@ -48,7 +49,7 @@ struct api_req {
     void *defer;          /* token for api_complete() (see API_DEFERRED) */
 };
 
-#define API_MAX_HEADERS 4
+#define API_MAX_HEADERS 8
 struct api_resp {
     int status;
     const char *content_type; /* static string */

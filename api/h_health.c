@@ -1,9 +1,11 @@
 /* h_health.c -- liveness, readiness and the Prometheus endpoint. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "service/app.h"
 #include "api/handlers.h"
+#include "service/verdicts.h"
 #include "lib/metrics.h"
 
 void
@@ -39,11 +41,22 @@ void
 api_metrics(struct api_ctx *ctx, const struct api_req *req,
             struct api_resp *resp)
 {
-    (void)ctx;
     (void)req;
     char *text;
     size_t len;
     metrics_render(&text, &len);
+    { /* per-experiment rollout series (service/verdicts.c) */
+        struct snapshot *s = app_snapshot_get(ctx->app);
+        char *more;
+        size_t n_more;
+        verdicts_metrics_render((const struct core_experiment *const *)s->exps,
+                                s->n, &more, &n_more);
+        app_snapshot_release(s);
+        text = ab_xrealloc(text, len + n_more + 1);
+        memcpy(text + len, more, n_more + 1);
+        len += n_more;
+        free(more);
+    }
     api_reply_raw(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                   len);
 }

@@ -269,6 +269,9 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
     c->req.content_type =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+    c->req.if_none_match =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_IF_NONE_MATCH);
     c->req.body = c->body ? c->body : "";
     c->req.body_len = c->body_len;
 
@@ -393,6 +396,7 @@ call_new(void)
     c->req.n_params = 0;
     c->req.n_query = 0;
     c->req.content_type = NULL;
+    c->req.if_none_match = NULL;
     c->req.body = NULL;
     c->req.body_len = 0;
     c->req.json = NULL;
