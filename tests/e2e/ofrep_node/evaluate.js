@@ -45,9 +45,12 @@ async function web() {
   const { OFREPWebProvider } = require('@openfeature/ofrep-web-provider');
   const seen = [];
   const recording = async (url, init) => {
+    const isRequest = typeof url === 'object' && url !== null && 'url' in url;
+    const h = isRequest ? url.headers : new Headers((init && init.headers) || {});
+    const href = isRequest ? url.url : String(url);
+    const ifNoneMatch = h.get('If-None-Match');
     const r = await fetch(url, init);
-    const h = init && init.headers ? new Headers(init.headers) : new Headers();
-    seen.push({ url: String(url), status: r.status, ifNoneMatch: h.get('If-None-Match'), etag: r.headers.get('ETag') });
+    seen.push({ url: href, status: r.status, ifNoneMatch, etag: r.headers.get('ETag') });
     return r;
   };
   const provider = new OFREPWebProvider({
@@ -65,5 +68,5 @@ async function web() {
 }
 
 (mode === 'server' ? server() : web())
-  .then((out) => { process.stdout.write(JSON.stringify(out)); process.exit(0); })
+  .then((out) => { process.stdout.write(JSON.stringify(out), () => process.exit(0)); })
   .catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });
