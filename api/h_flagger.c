@@ -162,7 +162,7 @@ hook(struct api_ctx *ctx, const struct api_req *req, struct api_resp *resp,
     struct verdict v;
     json_t *body = api_verdict_json(ctx->app, e, &v);
     app_snapshot_release(s);
-    bool pass;
+    bool pass = false;
     switch (which) {
     case HOOK_ROLLOUT: pass = strcmp(v.verdict, "rollback") != 0; break;
     case HOOK_CONFIRM_PROMOTION: pass = strcmp(v.verdict, "promote") == 0; break;

@@ -226,8 +226,9 @@ evaluation_json(const struct core_experiment *e,
                           arm->name, "reason", reason, "metadata", meta);
     if (strcmp(reason, "DEFAULT") != 0) {
         json_t *value = NULL;
-        if (arm->value != NULL)
-            value = json_loads(arm->value, JSON_DECODE_ANY, NULL);
+        const char *text = core_arm_value(e, (size_t)(arm - e->arms));
+        if (text != NULL)
+            value = json_loads(text, JSON_DECODE_ANY, NULL);
         if (value == NULL)
             value = json_string(arm->model && *arm->model ? arm->model
                                                           : arm->name);

@@ -373,7 +373,9 @@ parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
                 return bad(p, f, "must be JSON of at most %d bytes",
                            ARM_VALUE_MAX);
             }
-            arm->value = ab_xstrdup(text);
+            if (e->arm_values == NULL)
+                e->arm_values = ab_xcalloc(n, sizeof(char *));
+            e->arm_values[i] = ab_xstrdup(text);
             free(text);
         }
         json_t *c = json_object_get(a, "control");
@@ -1215,9 +1217,9 @@ api_experiment_definition(const struct core_experiment *e)
         json_object_set_new(o, "weight", millionths_json(a->weight, 10000));
         json_object_set_new(o, "model", json_string(a->model ? a->model : ""));
         json_object_set_new(o, "control", json_boolean(a->control));
-        if (a->value != NULL)
-            json_object_set_new(o, "value",
-                                json_loads(a->value, JSON_DECODE_ANY, NULL));
+        if (core_arm_value(e, i) != NULL)
+            json_object_set_new(o, "value", json_loads(core_arm_value(e, i),
+                                                       JSON_DECODE_ANY, NULL));
         json_array_append_new(arms, o);
     }
     json_object_set_new(d, "arms", arms);

@@ -40,8 +40,6 @@ struct core_arm {
     char *model;     /* model reference such as "ranker@2.0.1"; may be "" */
     uint32_t weight; /* millionths; the arms' weights sum to CORE_SCALE */
     bool control;
-    char *value; /* the arm's "value" as compact JSON text (any JSON: what
-                    an OFREP client receives), or NULL when not given */
 };
 
 enum core_op {
@@ -176,7 +174,20 @@ struct core_experiment {
     /* promoted / rolled back: the arm served to every unit (index into
      * arms), set from the database row, not the definition */
     size_t served_arm;
+    /* each arm's optional "value" as compact JSON text (any JSON: what an
+     * OpenFeature client is served), parallel to arms; an entry is NULL
+     * when that arm has none, the array NULL when no arm has one. Kept
+     * apart from struct core_arm so that its positional initializers stay
+     * complete. */
+    char **arm_values;
 };
+
+/* Arm i's value (JSON text) or NULL. */
+static inline const char *
+core_arm_value(const struct core_experiment *e, size_t i)
+{
+    return e->arm_values ? e->arm_values[i] : NULL;
+}
 
 /* Release everything e owns, then e itself. NULL is a no-op. */
 void core_experiment_free(struct core_experiment *e);
