@@ -12,7 +12,9 @@
  * consecutive-error limit and abort the rollout). "stale" says the answer
  * may be behind: the database is unreachable, or the experiment is
  * running and this process has made no decision on it within three
- * decision ticks (it is not the leader, or the leader is stuck).
+ * decision ticks plus 5 s (it is not the leader, or the leader is stuck).
+ * A decision is every evaluation the leader applied, "continue" included:
+ * decided_at is the last one.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +24,10 @@
 #include "lib/clock.h"
 #include "service/app.h"
 #include "service/verdicts.h"
+
+/* A leader's tick can run late (a slow database, a loaded host): three
+ * ticks plus this before a running experiment's decision counts as stale. */
+#define STALE_SLACK_MS 5000
 
 /* RFC 3339 UTC with milliseconds. */
 static void
@@ -51,7 +57,8 @@ api_verdict_json(struct app *app, const struct core_experiment *e,
     bool stale = !app_db_up(app);
     if (e->state == CORE_STATE_RUNNING &&
         (v->decided_at_ms == 0 ||
-         now - v->decided_at_ms > 3 * (int64_t)app->cfg.decision_tick_ms))
+         now - v->decided_at_ms >
+             3 * (int64_t)app->cfg.decision_tick_ms + STALE_SLACK_MS))
         stale = true;
     return json_pack("{s:s,s:s,s:s,s:o,s:o,s:f,s:s,s:o,s:o,s:b}",
                      "experiment", e->key, "strategy",
