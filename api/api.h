@@ -94,6 +94,10 @@ struct api_route {
     bool token_in_query; /* "?token=" is accepted (Flagger: no headers) */
     bool token_in_body;  /* without a token elsewhere, the handler checks
                             one in the body (api_authorize_token) */
+    bool cors;           /* browsers may call it from any origin: every
+                            answer, errors included, carries
+                            Access-Control-Allow-Origin (tokens, never
+                            cookies) and exposes ETag and Retry-After */
 };
 
 /* Check a token against the configured lists (api/server.c) for a route

@@ -57,13 +57,6 @@
 
 /* ---- replies ---------------------------------------------------------------- */
 
-static void
-cors(struct api_resp *resp)
-{
-    api_reply_header(resp, "Access-Control-Allow-Origin", "*");
-    api_reply_header(resp, "Access-Control-Expose-Headers", "ETag");
-}
-
 /* {"key"?, "errorCode", "errorDetails"} */
 __attribute__((format(printf, 5, 6))) static void
 ofrep_error(struct api_resp *resp, int status, const char *key,
@@ -81,7 +74,6 @@ ofrep_error(struct api_resp *resp, int status, const char *key,
     json_t *jk = key ? json_string(key) : NULL;
     if (jk != NULL)
         json_object_set_new(o, "key", jk);
-    cors(resp);
     api_reply_json(resp, status, o);
 }
 
@@ -270,7 +262,6 @@ api_ofrep_evaluate(struct api_ctx *ctx, const struct api_req *req,
     app_snapshot_release(s);
     json_decref(c->doc);
     free(c);
-    cors(resp);
     api_reply_json(resp, 200, body);
 }
 
@@ -334,7 +325,6 @@ api_ofrep_bulk(struct api_ctx *ctx, const struct api_req *req,
     char etag[24];
     bulk_etag(s, c->ctx, etag, sizeof(etag));
     api_reply_header(resp, "ETag", etag);
-    cors(resp);
     if (etag_matches(req->if_none_match, etag)) {
         app_snapshot_release(s);
         json_decref(c->doc);
@@ -358,18 +348,17 @@ api_ofrep_bulk(struct api_ctx *ctx, const struct api_req *req,
 }
 
 /* OPTIONS: a browser's preflight carries no credentials (route scope
- * NONE); the actual request is authorized as usual. */
+ * NONE); the actual request is authorized as usual. The server adds
+ * Access-Control-Allow-Origin and -Expose-Headers (route field cors). */
 void
 api_ofrep_preflight(struct api_ctx *ctx, const struct api_req *req,
                     struct api_resp *resp)
 {
     (void)ctx;
     (void)req;
-    api_reply_header(resp, "Access-Control-Allow-Origin", "*");
     api_reply_header(resp, "Access-Control-Allow-Methods", "POST, OPTIONS");
     api_reply_header(resp, "Access-Control-Allow-Headers",
                      "Content-Type, Authorization, X-API-Key, If-None-Match");
-    api_reply_header(resp, "Access-Control-Expose-Headers", "ETag");
     api_reply_header(resp, "Access-Control-Max-Age", "86400");
     api_reply_raw(resp, 204, "text/plain", ab_xstrdup(""), 0);
 }
@@ -380,7 +369,6 @@ api_ofrep_configuration(struct api_ctx *ctx, const struct api_req *req,
 {
     (void)ctx;
     (void)req;
-    cors(resp);
     api_reply_json(
         resp, 200,
         json_pack("{s:s,s:{s:{s:{s:b,s:i}},s:{s:[sssss]}}}", "name", "arbiter",

@@ -40,11 +40,11 @@ const struct api_route api_routes[] = {
     { "POST",  "/v1/flagger/confirm-promotion",     api_flagger_confirm_promotion, 16 * KB, API_SCOPE_READ, API_BODY_JSON, false, .token_in_query = true, .token_in_body = true },
     { "POST",  "/v1/flagger/rollback",              api_flagger_rollback,     16 * KB,    API_SCOPE_READ,   API_BODY_JSON, false, .token_in_query = true, .token_in_body = true },
     { "POST",  "/v1/flagger/event",                 api_flagger_event,        16 * KB,    API_SCOPE_CLIENT, API_BODY_JSON, true,  .token_in_query = true, .token_in_body = true },
-    { "POST",  "/ofrep/v1/evaluate/flags/:key",     api_ofrep_evaluate,       64 * KB,    API_SCOPE_CLIENT, API_BODY_RAW,  false },
-    { "OPTIONS", "/ofrep/v1/evaluate/flags/:key",   api_ofrep_preflight,      0,          API_SCOPE_NONE,   API_BODY_NONE, false },
-    { "POST",  "/ofrep/v1/evaluate/flags",          api_ofrep_bulk,           64 * KB,    API_SCOPE_CLIENT, API_BODY_RAW,  false },
-    { "OPTIONS", "/ofrep/v1/evaluate/flags",        api_ofrep_preflight,      0,          API_SCOPE_NONE,   API_BODY_NONE, false },
-    { "GET",   "/ofrep/v1/configuration",           api_ofrep_configuration,  0,          API_SCOPE_CLIENT, API_BODY_NONE, false },
+    { "POST",  "/ofrep/v1/evaluate/flags/:key",     api_ofrep_evaluate,       64 * KB,    API_SCOPE_CLIENT, API_BODY_RAW,  false, .cors = true },
+    { "OPTIONS", "/ofrep/v1/evaluate/flags/:key",   api_ofrep_preflight,      0,          API_SCOPE_NONE,   API_BODY_NONE, false, .cors = true },
+    { "POST",  "/ofrep/v1/evaluate/flags",          api_ofrep_bulk,           64 * KB,    API_SCOPE_CLIENT, API_BODY_RAW,  false, .cors = true },
+    { "OPTIONS", "/ofrep/v1/evaluate/flags",        api_ofrep_preflight,      0,          API_SCOPE_NONE,   API_BODY_NONE, false, .cors = true },
+    { "GET",   "/ofrep/v1/configuration",           api_ofrep_configuration,  0,          API_SCOPE_CLIENT, API_BODY_NONE, false, .cors = true },
     { "POST",  "/v1/track",                         api_ofrep_track,          1 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, false },
 };
 /* clang-format on */

@@ -85,6 +85,11 @@ send_resp(struct MHD_Connection *conn, struct call *c, struct api_resp *r)
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type
                                             : "application/json");
+    if (c->route && c->match == 200 && c->route->cors) {
+        MHD_add_response_header(mr, "Access-Control-Allow-Origin", "*");
+        MHD_add_response_header(mr, "Access-Control-Expose-Headers",
+                                "ETag, Retry-After");
+    }
     for (size_t i = 0; i < r->n_headers; i++) {
         MHD_add_response_header(mr, r->headers[i].key, r->headers[i].value);
         free((char *)r->headers[i].value);

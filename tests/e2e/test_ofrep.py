@@ -259,6 +259,15 @@ class Ofrep(unittest.TestCase):
             "errorCode": "TARGETING_KEY_MISSING",
             "errorDetails": "context.targetingKey is required: it is the "
                             "unit"})
+        # errors too carry CORS (a browser must see the 401, not a
+        # network error)
+        r = self.bulk({"targetingKey": "b1"}, token="wrong")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.headers["Access-Control-Allow-Origin"], "*")
+        r = req(self.server, "POST", "/ofrep/v1/evaluate/flags/nope",
+                {"context": {"targetingKey": "u"}}, CLIENT)
+        self.assertEqual(r.status, 404)
+        self.assertEqual(r.headers["Access-Control-Allow-Origin"], "*")
         # preflight: no credentials needed
         r = req(self.server, "OPTIONS", "/ofrep/v1/evaluate/flags",
                 headers={"Origin": "https://app.example",
