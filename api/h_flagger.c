@@ -132,12 +132,16 @@ hook(struct api_ctx *ctx, const struct api_req *req, struct api_resp *resp,
         }
         json_t *jm = json_object_get(meta, "eventMessage");
         json_t *jp = json_object_get(doc, "phase");
+        /* what Flagger says, never the token */
         json_t *details = json_pack(
-            "{s:O*,s:O*,s:O*,s:O*,s:O*,s:O*}", "name",
+            "{s:O*,s:O*,s:O*,s:O*,s:O*,s:O*,s:O*,s:O*,s:O*}", "name",
             json_object_get(doc, "name"), "namespace",
             json_object_get(doc, "namespace"), "phase", jp, "eventType",
             json_object_get(meta, "eventType"), "eventMessage", jm,
-            "timestamp", json_object_get(meta, "timestamp"));
+            "timestamp", json_object_get(meta, "timestamp"), "canaryWeight",
+            json_object_get(doc, "canaryWeight"), "failedChecks",
+            json_object_get(doc, "failedChecks"), "iterations",
+            json_object_get(doc, "iterations"));
         char *text = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(details);
         char reason[1024];

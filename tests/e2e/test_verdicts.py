@@ -222,10 +222,16 @@ class Verdicts(unittest.TestCase):
         doc = self.verdict(key)
         self.assertEqual((doc["verdict"], doc["share"]), ("rollback", 0))
         self.assertIsNotNone(doc["decided_at"])
-        ev = self.flagger("event", "ranker-bad", "prod",
-                          {"eventMessage": "Canary failed! Scaling down",
-                           "eventType": "Warning", "timestamp": "2",
-                           "token": CLIENT})
+        # newer Flagger versions add the canary's numbers at the top level
+        ev = self.call("POST", "/v1/flagger/event",
+                       {"name": "ranker-bad", "namespace": "prod",
+                        "phase": "Progressing", "canaryWeight": 10,
+                        "failedChecks": 1, "iterations": 3,
+                        "metadata": {"eventMessage":
+                                     "Canary failed! Scaling down",
+                                     "eventType": "Warning",
+                                     "timestamp": "2", "token": CLIENT}},
+                       token=None)
         self.assertEqual(ev.status, 202, ev)
         r = self.call("GET", "/v1/experiments/%s/decisions" % key,
                       token=READ)
@@ -236,7 +242,12 @@ class Verdicts(unittest.TestCase):
         self.assertEqual([d["reason"] for d in notes],
                          ["Progressing: New revision detected",
                           "Progressing: Canary failed! Scaling down"])
-        self.assertEqual(notes[1]["details"]["eventType"], "Warning")
+        self.assertEqual(notes[1]["details"], {
+            "name": "ranker-bad", "namespace": "prod",
+            "phase": "Progressing", "eventType": "Warning",
+            "eventMessage": "Canary failed! Scaling down", "timestamp": "2",
+            "canaryWeight": 10, "failedChecks": 1, "iterations": 3})
+        self.assertNotIn(CLIENT, r.body)  # the token is never recorded
         # the rollback shows in the metrics the alert reads
         m = self.call("GET", "/metrics", token=None).body
         self.assertIn('arbiter_rollout_decisions_total{experiment="%s",'
