@@ -105,8 +105,10 @@ verdicts_record(const struct core_experiment *e,
     r->v.phase = core_rollout_phase_name(d->next.phase);
     r->v.step = (int64_t)d->next.step;
     r->v.share = share;
+    /* a tick where no rule fired has no reason of its own */
     snprintf(r->v.reason, sizeof(r->v.reason), "%s",
-             d->reason ? d->reason : "");
+             d->reason && *d->reason ? d->reason
+                                     : "no rule fired at the last evaluation");
     r->v.decided_at_ms = now_ms;
     r->v.version = e->version;
     r->v.action = core_rollout_action_name(d->action);

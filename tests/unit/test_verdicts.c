@@ -118,6 +118,22 @@ test_decision_wins_until_the_snapshot_moves_on(void **state)
 }
 
 static void
+test_a_tick_without_a_rule_says_so(void **state)
+{
+    (void)state;
+    struct verdict v;
+    struct core_experiment e = canary(CORE_STATE_RUNNING, 5);
+    struct core_rollout_decision d = decision(CORE_ACTION_NONE, 2, 0);
+    d.reason = "";
+    verdicts_record(&e, &d, AB_OK, 500);
+    verdicts_get(&e, &v);
+    assert_string_equal(v.verdict, "continue");
+    assert_string_equal(v.reason, "no rule fired at the last evaluation");
+    assert_string_equal(v.action, "none");
+    assert_true(v.share == 10.0); /* the snapshot's weight, unchanged */
+}
+
+static void
 test_failed_writes_are_not_decisions(void **state)
 {
     (void)state;
@@ -169,6 +185,7 @@ main(void)
         cmocka_unit_test_setup(test_no_decision_follows_the_state, reset),
         cmocka_unit_test_setup(test_decision_wins_until_the_snapshot_moves_on,
                                reset),
+        cmocka_unit_test_setup(test_a_tick_without_a_rule_says_so, reset),
         cmocka_unit_test_setup(test_failed_writes_are_not_decisions, reset),
         cmocka_unit_test_setup(test_metrics_text, reset),
     };
