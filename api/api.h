@@ -19,7 +19,9 @@ struct app; /* service/app.h: process-wide state */
 enum api_scope {
     API_SCOPE_NONE = 0, /* no token needed (health, metrics) */
     API_SCOPE_CLIENT,   /* client or admin token */
-    API_SCOPE_ADMIN     /* admin token only */
+    API_SCOPE_ADMIN,    /* admin token only */
+    API_SCOPE_READ      /* read-only or admin token: results, verdicts,
+                           definitions, decisions; never a write */
 };
 
 #define API_MAX_PARAMS 4
@@ -39,6 +41,7 @@ struct api_req {
     struct api_kv query[API_MAX_QUERY]; /* URL-decoded, UTF-8 checked */
     size_t n_query;
     const char *content_type; /* may be NULL */
+    const char *if_none_match; /* If-None-Match header, may be NULL */
     const char *body;         /* NUL-terminated; "" when none */
     size_t body_len;
     json_t *json; /* parsed body for API_BODY_JSON routes, borrowed */
@@ -46,7 +49,7 @@ struct api_req {
     void *defer;          /* token for api_complete() (see API_DEFERRED) */
 };
 
-#define API_MAX_HEADERS 4
+#define API_MAX_HEADERS 8
 struct api_resp {
     int status;
     const char *content_type; /* static string */
@@ -93,7 +96,20 @@ struct api_route {
     enum api_scope scope;
     enum api_body body;
     bool needs_db; /* handler uses ctx->db: 503 when the database is down */
+    bool token_in_query; /* "?token=" is accepted (Flagger: no headers) */
+    bool token_in_body;  /* without a token elsewhere, the handler checks
+                            one in the body (api_authorize_token) */
+    bool cors;           /* browsers may call it from any origin: every
+                            answer, errors included, carries
+                            Access-Control-Allow-Origin (tokens, never
+                            cookies) and exposes ETag and Retry-After */
 };
+
+/* Check a token against the configured lists (api/server.c) for a route
+ * that needs 'need': 0 when allowed, else 401 (no or unknown token) or
+ * 403 (a known token of another scope). *granted: the scope it grants. */
+int api_authorize_token(const struct app *app, const char *tok, size_t len,
+                        enum api_scope need, enum api_scope *granted);
 
 extern const struct api_route api_routes[];
 extern const size_t api_n_routes;

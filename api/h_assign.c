@@ -48,11 +48,14 @@ struct answer {
     struct core_assignment a;
 };
 
-/* Assign, apply stickiness, record the exposure and the metric. */
-static void
-assign_one(struct app *app, struct snapshot *s, size_t idx, const char *unit,
-           size_t unit_len, const struct core_attr *attrs, size_t n_attrs,
-           struct answer *out)
+/* Assign, apply stickiness, record the exposure (when 'expose') and the
+ * metric. Shared with the OpenFeature routes (h_ofrep.c): a bulk
+ * evaluation assigns without exposing. */
+void
+api_assign_unit(struct app *app, struct snapshot *s, size_t idx,
+                const char *unit, size_t unit_len,
+                const struct core_attr *attrs, size_t n_attrs, bool expose,
+                struct core_assignment *out)
 {
     const struct core_experiment *e = s->exps[idx];
     struct core_assignment a;
@@ -72,11 +75,11 @@ assign_one(struct app *app, struct snapshot *s, size_t idx, const char *unit,
                     break;
                 }
             free(first);
-        } else if (!unavailable) {
+        } else if (!unavailable && expose) {
             app_sticky_remember(app, e, unit, e->arms[a.arm].name);
         }
     }
-    if (a.in_experiment) {
+    if (a.in_experiment && expose) {
         struct exposure x = {
             .experiment_id = e->id,
             .unit = unit,
@@ -90,8 +93,17 @@ assign_one(struct app *app, struct snapshot *s, size_t idx, const char *unit,
     }
     atomic_fetch_add_explicit(s->counters[idx][a.arm], 1,
                               memory_order_relaxed);
-    out->e = e;
-    out->a = a;
+    *out = a;
+}
+
+static void
+assign_one(struct app *app, struct snapshot *s, size_t idx, const char *unit,
+           size_t unit_len, const struct core_attr *attrs, size_t n_attrs,
+           struct answer *out)
+{
+    api_assign_unit(app, s, idx, unit, unit_len, attrs, n_attrs, true,
+                    &out->a);
+    out->e = s->exps[idx];
 }
 
 /* ---- the answer, without printf ------------------------------------------

@@ -5,6 +5,7 @@
 
 #include "service/app.h"
 #include "api/handlers.h"
+#include "service/verdicts.h"
 #include "lib/metrics.h"
 
 void
@@ -40,7 +41,6 @@ void
 api_metrics(struct api_ctx *ctx, const struct api_req *req,
             struct api_resp *resp)
 {
-    (void)ctx;
     (void)req;
     char *text, *more;
     size_t len, more_len;
@@ -50,6 +50,16 @@ api_metrics(struct api_ctx *ctx, const struct api_req *req,
     memcpy(text + len, more, more_len + 1);
     len += more_len;
     free(more);
+    { /* per-experiment rollout series (service/verdicts.c) */
+        struct snapshot *s = app_snapshot_get(ctx->app);
+        verdicts_metrics_render((const struct core_experiment *const *)s->exps,
+                                s->n, &more, &more_len);
+        app_snapshot_release(s);
+        text = ab_xrealloc(text, len + more_len + 1);
+        memcpy(text + len, more, more_len + 1);
+        len += more_len;
+        free(more);
+    }
     api_reply_raw(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                   len);
 }

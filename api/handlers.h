@@ -23,4 +23,30 @@ api_handler_fn api_experiment_create, api_experiment_list,
     api_experiment_pause, api_experiment_resume, api_experiment_stop,
     api_experiment_decisions, api_experiment_exposures;
 
+/* api/h_verdict.c */
+api_handler_fn api_experiment_verdict;
+/* api/h_flagger.c */
+api_handler_fn api_flagger_rollout, api_flagger_confirm_promotion,
+    api_flagger_rollback, api_flagger_event;
+/* api/h_ofrep.c */
+api_handler_fn api_ofrep_evaluate, api_ofrep_bulk, api_ofrep_preflight,
+    api_ofrep_configuration, api_ofrep_track;
+
+/* Shared by handlers ------------------------------------------------------ */
+struct snapshot;
+struct core_experiment;
+struct core_attr;
+struct core_assignment;
+struct verdict;
+/* h_assign.c: assign one unit in experiment s->exps[idx] (stickiness, the
+ * assignment counter; the exposure only when 'expose'). The unit must be
+ * checked (1..CORE_UNIT_MAX bytes of UTF-8). */
+void api_assign_unit(struct app *app, struct snapshot *s, size_t idx,
+                     const char *unit, size_t unit_len,
+                     const struct core_attr *attrs, size_t n_attrs,
+                     bool expose, struct core_assignment *out);
+/* h_verdict.c: the verdict answer for e (new reference); *v is filled. */
+json_t *api_verdict_json(struct app *app, const struct core_experiment *e,
+                         struct verdict *v);
+
 #endif /* API_HANDLERS_H */

@@ -5,6 +5,10 @@
 #include "api/handlers.h"
 #include "lib/metrics.h"
 
+/* Routes name the token fields (token_in_query, token_in_body) only when
+ * they set them; omitted trailing fields are false. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 /* clang-format off */
 const struct api_route api_routes[] = {
     /* method   pattern                             handler                   body limit  scope             body           db */
@@ -15,8 +19,8 @@ const struct api_route api_routes[] = {
     { "POST",  "/v1/assign",                        api_assign_post,          16 * KB,    API_SCOPE_CLIENT, API_BODY_JSON, false },
     { "POST",  "/v1/events",                        api_events_post,          8 * MB,     API_SCOPE_CLIENT, API_BODY_RAW,  false },
     { "POST",  "/v1/experiments",                   api_experiment_create,    64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
-    { "GET",   "/v1/experiments",                   api_experiment_list,      0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
-    { "GET",   "/v1/experiments/:key",              api_experiment_get,       0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments",                   api_experiment_list,      0,          API_SCOPE_READ,   API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key",              api_experiment_get,       0,          API_SCOPE_READ,   API_BODY_NONE, true  },
     { "PATCH", "/v1/experiments/:key",              api_experiment_patch,     64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
     { "POST",  "/v1/experiments/:key/start",        api_experiment_start,     4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/experiments/:key/pause",        api_experiment_pause,     4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
@@ -25,11 +29,23 @@ const struct api_route api_routes[] = {
     { "POST",  "/v1/experiments/:key/promote",      api_experiment_promote,   4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/experiments/:key/rollback",     api_experiment_rollback,  4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/experiments/:key/approve",      api_experiment_approve,   4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
-    { "GET",   "/v1/experiments/:key/decisions",    api_experiment_decisions, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
-    { "GET",   "/v1/experiments/:key/results",      api_experiment_results,   0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key/decisions",    api_experiment_decisions, 0,          API_SCOPE_READ,   API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key/results",      api_experiment_results,   0,          API_SCOPE_READ,   API_BODY_NONE, true  },
     { "POST",  "/v1/analyze",                       api_analyze_post,         1 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, false },
-    { "GET",   "/v1/experiments/:key/exposures",    api_experiment_exposures, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
-    { "GET",   "/v1/experiments/:key/bandit",       api_bandit_get,           0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key/exposures",    api_experiment_exposures, 0,          API_SCOPE_READ,   API_BODY_NONE, true  },
+    { "GET",   "/v1/experiments/:key/bandit",       api_bandit_get,           0,          API_SCOPE_READ,   API_BODY_NONE, true  },
+    /* ecosystem protocols: Argo Rollouts, Flagger, OpenFeature (issue 12) */
+    { "GET",   "/v1/experiments/:key/verdict",      api_experiment_verdict,   0,          API_SCOPE_READ,   API_BODY_NONE, false },
+    { "POST",  "/v1/flagger/rollout",               api_flagger_rollout,      16 * KB,    API_SCOPE_READ,   API_BODY_JSON, false, .token_in_query = true, .token_in_body = true },
+    { "POST",  "/v1/flagger/confirm-promotion",     api_flagger_confirm_promotion, 16 * KB, API_SCOPE_READ, API_BODY_JSON, false, .token_in_query = true, .token_in_body = true },
+    { "POST",  "/v1/flagger/rollback",              api_flagger_rollback,     16 * KB,    API_SCOPE_READ,   API_BODY_JSON, false, .token_in_query = true, .token_in_body = true },
+    { "POST",  "/v1/flagger/event",                 api_flagger_event,        16 * KB,    API_SCOPE_CLIENT, API_BODY_JSON, true,  .token_in_query = true, .token_in_body = true },
+    { "POST",  "/ofrep/v1/evaluate/flags/:key",     api_ofrep_evaluate,       64 * KB,    API_SCOPE_CLIENT, API_BODY_RAW,  false, .cors = true },
+    { "OPTIONS", "/ofrep/v1/evaluate/flags/:key",   api_ofrep_preflight,      0,          API_SCOPE_NONE,   API_BODY_NONE, false, .cors = true },
+    { "POST",  "/ofrep/v1/evaluate/flags",          api_ofrep_bulk,           64 * KB,    API_SCOPE_CLIENT, API_BODY_RAW,  false, .cors = true },
+    { "OPTIONS", "/ofrep/v1/evaluate/flags",        api_ofrep_preflight,      0,          API_SCOPE_NONE,   API_BODY_NONE, false, .cors = true },
+    { "GET",   "/ofrep/v1/configuration",           api_ofrep_configuration,  0,          API_SCOPE_CLIENT, API_BODY_NONE, false, .cors = true },
+    { "POST",  "/v1/track",                         api_ofrep_track,          1 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, false },
 };
 /* clang-format on */
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

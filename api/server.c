@@ -326,6 +326,11 @@ send_resp(struct MHD_Connection *conn, struct call *c, struct api_resp *r)
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type
                                             : "application/json");
+    if (c->route && c->match == 200 && c->route->cors) {
+        MHD_add_response_header(mr, "Access-Control-Allow-Origin", "*");
+        MHD_add_response_header(mr, "Access-Control-Expose-Headers",
+                                "ETag, Retry-After");
+    }
     for (size_t i = 0; i < r->n_headers; i++) {
         MHD_add_response_header(mr, r->headers[i].key, r->headers[i].value);
         free((char *)r->headers[i].value);
@@ -376,31 +381,95 @@ token_equal(const char *given, size_t given_len, const char *secret)
     return diff == 0;
 }
 
-/* 0 = ok; else the HTTP status to answer (401 or 403). */
+/* True when 'given' is one of the tokens in 'list' (separated by ',' or
+ * whitespace: several per scope, for rotation without downtime). Every
+ * token of the list is compared, in constant time in its contents. */
+static bool
+token_in_list(const char *given, size_t given_len, const char *list)
+{
+    if (list == NULL || given_len == 0)
+        return false;
+    bool found = false;
+    char tok[512];
+    const char *p = list;
+    while (*p) {
+        size_t skip = strspn(p, ", \t\r\n");
+        p += skip;
+        size_t n = strcspn(p, ", \t\r\n");
+        if (n == 0)
+            break;
+        if (n < sizeof(tok)) {
+            memcpy(tok, p, n);
+            tok[n] = '\0';
+            found |= token_equal(given, given_len, tok);
+        }
+        p += n;
+    }
+    return found;
+}
+
+int
+api_authorize_token(const struct app *app, const char *tok, size_t len,
+                    enum api_scope need, enum api_scope *granted)
+{
+    bool admin = false, client = false, readonly = false;
+    if (tok != NULL) {
+        admin = token_in_list(tok, len, app->cfg.admin_token);
+        client = token_in_list(tok, len, app->cfg.client_token);
+        readonly = token_in_list(tok, len, app->cfg.readonly_token);
+    }
+    enum api_scope g = API_SCOPE_NONE;
+    if (admin)
+        g = API_SCOPE_ADMIN;
+    else if (need == API_SCOPE_READ && readonly)
+        g = API_SCOPE_READ;
+    else if (client)
+        g = API_SCOPE_CLIENT;
+    else if (readonly)
+        g = API_SCOPE_READ;
+    *granted = g;
+    if (need == API_SCOPE_NONE)
+        return 0;
+    if (g == API_SCOPE_NONE)
+        return 401;
+    if (g == API_SCOPE_ADMIN || g == need)
+        return 0;
+    return 403;
+}
+
+/* The caller's token: "Authorization: Bearer T", else "X-API-Key: T"
+ * (OpenFeature's two schemes), else, on routes that allow it (Flagger's
+ * webhooks cannot send headers), the "token" query parameter. */
+static const char *
+request_token(struct MHD_Connection *conn, const struct api_route *route)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && strncasecmp(h, "Bearer ", 7) == 0)
+        return h + 7;
+    h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-Key");
+    if (h && *h)
+        return h;
+    if (route->token_in_query) {
+        h = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+        if (h && *h)
+            return h;
+    }
+    return NULL;
+}
+
+/* 0 = ok; else the HTTP status to answer (401 or 403). Routes with
+ * token_in_body check the body's token themselves when the request
+ * carries none elsewhere (they are dispatched with scope NONE). */
 static int
 authorize(struct app *app, struct MHD_Connection *conn, struct call *c)
 {
-    enum api_scope need = c->route->scope;
-    c->req.scope = API_SCOPE_NONE;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-        const char *tok = h + 7;
-        size_t len = strlen(tok);
-        bool admin = token_equal(tok, len, app->cfg.admin_token);
-        bool client = token_equal(tok, len, app->cfg.client_token);
-        if (admin)
-            c->req.scope = API_SCOPE_ADMIN;
-        else if (client)
-            c->req.scope = API_SCOPE_CLIENT;
-    }
-    if (need == API_SCOPE_NONE)
+    const char *tok = request_token(conn, c->route);
+    int rc = api_authorize_token(app, tok, tok ? strlen(tok) : 0,
+                                 c->route->scope, &c->req.scope);
+    if (rc == 401 && tok == NULL && c->route->token_in_body)
         return 0;
-    if (c->req.scope == API_SCOPE_NONE)
-        return 401;
-    if (need == API_SCOPE_ADMIN && c->req.scope != API_SCOPE_ADMIN)
-        return 403;
-    return 0;
+    return rc;
 }
 
 /* Query values arrive URL-decoded with their length: a %00 inside one
@@ -544,6 +613,9 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
     c->req.content_type =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+    c->req.if_none_match =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_IF_NONE_MATCH);
     c->req.body = c->body ? c->body : "";
     c->req.body_len = c->body_len;
 
@@ -813,6 +885,7 @@ call_new(void)
     c->req.n_params = 0;
     c->req.n_query = 0;
     c->req.content_type = NULL;
+    c->req.if_none_match = NULL;
     c->req.body = NULL;
     c->req.body_len = 0;
     c->req.json = NULL;

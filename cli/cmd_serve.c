@@ -52,16 +52,34 @@ db_logger(const char *what, const char *detail)
 static char *
 read_secret_file(const char *path)
 {
+    /* One token per line (several for rotation without downtime); blank
+     * lines and lines starting with '#' are skipped. The lines are kept
+     * newline-separated: api/server.c splits the list on ',' and
+     * whitespace. */
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return NULL;
-    char buf[512];
-    char *line = fgets(buf, sizeof(buf), f);
+    char buf[512], out[8192];
+    size_t used = 0;
+    bool any = false;
+    while (fgets(buf, sizeof(buf), f) != NULL) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (buf[0] == '\0' || buf[0] == '#')
+            continue;
+        size_t n = strlen(buf);
+        if (used + n + 2 > sizeof(out))
+            break;
+        if (any)
+            out[used++] = '\n';
+        memcpy(out + used, buf, n);
+        used += n;
+        any = true;
+    }
     fclose(f);
-    if (line == NULL)
+    if (!any)
         return NULL;
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return ab_xstrdup(buf);
+    out[used] = '\0';
+    return ab_xstrdup(out);
 }
 
 static bool
@@ -129,6 +147,8 @@ static const struct opt opts[] = {
     { "admin-token-file",     "ARBITER_ADMIN_TOKEN_FILE",     "PATH",      NULL,          "", "admin token file", K_SECRET, F(admin_token), 0, 0 },
     { NULL,                   "ARBITER_CLIENT_TOKEN",         "TOKEN",     NULL,          "", "client token", K_STR, F(client_token), 0, 0 },
     { "client-token-file",    "ARBITER_CLIENT_TOKEN_FILE",    "PATH",      NULL,          "", "client token file", K_SECRET, F(client_token), 0, 0 },
+    { NULL,                   "ARBITER_READONLY_TOKEN",       "TOKEN",     NULL,          "", "read-only token", K_STR, F(readonly_token), 0, 0 },
+    { "readonly-token-file",  "ARBITER_READONLY_TOKEN_FILE",  "PATH",      NULL,          "", "read-only token file", K_SECRET, F(readonly_token), 0, 0 },
     { "log-level",            "ARBITER_LOG_LEVEL",            "LEVEL",     "info",        ": debug|info|warn|error", "log level", K_LEVEL, F(log_level), 0, 0 },
     { "threads",              "ARBITER_THREADS",              "N",         NULL,          ": HTTP workers (default: cores)", "threads", K_INT, F(threads), 1, 256 },
     { "exposure-queue",       "ARBITER_EXPOSURE_QUEUE",       "N",         "1000000",     "", "exposure queue", K_SIZE, F(exposure_queue), 1, 100000000 },
@@ -182,7 +202,10 @@ usage(FILE *out)
           "Tokens are never logged. Without an admin token the admin "
           "routes answer\n"
           "401 to everyone; without a client token only the admin token "
-          "assigns.\n",
+          "assigns.\n"
+          "Each scope takes several tokens (rotation without downtime): "
+          "separated\n"
+          "by commas in the environment, one per line in a file.\n",
           out);
 }
 
@@ -314,6 +337,7 @@ config_free(struct app_config *cfg)
     free(cfg->database_url);
     free(cfg->admin_token);
     free(cfg->client_token);
+    free(cfg->readonly_token);
     free(cfg->spool_dir);
 }
 

@@ -307,7 +307,12 @@ millionths_json(uint32_t m, uint32_t unit)
 /* ---- arms --------------------------------------------------------------- */
 
 static const char *const arm_fields[] = { "name", "weight", "model",
-                                          "control", NULL };
+                                          "control", "value", NULL };
+
+/* An arm's optional "value": any JSON (what an OpenFeature client is served
+ * for this arm: a boolean for an on/off canary, an object for a model
+ * config), kept as compact text with sorted keys; null means none. */
+#define ARM_VALUE_MAX 4096
 
 static ab_status
 parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
@@ -358,6 +363,21 @@ parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
         if (rc != AB_OK)
             return rc;
         arm->model = ab_xstrndup(model != NULL ? model : "", len);
+        json_t *jv = json_object_get(a, "value");
+        if (jv != NULL && !json_is_null(jv)) {
+            snprintf(f, sizeof(f), "%s.value", path);
+            char *text = json_dumps(jv, JSON_COMPACT | JSON_SORT_KEYS |
+                                            JSON_ENCODE_ANY);
+            if (text == NULL || strlen(text) > ARM_VALUE_MAX) {
+                free(text);
+                return bad(p, f, "must be JSON of at most %d bytes",
+                           ARM_VALUE_MAX);
+            }
+            if (e->arm_values == NULL)
+                e->arm_values = ab_xcalloc(n, sizeof(char *));
+            e->arm_values[i] = ab_xstrdup(text);
+            free(text);
+        }
         json_t *c = json_object_get(a, "control");
         snprintf(f, sizeof(f), "%s.control", path);
         if (c != NULL && !json_is_boolean(c))
@@ -1218,6 +1238,9 @@ api_experiment_definition(const struct core_experiment *e)
         json_object_set_new(o, "weight", millionths_json(a->weight, 10000));
         json_object_set_new(o, "model", json_string(a->model ? a->model : ""));
         json_object_set_new(o, "control", json_boolean(a->control));
+        if (core_arm_value(e, i) != NULL)
+            json_object_set_new(o, "value", json_loads(core_arm_value(e, i),
+                                                       JSON_DECODE_ANY, NULL));
         json_array_append_new(arms, o);
     }
     json_object_set_new(d, "arms", arms);

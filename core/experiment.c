@@ -49,8 +49,11 @@ core_experiment_free(struct core_experiment *e)
     for (size_t i = 0; i < e->n_arms; i++) {
         free(e->arms[i].name);
         free(e->arms[i].model);
+        if (e->arm_values)
+            free(e->arm_values[i]);
     }
     free(e->arms);
+    free(e->arm_values);
     for (size_t i = 0; i < e->n_rules; i++)
         rule_release(&e->rules[i]);
     free(e->rules);
@@ -170,6 +173,7 @@ core_experiment_equal(const struct core_experiment *a,
     for (size_t i = 0; i < a->n_arms; i++) {
         const struct core_arm *x = &a->arms[i], *y = &b->arms[i];
         if (!str_eq(x->name, y->name) || !str_eq(x->model, y->model) ||
+            !str_eq(core_arm_value(a, i), core_arm_value(b, i)) ||
             x->weight != y->weight || x->control != y->control)
             return false;
     }
@@ -214,6 +218,12 @@ core_experiment_clone(const struct core_experiment *e)
         c->arms[i] = e->arms[i];
         c->arms[i].name = dup_or_null(e->arms[i].name);
         c->arms[i].model = dup_or_null(e->arms[i].model);
+    }
+    c->arm_values = NULL;
+    if (e->arm_values) {
+        c->arm_values = ab_xcalloc(e->n_arms, sizeof(char *));
+        for (size_t i = 0; i < e->n_arms; i++)
+            c->arm_values[i] = dup_or_null(e->arm_values[i]);
     }
     c->rules = ab_xcalloc(e->n_rules, sizeof(*c->rules));
     for (size_t i = 0; i < e->n_rules; i++) {

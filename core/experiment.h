@@ -179,7 +179,20 @@ struct core_experiment {
      * core_assign() derives them per call while seeded is false */
     bool seeded;
     uint64_t seed_arm, seed_coverage, seed_layer;
+    /* each arm's optional "value" as compact JSON text (any JSON: what an
+     * OpenFeature client is served), parallel to arms; an entry is NULL
+     * when that arm has none, the array NULL when no arm has one. Kept
+     * apart from struct core_arm so that its positional initializers stay
+     * complete. */
+    char **arm_values;
 };
+
+/* Arm i's value (JSON text) or NULL. */
+static inline const char *
+core_arm_value(const struct core_experiment *e, size_t i)
+{
+    return e->arm_values ? e->arm_values[i] : NULL;
+}
 
 /* Release everything e owns, then e itself. NULL is a no-op. */
 void core_experiment_free(struct core_experiment *e);

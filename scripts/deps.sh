@@ -10,6 +10,10 @@ libcmocka-dev libxxhash-dev libpq-dev postgresql-15 postgresql-client-15"
 # tests and benchmarks: oracles, promtool, load generator, reference server
 PKGS="$PKGS python3 python3-scipy python3-statsmodels python3-xxhash python3-yaml r-cran-rpact prometheus
 wrk nginx-light curl procps"
+# the OpenFeature SDK end-to-end test (tests/e2e/test_ofrep_sdk.py: npm ci);
+# a nodejs that ships its own npm (NodeSource) needs no Debian npm
+PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=()
 for p in $PKGS; do

@@ -22,8 +22,11 @@ struct app_config {
     char host[64];
     int port;
     char *database_url;
+    /* token lists: each holds one or more tokens separated by ',' or
+     * whitespace (api/server.c); NULL or "" when the scope has none */
     char *admin_token;
     char *client_token;
+    char *readonly_token; /* results, verdicts, definitions, decisions */
     int log_level;
     int threads;              /* HTTP worker threads */
     size_t conn_memory;       /* libmicrohttpd per-connection memory */

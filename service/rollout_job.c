@@ -20,6 +20,7 @@
 #include "core/rollout_eval.h"
 #include "sql/db.h"
 #include "sql/db_rollout.h"
+#include "service/verdicts.h"
 #include "sql/db_stats.h"
 #include "stats/msprt.h"
 
@@ -450,6 +451,7 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
     d.definition = definition;
     d.weights = weights;
     rc = db_decision_apply(db, &d);
+    verdicts_record(e, &dec, rc, now);
     if (rc == AB_OK && d.action)
         log_msg(LOG_INFO, "rollout decision", "experiment", e->key, "action",
                 d.action, "reason", d.reason, NULL);

@@ -46,7 +46,8 @@ class OpenApi(unittest.TestCase):
 
     def test_security_matches_scope(self):
         want = {"API_SCOPE_NONE": [], "API_SCOPE_CLIENT": [{"client": []}],
-                "API_SCOPE_ADMIN": [{"admin": []}]}
+                "API_SCOPE_ADMIN": [{"admin": []}],
+                "API_SCOPE_READ": [{"readonly": []}]}
         for route, op in self.documented().items():
             self.assertEqual(op["security"], want[self.routes[route]], route)
 

@@ -1046,6 +1046,63 @@ test_bandit_object_round_trips(void **state)
     core_experiment_free(e);
 }
 
+/* An arm's optional "value" (issue 12, OFREP): any JSON, kept as compact
+ * text with sorted keys, round-tripped, compared, cloned; null is none. */
+static void
+test_arm_value_round_trips(void **state)
+{
+    (void)state;
+    struct core_experiment *e = parse_ok(load(
+        "{\"key\":\"v\",\"arms\":["
+        "{\"name\":\"off\",\"weight\":50,\"control\":true,"
+        "\"value\":false},"
+        "{\"name\":\"on\",\"weight\":50,"
+        "\"value\":{\"z\":[1,2.5,\"x\"],\"a\":{\"b\":null}}}]}"));
+    assert_string_equal(core_arm_value(e, 0), "false");
+    assert_string_equal(core_arm_value(e, 1),
+                        "{\"a\":{\"b\":null},\"z\":[1,2.5,\"x\"]}");
+    json_t *def = api_experiment_definition(e);
+    json_t *want = load("{\"a\":{\"b\":null},\"z\":[1,2.5,\"x\"]}");
+    assert_true(json_equal(
+        json_object_get(json_array_get(json_object_get(def, "arms"), 1),
+                        "value"),
+        want));
+    json_decref(want);
+    char *text = json_dumps(def, JSON_COMPACT);
+    struct core_experiment *e2 = parse_ok(load(text));
+    free(text);
+    json_decref(def);
+    assert_true(core_experiment_equal(e, e2));
+    struct core_experiment *c = core_experiment_clone(e);
+    assert_true(core_experiment_equal(e, c));
+    free(c->arm_values[0]);
+    c->arm_values[0] = ab_xstrdup("true");
+    assert_false(core_experiment_equal(e, c));
+    core_experiment_free(c);
+    core_experiment_free(e2);
+    core_experiment_free(e);
+    /* null and absent: no value, and none in the definition */
+    e = parse_ok(patched("{\"arms\":[{\"name\":\"a\",\"weight\":50,"
+                         "\"control\":true,\"value\":null},"
+                         "{\"name\":\"b\",\"weight\":50}]}"));
+    assert_null(core_arm_value(e, 0));
+    assert_null(core_arm_value(e, 1));
+    def = api_experiment_definition(e);
+    assert_null(json_object_get(
+        json_array_get(json_object_get(def, "arms"), 0), "value"));
+    json_decref(def);
+    core_experiment_free(e);
+    /* too big */
+    char big[5000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    json_t *doc = patched("{\"arms\":[{\"name\":\"a\",\"weight\":50,"
+                          "\"control\":true},{\"name\":\"b\",\"weight\":50}]}");
+    json_object_set_new(json_array_get(json_object_get(doc, "arms"), 1),
+                        "value", json_string(big));
+    expect_error(doc, "arms[1].value: must be JSON of at most 4096 bytes");
+}
+
 int
 main(void)
 {
@@ -1067,6 +1124,7 @@ main(void)
         cmocka_unit_test(test_metric_errors),
         cmocka_unit_test(test_error_buffer_is_truncated_safely),
         cmocka_unit_test(test_definition_round_trips),
+        cmocka_unit_test(test_arm_value_round_trips),
         cmocka_unit_test(test_definition_is_canonical),
         cmocka_unit_test(test_parsed_definition_assigns),
         cmocka_unit_test(test_names),

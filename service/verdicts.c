@@ -1,0 +1,257 @@
+/* verdicts.c -- the latest rollout decision per experiment, in memory.
+ *
+ * A record per experiment key: the last applied decision (verdict word,
+ * phase, step, share, reason, time, the row version it was made on) and a
+ * counter per action. Few experiments and one writer (the leader's tick):
+ * a linear array under one mutex is enough; readers copy out.
+ *
+ * Which answer wins (verdicts_get): a decision changes the experiment row,
+ * so the row version it was made on (expect_version) is below every
+ * version the snapshot can hold after it. While the snapshot still holds
+ * that version, the decision is newer than the snapshot (the reload after
+ * NOTIFY is under way) and it is the answer; once the snapshot has moved
+ * on, the snapshot's state is (a manual promote, a restart after a
+ * rollback, another leader's decision), with the recorded phase, step and
+ * reason kept while the experiment is still running.
+ */
+#include "service/verdicts.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_ACTIONS (CORE_ACTION_CONVERT + 1)
+
+struct record {
+    struct verdict v;
+    uint64_t decisions[N_ACTIONS];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct record *records;
+static size_t n_records, cap_records;
+
+static const char *
+verdict_of_action(enum core_rollout_action a)
+{
+    switch (a) {
+    case CORE_ACTION_PROMOTE: return "promote";
+    case CORE_ACTION_ROLLBACK: return "rollback";
+    case CORE_ACTION_PAUSE: return "paused";
+    case CORE_ACTION_STOP: return "stopped";
+    case CORE_ACTION_NONE:
+    case CORE_ACTION_ADVANCE:
+    case CORE_ACTION_WAIT:
+    case CORE_ACTION_CONVERT: break;
+    }
+    return "continue";
+}
+
+static const char *
+verdict_of_state(enum core_state s)
+{
+    switch (s) {
+    case CORE_STATE_PROMOTED: return "promote";
+    case CORE_STATE_ROLLED_BACK: return "rollback";
+    case CORE_STATE_PAUSED: return "paused";
+    case CORE_STATE_STOPPED: return "stopped";
+    case CORE_STATE_DRAFT:
+    case CORE_STATE_RUNNING: break;
+    }
+    return "continue";
+}
+
+/* Under lock. NULL when absent and !create. */
+static struct record *
+find(const char *key, bool create)
+{
+    for (size_t i = 0; i < n_records; i++)
+        if (strcmp(records[i].v.experiment, key) == 0)
+            return &records[i];
+    if (!create)
+        return NULL;
+    if (n_records == cap_records) {
+        cap_records = cap_records ? 2 * cap_records : 16;
+        records = ab_xrealloc(records, cap_records * sizeof(*records));
+    }
+    struct record *r = &records[n_records++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->v.experiment, sizeof(r->v.experiment), "%s", key);
+    r->v.step = -1;
+    return r;
+}
+
+void
+verdicts_record(const struct core_experiment *e,
+                const struct core_rollout_decision *d, ab_status rc,
+                int64_t now_ms)
+{
+    if (rc != AB_OK)
+        return;
+    size_t cand = core_rollout_candidate(e);
+    double share = d->action == CORE_ACTION_ADVANCE ||
+                           d->action == CORE_ACTION_CONVERT
+                       ? (double)d->candidate_weight / 1e4
+                       : (double)e->arms[cand].weight / 1e4;
+    if (d->action == CORE_ACTION_PROMOTE)
+        share = 100;
+    else if (d->action == CORE_ACTION_ROLLBACK)
+        share = 0;
+    pthread_mutex_lock(&lock);
+    struct record *r = find(e->key, true);
+    r->v.verdict = verdict_of_action(d->action);
+    r->v.phase = core_rollout_phase_name(d->next.phase);
+    r->v.step = (int64_t)d->next.step;
+    r->v.share = share;
+    /* a tick where no rule fired has no reason of its own */
+    snprintf(r->v.reason, sizeof(r->v.reason), "%s",
+             d->reason && *d->reason ? d->reason
+                                     : "no rule fired at the last evaluation");
+    r->v.decided_at_ms = now_ms;
+    r->v.version = e->version;
+    r->v.action = core_rollout_action_name(d->action);
+    if ((size_t)d->action < N_ACTIONS)
+        r->decisions[d->action]++;
+    pthread_mutex_unlock(&lock);
+}
+
+void
+verdicts_get(const struct core_experiment *e, struct verdict *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->experiment, sizeof(out->experiment), "%s", e->key);
+    out->step = -1;
+    out->phase = "";
+    out->action = "none";
+    out->share = (double)e->arms[core_rollout_candidate(e)].weight / 1e4;
+    pthread_mutex_lock(&lock);
+    const struct record *r = find(e->key, false);
+    bool have = r != NULL;
+    if (have)
+        *out = r->v;
+    pthread_mutex_unlock(&lock);
+    if (have && e->version <= out->version)
+        return; /* the decision is at least as new as the snapshot */
+    if (have && e->state == CORE_STATE_RUNNING &&
+        strcmp(out->verdict, "continue") == 0)
+        return; /* still running: the recorded phase and step hold */
+    /* the snapshot has moved past the last decision, or there is none */
+    const char *from_state = verdict_of_state(e->state);
+    bool same = have && strcmp(out->verdict, from_state) == 0;
+    out->verdict = from_state;
+    if (e->state == CORE_STATE_PROMOTED)
+        out->share = e->served_arm != e->control ? 100 : 0;
+    else if (e->state == CORE_STATE_ROLLED_BACK)
+        out->share = 0;
+    else if (e->state == CORE_STATE_RUNNING || e->state == CORE_STATE_DRAFT)
+        out->share =
+            (double)e->arms[core_rollout_candidate(e)].weight / 1e4;
+    if (same)
+        return;
+    if (e->state == CORE_STATE_RUNNING) {
+        out->phase = "";
+        out->step = -1;
+        snprintf(out->reason, sizeof(out->reason), "%s",
+                 have ? "the experiment changed after the last decision"
+                      : "no rollout decision yet");
+    } else {
+        snprintf(out->reason, sizeof(out->reason), "the experiment is %s",
+                 core_state_name(e->state));
+    }
+}
+
+/* ---- metrics ------------------------------------------------------------- */
+
+struct text {
+    char *p;
+    size_t len, cap;
+};
+
+__attribute__((format(printf, 2, 3))) static void
+append(struct text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        t->cap = 2 * t->cap + (n > 0 ? (size_t)n : 0);
+        t->p = ab_xrealloc(t->p, t->cap);
+    }
+}
+
+static const char *const states[] = {"draft",   "running",  "paused",
+                                     "stopped", "promoted", "rolled_back"};
+static const char *const verdict_words[] = {"continue", "promote", "rollback",
+                                            "paused", "stopped"};
+
+/* Experiment keys are [A-Za-z0-9_.-]: nothing to escape in a label. */
+void
+verdicts_metrics_render(const struct core_experiment *const *exps, size_t n,
+                        char **out, size_t *len)
+{
+    struct text t = {ab_xmalloc(4096), 0, 4096};
+    t.p[0] = '\0';
+    append(&t, "# HELP arbiter_experiment_state 1 for the experiment's "
+               "current state\n# TYPE arbiter_experiment_state gauge\n");
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < AB_ARRAY_LEN(states); k++)
+            append(&t, "arbiter_experiment_state{experiment=\"%s\","
+                       "state=\"%s\"} %d\n",
+                   exps[i]->key, states[k],
+                   strcmp(core_state_name(exps[i]->state), states[k]) == 0);
+    append(&t, "# HELP arbiter_rollout_candidate_share Percent of traffic "
+               "the candidate arm is served\n"
+               "# TYPE arbiter_rollout_candidate_share gauge\n");
+    struct verdict *v = ab_xcalloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        verdicts_get(exps[i], &v[i]);
+        append(&t, "arbiter_rollout_candidate_share{experiment=\"%s\"} "
+                   "%.17g\n",
+               exps[i]->key, v[i].share);
+    }
+    append(&t, "# HELP arbiter_rollout_verdict 1 for the verdict the "
+               "verdict route answers\n# TYPE arbiter_rollout_verdict gauge\n");
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < AB_ARRAY_LEN(verdict_words); k++)
+            append(&t, "arbiter_rollout_verdict{experiment=\"%s\","
+                       "verdict=\"%s\"} %d\n",
+                   exps[i]->key, verdict_words[k],
+                   strcmp(v[i].verdict, verdict_words[k]) == 0);
+    free(v);
+    append(&t, "# HELP arbiter_rollout_decisions_total Rollout decisions "
+               "applied by this process (the decision leader), by action\n"
+               "# TYPE arbiter_rollout_decisions_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t counts[N_ACTIONS] = {0};
+        pthread_mutex_lock(&lock);
+        const struct record *r = find(exps[i]->key, false);
+        if (r)
+            memcpy(counts, r->decisions, sizeof(counts));
+        pthread_mutex_unlock(&lock);
+        for (int a = 0; a < N_ACTIONS; a++)
+            append(&t, "arbiter_rollout_decisions_total{experiment=\"%s\","
+                       "action=\"%s\"} %llu\n",
+                   exps[i]->key,
+                   core_rollout_action_name((enum core_rollout_action)a),
+                   (unsigned long long)counts[a]);
+    }
+    *out = t.p;
+    *len = t.len;
+}
+
+void
+verdicts_reset(void)
+{
+    pthread_mutex_lock(&lock);
+    free(records);
+    records = NULL;
+    n_records = cap_records = 0;
+    pthread_mutex_unlock(&lock);
+}
