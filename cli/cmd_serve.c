@@ -3,7 +3,8 @@
  *
  * Start-up: connect, apply pending migrations (refuse a newer schema),
  * load the snapshot, start the exposure writer and the config listener,
- * then listen. SIGTERM/SIGINT: stop accepting, finish in-flight requests,
+ * then listen. SIGTERM/SIGINT/SIGHUP (a closed terminal): stop accepting,
+ * finish in-flight requests,
  * flush exposures, exit 0.
  */
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "api/server.h"
+#include "sql/conninfo.h"
 #include "sql/db.h"
 #include "sql/migrations.h"
 
@@ -304,13 +306,13 @@ static int
 migrate(const struct app_config *cfg)
 {
     struct db *db;
-    char redacted[512];
-    log_redact_url(cfg->database_url, redacted, sizeof(redacted));
+    char redacted[512]; /* host, port, dbname, user: never a secret */
+    conninfo_describe(cfg->database_url, redacted, sizeof(redacted));
     /* the database may still be starting: try for a while */
     int tries = 0;
     while (db_open(cfg->database_url, &db) != AB_OK) {
         if (++tries == 30) {
-            log_msg(LOG_ERROR, "cannot connect to the database", "url",
+            log_msg(LOG_ERROR, "cannot connect to the database", "database",
                     redacted, NULL);
             return 1;
         }
@@ -320,24 +322,24 @@ migrate(const struct app_config *cfg)
     ab_status rc = db_migrate(db, db_migrations, db_n_migrations, &applied,
                               &version);
     db_close(db);
-    char a[16], v[16];
-    snprintf(a, sizeof(a), "%d", applied);
-    snprintf(v, sizeof(v), "%d", version);
     if (rc == AB_ECONFLICT) {
-        log_msg(LOG_ERROR,
-                "database schema is newer than this arbiter knows; refusing "
-                "to start",
-                "schema_version", v, "known_version",
-                db_n_migrations ? db_migrations[db_n_migrations - 1].name : "0",
-                NULL);
+        log_json(LOG_ERROR,
+                 "database schema is newer than this arbiter knows; refusing "
+                 "to start",
+                 json_pack("{s:i,s:s}", "schema_version", version,
+                           "known_version",
+                           db_n_migrations
+                               ? db_migrations[db_n_migrations - 1].name
+                               : "0"));
         return 1;
     }
     if (rc != AB_OK) {
         log_msg(LOG_ERROR, "migration failed", NULL);
         return 1;
     }
-    log_msg(LOG_INFO, "migrations applied", "applied", a, "schema_version", v,
-            "url", redacted, NULL);
+    log_json(LOG_INFO, "migrations applied",
+             json_pack("{s:i,s:i,s:s}", "applied", applied, "schema_version",
+                       version, "database", redacted));
     return 0;
 }
 
@@ -379,6 +381,7 @@ cmd_serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -430,10 +433,9 @@ cmd_serve(int argc, char **argv)
 
     struct server *srv;
     if (server_start(&app, &srv) != AB_OK) {
-        char port[16];
-        snprintf(port, sizeof(port), "%d", app.cfg.port);
-        log_msg(LOG_ERROR, "cannot listen", "host", app.cfg.host, "port",
-                port, NULL);
+        log_json(LOG_ERROR, "cannot listen",
+                 json_pack("{s:s,s:i}", "host", app.cfg.host, "port",
+                           app.cfg.port));
         leader_free(app.leader);
         app.leader = NULL;
         reweight_free(rw);
@@ -445,16 +447,16 @@ cmd_serve(int argc, char **argv)
         config_free(&app.cfg);
         return 1;
     }
-    char port[16], threads[16];
-    snprintf(port, sizeof(port), "%d", app.cfg.port);
-    snprintf(threads, sizeof(threads), "%d", app.cfg.threads);
-    log_msg(LOG_INFO, "listening", "host", app.cfg.host, "port", port,
-            "threads", threads, "version", ARBITER_VERSION, NULL);
+    log_json(LOG_INFO, "listening",
+             json_pack("{s:s,s:i,s:i,s:s}", "host", app.cfg.host, "port",
+                       app.cfg.port, "threads", app.cfg.threads, "version",
+                       ARBITER_VERSION));
 
     int sig = 0;
     sigwait(&set, &sig);
     log_msg(LOG_INFO, "shutting down", "signal",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+            sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT",
+            NULL);
     /* answer every event post first: their answers wait on the writer
      * (deferred), and a stopped server cannot send them */
     ingest_drain(app.ingest, 10000);

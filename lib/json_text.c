@@ -1,0 +1,149 @@
+/* json_text.c -- see json_text.h. */
+#include "lib/json_text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+json_real_shortest(double x, char out[32])
+{
+    if (!isfinite(x))
+        return snprintf(out, 32, "null");
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, 32, "%.*g", prec, x);
+        if (strtod(out, NULL) == x)
+            break;
+    }
+    if (strpbrk(out, ".eEn") == NULL && n + 2 < 32) { /* keep it a real */
+        memcpy(out + n, ".0", 3);
+        n += 2;
+    }
+    return n;
+}
+
+/* Rewrite every real number token of text (outside strings) in place
+ * into a new buffer; tokens without '.', 'e' or 'E' are integers and are
+ * copied as they are. */
+static char *
+rewrite_reals(const char *text)
+{
+    size_t len = strlen(text);
+    /* a 17-digit token never grows: shortest <= what jansson printed,
+     * except "1e300" style where ".0" is never added (has 'e') */
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    const char *p = text;
+    while (*p) {
+        if (*p == '"') { /* copy a string, escapes included */
+            out[o++] = *p++;
+            while (*p && *p != '"') {
+                if (*p == '\\' && p[1])
+                    out[o++] = *p++;
+                out[o++] = *p++;
+            }
+            if (*p)
+                out[o++] = *p++;
+            continue;
+        }
+        if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            size_t n = strspn(p, "-+.eE0123456789");
+            if (memchr(p, '.', n) || memchr(p, 'e', n) || memchr(p, 'E', n)) {
+                char tok[64], buf[32];
+                if (n < sizeof(tok)) {
+                    memcpy(tok, p, n);
+                    tok[n] = '\0';
+                    int m = json_real_shortest(strtod(tok, NULL), buf);
+                    if ((size_t)m <= n) {
+                        memcpy(out + o, buf, (size_t)m);
+                        o += (size_t)m;
+                        p += n;
+                        continue;
+                    }
+                }
+            }
+            memcpy(out + o, p, n);
+            o += n;
+            p += n;
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *
+json_text(const json_t *j, size_t flags)
+{
+    flags &= ~(size_t)JSON_REAL_PRECISION(31);
+    char *text = json_dumps(j, flags | JSON_REAL_PRECISION(17));
+    if (text == NULL)
+        return NULL;
+    char *out = rewrite_reals(text);
+    free(text);
+    return out;
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF), 0 when invalid. */
+static size_t
+utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return c ? 1 : 0;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+json_t *
+json_string_lossy(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    char *buf = malloc(len * 3 + 1); /* each bad byte -> 3-byte U+FFFD */
+    if (buf == NULL)
+        return NULL;
+    size_t o = 0;
+    while (p < end) {
+        size_t n = utf8_len(p, end);
+        if (n == 0) {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+            continue;
+        }
+        memcpy(buf + o, p, n);
+        o += n;
+        p += n;
+    }
+    json_t *j = json_stringn_nocheck(buf, o);
+    free(buf);
+    return j;
+}
