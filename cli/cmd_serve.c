@@ -376,7 +376,12 @@ cmd_serve(int argc, char **argv)
         return rc;
     }
 
-    /* Block the signals in every thread; the main thread waits for them. */
+    /* Block the signals in every thread; the main thread waits for them.
+     * A shell starts background jobs with SIGINT ignored: restore it (an
+     * ignored signal is never pending, so sigwait would not see it).
+     * SIGHUP stays ignored under nohup, on purpose. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -432,10 +437,7 @@ cmd_serve(int argc, char **argv)
     leader_start(app.leader);
 
     struct server *srv;
-    if (server_start(&app, &srv) != AB_OK) {
-        log_json(LOG_ERROR, "cannot listen",
-                 json_pack("{s:s,s:i}", "host", app.cfg.host, "port",
-                           app.cfg.port));
+    if (server_start(&app, &srv) != AB_OK) { /* it logged why */
         leader_free(app.leader);
         app.leader = NULL;
         reweight_free(rw);
