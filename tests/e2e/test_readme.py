@@ -40,7 +40,8 @@ CLONE_NEWNET = 0x40000000
 
 
 def readme_blocks():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
     blocks = {}
     for m in re.finditer(r"<!-- runnable: ([\w-]+) -->\n```sh\n(.*?)```", text, re.S):
         blocks[m.group(1)] = m.group(2)
@@ -48,7 +49,10 @@ def readme_blocks():
 
 
 def json_docs(text):
-    """The JSON documents printed one after another by silent curls."""
+    """The JSON documents printed one after another by silent curls (the
+    lines make prints while building are not JSON and are left out)."""
+    text = "\n".join(line for line in text.split("\n")
+                     if not re.match(r"\s+(CC|LINK)\s|make(\[\d+\])?: ", line))
     dec, docs, i = json.JSONDecoder(), [], 0
     while i < len(text):
         if text[i].isspace():
@@ -169,13 +173,15 @@ class ReadmeFirstSession(unittest.TestCase):
         # variables of the first carry over, as in a terminal)
         log1 = os.path.join(self.tmp, "session.log")
         script = first + "\necho '=== rollout'\n" + self.blocks["rollout"]
-        with open(log1, "w") as errlog:
+        out1 = os.path.join(self.tmp, "session.out")
+        # files, not pipes: `make run &` keeps its output open after the block
+        with open(log1, "w") as errlog, open(out1, "w") as outf:
             sh = subprocess.Popen(["bash", "-c", script], cwd=self.clone, env=self.env,
-                                  stdout=subprocess.PIPE, stderr=errlog, text=True,
-                                  start_new_session=True)
-            out, _ = sh.communicate(timeout=900)
+                                  stdout=outf, stderr=errlog, start_new_session=True)
+            sh.wait(timeout=900)
         pgid = sh.pid  # the session's process group; make run lives on in it
         errs = open(log1, encoding="utf-8", errors="replace").read()
+        out = open(out1, encoding="utf-8", errors="replace").read()
         self.assertEqual(sh.returncode, 0, errs[-3000:])
         session, rollout = out.split("=== rollout")
         docs = json_docs(session)

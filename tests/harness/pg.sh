@@ -30,7 +30,8 @@ as_owner() {
     if [ "$(id -u)" -eq 0 ]; then
         id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
         chown -R postgres: "$dir"
-        runuser -u postgres -- "$@"
+        # from /: the caller's directory may be private to root
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
