@@ -10,6 +10,9 @@ libcmocka-dev libxxhash-dev libpq-dev postgresql-15 postgresql-client-15"
 # tests and benchmarks: oracles, promtool, load generator, reference server
 PKGS="$PKGS python3 python3-scipy python3-statsmodels python3-xxhash python3-yaml r-cran-rpact prometheus
 wrk nginx-light curl procps"
+# README-block test (private network namespace), response bodies against the
+# OpenAPI document
+PKGS="$PKGS iproute2 python3-jsonschema"
 
 missing=()
 for p in $PKGS; do
