@@ -24,8 +24,10 @@
 -- lower-is-better); p = min(1, 1/LR); two-sided interval
 -- d -/+ sqrt(V) sqrt(2 (1+r)/r (ln(1/a) + ln(1+r)/2)). A one-sided test's
 -- interval has one finite end, found by bisection on LR = 1/a.
--- Ratio metrics and CUPED covariates are not computed here (status says
--- so): /results has them.
+-- Ratio metrics get their estimate (sum / den_sum) but no test here
+-- (status 'not_computed', verdict 'unknown'): /results has them (delta
+-- method), and CUPED covariates, which the default msprt method does not
+-- use either.
 
 -- Standard normal CDF: Hart's algorithm as given by West (2005), "Better
 -- approximations to cumulative normal functions", Wilmott 9:70-76;
@@ -126,7 +128,8 @@ CREATE VIEW arbiter.experiment_results AS
 WITH arms AS (
     SELECT s.experiment, s.experiment_id, s.metric, s.kind, s.direction,
            s.role, s.arm, s.n::float8 AS n,
-           CASE WHEN s.n > 0 THEN s.sum / s.n END AS mean,
+           CASE WHEN s.kind = 'ratio' THEN s.sum / nullif(s.den_sum, 0)
+                WHEN s.n > 0 THEN s.sum / s.n END AS mean,
            CASE WHEN s.n > 1
                 THEN greatest((s.sum_sq - s.sum * s.sum / s.n) / (s.n - 1), 0)
            END AS var,
