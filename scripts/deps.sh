@@ -20,6 +20,9 @@ for p in $PKGS; do
         missing+=("$p")
     fi
 done
+# the OpenAPI validator and the Grafana schema check run on Node.js (npm ci
+# in tests/node); a Node.js from elsewhere (with its npm) will do
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
