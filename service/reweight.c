@@ -506,13 +506,12 @@ reweight_one(struct reweight *r, struct db *db,
             /* say it once per streak: when it first became due */
             if (now - since < (b->promote_after_s + b->interval_s) * 1000 +
                                   DUE_SLACK_MS) {
-                char pv[32];
-                snprintf(pv, sizeof(pv), "%.3g", srm.p_value);
-                log_msg(LOG_WARN,
-                        "bandit promotion blocked by a sample-ratio "
-                        "mismatch",
-                        "experiment", e->key, "arm", lead_name, "p_value",
-                        pv, NULL);
+                log_json(LOG_WARN,
+                         "bandit promotion blocked by a sample-ratio "
+                         "mismatch",
+                         json_pack("{s:s,s:s,s:f}", "experiment", e->key,
+                                   "arm", lead_name, "p_value",
+                                   srm.p_value));
             }
         }
     }
