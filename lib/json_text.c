@@ -24,6 +24,23 @@ json_real_shortest(double x, char out[32])
     return n;
 }
 
+/* Significant digits of a number token's mantissa. A "%.17g" token with
+ * at most 15 of them is already what "%.15g" prints (the common case,
+ * 0.5 or 1.25): it is kept without formatting anything. */
+static int
+significant_digits(const char *p, size_t n)
+{
+    int count = 0, started = 0;
+    for (size_t i = 0; i < n && p[i] != 'e' && p[i] != 'E'; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            continue;
+        if (p[i] != '0')
+            started = 1;
+        count += started;
+    }
+    return count;
+}
+
 /* Rewrite every real number token of text (outside strings) in place
  * into a new buffer; tokens without '.', 'e' or 'E' are integers and are
  * copied as they are. */
@@ -52,7 +69,8 @@ rewrite_reals(const char *text)
         }
         if (*p == '-' || (*p >= '0' && *p <= '9')) {
             size_t n = strspn(p, "-+.eE0123456789");
-            if (memchr(p, '.', n) || memchr(p, 'e', n) || memchr(p, 'E', n)) {
+            if ((memchr(p, '.', n) || memchr(p, 'e', n) ||
+                 memchr(p, 'E', n)) && significant_digits(p, n) > 15) {
                 char tok[64], buf[32];
                 if (n < sizeof(tok)) {
                     memcpy(tok, p, n);
