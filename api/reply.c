@@ -26,7 +26,7 @@ api_reply_json(struct api_resp *resp, int status, json_t *body)
 {
     /* reals with the shortest digits that read back equal: a user's 0.05
      * comes back as 0.05 (lib/json_text.h) */
-    char *text = json_text(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *text = ab_json_text(body, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(body);
     if (text == NULL) /* only on out-of-memory */
         text = ab_xstrdup("{}");

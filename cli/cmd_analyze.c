@@ -119,7 +119,7 @@ cmd_analyze(int argc, char **argv)
     }
     /* shortest digits that read back as the same double: exact, and a
      * typed 0.05 stays 0.05 */
-    text = json_text(ans, JSON_COMPACT);
+    text = ab_json_text(ans, JSON_COMPACT);
     json_decref(ans);
     if (text == NULL) {
         fputs("arbiter analyze: cannot format the answer\n", stderr);

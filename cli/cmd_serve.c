@@ -307,7 +307,7 @@ migrate(const struct app_config *cfg)
 {
     struct db *db;
     char redacted[512]; /* host, port, dbname, user: never a secret */
-    conninfo_describe(cfg->database_url, redacted, sizeof(redacted));
+    db_conninfo_describe(cfg->database_url, redacted, sizeof(redacted));
     /* the database may still be starting: try for a while */
     int tries = 0;
     while (db_open(cfg->database_url, &db) != AB_OK) {

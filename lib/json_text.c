@@ -7,7 +7,7 @@
 #include <string.h>
 
 int
-json_real_shortest(double x, char out[32])
+ab_json_real_shortest(double x, char out[32])
 {
     if (!isfinite(x))
         return snprintf(out, 32, "null");
@@ -75,7 +75,7 @@ rewrite_reals(const char *text)
                 if (n < sizeof(tok)) {
                     memcpy(tok, p, n);
                     tok[n] = '\0';
-                    int m = json_real_shortest(strtod(tok, NULL), buf);
+                    int m = ab_json_real_shortest(strtod(tok, NULL), buf);
                     if ((size_t)m <= n) {
                         memcpy(out + o, buf, (size_t)m);
                         o += (size_t)m;
@@ -96,7 +96,7 @@ rewrite_reals(const char *text)
 }
 
 char *
-json_text(const json_t *j, size_t flags)
+ab_json_text(const json_t *j, size_t flags)
 {
     flags &= ~(size_t)JSON_REAL_PRECISION(31);
     char *text = json_dumps(j, flags | JSON_REAL_PRECISION(17));
@@ -142,7 +142,7 @@ utf8_len(const unsigned char *p, const unsigned char *end)
 }
 
 json_t *
-json_string_lossy(const char *s, size_t len)
+ab_json_string_lossy(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     char *buf = malloc(len * 3 + 1); /* each bad byte -> 3-byte U+FFFD */

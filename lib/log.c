@@ -39,7 +39,7 @@ log_level_parse(const char *name)
 static json_t *
 lossy(const char *s)
 {
-    return s ? json_string_lossy(s, strlen(s)) : json_null();
+    return s ? ab_json_string_lossy(s, strlen(s)) : json_null();
 }
 
 char *
@@ -66,7 +66,7 @@ log_format(enum log_level level, const char *ts, const char *msg,
             json_object_set(line, ks, v);
         json_decref(key);
     }
-    char *text = json_text(line, JSON_COMPACT);
+    char *text = ab_json_text(line, JSON_COMPACT);
     json_decref(line);
     return text;
 }

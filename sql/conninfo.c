@@ -7,7 +7,7 @@
 #include <libpq-fe.h>
 
 int
-conninfo_describe(const char *conninfo, char *out, size_t len)
+db_conninfo_describe(const char *conninfo, char *out, size_t len)
 {
     static const char *const keep[] = {"host", "hostaddr", "port", "dbname",
                                        "user"};

@@ -18,6 +18,6 @@
  * "(unparsable connection string)": a string that does not parse may
  * still hold a secret, so none of it is copied. Returns 0 when parsed,
  * -1 when not. */
-int conninfo_describe(const char *conninfo, char *out, size_t len);
+int db_conninfo_describe(const char *conninfo, char *out, size_t len);
 
 #endif /* SQL_CONNINFO_H */

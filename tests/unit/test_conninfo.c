@@ -18,7 +18,7 @@ static void
 expect(const char *conninfo, const char *want, const char *secret)
 {
     char out[512];
-    int rc = conninfo_describe(conninfo, out, sizeof(out));
+    int rc = db_conninfo_describe(conninfo, out, sizeof(out));
     assert_int_equal(rc, 0);
     assert_string_equal(out, want);
     if (secret && strstr(out, secret))
@@ -62,13 +62,13 @@ test_unparsable_says_nothing(void **state)
     char out[128];
     /* an unterminated quote: libpq refuses it, and so none of it is
      * copied (it holds the password) */
-    assert_int_equal(conninfo_describe("host=db password='hunter2", out,
+    assert_int_equal(db_conninfo_describe("host=db password='hunter2", out,
                                        sizeof(out)),
                      -1);
     assert_null(strstr(out, "hunter2"));
-    conninfo_describe("postgresql://u:hunter2@h:notaport/", out, sizeof(out));
+    db_conninfo_describe("postgresql://u:hunter2@h:notaport/", out, sizeof(out));
     assert_null(strstr(out, "hunter2"));
-    assert_int_equal(conninfo_describe("bogus_keyword=1 password=hunter2",
+    assert_int_equal(db_conninfo_describe("bogus_keyword=1 password=hunter2",
                                        out, sizeof(out)),
                      -1);
     assert_null(strstr(out, "hunter2"));
@@ -80,7 +80,7 @@ test_short_buffer(void **state)
 {
     (void)state;
     char out[12];
-    conninfo_describe("host=db port=5432 user=x", out, sizeof(out));
+    db_conninfo_describe("host=db port=5432 user=x", out, sizeof(out));
     assert_string_equal(out, "host=db");
 }
 

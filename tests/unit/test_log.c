@@ -16,7 +16,7 @@
 static void
 expect_text(json_t *j, const char *want)
 {
-    char *got = json_text(j, JSON_COMPACT);
+    char *got = ab_json_text(j, JSON_COMPACT);
     assert_non_null(got);
     assert_string_equal(got, want);
     free(got);
@@ -56,7 +56,7 @@ test_round_trip(void **state)
         memcpy(&x, &s, sizeof(x));
         if (x != x || x - x != 0) /* NaN, infinities */
             continue;
-        json_real_shortest(x, buf);
+        ab_json_real_shortest(x, buf);
         assert_true(strtod(buf, NULL) == x);
         /* when 15 digits suffice, 15 digits are used */
         char p15[32];
@@ -100,7 +100,7 @@ test_invalid_utf8_and_escapes(void **state)
      * sequence; quotes, backslash and control characters */
     const char bad[] = "a\x80" "b\xC0\xAF" "c\xED\xA0\x80" "d\"\\\n\x01\xE2\x82";
     json_t *f = json_object();
-    json_object_set_new(f, "detail", json_string_lossy(bad, strlen(bad)));
+    json_object_set_new(f, "detail", ab_json_string_lossy(bad, strlen(bad)));
     char *line = log_format(LOG_WARN, "t", "bad \xFF input", f);
     json_decref(f);
     json_t *j = parse(line); /* jansson's decoder refuses invalid UTF-8 */
