@@ -41,58 +41,61 @@ significant_digits(const char *p, size_t n)
     return count;
 }
 
-/* Rewrite every real number token of text (outside strings) in place
- * into a new buffer; tokens without '.', 'e' or 'E' are integers and are
- * copied as they are. */
-static char *
-rewrite_reals(const char *text)
+static int
+number_char(char c)
 {
-    size_t len = strlen(text);
-    /* a 17-digit token never grows: shortest <= what jansson printed,
-     * except "1e300" style where ".0" is never added (has 'e') */
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' ||
+           c == 'e' || c == 'E';
+}
+
+/* Rewrite, in place, every real number token of text (outside strings)
+ * that has more than 15 significant digits; the shortest form is never
+ * longer (see below), so the text only shrinks. Integers (no '.', 'e' or
+ * 'E') are left alone. */
+static void
+rewrite_reals(char *text)
+{
+    char *o = text;
     const char *p = text;
     while (*p) {
-        if (*p == '"') { /* copy a string, escapes included */
-            out[o++] = *p++;
+        if (*p == '"') { /* a string, escapes included */
+            *o++ = *p++;
             while (*p && *p != '"') {
                 if (*p == '\\' && p[1])
-                    out[o++] = *p++;
-                out[o++] = *p++;
+                    *o++ = *p++;
+                *o++ = *p++;
             }
             if (*p)
-                out[o++] = *p++;
+                *o++ = *p++;
             continue;
         }
         if (*p == '-' || (*p >= '0' && *p <= '9')) {
-            size_t n = strspn(p, "-+.eE0123456789");
-            if ((memchr(p, '.', n) || memchr(p, 'e', n) ||
-                 memchr(p, 'E', n)) && significant_digits(p, n) > 15) {
-                char tok[64], buf[32];
-                if (n < sizeof(tok)) {
-                    memcpy(tok, p, n);
-                    tok[n] = '\0';
-                    int m = ab_json_real_shortest(strtod(tok, NULL), buf);
-                    if ((size_t)m <= n) {
-                        memcpy(out + o, buf, (size_t)m);
-                        o += (size_t)m;
-                        p += n;
-                        continue;
-                    }
+            size_t n = 0;
+            int real = 0;
+            while (number_char(p[n])) {
+                real |= p[n] == '.' || p[n] == 'e' || p[n] == 'E';
+                n++;
+            }
+            char tok[64], buf[32];
+            if (real && n < sizeof(tok) && significant_digits(p, n) > 15) {
+                memcpy(tok, p, n);
+                tok[n] = '\0';
+                int m = ab_json_real_shortest(strtod(tok, NULL), buf);
+                if ((size_t)m <= n) { /* never longer: kept otherwise */
+                    memcpy(o, buf, (size_t)m);
+                    o += m;
+                    p += n;
+                    continue;
                 }
             }
-            memcpy(out + o, p, n);
+            memmove(o, p, n);
             o += n;
             p += n;
             continue;
         }
-        out[o++] = *p++;
+        *o++ = *p++;
     }
-    out[o] = '\0';
-    return out;
+    *o = '\0';
 }
 
 char *
@@ -100,11 +103,9 @@ ab_json_text(const json_t *j, size_t flags)
 {
     flags &= ~(size_t)JSON_REAL_PRECISION(31);
     char *text = json_dumps(j, flags | JSON_REAL_PRECISION(17));
-    if (text == NULL)
-        return NULL;
-    char *out = rewrite_reals(text);
-    free(text);
-    return out;
+    if (text != NULL)
+        rewrite_reals(text);
+    return text;
 }
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
