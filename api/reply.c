@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "lib/json_text.h"
 
 void
 api_reply_raw(struct api_resp *resp, int status, const char *ctype,
@@ -23,7 +24,9 @@ api_reply_raw(struct api_resp *resp, int status, const char *ctype,
 void
 api_reply_json(struct api_resp *resp, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    /* reals with the shortest digits that read back equal: a user's 0.05
+     * comes back as 0.05 (lib/json_text.h) */
+    char *text = ab_json_text(body, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(body);
     if (text == NULL) /* only on out-of-memory */
         text = ab_xstrdup("{}");

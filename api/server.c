@@ -34,7 +34,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1078,30 +1080,99 @@ limits_load(void)
     lim.metrics_token = t && *t ? t : NULL;
 }
 
+/* Bind and listen on HOST:PORT: an IPv4 or IPv6 literal ("[::]" and "::"
+ * listen on both families where the system allows), or a host name (its
+ * first address that binds). On failure logs why (address in use,
+ * permission denied, unknown host) and returns -1. */
+static int
+listen_socket(const char *host_in, int port, int *family)
+{
+    char host[80];
+    size_t hl = strlen(host_in);
+    if (hl >= 2 && host_in[0] == '[' && host_in[hl - 1] == ']' &&
+        hl - 2 < sizeof(host)) {
+        memcpy(host, host_in + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else
+        snprintf(host, sizeof(host), "%s", host_in);
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
+    if (gai != 0) {
+        log_json(LOG_ERROR, "cannot listen",
+                 json_pack("{s:s,s:i,s:s}", "host", host_in, "port", port,
+                           "reason", gai_strerror(gai)));
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1, zero = 0;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6) /* "::" takes IPv4 too */
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+            listen(fd, 1024) != 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        *family = ai->ai_family;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        log_json(LOG_ERROR, "cannot listen",
+                 json_pack("{s:s,s:i,s:s}", "host", host_in, "port", port,
+                           "reason",
+                           err == EADDRINUSE
+                               ? "address already in use (another server "
+                                 "on this port?)"
+                           : err == EACCES
+                               ? "permission denied (ports below 1024 need "
+                                 "privileges)"
+                               : strerror(err)));
+    return fd;
+}
+
 ab_status
 server_start(struct app *app, struct server **out)
 {
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)app->cfg.port);
-    if (inet_pton(AF_INET, app->cfg.host, &addr.sin_addr) != 1)
+    /* A listening socket handed over by the previous process (restart
+     * without downtime, cli/cmd_serve.c): ARBITER_LISTEN_FD; else our own. */
+    int family = AF_INET;
+    int fd = (int)env_num("ARBITER_LISTEN_FD", -1, -1, 65535);
+    if (fd >= 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            family = ss.ss_family;
+    } else {
+        fd = listen_socket(app->cfg.host, app->cfg.port, &family);
+    }
+    if (fd < 0)
         return AB_EINVAL;
     pthread_once(&spare_once, spare_key_make);
     limits_load();
     atomic_store(&draining, false);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-    /* A listening socket handed over by the previous process (restart
-     * without downtime, cli/cmd_serve.c): ARBITER_LISTEN_FD. */
-    int listen_fd = (int)env_num("ARBITER_LISTEN_FD", -1, -1, 65535);
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                     (family == AF_INET6 ? MHD_USE_IPv6 : 0);
     /* The logger first, so that MHD's messages about the other options
      * reach it; a pool of 1 is no pool (0: MHD warns about 1). */
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)app->cfg.port, NULL, NULL, access_cb, app,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
-        listen_fd >= 0 ? (void *)(intptr_t)listen_fd
-                       : (void *)(struct sockaddr *)&addr,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
         MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(app->cfg.threads > 1 ? app->cfg.threads : 0),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, app->cfg.conn_memory,
@@ -1112,8 +1183,13 @@ server_start(struct app *app, struct server **out)
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
         MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL, MHD_OPTION_END);
-    if (d == NULL)
+    if (d == NULL) {
+        log_json(LOG_ERROR, "cannot start the HTTP server",
+                 json_pack("{s:s,s:i}", "host", app->cfg.host, "port",
+                           app->cfg.port));
+        close(fd);
         return AB_EINVAL;
+    }
     struct server *s = ab_xcalloc(1, sizeof(*s));
     s->daemon = d;
     s->app = app;

@@ -11,13 +11,47 @@
 
 #include "codec/analyze.h"
 #include "cli/commands.h"
+#include "lib/json_text.h"
 
 #define MAX_INPUT (64 * MB)
 
 static const char usage[] =
     "usage: arbiter analyze < request.json > answer.json\n"
     "Reads one analysis request (JSON) on stdin and writes the answer on\n"
-    "stdout. Exit status: 0 answered, 2 malformed request, 1 failure.\n";
+    "stdout. Exit status: 0 answered, 2 malformed request, 1 failure.\n"
+    "The same document is the body of POST /v1/analyze.\n"
+    "\n"
+    "Request (unknown fields are refused):\n"
+    "  metric       {\"kind\": mean|binary|sum|ratio,\n"
+    "                \"direction\": increase|decrease}       kind required\n"
+    "  arms         [{\"name\", \"n\", \"sum\", \"sum_sq\", \"den_sum\",\n"
+    "                 \"den_sum_sq\", \"cross_sum\", \"pre_sum\",\n"
+    "                 \"pre_sum_sq\", \"pre_cross_sum\", \"weight\",\n"
+    "                 \"control\"}], at least 2; the first is the control\n"
+    "                unless one has \"control\": true            required\n"
+    "  method       welch|z|msprt|gst|bayes   default z for binary, else welch\n"
+    "  effect       absolute|relative                     default absolute\n"
+    "  alpha        in (0, 1); msprt (0, 0.5]                 default 0.05\n"
+    "  sided        two|greater|less                           default two\n"
+    "  tuning       msprt: units per arm where it is tightest  default 5000\n"
+    "  spending     gst: obf|pocock|power|hsd                  default obf\n"
+    "  rho          gst: power-family rho (> 0) or HSD gamma\n"
+    "  information  gst: increasing information fractions of the looks\n"
+    "  prior        bayes: {\"mean\", \"sd\"} on the effect\n"
+    "  cuped        true: adjust with the pre_* covariate (not for ratio)\n"
+    "  correction   none|holm|bh across the comparisons       default none\n"
+    "\n"
+    "Example (conversions: n units, sum converted; sum_sq = sum for 0/1):\n"
+    "  echo '{\"metric\": {\"kind\": \"binary\"}, \"method\": \"z\",\n"
+    "         \"arms\": [{\"name\": \"control\", \"n\": 1000, \"sum\": 100, \"sum_sq\": 100},\n"
+    "                  {\"name\": \"v2\", \"n\": 1000, \"sum\": 130, \"sum_sq\": 130}]}' |\n"
+    "      arbiter analyze\n"
+    "\n"
+    "Answer: {\"arms\": [{\"name\", \"n\", \"mean\", \"variance\", \"ci\", ...}],\n"
+    "  \"comparisons\": [{\"arm\", \"control\", \"effect\", \"se\", \"ci\",\n"
+    "  \"p_value\", \"chance_to_win\", \"significant\", \"verdict\", ...}],\n"
+    "  \"srm\": {\"p_value\", \"mismatch\", ...}} (codec/analyze.h lists every\n"
+    "  field; values that do not exist are null).\n";
 
 int
 cmd_analyze(int argc, char **argv)
@@ -83,7 +117,9 @@ cmd_analyze(int argc, char **argv)
                 err[0] ? err : ab_status_name(rc));
         return 1;
     }
-    text = json_dumps(ans, JSON_REAL_PRECISION(17) | JSON_COMPACT);
+    /* shortest digits that read back as the same double: exact, and a
+     * typed 0.05 stays 0.05 */
+    text = ab_json_text(ans, JSON_COMPACT);
     json_decref(ans);
     if (text == NULL) {
         fputs("arbiter analyze: cannot format the answer\n", stderr);

@@ -3,8 +3,9 @@
  *
  * Start-up: connect, apply pending migrations (refuse a newer schema),
  * load the snapshot, start the exposure writer and the config listener,
- * then listen. SIGTERM/SIGINT: stop accepting, finish in-flight requests,
- * flush exposures, exit 0. SIGUSR2: restart without downtime (below).
+ * then listen. SIGTERM/SIGINT/SIGHUP (a closed terminal): stop accepting,
+ * finish in-flight requests, flush exposures, exit 0. SIGUSR2: restart
+ * without downtime (below).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "api/server.h"
+#include "sql/conninfo.h"
 #include "sql/db.h"
 #include "sql/migrations.h"
 
@@ -346,13 +348,13 @@ static int
 migrate(const struct app_config *cfg)
 {
     struct db *db;
-    char redacted[512];
-    log_redact_url(cfg->database_url, redacted, sizeof(redacted));
+    char redacted[512]; /* host, port, dbname, user: never a secret */
+    db_conninfo_describe(cfg->database_url, redacted, sizeof(redacted));
     /* the database may still be starting: try for a while */
     int tries = 0;
     while (db_open(cfg->database_url, &db) != AB_OK) {
         if (++tries == 30) {
-            log_msg(LOG_ERROR, "cannot connect to the database", "url",
+            log_msg(LOG_ERROR, "cannot connect to the database", "database",
                     redacted, NULL);
             return 1;
         }
@@ -362,24 +364,24 @@ migrate(const struct app_config *cfg)
     ab_status rc = db_migrate(db, db_migrations, db_n_migrations, &applied,
                               &version);
     db_close(db);
-    char a[16], v[16];
-    snprintf(a, sizeof(a), "%d", applied);
-    snprintf(v, sizeof(v), "%d", version);
     if (rc == AB_ECONFLICT) {
-        log_msg(LOG_ERROR,
-                "database schema is newer than this arbiter knows; refusing "
-                "to start",
-                "schema_version", v, "known_version",
-                db_n_migrations ? db_migrations[db_n_migrations - 1].name : "0",
-                NULL);
+        log_json(LOG_ERROR,
+                 "database schema is newer than this arbiter knows; refusing "
+                 "to start",
+                 json_pack("{s:i,s:s}", "schema_version", version,
+                           "known_version",
+                           db_n_migrations
+                               ? db_migrations[db_n_migrations - 1].name
+                               : "0"));
         return 1;
     }
     if (rc != AB_OK) {
         log_msg(LOG_ERROR, "migration failed", NULL);
         return 1;
     }
-    log_msg(LOG_INFO, "migrations applied", "applied", a, "schema_version", v,
-            "url", redacted, NULL);
+    log_json(LOG_INFO, "migrations applied",
+             json_pack("{s:i,s:i,s:s}", "applied", applied, "schema_version",
+                       version, "database", redacted));
     return 0;
 }
 
@@ -632,12 +634,18 @@ cmd_serve(int argc, char **argv)
     if (rc != 0)
         return serve_exit(&s, 0, rc);
 
-    /* Block the signals in every thread; the main thread waits for them. */
+    /* Block the signals in every thread; the main thread waits for them.
+     * A shell starts background jobs with SIGINT ignored: restore it (an
+     * ignored signal is never pending, so sigwait would not see it).
+     * SIGHUP stays ignored under nohup, on purpose. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     handoff_remember_self();
@@ -652,22 +660,15 @@ cmd_serve(int argc, char **argv)
     if (!serve_start_workers(&s))
         return serve_exit(&s, 10000, 1);
 
-    if (server_start(app, &s.srv) != AB_OK) {
-        char port[16];
-        snprintf(port, sizeof(port), "%d", app->cfg.port);
-        log_msg(LOG_ERROR, "cannot listen", "host", app->cfg.host, "port", port,
-                NULL);
+    if (server_start(app, &s.srv) != AB_OK) { /* it logged why */
         s.srv = NULL;
         return serve_exit(&s, 0, 1);
     }
-    char port[16], threads[16], pid_s[16];
-    snprintf(port, sizeof(port), "%d", app->cfg.port);
-    snprintf(threads, sizeof(threads), "%d", app->cfg.threads);
-    snprintf(pid_s, sizeof(pid_s), "%d", (int)getpid());
     unsetenv("ARBITER_LISTEN_FD");
-    log_msg(LOG_INFO, "listening", "host", app->cfg.host, "port", port,
-            "threads", threads, "version", ARBITER_VERSION, "pid", pid_s,
-            NULL);
+    log_json(LOG_INFO, "listening",
+             json_pack("{s:s,s:i,s:i,s:s,s:i}", "host", app->cfg.host, "port",
+                       app->cfg.port, "threads", app->cfg.threads, "version",
+                       ARBITER_VERSION, "pid", (int)getpid()));
 
     int sig = 0;
     for (;;) {
@@ -677,6 +678,7 @@ cmd_serve(int argc, char **argv)
     }
     log_msg(LOG_INFO, "shutting down", "signal",
             sig == SIGTERM   ? "SIGTERM"
+            : sig == SIGHUP  ? "SIGHUP"
             : sig == SIGUSR2 ? "SIGUSR2 (successor ready)"
                              : "SIGINT",
             NULL);

@@ -14,6 +14,9 @@ wrk nginx-light curl procps"
 # a nodejs that ships its own npm (NodeSource) needs no Debian npm
 PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+# README-block test (private network namespace), response bodies against the
+# OpenAPI document
+PKGS="$PKGS iproute2 python3-jsonschema"
 
 missing=()
 for p in $PKGS; do
@@ -21,6 +24,9 @@ for p in $PKGS; do
         missing+=("$p")
     fi
 done
+# the OpenAPI validator and the Grafana schema check run on Node.js (npm ci
+# in tests/node); a Node.js from elsewhere (with its npm) will do
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

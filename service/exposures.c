@@ -515,10 +515,8 @@ writer_main(void *arg)
         }
     }
     if (w->n_pending) {
-        char n[32];
-        snprintf(n, sizeof(n), "%zu", w->n_pending);
-        log_msg(LOG_ERROR, "exposures not written at shutdown", "count", n,
-                NULL);
+        log_json(LOG_ERROR, "exposures not written at shutdown",
+                 json_pack("{s:I}", "count", (json_int_t)w->n_pending));
     }
     return NULL;
 }

@@ -648,10 +648,9 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
     if (pthread_create(&ing->thread, NULL, writer_main, ing) != 0)
         abort();
     if (spool_pending(ing->spool) > 0) {
-        char b[32];
-        snprintf(b, sizeof(b), "%llu",
-                 (unsigned long long)spool_pending(ing->spool));
-        log_msg(LOG_INFO, "replaying spool", "bytes", b, NULL);
+        log_json(LOG_INFO, "replaying spool",
+                 json_pack("{s:I}", "bytes",
+                           (json_int_t)spool_pending(ing->spool)));
     }
     *out = ing;
     return AB_OK;

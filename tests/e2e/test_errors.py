@@ -73,6 +73,7 @@ def raw_request(port, method, path, headers, chunks):
     body = r.read().decode()
     status, hdrs = r.status, dict(r.getheaders())
     conn.close()
+    harness.check_response(method, path, status, hdrs, body)
     return harness.Response(status, hdrs, body)
 
 

@@ -305,6 +305,8 @@ class BadInput(unittest.TestCase):
         resp = conn.getresponse()
         text = resp.read().decode()
         conn.close()
+        harness.check_response("POST", "/v1/events", resp.status,
+                               dict(resp.getheaders()), text)
         self.assertEqual(resp.status, 413, text)
         self.assertEqual(json.loads(text)["error"]["code"], "too_big")
         self.assertEqual(harness.psql(self.url, "SELECT count(*) FROM "

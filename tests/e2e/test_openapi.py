@@ -9,7 +9,9 @@ but 401).
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
@@ -63,6 +65,70 @@ class OpenApi(unittest.TestCase):
                     self.assertEqual(set(r.json()), {"error"})
                 else:
                     self.assertNotEqual(r.status, 401, (method, path))
+
+    def test_operation_ids(self):
+        ids = [op.get("operationId") for op in self.documented().values()]
+        self.assertNotIn(None, ids)
+        self.assertEqual(len(ids), len(set(ids)))
+
+    def test_document_is_valid_openapi(self):
+        """A real validator (@apidevtools/swagger-parser, pinned in
+        tests/node/package-lock.json): the document against the OpenAPI 3.1
+        schema, every $ref resolved."""
+        node = harness.node_tools()
+        r = subprocess.run(["node", "validate-openapi.mjs",
+                            os.path.join(ROOT, "docs", "openapi.json")],
+                           cwd=node, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("openapi: valid 3.1.0", r.stdout)
+
+    def test_validator_catches_a_broken_document(self):
+        doc = json.loads(json.dumps(self.doc))
+        doc["paths"]["/healthz"]["get"]["responses"]["200"]["content"][
+            "application/json"]["schema"] = {"$ref": "#/components/schemas/Missing"}
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            json.dump(doc, f)
+            f.flush()
+            r = subprocess.run(["node", "validate-openapi.mjs", f.name],
+                               cwd=harness.node_tools(), capture_output=True,
+                               text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("INVALID", r.stderr)
+
+    def test_response_check_refuses_undocumented_answers(self):
+        """The hook every e2e suite's requests go through."""
+        ok = '{"status":"ok"}'
+        harness.check_response("GET", "/healthz", 200,
+                               {"Content-Type": "application/json"}, ok)
+        with self.assertRaises(AssertionError):  # status not documented
+            harness.check_response("GET", "/healthz", 418,
+                                   {"Content-Type": "application/json"}, ok)
+        with self.assertRaises(AssertionError):  # body not as documented
+            harness.check_response("GET", "/healthz", 200,
+                                   {"Content-Type": "application/json"},
+                                   '{"status":"ok","extra":1}')
+        with self.assertRaises(AssertionError):  # a field of the wrong type
+            harness.check_response("GET", "/v1/assign", 200,
+                                   {"Content-Type": "application/json"},
+                                   '{"experiment":"x","arm":7}')
+
+    def test_experiment_answer_validates(self):
+        """The answer that the 3.0 document's allOf + additionalProperties
+        refused, with min_test_units."""
+        db = harness.fresh_database("e2e_openapi_exp")
+        with harness.Server(db) as s:
+            r = s.req("POST", "/v1/experiments", {
+                "key": "oa", "strategy": "canary",
+                "arms": [{"name": "a", "weight": 100, "control": True},
+                         {"name": "b", "weight": 0}],
+                "metrics": [{"name": "lat", "kind": "mean",
+                             "direction": "decrease", "role": "guardrail"}],
+                "rollout": {"steps": [10, 100], "min_test_units": 50,
+                            "alpha": 0.05}})
+            self.assertEqual(r.status, 201, r)  # validated by the hook
+            self.assertEqual(r.json()["rollout"]["min_test_units"], 50)
+            self.assertEqual(r.json()["rollout"]["alpha"], 0.05)
+            self.assertIn('"alpha":0.05,', r.body)  # as typed
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ class Client:
                 self.conn.request(method, path, body=data, headers=hdrs)
                 r = self.conn.getresponse()
                 text = r.read().decode()
+                harness.check_response(method, path, r.status,
+                                       dict(r.getheaders()), text)
                 return r.status, (json.loads(text) if text else None)
             except (http.client.HTTPException, OSError):
                 self.conn.close()

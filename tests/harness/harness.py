@@ -14,6 +14,7 @@ the sanitizers reported anything when it stops.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -100,9 +101,31 @@ def request(base, method, path, body=None, token=None, headers=None,
                                  headers=hdrs)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return Response(r.status, dict(r.headers), r.read().decode())
+            resp = Response(r.status, dict(r.headers), r.read().decode())
     except urllib.error.HTTPError as e:
-        return Response(e.code, dict(e.headers), e.read().decode())
+        resp = Response(e.code, dict(e.headers), e.read().decode())
+    check_response(method, path, resp.status, resp.headers, resp.body)
+    return resp
+
+
+_running = set()  # servers started and not yet stopped
+
+
+def _stop_leftover_servers():
+    """At exit, whatever failed: no server of this suite outlives it."""
+    for proc in list(_running):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    _running.clear()
+
+
+import atexit  # noqa: E402
+atexit.register(_stop_leftover_servers)
 
 
 class Server:
@@ -136,6 +159,7 @@ class Server:
         self.proc = subprocess.Popen([BIN, "serve"] + self.args, env=self.env,
                                      stdout=subprocess.DEVNULL,
                                      stderr=self.log)
+        _running.add(self.proc)
         deadline = time.time() + timeout
         path = "/readyz" if wait_ready else "/healthz"
         while time.time() < deadline:
@@ -170,6 +194,7 @@ class Server:
                 self.proc.wait()
                 raise RuntimeError("arbiter did not stop:\n" + self.logs())
         rc = self.proc.returncode
+        _running.discard(self.proc)
         self.proc = None
         text = self.logs()
         if "Sanitizer" in text or "runtime error:" in text:
@@ -180,6 +205,7 @@ class Server:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
+            _running.discard(self.proc)
             self.proc = None
 
     def __enter__(self):
@@ -188,6 +214,18 @@ class Server:
     def __exit__(self, *exc):
         self.stop()
         os.unlink(self.log.name)
+
+
+NODE_DIR = os.path.join(ROOT, "tests", "node")
+
+
+def node_tools():
+    """tests/node/node_modules, installed from its package-lock.json (npm ci)
+    the first time; returns the directory."""
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+                       cwd=NODE_DIR, check=True, timeout=600)
+    return NODE_DIR
 
 
 def run_cli(args, stdin=None, env=None, timeout=120):
@@ -199,3 +237,94 @@ def run_cli(args, stdin=None, env=None, timeout=120):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# ---- every response checked against docs/openapi.json --------------------
+# request() (and the suites' own keep-alive clients, through check_response)
+# validate each answer against the OpenAPI document: the operation is found
+# by method and path, the status must be documented for it, and a JSON body
+# must validate against that response's schema (python3-jsonschema, Draft
+# 2020-12 as OpenAPI 3.1 uses). A response the document does not describe
+# fails the test. ARBITER_OPENAPI_CHECK=0 turns it off, =report prints each
+# mismatch on stderr and goes on (to list them all while fixing the document).
+_openapi = None
+
+
+def _openapi_doc():
+    global _openapi
+    if _openapi is None:
+        with open(os.path.join(ROOT, "docs", "openapi.json")) as f:
+            doc = json.load(f)
+        ops = []
+        for path, item in doc["paths"].items():
+            rx = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+            for method, op in item.items():
+                if method in ("get", "post", "put", "patch", "delete"):
+                    ops.append((method.upper(), rx, path, op))
+        _openapi = (doc, ops)
+    return _openapi
+
+
+def _resolve(doc, obj):
+    while isinstance(obj, dict) and "$ref" in obj:
+        node = doc
+        for part in obj["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        obj = node
+    return obj
+
+
+def check_response(method, path, status, headers, body):
+    """Raise AssertionError unless docs/openapi.json describes this answer."""
+    mode = os.environ.get("ARBITER_OPENAPI_CHECK", "1")
+    if mode == "0":
+        return
+    try:
+        _check_response(method, path, status, headers, body)
+    except AssertionError as e:
+        if mode != "report":
+            raise
+        print("OPENAPI-MISMATCH " + str(e).split("\n")[0], file=sys.stderr)
+
+
+def _check_response(method, path, status, headers, body):
+    import jsonschema
+    doc, ops = _openapi_doc()
+    bare = path.split("?", 1)[0]
+    match = [o for o in ops if o[0] == method.upper() and o[1].match(bare)]
+    if not match:
+        if not any(o[1].match(bare) for o in ops):
+            return  # unknown routes: the 404/405 shape is checked below
+        return
+    _, _, tpl, op = match[0]
+    responses = op.get("responses", {})
+    resp = responses.get(str(status)) or responses.get("%dXX" % (status // 100)) \
+        or responses.get("default")
+    if resp is None:
+        raise AssertionError("openapi: %s %s answered %d, not documented (documented: %s)\n%s"
+                             % (method, tpl, status, sorted(responses), body[:500]))
+    resp = _resolve(doc, resp)
+    content = resp.get("content") or {}
+    ctype = ""
+    for k, v in (headers or {}).items():
+        if k.lower() == "content-type":
+            ctype = v.split(";")[0].strip()
+    if not body:
+        return
+    media = content.get(ctype)
+    if media is None:
+        raise AssertionError("openapi: %s %s %d: content type %r not documented (%s)"
+                             % (method, tpl, status, ctype, sorted(content)))
+    schema = media.get("schema")
+    if schema is None or ctype != "application/json":
+        return
+    wrapper = dict(schema)
+    wrapper["components"] = doc["components"]
+    wrapper["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    try:
+        jsonschema.validate(json.loads(body), wrapper,
+                            cls=jsonschema.Draft202012Validator)
+    except jsonschema.ValidationError as e:
+        raise AssertionError("openapi: %s %s %d: body does not match the document: %s at %s\n%s"
+                             % (method, tpl, status, e.message,
+                                "/".join(str(p) for p in e.absolute_path), body[:800]))

@@ -63,7 +63,20 @@ READER = "arbiter_dash_reader"
 # bandit weights view): the only relations the reader role may read.
 VIEWS = ["experiments_v", "exposures", "exposure_counts", "events",
          "unit_values", "arm_stats", "decisions", "rollouts",
-         "bandit_weights"]
+         "bandit_weights", "experiment_results", "rollout_timeline"]
+# Each dashboard reads one data source through a datasource variable (so it
+# imports through the UI into any Grafana, and provisioning picks the
+# provisioned one): (variable, plugin id, __inputs name, provisioned uid).
+DS_VARS = {"arbiter-service.json": ("ds_prometheus", "prometheus",
+                                    "DS_ARBITER_PROMETHEUS",
+                                    "arbiter-prometheus"),
+           "arbiter-experiments.json": ("ds_postgres",
+                                        "grafana-postgresql-datasource",
+                                        "DS_ARBITER_POSTGRES",
+                                        "arbiter-postgres")}
+# the plugin ids Grafana accepts for a provisioned type (aliases)
+PLUGIN_ALIASES = {"postgres": "grafana-postgresql-datasource",
+                  "prometheus": "prometheus"}
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"job", "instance"}
 RATE_INTERVAL = "1m"   # $__rate_interval (Grafana: >= 4 scrape intervals)
@@ -587,16 +600,40 @@ class Dashboards(unittest.TestCase):
                     refs = [t["refId"] for t in p["targets"]]
                     self.assertTrue(refs, p["title"])
                     self.assertEqual(len(refs), len(set(refs)), p["title"])
+                var, plugin, inp, prov_uid = DS_VARS[name]
+                self.assertEqual(want_ds, prov_uid)
+                ref = {"type": plugin, "uid": "${%s}" % var}
+                for p in ps:
                     for ds in [p["datasource"]] + [t["datasource"]
                                                    for t in p["targets"]]:
-                        self.assertEqual(ds["uid"], want_ds, p["title"])
-                        self.assertEqual(provisioned[ds["uid"]], ds["type"])
+                        self.assertEqual(ds, ref, p["title"])
+                # the datasource variable: its plugin is the provisioned
+                # data source's, and a UI import sets it from __inputs
+                dsv = [v for v in d["templating"]["list"]
+                       if v["type"] == "datasource"]
+                self.assertEqual([v["name"] for v in dsv], [var])
+                self.assertEqual(dsv[0]["query"], plugin)
+                self.assertEqual(PLUGIN_ALIASES[provisioned[prov_uid]],
+                                 plugin)
+                self.assertEqual(dsv[0]["current"]["value"], "${%s}" % inp)
+                self.assertEqual([(i["name"], i["type"], i["pluginId"])
+                                  for i in d["__inputs"]],
+                                 [(inp, "datasource", plugin)])
+                reqs = {(r["type"], r["id"]) for r in d["__requires"]}
+                self.assertIn(("datasource", plugin), reqs)
+                for p in ps:
+                    self.assertIn(("panel", p["type"]), reqs)
+                # no fixed data source uid anywhere: it would not exist in
+                # another Grafana ("datasource not found" on import)
+                self.assertNotIn('"uid": "%s"' % prov_uid,
+                                 json.dumps(d["panels"]) +
+                                 json.dumps(d["templating"]) +
+                                 json.dumps(d["annotations"]))
                 for v in d["templating"]["list"]:
-                    self.assertEqual(v["datasource"]["uid"], want_ds)
-                    self.assertEqual(provisioned[v["datasource"]["uid"]],
-                                     v["datasource"]["type"])
+                    if v["type"] != "datasource":
+                        self.assertEqual(v["datasource"], ref)
                 for a in d["annotations"]["list"]:
-                    self.assertEqual(a["datasource"]["uid"], want_ds)
+                    self.assertEqual(a["datasource"], ref)
                 # every $variable a query uses is defined or built in
                 defined = {v["name"] for v in d["templating"]["list"]}
                 text = json.dumps([t for p in ps for t in p["targets"]] +
@@ -702,7 +739,8 @@ class Dashboards(unittest.TestCase):
                      role=READER)
 
         dash = load("arbiter-experiments.json")
-        (var,) = dash["templating"]["list"]
+        (var,) = [v for v in dash["templating"]["list"]
+                  if v["name"] == "experiment"]
         cols, rows = psql_csv(self.url, var["query"], role=READER)
         self.assertEqual([r[cols[0]] for r in rows],
                          [self.traffic_key, self.bandit_key, self.key])
@@ -803,7 +841,28 @@ class Dashboards(unittest.TestCase):
         (ro,) = res["Rollout state"][1]
         self.assertEqual((ro["state"], ro["strategy"], ro["served_arm"]),
                          ("running", "ab", ""))
+        self.assertNotIn("evidence", ro)  # columns, not a JSON document
         self.assertEqual(res["Bandit weights"][1], [])
+
+        # results per metric and treatment arm: the numbers of
+        # arbiter.experiment_results (tests/integration/test_results_view.py
+        # proves they are /results's), one row per metric, readable columns
+        rows = res["Results per metric and arm"][1]
+        self.assertEqual(sorted((r["metric"], r["arm"]) for r in rows),
+                         [("click", "v2"), ("latency_ms", "v2")])
+        for r in rows:
+            self.assertEqual(r["control_arm"], "control")
+            self.assertIn(r["verdict"], ("better", "worse", "inconclusive",
+                                         "unknown"))
+        (click,) = [r for r in rows if r["metric"] == "click"]
+        self.assertEqual(click["status"], "ok")
+        for col in ("estimate", "effect", "ci_low", "ci_high", "lift",
+                    "p_value"):
+            float(click[col])  # a number, not JSON text
+        # the rollout timeline: the decisions, oldest first
+        tl = res["Rollout timeline"][1]
+        self.assertEqual([r["action"] for r in tl][::-1],
+                         [r["action"] for r in trail])
 
         # the other experiment: nothing of dash-ab leaks in, and its
         # bandit weights (version 1, from the definition) are shown
@@ -834,6 +893,8 @@ class Dashboards(unittest.TestCase):
                  for p, t in self.service_targets()]
         dash = load("arbiter-service.json")
         for v in dash["templating"]["list"]:
+            if v["type"] == "datasource":  # checked in the structure test
+                continue
             q = v["query"]["query"] if isinstance(v["query"], dict) \
                 else v["query"]
             m = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", q)

@@ -86,8 +86,10 @@ class Startup(unittest.TestCase):
         lines = [json.loads(ln) for ln in err.splitlines()]
         errs = [x for x in lines if x["level"] == "error"]
         self.assertEqual(len(errs), 1, err)
+        # typed: the port is a number; and the reason is said
         self.assertEqual((errs[0]["msg"], errs[0]["port"]),
-                         ("cannot listen", str(port)))
+                         ("cannot listen", port))
+        self.assertIn("address already in use", errs[0]["reason"])
 
     def test_token_files_are_read_and_never_logged(self):
         d = tempfile.mkdtemp()

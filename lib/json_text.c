@@ -1,0 +1,168 @@
+/* json_text.c -- see json_text.h. */
+#include "lib/json_text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+ab_json_real_shortest(double x, char out[32])
+{
+    if (!isfinite(x))
+        return snprintf(out, 32, "null");
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, 32, "%.*g", prec, x);
+        if (strtod(out, NULL) == x)
+            break;
+    }
+    if (strpbrk(out, ".eEn") == NULL && n + 2 < 32) { /* keep it a real */
+        memcpy(out + n, ".0", 3);
+        n += 2;
+    }
+    return n;
+}
+
+/* Significant digits of a number token's mantissa. A "%.17g" token with
+ * at most 15 of them is already what "%.15g" prints (the common case,
+ * 0.5 or 1.25): it is kept without formatting anything. */
+static int
+significant_digits(const char *p, size_t n)
+{
+    int count = 0, started = 0;
+    for (size_t i = 0; i < n && p[i] != 'e' && p[i] != 'E'; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            continue;
+        if (p[i] != '0')
+            started = 1;
+        count += started;
+    }
+    return count;
+}
+
+static int
+number_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' ||
+           c == 'e' || c == 'E';
+}
+
+/* Rewrite, in place, every real number token of text (outside strings)
+ * that has more than 15 significant digits; the shortest form is never
+ * longer (see below), so the text only shrinks. Integers (no '.', 'e' or
+ * 'E') are left alone. */
+static void
+rewrite_reals(char *text)
+{
+    char *o = text;
+    const char *p = text;
+    while (*p) {
+        if (*p == '"') { /* a string, escapes included */
+            *o++ = *p++;
+            while (*p && *p != '"') {
+                if (*p == '\\' && p[1])
+                    *o++ = *p++;
+                *o++ = *p++;
+            }
+            if (*p)
+                *o++ = *p++;
+            continue;
+        }
+        if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            size_t n = 0;
+            int real = 0;
+            while (number_char(p[n])) {
+                real |= p[n] == '.' || p[n] == 'e' || p[n] == 'E';
+                n++;
+            }
+            char tok[64], buf[32];
+            if (real && n < sizeof(tok) && significant_digits(p, n) > 15) {
+                memcpy(tok, p, n);
+                tok[n] = '\0';
+                int m = ab_json_real_shortest(strtod(tok, NULL), buf);
+                if ((size_t)m <= n) { /* never longer: kept otherwise */
+                    memcpy(o, buf, (size_t)m);
+                    o += m;
+                    p += n;
+                    continue;
+                }
+            }
+            memmove(o, p, n);
+            o += n;
+            p += n;
+            continue;
+        }
+        *o++ = *p++;
+    }
+    *o = '\0';
+}
+
+char *
+ab_json_text(const json_t *j, size_t flags)
+{
+    flags &= ~(size_t)JSON_REAL_PRECISION(31);
+    char *text = json_dumps(j, flags | JSON_REAL_PRECISION(17));
+    if (text != NULL)
+        rewrite_reals(text);
+    return text;
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF), 0 when invalid. */
+static size_t
+utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return c ? 1 : 0;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+json_t *
+ab_json_string_lossy(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    char *buf = malloc(len * 3 + 1); /* each bad byte -> 3-byte U+FFFD */
+    if (buf == NULL)
+        return NULL;
+    size_t o = 0;
+    while (p < end) {
+        size_t n = utf8_len(p, end);
+        if (n == 0) {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+            continue;
+        }
+        memcpy(buf + o, p, n);
+        o += n;
+        p += n;
+    }
+    json_t *j = json_stringn_nocheck(buf, o);
+    free(buf);
+    return j;
+}

@@ -1,0 +1,10 @@
+# ops.mk -- unit tests of the logger, the JSON number printer and the
+# connection-string redaction (sql/conninfo.c: libpq's own parser).
+
+UNIT_TESTS += test_log
+test_log_SRCS := lib/json_text.c lib/log.c tests/unit/test_log.c
+test_log_LIBS := jansson
+
+UNIT_TESTS += test_conninfo
+test_conninfo_SRCS := sql/conninfo.c tests/unit/test_conninfo.c
+test_conninfo_LIBS := libpq
