@@ -14,10 +14,10 @@ const struct api_route api_routes[] = {
     { "GET",   "/v1/assign",                        api_assign_get,           0,          API_SCOPE_CLIENT, API_BODY_NONE, false },
     { "POST",  "/v1/assign",                        api_assign_post,          16 * KB,    API_SCOPE_CLIENT, API_BODY_JSON, false },
     { "POST",  "/v1/events",                        api_events_post,          8 * MB,     API_SCOPE_CLIENT, API_BODY_RAW,  false },
-    { "POST",  "/v1/experiments",                   api_experiment_create,    64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
+    { "POST",  "/v1/experiments",                   api_models_experiment_create, 64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
     { "GET",   "/v1/experiments",                   api_experiment_list,      0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
     { "GET",   "/v1/experiments/:key",              api_experiment_get,       0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
-    { "PATCH", "/v1/experiments/:key",              api_experiment_patch,     64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
+    { "PATCH", "/v1/experiments/:key",              api_models_experiment_patch, 64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
     { "POST",  "/v1/experiments/:key/start",        api_experiment_start,     4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/experiments/:key/pause",        api_experiment_pause,     4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/experiments/:key/resume",       api_experiment_resume,    4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
@@ -30,6 +30,15 @@ const struct api_route api_routes[] = {
     { "POST",  "/v1/analyze",                       api_analyze_post,         1 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, false },
     { "GET",   "/v1/experiments/:key/exposures",    api_experiment_exposures, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
     { "GET",   "/v1/experiments/:key/bandit",       api_bandit_get,           0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "POST",  "/v1/models",                        api_model_register,       64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
+    { "GET",   "/v1/models",                        api_model_list,           0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/models/:model",                 api_model_get,            0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/models/:model/history",         api_model_history,        0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "GET",   "/v1/models/:model/production",      api_model_production,     0,          API_SCOPE_CLIENT, API_BODY_NONE, false },
+    { "GET",   "/v1/models/:model/versions/:version", api_model_version_get,  0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    { "POST",  "/v1/models/:model/versions/:version/stage", api_model_stage,  4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
+    { "POST",  "/v1/models/:model/versions/:version/checkpoints", api_model_checkpoint_add, 4 * KB, API_SCOPE_CLIENT, API_BODY_RAW, true },
+    { "GET",   "/v1/experiments/:key/report",       api_experiment_report,    0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
 };
 /* clang-format on */
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

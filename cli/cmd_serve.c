@@ -21,6 +21,7 @@
 #include "service/app.h"
 #include "service/ingest.h"
 #include "service/leader.h"
+#include "service/models.h"
 #include "service/reweight.h"
 #include "service/rollout_job.h"
 #include "lib/version.h"
@@ -427,6 +428,7 @@ cmd_serve(int argc, char **argv)
     struct rollout_job *rj = rollout_job_new(&app, app.cfg.decision_tick_ms);
     leader_add_job(app.leader, "rollout", rollout_job_tick, rj);
     leader_start(app.leader);
+    models_start(&app); /* service/models.h: production versions in memory */
 
     struct server *srv;
     if (server_start(&app, &srv) != AB_OK) {
@@ -465,6 +467,7 @@ cmd_serve(int argc, char **argv)
     rollout_job_free(rj);
     ingest_free(app.ingest); /* drained above */
     app.ingest = NULL;
+    models_stop();
     app_shutdown(&app);
     metrics_free();
     config_free(&app.cfg);
