@@ -192,8 +192,12 @@ chart(struct buf *b, const char *id, const char *title, const char *ylabel,
             x1 = fmax(x1, s[i].x[k]);
             y0 = fmin(y0, s[i].y[k]);
             y1 = fmax(y1, s[i].y[k]);
-            if (isfinite(s[i].lo[k]) && isfinite(s[i].hi[k])) {
+            if (isfinite(s[i].lo[k])) {
                 y0 = fmin(y0, s[i].lo[k]);
+                y1 = fmax(y1, s[i].lo[k]);
+            }
+            if (isfinite(s[i].hi[k])) {
+                y0 = fmin(y0, s[i].hi[k]);
                 y1 = fmax(y1, s[i].hi[k]);
             }
         }
@@ -247,7 +251,9 @@ chart(struct buf *b, const char *id, const char *title, const char *ylabel,
         double t = x0 + (x1 - x0) * k / 4.0;
         double sec = (t - t0) / 1000.0;
         char tl[32];
-        if (sec < 120)
+        if ((x1 - x0) < 20000)
+            snprintf(tl, sizeof(tl), "%.1fs", sec);
+        else if (sec < 120)
             snprintf(tl, sizeof(tl), "%.0fs", sec);
         else if (sec < 7200)
             snprintf(tl, sizeof(tl), "%.1fm", sec / 60);
@@ -286,6 +292,22 @@ chart(struct buf *b, const char *id, const char *title, const char *ylabel,
             for (size_t k = e->n; k-- > 0;)
                 if (isfinite(e->lo[k]) && isfinite(e->hi[k]))
                     putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(e->lo[k]));
+            puts_(b, "\"/>");
+        }
+        /* a one-sided sequence: its finite bound, dashed */
+        for (int side = 0; side < 2 && nb <= 1; side++) {
+            const double *bound = side ? e->hi : e->lo;
+            size_t nf = 0;
+            for (size_t k = 0; k < e->n; k++)
+                nf += isfinite(bound[k]);
+            if (nf == 0)
+                continue;
+            putf(b, "<polyline class=\"bound\" fill=\"none\" stroke=\"%s\""
+                    " stroke-dasharray=\"5 3\" points=\"",
+                 col);
+            for (size_t k = 0; k < e->n; k++)
+                if (isfinite(bound[k]))
+                    putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(bound[k]));
             puts_(b, "\"/>");
         }
         putf(b, "<polyline class=\"line\" fill=\"none\" stroke=\"%s\""
@@ -454,7 +476,8 @@ effect_charts(struct buf *b, json_t *evidence, double t0)
     puts_(b, "<h2>Effects and confidence sequences</h2>\n<p>Effect of each "
              "arm against control (absolute difference of means), one point "
              "per analysis tick; the band is the always-valid confidence "
-             "sequence (running intersection).</p>\n");
+             "sequence (running intersection), a dashed line its bound when "
+             "it is one-sided (guardrails).</p>\n");
     if (acc.n == 0) {
         struct series none = {0};
         snprintf(none.name, sizeof(none.name), "effect");
@@ -528,7 +551,7 @@ metric_charts(struct buf *b, json_t *x, json_t *series, double t0)
             json_array_foreach(arms, i, a) {
                 if (strcmp(str(row, "arm"), str(a, "name")) != 0)
                     continue;
-                double units = num(json_object_get(row, "units"));
+                double units = num(json_object_get(row, "active_units"));
                 series_add(&s[i], num(json_object_get(row, "t")),
                            units > 0 ? num(json_object_get(row, "sum")) /
                                            units

@@ -10,6 +10,8 @@ libcmocka-dev libxxhash-dev libpq-dev postgresql-15 postgresql-client-15"
 # tests and benchmarks: oracles, promtool, load generator, reference server
 PKGS="$PKGS python3 python3-scipy python3-statsmodels python3-xxhash python3-yaml r-cran-rpact prometheus
 wrk nginx-light curl procps"
+# the deployment report renders in headless Chromium (tests/e2e/test_report_chromium.py)
+PKGS="$PKGS chromium chromium-driver"
 
 missing=()
 for p in $PKGS; do

@@ -425,7 +425,9 @@ $$;
 
 -- Everything the deployment report shows, as one document. Times are
 -- epoch milliseconds (t) for the charts. Series are bounded: at most 400
--- evidence points (evenly thinned) and 40 time buckets of events.
+-- evidence points (evenly thinned) and 40 time buckets of events; in a
+-- bucket, active_units counts the arm's units with any event (the
+-- denominator of a rate), units those with an event of this metric.
 CREATE FUNCTION arbiter.experiment_report(p_key text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     WITH x AS (SELECT * FROM arbiter.experiments WHERE key = p_key),
@@ -444,7 +446,12 @@ LANGUAGE sql STABLE AS $$
                        count(*) AS events, count(DISTINCT raw.unit) AS units,
                        sum(raw.value) AS total, min(span.lo) AS lo,
                        min(span.w) AS w
-                  FROM raw, span GROUP BY 1, 2, 3)
+                  FROM raw, span GROUP BY 1, 2, 3),
+    active AS (SELECT raw.arm,
+                      floor(extract(epoch FROM raw.ts - span.lo) / span.w)
+                          AS k,
+                      count(DISTINCT raw.unit) AS units
+                 FROM raw, span GROUP BY 1, 2)
     SELECT jsonb_build_object(
         'experiment', jsonb_build_object(
             'key', x.key, 'state', x.state, 'served_arm', x.served_arm,
@@ -481,8 +488,11 @@ LANGUAGE sql STABLE AS $$
         'series', coalesce((SELECT jsonb_agg(jsonb_build_object(
                 'metric', b.metric, 'arm', b.arm,
                 't', ((extract(epoch FROM b.lo) + b.k * b.w) * 1000)::bigint,
-                'events', b.events, 'units', b.units, 'sum', b.total)
-                ORDER BY b.metric, b.arm, b.k) FROM buckets b), '[]'::jsonb),
+                'events', b.events, 'units', b.units, 'sum', b.total,
+                'active_units', a.units)
+                ORDER BY b.metric, b.arm, b.k)
+            FROM buckets b JOIN active a ON a.arm = b.arm AND a.k = b.k),
+            '[]'::jsonb),
         'models', coalesce((SELECT jsonb_agg(jsonb_build_object(
                 'model', v.model, 'version', v.version,
                 'at', arbiter.model_ts(h.at), 'action', h.action,
