@@ -392,7 +392,10 @@ api_model_checkpoint_add(struct api_ctx *ctx, const struct api_req *req,
 /* ---- the registry's check of experiment definitions ---------------------- */
 
 /* Unregistered arm references of a definition (JSON): a new array of
- * "arms[i].model: ..." sentences, or NULL with a reply written. */
+ * "arms[i].model: ..." sentences, or NULL with a reply written. In warn
+ * mode a registry that holds no version at all has nothing to say (a
+ * deployment that does not use it sees no change); strict mode refuses
+ * every unregistered reference. */
 static json_t *
 unregistered_arms(struct api_ctx *ctx, json_t *def, struct api_resp *resp)
 {
@@ -419,8 +422,15 @@ unregistered_arms(struct api_ctx *ctx, json_t *def, struct api_resp *resp)
         api_reply_status(resp, rc, "could not read the model registry");
         return NULL;
     }
-    json_t *known = json_loads(known_text, 0, NULL);
+    json_t *answer = json_loads(known_text, 0, NULL);
     free(known_text);
+    json_t *known = json_incref(json_object_get(answer, "registered"));
+    bool in_use = json_is_true(json_object_get(answer, "in_use"));
+    json_decref(answer);
+    if (!in_use && !models_strict()) {
+        json_decref(known);
+        return out;
+    }
     json_array_foreach(arms, i, a) {
         json_t *m = json_object_get(a, "model");
         if (!json_is_string(m) || json_string_length(m) == 0)

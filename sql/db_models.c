@@ -134,9 +134,12 @@ db_model_refs_registered(struct db *db, const char *refs, char **out)
 {
     const char *p[1] = {refs};
     return db_text(db, "model refs",
-                   "SELECT coalesce(jsonb_agg(r), '[]'::jsonb)::text FROM"
+                   "SELECT jsonb_build_object('registered', coalesce(("
+                   "SELECT jsonb_agg(r) FROM"
                    " jsonb_array_elements_text($1::jsonb) r"
-                   " WHERE arbiter.model_version_of(r) IS NOT NULL",
+                   " WHERE arbiter.model_version_of(r) IS NOT NULL),"
+                   " '[]'::jsonb), 'in_use', EXISTS (SELECT 1 FROM"
+                   " arbiter.model_versions))::text",
                    1, p, out);
 }
 

@@ -46,7 +46,7 @@ ab_status db_model_checkpoint_add(struct db *db, const char *model,
 /* {"model": {production version, latest checkpoint}, ...}. */
 ab_status db_model_production(struct db *db, char **out);
 /* Which of refs (a JSON array of "name@version" strings) are registered:
- * a JSON array of those. */
+ * {"registered": [those], "in_use": whether any version is registered}. */
 ab_status db_model_refs_registered(struct db *db, const char *refs,
                                    char **out);
 /* The model moves and restore advice of the experiment's latest decision:
