@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -85,9 +86,12 @@ models_after_decision(struct db *db, const char *key, json_t *doc)
     json_decref(moves);
 }
 
-/* LISTEN on the registry channel; reload on every notification and every
- * MODELS_BACKSTOP_MS. Reconnects with a growing pause when the database
- * is away (the last production versions keep being served). */
+/* LISTEN on the registry and config channels; on every notification and
+ * every MODELS_BACKSTOP_MS reload the production versions and keep the
+ * reports of rollouts that have ended (arbiter.experiment_reports_write:
+ * off the decisions' transactions, one instance at a time). Reconnects
+ * with a growing pause when the database is away (the last production
+ * versions keep being served). */
 static void *
 listener_main(void *arg)
 {
@@ -99,6 +103,7 @@ listener_main(void *arg)
         if (db == NULL) {
             if (db_open(reg.database_url, &db) != AB_OK ||
                 db_listen(db, MODELS_CHANNEL) != AB_OK ||
+                db_listen(db, DB_CONFIG_CHANNEL) != AB_OK ||
                 models_reload(db) != AB_OK) {
                 db_close(db);
                 db = NULL;
@@ -120,10 +125,18 @@ listener_main(void *arg)
         }
         int64_t now = ab_now_ms();
         if (got || now - last >= MODELS_BACKSTOP_MS) {
-            if (models_reload(db) != AB_OK) {
+            int written = 0;
+            if (models_reload(db) != AB_OK ||
+                db_experiment_reports_write(db, &written) != AB_OK) {
                 db_close(db);
                 db = NULL;
                 continue;
+            }
+            if (written > 0) {
+                char n[16];
+                snprintf(n, sizeof(n), "%d", written);
+                log_msg(LOG_INFO, "deployment reports kept", "count", n,
+                        NULL);
             }
             last = now;
         }

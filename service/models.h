@@ -3,7 +3,8 @@
  * changes (a LISTEN on "arbiter_models", sent by every registry write and
  * every lifecycle move, with a 5 s backstop reload), so "what should I
  * run?" is answered without the database, like assignment; the registry's
- * strictness; and the lifecycle hook of the manual rollout actions.
+ * strictness; the lifecycle hook of the manual rollout actions; and the
+ * keeping of each ended rollout's report (its listener writes it).
  *
  * One registry per process (like the logger): models_start() once after
  * app_init(), models_stop() before app_shutdown().

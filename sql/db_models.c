@@ -161,8 +161,27 @@ ab_status
 db_experiment_report(struct db *db, const char *key, char **out)
 {
     const char *p[1] = {key};
-    return doc_or_notfound(db, "experiment report",
-                           "SELECT coalesce(arbiter.experiment_report($1)"
-                           "::text, 'null')",
-                           1, p, out);
+    return doc_or_notfound(
+        db, "experiment report",
+        "SELECT coalesce(coalesce((SELECT r.document FROM"
+        " arbiter.experiment_reports r"
+        " JOIN arbiter.experiments e ON e.id = r.experiment_id"
+        " WHERE e.key = $1 AND r.decision_id >= (SELECT max(d.id) FROM"
+        " arbiter.decision_log d WHERE d.experiment_id = e.id)),"
+        " arbiter.experiment_report($1))::text, 'null')",
+        1, p, out);
+}
+
+ab_status
+db_experiment_reports_write(struct db *db, int *written)
+{
+    char *text = NULL;
+    ab_status rc = db_text(db, "experiment reports",
+                           "SELECT arbiter.experiment_reports_write()", 0,
+                           NULL, &text);
+    if (rc == AB_OK) {
+        *written = (int)strtol(text, NULL, 10);
+        free(text);
+    }
+    return rc;
 }

@@ -52,7 +52,12 @@ ab_status db_model_refs_registered(struct db *db, const char *refs,
 /* The model moves and restore advice of the experiment's latest decision:
  * {"models": [...], "model_restore": [...]} (either may be absent). */
 ab_status db_model_last_decision(struct db *db, const char *key, char **out);
-/* Everything the deployment report shows; AB_ENOTFOUND. */
+/* Everything the deployment report shows: the report kept when the
+ * rollout ended if it covers the last decision, else built now;
+ * AB_ENOTFOUND. */
 ab_status db_experiment_report(struct db *db, const char *key, char **out);
+/* Keep the report of every rollout that has ended since the last call
+ * (arbiter.experiment_reports); *written: how many. */
+ab_status db_experiment_reports_write(struct db *db, int *written);
 
 #endif /* SQL_DB_MODELS_H */

@@ -503,3 +503,47 @@ LANGUAGE sql STABLE AS $$
             WHERE h.experiment_id = x.id), '[]'::jsonb))
       FROM x
 $$;
+
+-- The report of every ended rollout (promoted, rolled back, stopped),
+-- written once after the end by arbiter.experiment_reports_write() (the
+-- registry's listener calls it, off the decision's transaction: a rollback
+-- never waits for a report) and rewritten when a later decision follows
+-- (a promoted experiment rolled back). It keeps the report whole after
+-- event retention has removed the raw events behind its time series.
+CREATE TABLE arbiter.experiment_reports (
+    experiment_id bigint PRIMARY KEY
+                  REFERENCES arbiter.experiments(id) ON DELETE CASCADE,
+    decision_id   bigint NOT NULL, -- the last decision it covers
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    document      jsonb NOT NULL
+);
+
+-- Write the missing or outdated reports; one instance at a time. Returns
+-- how many were written.
+CREATE FUNCTION arbiter.experiment_reports_write() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('arbiter.experiment_reports'))
+    THEN
+        RETURN 0;
+    END IF;
+    WITH todo AS (
+        SELECT e.id, e.key,
+               (SELECT max(d.id) FROM arbiter.decision_log d
+                 WHERE d.experiment_id = e.id) AS last
+          FROM arbiter.experiments e
+         WHERE e.state IN ('promoted', 'rolled_back', 'stopped'))
+    INSERT INTO arbiter.experiment_reports (experiment_id, decision_id,
+                                            document)
+    SELECT t.id, t.last, arbiter.experiment_report(t.key) FROM todo t
+     WHERE t.last IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM arbiter.experiment_reports r
+            WHERE r.experiment_id = t.id AND r.decision_id >= t.last)
+    ON CONFLICT (experiment_id) DO UPDATE SET
+        decision_id = excluded.decision_id, created_at = now(),
+        document = excluded.document;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;

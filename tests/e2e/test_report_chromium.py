@@ -175,10 +175,27 @@ class ReportInChromium(unittest.TestCase):
         for text in ["reco@2.0", "promote", "Traffic share",
                      "Results per metric", "confidence sequence"]:
             self.assertIn(text, html)
-        # the report is kept with the trail once the rollout has ended
-        time.sleep(0.5)
-        self.assertEqual(self.report("canary").count("data-chart="),
-                         html.count("data-chart="))
+        # the report is kept once the rollout has ended (written within a
+        # few seconds, off the decision's transaction), and stays whole
+        # when event retention has removed the raw events behind it
+        q = ("SELECT count(*) FROM arbiter.experiment_reports r JOIN "
+             "arbiter.experiments e ON e.id = r.experiment_id WHERE "
+             "e.key = 'canary' AND r.decision_id = (SELECT max(id) FROM "
+             "arbiter.decision_log WHERE experiment_id = e.id)")
+        deadline = time.time() + 15
+        while harness.psql(self.db, q) != "1" and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(harness.psql(self.db, q), "1")
+        harness.psql(self.db, "DELETE FROM arbiter.events_raw WHERE "
+                     "experiment_id = (SELECT id FROM arbiter.experiments "
+                     "WHERE key = 'canary')")
+        kept = self.report("canary")
+        self.assertEqual(kept.count("data-chart="), html.count("data-chart="))
+        self.assertEqual(re.findall(r'data-chart="metric_[^"]*" '
+                                    r'data-points="(\d+)"', kept),
+                         re.findall(r'data-chart="metric_[^"]*" '
+                                    r'data-points="(\d+)"', html))
+        html = kept
         st, missing = self.c.call("GET", "/v1/experiments/nosuch/report")
         self.assertEqual(st, 404)
 
