@@ -444,10 +444,16 @@ unregistered_arms(struct api_ctx *ctx, json_t *def, struct api_resp *resp)
             continue;
         char line[512];
         const char *ref = json_string_value(m);
-        snprintf(line, sizeof(line),
-                 "arms[%zu].model: \"%.200s\" is not a registered model "
-                 "version (name@version)",
-                 i, ref);
+        if (strlen(ref) <= 200) /* echoed whole: never a cut character */
+            snprintf(line, sizeof(line),
+                     "arms[%zu].model: \"%s\" is not a registered model "
+                     "version (name@version)",
+                     i, ref);
+        else
+            snprintf(line, sizeof(line),
+                     "arms[%zu].model: not a registered model version "
+                     "(name@version)",
+                     i);
         json_array_append_new(out, json_string(line));
     }
     json_decref(known);
