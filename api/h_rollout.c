@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "service/app.h"
+#include "service/models.h"
 #include "api/handlers.h"
 #include "core/rollout.h"
 #include "sql/db.h"
@@ -30,6 +31,7 @@ reply_after(struct api_ctx *ctx, const struct api_req *req,
             json_object_set_new(doc, "version", json_integer(row.version));
             json_object_set_new(doc, "weights_version",
                                 json_integer(row.weights_version));
+            models_after_decision(ctx->db, key, doc); /* model moves */
             db_experiment_clear(&row);
             api_reply_json(resp, 200, doc);
             return;

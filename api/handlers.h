@@ -22,6 +22,13 @@ api_handler_fn api_experiment_create, api_experiment_list,
     api_experiment_get, api_experiment_patch, api_experiment_start,
     api_experiment_pause, api_experiment_resume, api_experiment_stop,
     api_experiment_decisions, api_experiment_exposures;
+/* api/h_models.c */
+api_handler_fn api_model_register, api_model_list, api_model_get,
+    api_model_history, api_model_production, api_model_version_get,
+    api_model_stage, api_model_checkpoint_add, api_models_experiment_create,
+    api_models_experiment_patch;
+/* api/h_report.c */
+api_handler_fn api_experiment_report;
 
 /* api/h_verdict.c */
 api_handler_fn api_experiment_verdict;

@@ -27,6 +27,7 @@
 #include "service/fold.h"
 #include "service/ingest.h"
 #include "service/leader.h"
+#include "service/models.h"
 #include "service/reweight.h"
 #include "service/rollout_job.h"
 #include "service/sticky.h"
@@ -550,6 +551,7 @@ serve_exit(struct serve *s, int drain_ms, int code)
         ingest_stop(app->ingest, drain_ms); /* drained above if serving */
     app->ingest = NULL;
     if (s->app_started) {
+        models_stop();
         app_shutdown(app);
         metrics_free();
     }
@@ -614,6 +616,7 @@ serve_start_workers(struct serve *s)
     leader_add_job(app->leader, "bandit_reweight", reweight_job, s->rw);
     s->rj = rollout_job_new(app, app->cfg.decision_tick_ms);
     leader_add_job(app->leader, "rollout", rollout_job_tick, s->rj);
+    models_start(app); /* service/models.h: production versions in memory */
     leader_start(app->leader);
     return true;
 }

@@ -17,6 +17,8 @@ command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 # README-block test (private network namespace), response bodies against the
 # OpenAPI document
 PKGS="$PKGS iproute2 python3-jsonschema"
+# the deployment report renders in headless Chromium (tests/e2e/test_report_chromium.py)
+PKGS="$PKGS chromium chromium-driver"
 
 missing=()
 for p in $PKGS; do
