@@ -386,6 +386,17 @@ class Ofrep(unittest.TestCase):
             ("OPTIONS", "/ofrep/v1/evaluate/flags"): "none",
             ("GET", "/ofrep/v1/configuration"): "client",
             ("POST", "/v1/track"): "client",
+            # the model registry (issue 15)
+            ("POST", "/v1/models"): "admin",
+            ("GET", "/v1/models"): "admin",
+            ("GET", "/v1/models/:model"): "admin",
+            ("GET", "/v1/models/:model/history"): "admin",
+            ("GET", "/v1/models/:model/production"): "client",
+            ("GET", "/v1/models/:model/versions/:version"): "admin",
+            ("POST", "/v1/models/:model/versions/:version/stage"): "admin",
+            ("POST", "/v1/models/:model/versions/:version/checkpoints"):
+                "client",
+            ("GET", "/v1/experiments/:key/report"): "admin",
         }
         for act in ("start", "pause", "resume", "stop", "promote",
                     "rollback", "approve"):
@@ -402,7 +413,8 @@ class Ofrep(unittest.TestCase):
         checked = 0
         for (method, pattern), scope in sorted(matrix.items()):
             # a key that does not exist: allowed calls change nothing
-            path = pattern.replace(":key", "ghost")
+            path = (pattern.replace(":key", "ghost")
+                    .replace(":model", "ghost").replace(":version", "1"))
             if path == "/v1/assign" and method == "GET":
                 path += "?experiment=ghost&unit=u"
             for tok, has in tokens.items():
