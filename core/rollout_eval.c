@@ -142,6 +142,13 @@ harm_tests(const struct core_experiment *e, const struct core_rollout_config *c)
     return n > 0 ? n : 1;
 }
 
+enum stats_side
+core_guardrail_harm_side(const struct core_metric *m)
+{
+    return m->direction == CORE_DECREASE ? STATS_SIDE_GREATER
+                                         : STATS_SIDE_LESS;
+}
+
 static void
 guardrails(const struct core_experiment *e,
            const struct core_rollout_config *c,
@@ -165,8 +172,7 @@ guardrails(const struct core_experiment *e,
             bool lower_better = m->direction == CORE_DECREASE;
             double bound = c->margin * fabs(sc.mean);
             struct stats_msprt_opts oh = {
-                alpha_harm, c->tuning,
-                lower_better ? STATS_SIDE_GREATER : STATS_SIDE_LESS, 0, 0};
+                alpha_harm, c->tuning, core_guardrail_harm_side(m), 0, 0};
             struct stats_msprt_result rh;
             if (stats_msprt_test(&sc, &st, &oh, &t->harm[mi][a], &rh, NULL) !=
                 AB_OK)

@@ -92,6 +92,12 @@ struct core_eval_input {
 
 /* Evaluate; AB_EINVAL when e has more arms or metrics than the limits.
  * tests is read and updated; ev and rep are written. */
+/* The side on which a guardrail is harmed: treatment minus control is
+ * GREATER than zero for a "lower is better" (decrease) metric, LESS for an
+ * "higher is better" (increase) one. The one definition of a guardrail's
+ * sidedness: the rollout engine and GET /results both call it. */
+enum stats_side core_guardrail_harm_side(const struct core_metric *m);
+
 ab_status core_rollout_evaluate(const struct core_experiment *e,
                                 const struct core_rollout_config *c,
                                 const struct core_eval_input *in,
