@@ -16,6 +16,7 @@
 #include "codec/experiment_json.h"
 #include "api/handlers.h"
 #include "lib/log.h"
+#include "service/rollout_job.h"
 #include "sql/db.h"
 
 /* The public representation: the definition plus life-cycle fields. */
@@ -331,6 +332,16 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
         api_reply_error(resp, 400, "invalid", "%s", err);
         goto done;
     }
+    if (old && !same_weights(old, e) &&
+        rollout_job_owns_weights(old, row.state)) {
+        api_reply_error(resp, 409, "conflict",
+                        "weights of a %s %s belong to the rollout engine "
+                        "(a manual change would be overridden at the next "
+                        "tick and move units); use promote, rollback, "
+                        "approve, or stop the rollout",
+                        row.state, core_strategy_name(old->strategy));
+        goto done;
+    }
     if (e->bucket_version < (old ? old->bucket_version : 1)) {
         api_reply_error(resp, 400, "invalid",
                         "bucket_version: cannot decrease (was %u)",
@@ -423,6 +434,22 @@ void
 api_experiment_start(struct api_ctx *ctx, const struct api_req *req,
                      struct api_resp *resp)
 {
+    /* a canary starts at its first step, not at its declared weights */
+    if (reply_impossible_key(req->params[0], resp))
+        return;
+    {
+        ab_status rc = rollout_job_prepare_start(ctx->db, req->params[0]);
+        if (rc == AB_ECONFLICT) {
+            api_reply_error(resp, 409, "conflict",
+                            "experiment \"%s\" changed concurrently; retry",
+                            safe_key(req->params[0]));
+            return;
+        }
+        if (rc != AB_OK) {
+            api_reply_status(resp, rc, "could not start the experiment");
+            return;
+        }
+    }
     transition(ctx, req, resp, "draft", "running", "start");
 }
 

@@ -162,6 +162,8 @@ simulate(const struct scenario *sc, double rate, gsl_rng *r)
         case CORE_ACTION_STOP:
         case CORE_ACTION_PAUSE:
             out.end = d.action;
+            if (getenv("SIM_REASONS"))
+                fprintf(stderr, "REASON %s: %s\n", sc->name, d.reason);
             out.ticks = tick;
             out.cand_units = cand_units;
             return out;
@@ -246,6 +248,7 @@ main(int argc, char **argv)
         {"canary, latency +5 %", CORE_STRATEGY_CANARY, 0.05, 0, 0},
         {"canary, latency +10 %", CORE_STRATEGY_CANARY, 0.10, 0, 0},
         {"canary, errors x2", CORE_STRATEGY_CANARY, 0, 1.0, 0},
+        {"canary, errors x3", CORE_STRATEGY_CANARY, 0, 2.0, 0},
         {"canary, errors x4", CORE_STRATEGY_CANARY, 0, 3.0, 0},
         {"canary, better (latency -5 %)", CORE_STRATEGY_CANARY, -0.05, 0, 0},
         {"blue_green, harmless", CORE_STRATEGY_BLUE_GREEN, 0, 0, 0},
