@@ -188,6 +188,20 @@ decide_canary(const struct core_experiment *e,
     }
     if (!gates)
         return;
+    /* the candidate is about to take all traffic (or be promoted): from
+     * then on nothing compares it with the control, so the last partial
+     * step waits (before asking for an approval) until its checks could
+     * have caught the stated harm with the planned power */
+    bool final = st->step + 1 >= c->n_steps ||
+                 c->steps[st->step + 1] >= CORE_SCALE;
+    if (final && !ev->informative && st->step < c->n_steps &&
+        c->steps[st->step] < CORE_SCALE) {
+        if (c->step_max_s > 0 && elapsed(st, ev, c->step_max_s))
+            set(d, CORE_ACTION_PAUSE,
+                "the last partial step did not reach the planned power "
+                "before step_max_s");
+        return;
+    }
     if (c->manual_approval && !st->approved) {
         if (st->phase != CORE_PHASE_WAITING) {
             set(d, CORE_ACTION_WAIT, "step gates passed; waiting for approval");
@@ -199,18 +213,6 @@ decide_canary(const struct core_experiment *e,
     if (c->adaptive && evidence && next + 1 < c->n_steps &&
         c->steps[next + 1] < CORE_SCALE)
         next++; /* strong evidence: skip a step, never the last partial one */
-    /* the candidate is about to take all traffic (or be promoted): from
-     * then on nothing compares it with the control, so the last partial
-     * step waits until its checks could have caught the stated harm */
-    bool final = next >= c->n_steps || c->steps[next] >= CORE_SCALE;
-    if (final && !ev->informative && st->step < c->n_steps &&
-        c->steps[st->step] < CORE_SCALE) {
-        if (c->step_max_s > 0 && elapsed(st, ev, c->step_max_s))
-            set(d, CORE_ACTION_PAUSE,
-                "the last partial step did not reach the planned power "
-                "before step_max_s");
-        return;
-    }
     if (next >= c->n_steps) {
         set(d, CORE_ACTION_PROMOTE, "every step passed");
         d->promote_arm = core_rollout_candidate(e);

@@ -392,11 +392,20 @@ plan_metric(const struct core_experiment *e,
     pl.side = core_guardrail_harm_side(m);
     double sign = pl.side == STATS_SIDE_GREATER ? 1 : -1;
     if (m->kind == CORE_METRIC_BINARY) {
-        /* the bad outcome's rate times plan_error_ratio; a control rate
-         * of 0 is planned at the rule-of-three bound 3/n */
-        double bad = m->direction == CORE_DECREASE ? s.mean : 1 - s.mean;
-        if (bad < 3 / sc->n)
-            bad = 3 / sc->n;
+        /* the bad outcome's rate times plan_error_ratio. No bad outcome
+         * in either arm: nothing to multiply, the plan is min_test_units;
+         * none in the control only: planned at half an outcome (0.5 / n),
+         * which keeps the step waiting while the harm test looks */
+        bool dec = m->direction == CORE_DECREASE;
+        double bad_c = dec ? sc->sum : sc->n - sc->sum;
+        double bad_tn = dec ? st->sum : st->n - st->sum;
+        if (bad_c + bad_tn == 0) {
+            p->units_control = p->units_candidate = (double)c->min_test_units;
+            p->reached = sc->n >= p->units_control &&
+                         st->n >= p->units_candidate;
+            return true;
+        }
+        double bad = bad_c > 0 ? bad_c / sc->n : 0.5 / sc->n;
         if (bad > 0.5)
             bad = 0.5;
         double bad_t = bad * c->plan_error_ratio;

@@ -232,10 +232,10 @@ report_json(const struct core_experiment *e,
     }
     json_object_set_new(
         d, "plan",
-        json_pack("{s:f,s:f,s:f,s:b,s:o}", "power", c->plan_power,
+        json_pack("{s:f,s:f,s:f,s:b,s:f,s:o}", "power", c->plan_power,
                   "error_ratio", c->plan_error_ratio, "regression",
                   c->plan_regression, "informative", ev->informative,
-                  "metrics", plans));
+                  "units_per_arm", ev->planned_units, "metrics", plans));
     if (rep->errors_tested)
         json_object_set_new(
             d, "errors",
@@ -554,6 +554,18 @@ rollout_status_json(struct db *db, const struct core_experiment *e,
         else if (cfg.require_evidence)
             snprintf(waiting, sizeof(waiting),
                      "evidence that every guardrail is safe");
+        else if (e->strategy == CORE_STRATEGY_CANARY &&
+                 st.step < cfg.n_steps && cfg.steps[st.step] < CORE_SCALE &&
+                 (st.step + 1 >= cfg.n_steps ||
+                  cfg.steps[st.step + 1] >= CORE_SCALE) &&
+                 json_is_false(json_object_get(
+                     json_object_get(evidence, "plan"), "informative")))
+            snprintf(waiting, sizeof(waiting),
+                     "the planned power of the last partial step: %.0f "
+                     "units per arm (evidence.plan)",
+                     num_or(json_object_get(json_object_get(evidence, "plan"),
+                                            "units_per_arm"),
+                            0));
         else
             snprintf(waiting, sizeof(waiting), "the next analysis tick");
     }
