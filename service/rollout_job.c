@@ -198,8 +198,10 @@ report_json(const struct core_experiment *e,
             finite_or_null(l->p_running), "verdict",
             verdict_name(l->verdict, l->kind));
         if (l->kind == CORE_EVAL_GUARDRAIL) {
-            /* p_running of a guardrail is its non-inferiority (safety)
-             * test; p_harm_running is the harm test that rolls back */
+            /* a guardrail's p_running is its harm test's (the test that
+             * rolls back, at alpha_harm), so a verdict "harm" never sits
+             * beside p = 1; the non-inferiority test is p_safe_running */
+            json_object_set_new(o, "p_running", finite_or_null(l->p_harm));
             json_object_set_new(o, "margin_abs", finite_or_null(l->margin_abs));
             json_object_set_new(o, "p_safe_running",
                                 finite_or_null(l->p_running));

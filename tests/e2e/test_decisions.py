@@ -233,6 +233,7 @@ class GuardrailSidedness(unittest.TestCase):
                     # evidence consistent: the harm test's p, not p = 1
                     self.assertLessEqual(g["p_harm_running"],
                                          ev["alpha_harm"], g)
+                    self.assertEqual(g["p_running"], g["p_harm_running"])
             self.assertEqual(ev["rollback_alpha"], 0.02)
 
 
