@@ -14,6 +14,7 @@
 
 #include "service/app.h"
 #include "codec/experiment_json.h"
+#include "codec/rollout_json.h"
 #include "api/handlers.h"
 #include "lib/log.h"
 #include "service/rollout_job.h"
@@ -26,6 +27,16 @@ represent(const struct db_experiment *row)
     json_t *doc = json_loads(row->definition, 0, NULL);
     if (doc == NULL)
         doc = json_object();
+    /* the rollout settings in force, every default written out, also for
+     * definitions stored before a setting existed */
+    struct core_experiment *e = NULL;
+    char err[256];
+    struct core_rollout_config rc;
+    if (api_experiment_parse(doc, &e, err, sizeof(err)) == AB_OK &&
+        e->strategy != CORE_STRATEGY_BANDIT &&
+        api_rollout_config(e, &rc) == AB_OK)
+        json_object_set_new(doc, "rollout", api_rollout_json(&rc));
+    core_experiment_free(e);
     json_object_set_new(doc, "state", json_string(row->state));
     json_object_set_new(doc, "version", json_integer(row->version));
     json_object_set_new(doc, "weights_version",
