@@ -440,8 +440,14 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
             sel[n++] = idx;
         }
     } else {
+        /* every experiment that serves an arm: running ones, and the
+         * concluded ones that serve their winner (promoted) or control
+         * (rolled back) to every unit, so a service that relies on this
+         * call keeps its model when a rollout ends */
         for (i = 0; i < s->n; i++)
-            if (s->exps[i]->state == CORE_STATE_RUNNING)
+            if (s->exps[i]->state == CORE_STATE_RUNNING ||
+                s->exps[i]->state == CORE_STATE_PROMOTED ||
+                s->exps[i]->state == CORE_STATE_ROLLED_BACK)
                 sel[n++] = i;
     }
     /* {"unit":..., "assignments":[...]} */
@@ -455,9 +461,12 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
         struct answer ans;
         assign_one(ctx->app, s, sel[i], unit, unit_len, attrs, n_attrs, &ans);
         /* Without an explicit list, answer only the experiments the unit
-         * is eligible for: in the experiment, or forced. */
+         * is eligible for: in the experiment, forced, or served by a
+         * concluded rollout. */
         if (!je && !ans.a.in_experiment &&
-            strcmp(ans.a.reason, CORE_REASON_FORCED) != 0)
+            strcmp(ans.a.reason, CORE_REASON_FORCED) != 0 &&
+            strcmp(ans.a.reason, CORE_REASON_PROMOTED) != 0 &&
+            strcmp(ans.a.reason, CORE_REASON_ROLLED_BACK) != 0)
             continue;
         if (!first)
             buf[len++] = ',';

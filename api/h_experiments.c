@@ -14,8 +14,10 @@
 
 #include "service/app.h"
 #include "codec/experiment_json.h"
+#include "codec/rollout_json.h"
 #include "api/handlers.h"
 #include "lib/log.h"
+#include "service/rollout_job.h"
 #include "sql/db.h"
 
 /* The public representation: the definition plus life-cycle fields. */
@@ -25,6 +27,16 @@ represent(const struct db_experiment *row)
     json_t *doc = json_loads(row->definition, 0, NULL);
     if (doc == NULL)
         doc = json_object();
+    /* the rollout settings in force, every default written out, also for
+     * definitions stored before a setting existed */
+    struct core_experiment *e = NULL;
+    char err[256];
+    struct core_rollout_config rc;
+    if (api_experiment_parse(doc, &e, err, sizeof(err)) == AB_OK &&
+        e->strategy != CORE_STRATEGY_BANDIT &&
+        api_rollout_config(e, &rc) == AB_OK)
+        json_object_set_new(doc, "rollout", api_rollout_json(&rc));
+    core_experiment_free(e);
     json_object_set_new(doc, "state", json_string(row->state));
     json_object_set_new(doc, "version", json_integer(row->version));
     json_object_set_new(doc, "weights_version",
@@ -331,6 +343,16 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
         api_reply_error(resp, 400, "invalid", "%s", err);
         goto done;
     }
+    if (old && !same_weights(old, e) &&
+        rollout_job_owns_weights(old, row.state)) {
+        api_reply_error(resp, 409, "conflict",
+                        "weights of a %s %s belong to the rollout engine "
+                        "(a manual change would be overridden at the next "
+                        "tick and move units); use promote, rollback, "
+                        "approve, or stop the rollout",
+                        row.state, core_strategy_name(old->strategy));
+        goto done;
+    }
     if (e->bucket_version < (old ? old->bucket_version : 1)) {
         api_reply_error(resp, 400, "invalid",
                         "bucket_version: cannot decrease (was %u)",
@@ -435,6 +457,22 @@ void
 api_experiment_start(struct api_ctx *ctx, const struct api_req *req,
                      struct api_resp *resp)
 {
+    /* a canary starts at its first step, not at its declared weights */
+    if (reply_impossible_key(req->params[0], resp))
+        return;
+    {
+        ab_status rc = rollout_job_prepare_start(ctx->db, req->params[0]);
+        if (rc == AB_ECONFLICT) {
+            api_reply_error(resp, 409, "conflict",
+                            "experiment \"%s\" changed concurrently; retry",
+                            safe_key(req->params[0]));
+            return;
+        }
+        if (rc != AB_OK) {
+            api_reply_status(resp, rc, "could not start the experiment");
+            return;
+        }
+    }
     transition(ctx, req, resp, "draft", "running", "start");
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "codec/analyze.h"
+#include "core/rollout_eval.h"
 #include "lib/clock.h"
 #include "service/app.h"
 #include "api/handlers.h"
@@ -100,8 +101,9 @@ metric_request(const struct core_experiment *e, const struct core_metric *m,
         json_array_append_new(arms, x);
     }
     const char *sided = "two";
-    if (m->role == CORE_ROLE_GUARDRAIL)
-        sided = m->direction == CORE_INCREASE ? "greater" : "less";
+    if (m->role == CORE_ROLE_GUARDRAIL) /* the harmful direction */
+        sided = core_guardrail_harm_side(m) == STATS_SIDE_GREATER ? "greater"
+                                                                  : "less";
     json_t *req = json_pack(
         "{s:{s:s,s:s},s:s,s:s,s:f,s:s,s:s,s:o}", "metric", "kind",
         kind_name(m->kind), "direction",

@@ -10,7 +10,10 @@ rollout-report:
 	  echo 'Produced by `make rollout-report` (tests/tools/sim_rollouts.c: 400 seeded'; \
 	  echo 'rollouts per row, 200 units per 10 s tick, each strategy with its'; \
 	  echo 'defaults; latency N(100, 20^2), errors 1 %, conversion 10 %; effects on'; \
-	  echo 'the candidate only; alpha = 0.05 per test).'; echo; \
+	  echo 'the candidate only; alpha = 0.05 for the primary test, rollback_alpha ='; \
+	  echo '0.02 shared by the tests that may roll back, the last partial step planned'; \
+	  echo 'for power 0.99 at 2x the error rate or a 10 % regression). Units are those'; \
+	  echo 'of both arms when the rollout ended; set SIM_REASONS=1 to see every reason.'; echo; \
 	  cat docs/rollouts.table.md; } > docs/rollouts.md
 	$(Q)rm -f docs/rollouts.table.md
 	$(Q)cat docs/rollouts.md

@@ -1056,12 +1056,15 @@ static const char *const doc_fields[] = {
 };
 
 /* "rollout": the automated rollout's configuration (codec/rollout_json.h).
- * Kept as its canonical JSON text; absent means the defaults. */
+ * Kept as its canonical JSON text, every setting in force written out:
+ * absent means the defaults, which the returned definition then shows
+ * (bandits have their own "bandit" settings and no rollout). */
 static ab_status
 parse_rollout(struct parser *p, const json_t *doc, struct core_experiment *e)
 {
     json_t *r = json_object_get(doc, "rollout");
-    if (r == NULL || json_is_null(r))
+    if ((r == NULL || json_is_null(r)) &&
+        e->strategy == CORE_STRATEGY_BANDIT)
         return AB_OK;
     struct core_rollout_config c;
     if (api_rollout_parse(r, e, &c, p->err, p->errlen) != AB_OK)

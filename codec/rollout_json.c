@@ -12,7 +12,8 @@ static const char *const fields[] = {
     "step_min_units", "step_max_s",       "require_evidence",
     "manual_approval", "adaptive",        "error_metric",   "smoke_s",
     "rollback_window_s", "shadow_min_s",  "shadow_min_units", "then",
-    "no_traffic_s", "min_test_units"};
+    "no_traffic_s", "min_test_units", "plan_power", "plan_error_ratio",
+    "plan_regression", "rollback_alpha"};
 
 static const char *const then_names[] = {"canary", "blue_green", "stop"};
 
@@ -121,6 +122,15 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
         c.max_units = (int64_t)max_units;
     if (units >= 0)
         c.step_min_units = (int64_t)units;
+    if ((rc = number(obj, "rollback_alpha", 0, 0.5, true, &c.rollback_alpha,
+                     err, len)) ||
+        (rc = number(obj, "plan_power", 0.5, 0.9999, false, &c.plan_power,
+                     err, len)) ||
+        (rc = number(obj, "plan_error_ratio", 1, 1000, true,
+                     &c.plan_error_ratio, err, len)) ||
+        (rc = number(obj, "plan_regression", 0, 10, true, &c.plan_regression,
+                     err, len)))
+        return rc;
     double mtu = -1;
     if ((rc = number(obj, "min_test_units", 2, 1e12, false, &mtu, err, len)))
         return rc;
@@ -167,6 +177,17 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
                        "must name a metric declared in \"metrics\"");
         snprintf(c.error_metric, sizeof(c.error_metric), "%s",
                  json_string_value(em));
+    }
+    if (e && e->strategy == CORE_STRATEGY_CANARY && c.n_steps > 0 &&
+        c.steps[0] >= CORE_SCALE) {
+        bool checked = c.error_metric[0] != '\0';
+        for (size_t i = 0; i < e->n_metrics; i++)
+            checked |= e->metrics[i].role == CORE_ROLE_GUARDRAIL;
+        if (checked)
+            return bad(err, len, "steps",
+                       "a canary with guardrails or an error_metric needs a "
+                       "partial step before 100: at 100 nothing compares "
+                       "the candidate with the control");
     }
     json_t *then = json_object_get(obj, "then");
     if (then && !json_is_null(then)) {
@@ -222,6 +243,10 @@ api_rollout_json(const struct core_rollout_config *c)
     json_object_set_new(o, "then", json_string(then_names[c->then]));
     json_object_set_new(o, "no_traffic_s", json_integer(c->no_traffic_s));
     json_object_set_new(o, "min_test_units", json_integer(c->min_test_units));
+    json_object_set_new(o, "rollback_alpha", json_real(c->rollback_alpha));
+    json_object_set_new(o, "plan_power", json_real(c->plan_power));
+    json_object_set_new(o, "plan_error_ratio", json_real(c->plan_error_ratio));
+    json_object_set_new(o, "plan_regression", json_real(c->plan_regression));
     return o;
 }
 

@@ -7,6 +7,7 @@
  */
 #include "core/rollout.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void
@@ -16,6 +17,7 @@ core_rollout_config_default(struct core_rollout_config *c)
                                      1000000};
     memset(c, 0, sizeof(*c));
     c->alpha = 0.05;
+    c->rollback_alpha = 0.02;
     c->tuning = 5000;
     c->auto_promote = true;
     memcpy(c->steps, steps, sizeof(steps));
@@ -28,6 +30,9 @@ core_rollout_config_default(struct core_rollout_config *c)
     c->shadow_min_units = 100;
     c->then = CORE_THEN_CANARY;
     c->min_test_units = 100;
+    c->plan_power = 0.99;
+    c->plan_error_ratio = 2;
+    c->plan_regression = 0.10;
 }
 
 const char *
@@ -96,7 +101,17 @@ set(struct core_rollout_decision *d, enum core_rollout_action a,
     const char *reason)
 {
     d->action = a;
-    d->reason = reason;
+    snprintf(d->reason, sizeof(d->reason), "%s", reason);
+}
+
+/* A failed check, named: "guardrail \"latency\" failed ...". */
+static void
+set_failed(struct core_rollout_decision *d, enum core_rollout_action a,
+           const struct core_rollout_evidence *ev, const char *then)
+{
+    d->action = a;
+    snprintf(d->reason, sizeof(d->reason), "%s%s",
+             ev->failed_test[0] ? ev->failed_test : "a check failed", then);
 }
 
 static bool
@@ -122,7 +137,7 @@ decide_ab(const struct core_experiment *e, const struct core_rollout_config *c,
           struct core_rollout_decision *d)
 {
     if (ev->guardrails == CORE_VERDICT_HARM || ev->errors_failed) {
-        set(d, CORE_ACTION_STOP, "a guardrail failed");
+        set_failed(d, CORE_ACTION_STOP, ev, "");
         return;
     }
     if (ev->primary == CORE_VERDICT_HARM) {
@@ -154,9 +169,7 @@ decide_canary(const struct core_experiment *e,
               struct core_rollout_decision *d)
 {
     if (ev->guardrails == CORE_VERDICT_HARM || ev->errors_failed) {
-        set(d, CORE_ACTION_ROLLBACK,
-            ev->errors_failed ? "error count significantly higher"
-                              : "a guardrail failed");
+        set_failed(d, CORE_ACTION_ROLLBACK, ev, "");
         return;
     }
     if (ev->primary == CORE_VERDICT_HARM) {
@@ -175,6 +188,20 @@ decide_canary(const struct core_experiment *e,
     }
     if (!gates)
         return;
+    /* the candidate is about to take all traffic (or be promoted): from
+     * then on nothing compares it with the control, so the last partial
+     * step waits (before asking for an approval) until its checks could
+     * have caught the stated harm with the planned power */
+    bool final = st->step + 1 >= c->n_steps ||
+                 c->steps[st->step + 1] >= CORE_SCALE;
+    if (final && !ev->informative && st->step < c->n_steps &&
+        c->steps[st->step] < CORE_SCALE) {
+        if (c->step_max_s > 0 && elapsed(st, ev, c->step_max_s))
+            set(d, CORE_ACTION_PAUSE,
+                "the last partial step did not reach the planned power "
+                "before step_max_s");
+        return;
+    }
     if (c->manual_approval && !st->approved) {
         if (st->phase != CORE_PHASE_WAITING) {
             set(d, CORE_ACTION_WAIT, "step gates passed; waiting for approval");
@@ -183,8 +210,9 @@ decide_canary(const struct core_experiment *e,
         return;
     }
     size_t next = st->step + 1;
-    if (c->adaptive && evidence && next + 1 < c->n_steps)
-        next++; /* strong evidence: skip a step */
+    if (c->adaptive && evidence && next + 1 < c->n_steps &&
+        c->steps[next + 1] < CORE_SCALE)
+        next++; /* strong evidence: skip a step, never the last partial one */
     if (next >= c->n_steps) {
         set(d, CORE_ACTION_PROMOTE, "every step passed");
         d->promote_arm = core_rollout_candidate(e);
@@ -209,8 +237,8 @@ decide_blue_green(const struct core_experiment *e,
                   ev->primary == CORE_VERDICT_HARM;
     if (st->phase == CORE_PHASE_SWITCHED) {
         if (failed) {
-            set(d, CORE_ACTION_ROLLBACK,
-                "a check failed after the switch: back to the previous arm");
+            set_failed(d, CORE_ACTION_ROLLBACK, ev,
+                       " after the switch: back to the previous arm");
             return;
         }
         if (elapsed(st, ev, c->rollback_window_s)) {
@@ -222,7 +250,7 @@ decide_blue_green(const struct core_experiment *e,
     }
     /* smoke: the new arm takes no live traffic */
     if (failed) {
-        set(d, CORE_ACTION_STOP, "the new arm failed its smoke checks");
+        set_failed(d, CORE_ACTION_STOP, ev, " in the smoke checks");
         return;
     }
     if (elapsed(st, ev, c->smoke_s) &&
@@ -250,8 +278,8 @@ decide_shadow(const struct core_experiment *e,
     (void)e;
     if (ev->guardrails == CORE_VERDICT_HARM || ev->errors_failed ||
         ev->primary == CORE_VERDICT_HARM) {
-        set(d, CORE_ACTION_STOP,
-            "the shadow arm regressed against the serving arm");
+        set_failed(d, CORE_ACTION_STOP, ev,
+                   ": the shadow arm regressed against the serving arm");
         return;
     }
     if (!elapsed(st, ev, c->shadow_min_s) ||
@@ -288,7 +316,6 @@ core_rollout_decide(const struct core_experiment *e,
 {
     memset(d, 0, sizeof(*d));
     d->action = CORE_ACTION_NONE;
-    d->reason = "";
     d->next = *st;
     /* traffic bookkeeping for the no-traffic rule */
     if ((int64_t)ev->total_units > st->last_units) {

@@ -46,6 +46,11 @@ enum core_rollout_then { CORE_THEN_CANARY, CORE_THEN_BLUE_GREEN, CORE_THEN_STOP 
 
 struct core_rollout_config {
     double alpha;            /* always-valid tests, default 0.05 */
+    double rollback_alpha;   /* the harm tests that roll back or stop
+                                (guardrails, error count) share it
+                                (Bonferroni): the probability that a
+                                harmless candidate is ever rolled back,
+                                however long it runs; default 0.02 */
     double tuning;           /* mSPRT n*, default 5000 */
     double margin;           /* guardrail non-inferiority margin, relative
                                 (0.02 = 2 % worse is tolerated), default 0 */
@@ -72,6 +77,19 @@ struct core_rollout_config {
                                 the always-valid bounds are asymptotic and
                                 a variance from a handful of units is not
                                 to be trusted; default 100 */
+    /* Planned power of the checks that may roll a canary back. The last
+     * partial step (the one before the candidate takes all traffic) waits,
+     * besides step_min_s and step_min_units, until every guardrail and the
+     * error metric has the units per arm at which its harm test rejects
+     * the stated harm with probability plan_power (stats_power_n_msprt at
+     * the test's own alpha and tuning, from the control's observed rate or
+     * variance). The stated harm: a binary metric whose bad outcome is
+     * plan_error_ratio times as frequent as the control's (2: twice the
+     * error rate); any other guardrail worse by margin + plan_regression
+     * of the control's mean (0.10: 10 %). */
+    double plan_power;       /* default 0.99 */
+    double plan_error_ratio; /* default 2 */
+    double plan_regression;  /* default 0.10 */
 };
 
 /* Defaults for a strategy (see above). */
@@ -115,6 +133,11 @@ struct core_rollout_evidence {
                                      safe, else OPEN / NONE */
     char failed_guardrail[CORE_KEY_MAX + 1];
     bool errors_failed;        /* counting-process test rejected */
+    char failed_test[CORE_KEY_MAX + 96]; /* what failed, for the reason */
+    bool informative;          /* every harm test reached plan_power at
+                                  the stated harm (see config) */
+    double planned_units;      /* the largest planned units per arm (the
+                                  control's) among those tests, 0 if none */
 };
 
 enum core_rollout_action {
@@ -130,7 +153,7 @@ enum core_rollout_action {
 
 struct core_rollout_decision {
     enum core_rollout_action action;
-    const char *reason;       /* static, human */
+    char reason[CORE_KEY_MAX + 224]; /* human; names what failed */
     uint32_t candidate_weight; /* ADVANCE/CONVERT: new share, millionths */
     size_t promote_arm;       /* PROMOTE */
     struct core_rollout_state next; /* the state after the action */

@@ -3,9 +3,11 @@
 #include "core/rollout_eval.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "stats/delta.h"
+#include "stats/power.h"
 #include "stats/srm.h"
 
 void
@@ -46,6 +48,24 @@ summary(const struct core_metric *m, const struct core_eval_stats *s,
     return stats_moments_summary(&mm, out, &why);
 }
 
+/* Binary metrics are tested against "no difference" with the pooled
+ * variance p (1 - p) in both arms (the score / pooled z test): with the
+ * per-arm variance, an arm with few successes gets a small variance and a
+ * spuriously large z exactly when its rate is low, which for a small
+ * canary arm rolled harmless candidates back well above the nominal rate
+ * (simulated: 4 % of rollouts for a 2 % budget). */
+static void
+pool_binary(const struct core_metric *m, struct stats_summary *c,
+            struct stats_summary *t)
+{
+    if (m->kind != CORE_METRIC_BINARY || !(c->n + t->n > 0))
+        return;
+    double p = (c->mean * c->n + t->mean * t->n) / (c->n + t->n);
+    double v = p * (1 - p);
+    if (v > 0)
+        c->var = t->var = v;
+}
+
 static struct core_eval_line *
 add_line(struct core_eval_report *rep)
 {
@@ -54,6 +74,36 @@ add_line(struct core_eval_report *rep)
     struct core_eval_line *l = &rep->lines[rep->n_lines++];
     memset(l, 0, sizeof(*l));
     return l;
+}
+
+/* Tests that may roll back: every guardrail x treatment arm, and the
+ * error-count test. Each gets rollback_alpha / their number (Bonferroni),
+ * so the probability that a harmless candidate is rolled back stays at or
+ * below rollback_alpha over the whole rollout. */
+static double
+harm_tests(const struct core_experiment *e, const struct core_rollout_config *c)
+{
+    double n = 0;
+    for (size_t m = 0; m < e->n_metrics; m++)
+        if (e->metrics[m].role == CORE_ROLE_GUARDRAIL)
+            n += (double)(e->n_arms - 1);
+    if (c->error_metric[0] != '\0' && e->n_arms == 2 &&
+        e->strategy != CORE_STRATEGY_SHADOW)
+        n += 1;
+    if (e->strategy != CORE_STRATEGY_AB) /* a worse primary rolls back */
+        for (size_t m = 0; m < e->n_metrics; m++)
+            if (e->metrics[m].role == CORE_ROLE_PRIMARY) {
+                n += (double)(e->n_arms - 1);
+                break;
+            }
+    return n > 0 ? n : 1;
+}
+
+enum stats_side
+core_guardrail_harm_side(const struct core_metric *m)
+{
+    return m->direction == CORE_DECREASE ? STATS_SIDE_GREATER
+                                         : STATS_SIDE_LESS;
 }
 
 static void
@@ -83,7 +133,9 @@ primary(const struct core_experiment *e, const struct core_rollout_config *c,
         struct stats_msprt_opts o = {c->alpha / k, c->tuning, STATS_SIDE_TWO,
                                      0, 0};
         struct stats_msprt_result r;
-        if (stats_msprt_test(&sc, &st, &o, &t->primary[mi][a], &r, NULL) !=
+        struct stats_summary pc = sc;
+        pool_binary(m, &pc, &st);
+        if (stats_msprt_test(&pc, &st, &o, &t->primary[mi][a], &r, NULL) !=
             AB_OK)
             continue;
         tested++;
@@ -93,6 +145,12 @@ primary(const struct core_experiment *e, const struct core_rollout_config *c,
             v = (m->direction == CORE_INCREASE) == up ? CORE_VERDICT_WIN
                                                       : CORE_VERDICT_HARM;
         }
+        /* where a worse primary rolls back (every strategy but ab), harm
+         * is one of the harm tests: the two-sided running p at 2 x its
+         * share of rollback_alpha is the one-sided test at that share */
+        if (v == CORE_VERDICT_HARM && e->strategy != CORE_STRATEGY_AB &&
+            !(r.abs.p_running <= 2 * c->rollback_alpha / harm_tests(e, c)))
+            v = CORE_VERDICT_OPEN;
         double good = m->direction == CORE_INCREASE ? r.abs.estimate
                                                     : -r.abs.estimate;
         if (v == CORE_VERDICT_WIN) {
@@ -114,6 +172,7 @@ primary(const struct core_experiment *e, const struct core_rollout_config *c,
                                          r.abs.ci_low_running,
                                          r.abs.ci_high_running,
                                          r.abs.p_running,
+                                         NAN,
                                          0,
                                          v};
         }
@@ -125,23 +184,6 @@ primary(const struct core_experiment *e, const struct core_rollout_config *c,
                                         : CORE_VERDICT_OPEN;
 }
 
-/* Tests that may roll back: every guardrail x treatment arm, and the
- * error-count test. Each gets alpha / their number (Bonferroni), so the
- * probability that a harmless candidate is rolled back stays at or below
- * alpha over the whole rollout. */
-static double
-harm_tests(const struct core_experiment *e, const struct core_rollout_config *c)
-{
-    double n = 0;
-    for (size_t m = 0; m < e->n_metrics; m++)
-        if (e->metrics[m].role == CORE_ROLE_GUARDRAIL)
-            n += (double)(e->n_arms - 1);
-    if (c->error_metric[0] != '\0' && e->n_arms == 2 &&
-        e->strategy != CORE_STRATEGY_SHADOW)
-        n += 1;
-    return n > 0 ? n : 1;
-}
-
 static void
 guardrails(const struct core_experiment *e,
            const struct core_rollout_config *c,
@@ -149,7 +191,7 @@ guardrails(const struct core_experiment *e,
            struct core_rollout_evidence *ev, struct core_eval_report *rep)
 {
     size_t n = 0, safe = 0, harm = 0;
-    double alpha_harm = c->alpha / harm_tests(e, c);
+    double alpha_harm = c->rollback_alpha / harm_tests(e, c);
     for (size_t mi = 0; mi < e->n_metrics; mi++) {
         const struct core_metric *m = &e->metrics[mi];
         if (m->role != CORE_ROLE_GUARDRAIL)
@@ -165,10 +207,11 @@ guardrails(const struct core_experiment *e,
             bool lower_better = m->direction == CORE_DECREASE;
             double bound = c->margin * fabs(sc.mean);
             struct stats_msprt_opts oh = {
-                alpha_harm, c->tuning,
-                lower_better ? STATS_SIDE_GREATER : STATS_SIDE_LESS, 0, 0};
+                alpha_harm, c->tuning, core_guardrail_harm_side(m), 0, 0};
             struct stats_msprt_result rh;
-            if (stats_msprt_test(&sc, &st, &oh, &t->harm[mi][a], &rh, NULL) !=
+            struct stats_summary hc = sc, ht = st;
+            pool_binary(m, &hc, &ht);
+            if (stats_msprt_test(&hc, &ht, &oh, &t->harm[mi][a], &rh, NULL) !=
                 AB_OK)
                 continue;
             bool harmed = lower_better ? rh.abs.ci_low_running > bound
@@ -199,6 +242,11 @@ guardrails(const struct core_experiment *e,
                         len = sizeof(ev->failed_guardrail) - 1;
                     memcpy(ev->failed_guardrail, m->name, len);
                     ev->failed_guardrail[len] = '\0';
+                    snprintf(ev->failed_test, sizeof(ev->failed_test),
+                             "guardrail \"%s\" failed (%s)",
+                             ev->failed_guardrail,
+                             lower_better ? "significantly higher"
+                                          : "significantly lower");
                 }
             } else if (proven)
                 safe++;
@@ -213,6 +261,7 @@ guardrails(const struct core_experiment *e,
                                              rh.abs.ci_low_running,
                                              rh.abs.ci_high_running,
                                              p_safe,
+                                             rh.abs.p_running,
                                              bound,
                                              v};
         }
@@ -241,7 +290,11 @@ errors(const struct core_experiment *e, const struct core_rollout_config *c,
         return;
     if (r.p_value < t->errors_p)
         t->errors_p = r.p_value;
-    ev->errors_failed = t->errors_p <= c->alpha / harm_tests(e, c);
+    ev->errors_failed = t->errors_p <= c->rollback_alpha / harm_tests(e, c);
+    if (ev->errors_failed && ev->failed_test[0] == '\0')
+        snprintf(ev->failed_test, sizeof(ev->failed_test),
+                 "error metric \"%s\" failed (error count significantly "
+                 "higher)", c->error_metric);
     rep->errors_tested = true;
     rep->errors_c = r.errors_c;
     rep->errors_t = r.errors_t;
@@ -309,6 +362,113 @@ traffic(const struct core_experiment *e, const struct core_eval_input *in,
     ev->total_units = in->total_units;
 }
 
+/* The units per arm at which the harm test of metric m has plan_power at
+ * the stated harm (rollout.h), from the control's observed statistics and
+ * the observed candidate/control ratio. false when it cannot be planned
+ * yet (too few units to estimate the control). */
+static bool
+plan_metric(const struct core_experiment *e,
+            const struct core_rollout_config *c,
+            const struct core_eval_input *in, size_t mi, size_t cand,
+            double alpha_harm, struct core_eval_plan *p)
+{
+    const struct core_metric *m = &e->metrics[mi];
+    const struct core_eval_stats *sc = at(in, mi, e->control);
+    const struct core_eval_stats *st = at(in, mi, cand);
+    memset(p, 0, sizeof(*p));
+    p->metric = mi;
+    p->have_control = sc->n;
+    p->have_candidate = st->n;
+    p->units_control = p->units_candidate = INFINITY;
+    struct stats_summary s;
+    if (summary(m, sc, (double)c->min_test_units, &s) != AB_OK ||
+        !(st->n > 0))
+        return false;
+    double ratio = st->n / sc->n;
+    struct stats_power_plan pl = {0};
+    pl.alpha = alpha_harm;
+    pl.power = c->plan_power;
+    pl.ratio = ratio;
+    pl.side = core_guardrail_harm_side(m);
+    double sign = pl.side == STATS_SIDE_GREATER ? 1 : -1;
+    if (m->kind == CORE_METRIC_BINARY) {
+        /* the bad outcome's rate times plan_error_ratio. No bad outcome
+         * in either arm: nothing to multiply, the plan is min_test_units;
+         * none in the control only: planned at half an outcome (0.5 / n),
+         * which keeps the step waiting while the harm test looks */
+        bool dec = m->direction == CORE_DECREASE;
+        double bad_c = dec ? sc->sum : sc->n - sc->sum;
+        double bad_tn = dec ? st->sum : st->n - st->sum;
+        if (bad_c + bad_tn == 0) {
+            p->units_control = p->units_candidate = (double)c->min_test_units;
+            p->reached = sc->n >= p->units_control &&
+                         st->n >= p->units_candidate;
+            return true;
+        }
+        double bad = bad_c > 0 ? bad_c / sc->n : 0.5 / sc->n;
+        if (bad > 0.5)
+            bad = 0.5;
+        double bad_t = bad * c->plan_error_ratio;
+        if (bad_t > 1)
+            bad_t = 1;
+        pl.sd_c = sqrt(bad * (1 - bad));
+        pl.sd_t = sqrt(bad_t * (1 - bad_t));
+        pl.mde = sign * (bad_t - bad - c->margin * bad);
+        if (!(fabs(pl.mde) > 0))
+            pl.mde = sign * (bad_t - bad);
+    } else {
+        double sd = sqrt(s.var);
+        pl.sd_c = pl.sd_t = sd;
+        pl.mde = sign * c->plan_regression * fabs(s.mean);
+    }
+    p->harm_abs = pl.mde;
+    double n_power = 0, n_exp = 0;
+    if (!(pl.sd_c > 0 || pl.sd_t > 0) || !(fabs(pl.mde) > 0)) {
+        /* nothing varies (or a zero mean): the test needs no more units */
+        p->units_control = p->units_candidate = (double)c->min_test_units;
+    } else if (stats_power_n_msprt(&pl, c->tuning, &n_power, &n_exp, NULL) ==
+               AB_OK) {
+        p->units_control = ceil(n_power);
+        p->units_candidate = ceil(n_power * ratio);
+    } else {
+        return false;
+    }
+    if (p->units_control < (double)c->min_test_units)
+        p->units_control = (double)c->min_test_units;
+    if (p->units_candidate < (double)c->min_test_units)
+        p->units_candidate = (double)c->min_test_units;
+    p->reached = sc->n >= p->units_control && st->n >= p->units_candidate;
+    return true;
+}
+
+/* Whether every check that may roll back was informative (rollout.h). */
+static void
+plan(const struct core_experiment *e, const struct core_rollout_config *c,
+     const struct core_eval_input *in, struct core_rollout_evidence *ev,
+     struct core_eval_report *rep)
+{
+    ev->informative = true;
+    ev->planned_units = 0;
+    if (e->n_arms != 2)
+        return; /* plans are for two-arm rollouts */
+    size_t cand = core_rollout_candidate(e);
+    double alpha_harm = c->rollback_alpha / harm_tests(e, c);
+    for (size_t mi = 0; mi < e->n_metrics; mi++) {
+        const struct core_metric *m = &e->metrics[mi];
+        if (m->role != CORE_ROLE_GUARDRAIL &&
+            strcmp(m->name, c->error_metric) != 0)
+            continue;
+        struct core_eval_plan *p = &rep->plans[rep->n_plans];
+        bool ok = plan_metric(e, c, in, mi, cand, alpha_harm, p);
+        rep->n_plans++;
+        if (!ok || !p->reached)
+            ev->informative = false;
+        if (ok && isfinite(p->units_control) &&
+            p->units_control > ev->planned_units)
+            ev->planned_units = p->units_control;
+    }
+}
+
 ab_status
 core_rollout_evaluate(const struct core_experiment *e,
                       const struct core_rollout_config *c,
@@ -328,5 +488,10 @@ core_rollout_evaluate(const struct core_experiment *e,
     if (c->error_metric[0] != '\0' && e->n_arms == 2 &&
         e->strategy != CORE_STRATEGY_SHADOW)
         errors(e, c, in, tests, ev, rep);
+    rep->alpha_harm = c->rollback_alpha / harm_tests(e, c);
+    plan(e, c, in, ev, rep);
+    if (ev->primary == CORE_VERDICT_HARM && ev->failed_test[0] == '\0')
+        snprintf(ev->failed_test, sizeof(ev->failed_test),
+                 "the primary metric is significantly worse");
     return AB_OK;
 }

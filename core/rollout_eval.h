@@ -66,6 +66,8 @@ struct core_eval_line {
     double control_mean, effect, se;
     double ci_low, ci_high; /* running; one-sided for guardrails */
     double p_running;       /* primary: two-sided; guardrail: safety test */
+    double p_harm;          /* guardrail: the harm test's running p (the
+                               test that rolls back, at alpha_harm) */
     double margin_abs;
     enum core_verdict verdict;
 };
@@ -77,6 +79,17 @@ struct core_eval_report {
     double srm_chi2;
     bool errors_tested;
     double errors_c, errors_t, errors_p, errors_p_running;
+    double alpha_harm;      /* each harm test's level (Bonferroni) */
+    /* planning (core_rollout_config.plan_*): per tested metric, the units
+     * per arm at which its harm test has plan_power at the stated harm */
+    struct core_eval_plan {
+        size_t metric;
+        double harm_abs;          /* the stated harm, in metric units */
+        double units_control, units_candidate; /* planned */
+        double have_control, have_candidate;   /* observed */
+        bool reached;
+    } plans[CORE_EVAL_MAX_METRICS];
+    size_t n_plans;
 };
 
 struct core_eval_input {
@@ -92,6 +105,12 @@ struct core_eval_input {
 
 /* Evaluate; AB_EINVAL when e has more arms or metrics than the limits.
  * tests is read and updated; ev and rep are written. */
+/* The side on which a guardrail is harmed: treatment minus control is
+ * GREATER than zero for a "lower is better" (decrease) metric, LESS for an
+ * "higher is better" (increase) one. The one definition of a guardrail's
+ * sidedness: the rollout engine and GET /results both call it. */
+enum stats_side core_guardrail_harm_side(const struct core_metric *m);
+
 ab_status core_rollout_evaluate(const struct core_experiment *e,
                                 const struct core_rollout_config *c,
                                 const struct core_eval_input *in,

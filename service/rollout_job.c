@@ -199,7 +199,15 @@ report_json(const struct core_experiment *e,
             finite_or_null(l->p_running), "verdict",
             verdict_name(l->verdict, l->kind));
         if (l->kind == CORE_EVAL_GUARDRAIL) {
+            /* a guardrail's p_running is its harm test's (the test that
+             * rolls back, at alpha_harm), so a verdict "harm" never sits
+             * beside p = 1; the non-inferiority test is p_safe_running */
+            json_object_set_new(o, "p_running", finite_or_null(l->p_harm));
             json_object_set_new(o, "margin_abs", finite_or_null(l->margin_abs));
+            json_object_set_new(o, "p_safe_running",
+                                finite_or_null(l->p_running));
+            json_object_set_new(o, "p_harm_running",
+                                finite_or_null(l->p_harm));
             json_array_append_new(guard, o);
         } else
             json_array_append_new(prim, o);
@@ -210,6 +218,27 @@ report_json(const struct core_experiment *e,
                           srm_units ? srm_units : json_null(), "min_units",
                           ev->min_units, "total_units", ev->total_units,
                           "alpha", c->alpha);
+    json_object_set_new(d, "alpha_harm", finite_or_null(rep->alpha_harm));
+    json_object_set_new(d, "rollback_alpha", json_real(c->rollback_alpha));
+    json_t *plans = json_array();
+    for (size_t i = 0; i < rep->n_plans; i++) {
+        const struct core_eval_plan *p = &rep->plans[i];
+        json_array_append_new(
+            plans,
+            json_pack("{s:s,s:o,s:o,s:o,s:f,s:f,s:b}", "metric",
+                      e->metrics[p->metric].name, "harm_abs",
+                      finite_or_null(p->harm_abs), "units_control",
+                      finite_or_null(p->units_control), "units_candidate",
+                      finite_or_null(p->units_candidate), "have_control",
+                      p->have_control, "have_candidate", p->have_candidate,
+                      "reached", p->reached));
+    }
+    json_object_set_new(
+        d, "plan",
+        json_pack("{s:f,s:f,s:f,s:b,s:f,s:o}", "power", c->plan_power,
+                  "error_ratio", c->plan_error_ratio, "regression",
+                  c->plan_regression, "informative", ev->informative,
+                  "units_per_arm", ev->planned_units, "metrics", plans));
     if (rep->errors_tested)
         json_object_set_new(
             d, "errors",
@@ -394,7 +423,8 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
         e->arms[cand].weight != cfg.steps[0]) {
         /* a canary starts at its first step */
         dec.action = CORE_ACTION_ADVANCE;
-        dec.reason = "rollout started: first step";
+        snprintf(dec.reason, sizeof(dec.reason), "%s",
+                 "rollout started: first step");
         dec.candidate_weight = cfg.steps[0];
         dec.next = st;
     } else {
@@ -528,6 +558,18 @@ rollout_status_json(struct db *db, const struct core_experiment *e,
         else if (cfg.require_evidence)
             snprintf(waiting, sizeof(waiting),
                      "evidence that every guardrail is safe");
+        else if (e->strategy == CORE_STRATEGY_CANARY &&
+                 st.step < cfg.n_steps && cfg.steps[st.step] < CORE_SCALE &&
+                 (st.step + 1 >= cfg.n_steps ||
+                  cfg.steps[st.step + 1] >= CORE_SCALE) &&
+                 json_is_false(json_object_get(
+                     json_object_get(evidence, "plan"), "informative")))
+            snprintf(waiting, sizeof(waiting),
+                     "the planned power of the last partial step: %.0f "
+                     "units per arm (evidence.plan)",
+                     num_or(json_object_get(json_object_get(evidence, "plan"),
+                                            "units_per_arm"),
+                            0));
         else
             snprintf(waiting, sizeof(waiting), "the next analysis tick");
     }
@@ -538,4 +580,47 @@ rollout_status_json(struct db *db, const struct core_experiment *e,
                      "seconds_in_phase", in_phase_s, "approved", st.approved,
                      "waiting_for", waiting, "evidence",
                      evidence ? evidence : json_null());
+}
+
+bool
+rollout_job_owns_weights(const struct core_experiment *e, const char *state)
+{
+    if (strcmp(state, "running") != 0 && strcmp(state, "paused") != 0)
+        return false;
+    return e->strategy == CORE_STRATEGY_CANARY ||
+           e->strategy == CORE_STRATEGY_BLUE_GREEN ||
+           e->strategy == CORE_STRATEGY_SHADOW;
+}
+
+ab_status
+rollout_job_prepare_start(struct db *db, const char *key)
+{
+    struct db_experiment row = {0};
+    ab_status rc = db_experiment_get(db, key, &row);
+    if (rc != AB_OK)
+        return rc == AB_ENOTFOUND ? AB_OK : rc; /* start answers 404 */
+    struct core_experiment *e = NULL;
+    json_t *doc = json_loads(row.definition, 0, NULL);
+    char err[256];
+    struct core_rollout_config cfg;
+    if (strcmp(row.state, "draft") != 0 || doc == NULL ||
+        api_experiment_parse(doc, &e, err, sizeof(err)) != AB_OK ||
+        e->strategy != CORE_STRATEGY_CANARY || e->n_arms != 2 ||
+        api_rollout_config(e, &cfg) != AB_OK || cfg.n_steps == 0 ||
+        e->arms[core_rollout_candidate(e)].weight == cfg.steps[0])
+        goto done;
+    char *weights = NULL;
+    char *definition = reweighted(e, cfg.steps[0], NULL, &weights);
+    struct db_experiment upd = {0};
+    rc = db_experiment_update(db, key, row.version, definition, weights,
+                              "{\"start\":\"weights set to the first step\"}",
+                              &upd);
+    db_experiment_clear(&upd);
+    free(definition);
+    free(weights);
+done:
+    json_decref(doc);
+    core_experiment_free(e);
+    db_experiment_clear(&row);
+    return rc;
 }

@@ -15,6 +15,7 @@
 #define SERVICE_ROLLOUT_JOB_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/experiment.h"
@@ -33,5 +34,19 @@ void rollout_job_tick(void *arg, struct db *db, int64_t now_ms);
  * the last tick's evidence. New reference; json null if none yet. */
 json_t *rollout_status_json(struct db *db, const struct core_experiment *e,
                             int64_t now_ms);
+
+/* Before a draft canary starts: its weights become the first step's, in
+ * the stored definition, so the start serves steps[0] at once (never the
+ * declared weights until the first tick, which would move units out of
+ * the candidate when the first step is smaller). AB_OK when done or when
+ * there is nothing to do (not a draft canary, or already at steps[0]);
+ * AB_ECONFLICT when the experiment changed concurrently; AB_EDB. */
+ab_status rollout_job_prepare_start(struct db *db, const char *key);
+
+/* Whether the arm weights of e, in this life-cycle state, belong to the
+ * rollout engine (a running or paused canary, blue-green or shadow): a
+ * manual change would be overridden at the next tick and move units. */
+bool rollout_job_owns_weights(const struct core_experiment *e,
+                              const char *state);
 
 #endif /* SERVICE_ROLLOUT_JOB_H */

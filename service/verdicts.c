@@ -107,8 +107,7 @@ verdicts_record(const struct core_experiment *e,
     r->v.share = share;
     /* a tick where no rule fired has no reason of its own */
     snprintf(r->v.reason, sizeof(r->v.reason), "%s",
-             d->reason && *d->reason ? d->reason
-                                     : "no rule fired at the last evaluation");
+             d->reason[0] ? d->reason : "no rule fired at the last evaluation");
     r->v.decided_at_ms = now_ms;
     r->v.version = e->version;
     r->v.action = core_rollout_action_name(d->action);

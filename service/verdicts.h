@@ -25,7 +25,7 @@ struct verdict {
     const char *phase;         /* static; "" when no decision is known */
     int64_t step;              /* -1 when unknown */
     double share;              /* candidate share, percent of traffic */
-    char reason[256];
+    char reason[CORE_KEY_MAX + 224]; /* as struct core_rollout_decision */
     int64_t decided_at_ms;     /* 0: no decision in memory */
     int64_t version;           /* experiment row version decided on */
     const char *action;        /* the last action ("none" for a tick

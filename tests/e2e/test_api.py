@@ -216,6 +216,19 @@ class Api(unittest.TestCase):
             "metrics": [{"name": "click", "kind": "binary",
                          "direction": "increase", "role": "primary",
                          "covariate": None}],
+            # the rollout settings in force, defaults written out (issue 10)
+            "rollout": {
+                "alpha": 0.05, "tuning": 5000, "margin": 0,
+                "auto_promote": True, "max_duration_s": 0, "max_units": 0,
+                "steps": [1, 5, 10, 25, 50, 100], "step_min_s": 60,
+                "step_min_units": 100, "step_max_s": 0,
+                "require_evidence": False, "manual_approval": False,
+                "adaptive": False, "error_metric": None, "smoke_s": 60,
+                "rollback_window_s": 600, "shadow_min_s": 60,
+                "shadow_min_units": 100, "then": "canary",
+                "no_traffic_s": 0, "min_test_units": 100,
+                "rollback_alpha": 0.02, "plan_power": 0.99,
+                "plan_error_ratio": 2, "plan_regression": 0.1},
             "state": "draft", "version": 1, "weights_version": 1}
         for k, v in want.items():
             self.assertEqual(got[k], v, k)

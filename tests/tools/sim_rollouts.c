@@ -12,6 +12,9 @@
  * promote, roll back, stop). Seeded: the same seed gives the same report.
  *
  *   sim_rollouts [--runs N] [--seed S] [--rate UNITS_PER_TICK] [--out FILE]
+ *
+ * With SIM_REASONS set in the environment, the reason of every ending is
+ * printed to stderr (to see why harmless candidates were rolled back).
  */
 #include <getopt.h>
 #include <math.h>
@@ -40,6 +43,7 @@ struct outcome {
     enum core_rollout_action end; /* PROMOTE, ROLLBACK, STOP, PAUSE, NONE */
     int ticks;
     double cand_units; /* units the candidate served */
+    double units;      /* units of both arms */
 };
 
 static struct core_metric metrics[N_METRICS] = {
@@ -86,7 +90,7 @@ simulate(const struct scenario *sc, double rate, gsl_rng *r)
     int64_t version = 1;
     periods[0] = (struct stats_count_period){0, 0, arms[1].weight / 1e6};
     n_periods = 1;
-    struct outcome out = {CORE_ACTION_NONE, MAX_TICKS, 0};
+    struct outcome out = {CORE_ACTION_NONE, MAX_TICKS, 0, 0};
 
     for (int tick = 1; tick <= MAX_TICKS; tick++) {
         /* arrivals: blue-green smoke and shadow mirror 10 % of traffic to
@@ -162,8 +166,11 @@ simulate(const struct scenario *sc, double rate, gsl_rng *r)
         case CORE_ACTION_STOP:
         case CORE_ACTION_PAUSE:
             out.end = d.action;
+            if (getenv("SIM_REASONS"))
+                fprintf(stderr, "REASON %s: %s\n", sc->name, d.reason);
             out.ticks = tick;
             out.cand_units = cand_units;
+            out.units = total;
             return out;
         case CORE_ACTION_NONE:
         case CORE_ACTION_WAIT:
@@ -177,6 +184,7 @@ simulate(const struct scenario *sc, double rate, gsl_rng *r)
 struct summary {
     int runs, promoted, rolled_back, stopped, paused, open;
     double ticks_promote, ticks_rollback, units_rollback;
+    double units_promote, total_rollback;
 };
 
 static struct summary
@@ -190,11 +198,13 @@ run_many(const struct scenario *sc, int runs, double rate, gsl_rng *r)
         case CORE_ACTION_PROMOTE:
             s.promoted++;
             s.ticks_promote += o.ticks;
+            s.units_promote += o.units;
             break;
         case CORE_ACTION_ROLLBACK:
             s.rolled_back++;
             s.ticks_rollback += o.ticks;
             s.units_rollback += o.cand_units;
+            s.total_rollback += o.units;
             break;
         case CORE_ACTION_STOP: s.stopped++; break;
         case CORE_ACTION_PAUSE: s.paused++; break;
@@ -249,6 +259,7 @@ main(int argc, char **argv)
         {"canary, latency +5 %", CORE_STRATEGY_CANARY, 0.05, 0, 0},
         {"canary, latency +10 %", CORE_STRATEGY_CANARY, 0.10, 0, 0},
         {"canary, errors x2", CORE_STRATEGY_CANARY, 0, 1.0, 0},
+        {"canary, errors x3", CORE_STRATEGY_CANARY, 0, 2.0, 0},
         {"canary, errors x4", CORE_STRATEGY_CANARY, 0, 3.0, 0},
         {"canary, better (latency -5 %)", CORE_STRATEGY_CANARY, -0.05, 0, 0},
         {"blue_green, harmless", CORE_STRATEGY_BLUE_GREEN, 0, 0, 0},
@@ -268,28 +279,33 @@ main(int argc, char **argv)
     fprintf(out,
             "| scenario | runs | promoted | rolled back | stopped | paused "
             "| undecided | mean time to promote (s) | mean time to roll back "
-            "(s) | candidate units before roll back |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n");
+            "(s) | candidate units before roll back | units to promote | "
+            "units to roll back |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < AB_ARRAY_LEN(scenarios); i++) {
         const struct scenario *sc = &scenarios[i];
         fprintf(stderr, "\rsim_rollouts: %zu/%zu %-40s", i + 1,
                 AB_ARRAY_LEN(scenarios), sc->name);
         struct summary s = run_many(sc, runs, rate, r);
-        char tp[32] = "-", tr[32] = "-", ur[32] = "-";
-        if (s.promoted)
+        char tp[32] = "-", tr[32] = "-", ur[32] = "-", up[32] = "-",
+             ut[32] = "-";
+        if (s.promoted) {
             snprintf(tp, sizeof(tp), "%.0f",
                      s.ticks_promote / s.promoted * TICK_S);
+            snprintf(up, sizeof(up), "%.0f", s.units_promote / s.promoted);
+        }
         if (s.rolled_back) {
             snprintf(tr, sizeof(tr), "%.0f",
                      s.ticks_rollback / s.rolled_back * TICK_S);
             snprintf(ur, sizeof(ur), "%.0f", s.units_rollback / s.rolled_back);
+            snprintf(ut, sizeof(ut), "%.0f", s.total_rollback / s.rolled_back);
         }
         fprintf(out, "| %s (%s) | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %s "
-                     "| %s | %s |\n",
+                     "| %s | %s | %s | %s |\n",
                 sc->name, strategy_label(sc->strategy), s.runs,
                 (double)s.promoted / runs, (double)s.rolled_back / runs,
                 (double)s.stopped / runs, (double)s.paused / runs,
-                (double)s.open / runs, tp, tr, ur);
+                (double)s.open / runs, tp, tr, ur, up, ut);
         fflush(out);
     }
     fprintf(stderr, "\n");

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codec/experiment_json.h"
+#include "codec/rollout_json.h"
 #include "core/assign.h"
 
 /* A valid definition every error case starts from. */
@@ -710,6 +711,13 @@ test_definition_is_canonical(void **state)
     (void)state;
     struct core_experiment *e = parse_ok(load(full_doc));
     json_t *def = api_experiment_definition(e);
+    /* the rollout settings in force are written out, defaults included */
+    struct core_rollout_config rc_default;
+    core_rollout_config_default(&rc_default);
+    json_t *want_rollout = api_rollout_json(&rc_default);
+    assert_true(json_equal(json_object_get(def, "rollout"), want_rollout));
+    json_decref(want_rollout);
+    json_object_del(def, "rollout");
     json_t *want = load(
         "{\"key\":\"search.rank-3\",\"description\":\"r\\u00e9sum\\u00e9 "
         "ranker\",\"strategy\":\"canary\",\"unit_type\":\"session\","

@@ -311,6 +311,87 @@ set_normal(size_t m, size_t a, double n, double mu)
     s->units_with_events = n;
 }
 
+/* issue 10: the candidate takes all traffic only after the last partial
+ * step's checks were informative (planned power reached). */
+static void
+test_last_partial_step_waits_for_planned_power(void **state)
+{
+    (void)state;
+    struct core_experiment e = experiment(CORE_STRATEGY_CANARY);
+    struct core_rollout_config c;
+    core_rollout_config_default(&c);
+    struct core_rollout_state st;
+    core_rollout_state_init(&e, &c, 0, &st);
+    st.step = c.n_steps - 2; /* 50 %, the last partial step */
+    struct core_rollout_evidence ev = evidence(600000, 100000);
+    ev.informative = false;
+    struct core_rollout_decision d;
+    core_rollout_decide(&e, &c, &st, &ev, &d);
+    assert_int_equal(d.action, CORE_ACTION_NONE);
+    /* ... and with manual approval it does not even ask before */
+    c.manual_approval = true;
+    core_rollout_decide(&e, &c, &st, &ev, &d);
+    assert_int_equal(d.action, CORE_ACTION_NONE);
+    c.manual_approval = false;
+    /* a step_max_s bounds the wait: pause, never promote */
+    c.step_max_s = 300;
+    core_rollout_decide(&e, &c, &st, &ev, &d);
+    assert_int_equal(d.action, CORE_ACTION_PAUSE);
+    c.step_max_s = 0;
+    ev.informative = true;
+    core_rollout_decide(&e, &c, &st, &ev, &d);
+    assert_int_equal(d.action, CORE_ACTION_ADVANCE);
+    assert_int_equal(d.candidate_weight, CORE_SCALE);
+    /* earlier steps advance on time and units alone */
+    st.step = 0;
+    ev.informative = false;
+    core_rollout_decide(&e, &c, &st, &ev, &d);
+    assert_int_equal(d.action, CORE_ACTION_ADVANCE);
+}
+
+/* issue 10: a rollback says which check failed. */
+static void
+test_rollback_reason_names_the_failure(void **state)
+{
+    (void)state;
+    struct core_experiment e = experiment(CORE_STRATEGY_CANARY);
+    struct core_rollout_config c;
+    core_rollout_config_default(&c);
+    memset(stats, 0, sizeof(stats));
+    set_normal(0, 0, 2000, 100);
+    set_normal(0, 1, 2000, 200); /* twice as slow */
+    set_normal(1, 0, 2000, 0.1);
+    set_normal(1, 1, 2000, 0.1);
+    double srm[2] = {1800, 200};
+    struct core_eval_input in = {stats, srm, 2000, 1, NULL, 0, 1000};
+    struct core_eval_tests t;
+    core_eval_tests_init(&t);
+    struct core_rollout_evidence ev;
+    static struct core_eval_report rep;
+    assert_int_equal(core_rollout_evaluate(&e, &c, &in, &t, &ev, &rep), AB_OK);
+    struct core_rollout_state st;
+    core_rollout_state_init(&e, &c, 0, &st);
+    struct core_rollout_decision d;
+    core_rollout_decide(&e, &c, &st, &ev, &d);
+    assert_int_equal(d.action, CORE_ACTION_ROLLBACK);
+    assert_non_null(strstr(d.reason, "guardrail \"latency\" failed"));
+    /* the evidence line of the failed guardrail carries the harm test's
+     * small p, not the non-inferiority test's p = 1 */
+    bool seen = false;
+    for (size_t i = 0; i < rep.n_lines; i++)
+        if (rep.lines[i].kind == CORE_EVAL_GUARDRAIL) {
+            assert_int_equal(rep.lines[i].verdict, CORE_VERDICT_HARM);
+            assert_true(rep.lines[i].p_harm <= rep.alpha_harm);
+            seen = true;
+        }
+    assert_true(seen);
+    /* the harm side is the one definition /results uses too */
+    assert_int_equal(core_guardrail_harm_side(&guard[0]), STATS_SIDE_GREATER);
+    struct core_metric up = guard[0];
+    up.direction = CORE_INCREASE;
+    assert_int_equal(core_guardrail_harm_side(&up), STATS_SIDE_LESS);
+}
+
 static void
 test_evaluate_flags_a_worse_guardrail(void **state)
 {
@@ -340,8 +421,11 @@ test_evaluate_flags_a_worse_guardrail(void **state)
     core_eval_tests_init(&t);
     core_rollout_evaluate(&e, &c, &in, &t, &ev, &rep);
     assert_int_equal(ev.guardrails, CORE_VERDICT_WIN);
-    /* ... but not a 2 % margin: +3 is significantly beyond +2 */
+    /* ... but not a 2 % margin: +3 is significantly beyond +2 (z = 3.2,
+     * at the harm level these numbers were worked for: 0.05 shared by the
+     * harm tests, the default before rollback_alpha became 0.02) */
     c.margin = 0.02;
+    c.rollback_alpha = 0.05;
     core_eval_tests_init(&t);
     core_rollout_evaluate(&e, &c, &in, &t, &ev, &rep);
     assert_int_equal(ev.guardrails, CORE_VERDICT_HARM);
@@ -418,6 +502,8 @@ main(void)
         cmocka_unit_test(test_shadow_converts_or_stops),
         cmocka_unit_test(test_no_traffic_pauses),
         cmocka_unit_test(test_evaluate_flags_a_worse_guardrail),
+        cmocka_unit_test(test_last_partial_step_waits_for_planned_power),
+        cmocka_unit_test(test_rollback_reason_names_the_failure),
         cmocka_unit_test(test_evaluate_running_state_keeps_a_rejection),
         cmocka_unit_test(test_evaluate_error_counts),
     };
