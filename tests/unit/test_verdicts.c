@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include <stdlib.h>
@@ -36,7 +37,7 @@ decision(enum core_rollout_action a, size_t step, uint32_t weight)
 {
     struct core_rollout_decision d = {0};
     d.action = a;
-    d.reason = "because";
+    snprintf(d.reason, sizeof(d.reason), "because");
     d.candidate_weight = weight;
     d.next.phase = CORE_PHASE_RAMP;
     d.next.step = step;
@@ -124,7 +125,7 @@ test_a_tick_without_a_rule_says_so(void **state)
     struct verdict v;
     struct core_experiment e = canary(CORE_STATE_RUNNING, 5);
     struct core_rollout_decision d = decision(CORE_ACTION_NONE, 2, 0);
-    d.reason = "";
+    d.reason[0] = '\0';
     verdicts_record(&e, &d, AB_OK, 500);
     verdicts_get(&e, &v);
     assert_string_equal(v.verdict, "continue");
