@@ -19,16 +19,26 @@
 #         COPY'd by BENCH_COPY_CLIENTS libpq connections, BENCH_COPY_XACT
 #         rows per transaction, into a fresh plain table of the same layout
 #         and index (see bench/copy_ceiling.c for what that includes)
+#      During (a) one psql session samples the fold's lag every 0.2 s
+#      (arbiter.fold_lag()); after it the script waits until the leader's
+#      fold has taken every committed event, and PostgreSQL's CPU is split
+#      into the leader backend's (the fold; found by its advisory lock) and
+#      the rest (the acknowledging writer, WAL writer, checkpointer,
+#      autovacuum). The COPY target has both indexes of events_raw.
 #   4. after the last round: arbiter.arm_stats against the from-scratch
-#      arbiter.arm_stats_recompute() for bench-0 (the incremental aggregates
+#      arbiter.arm_stats_recompute() for bench-0 (the folded aggregates
 #      must stay exact under load)
-#   5. the client ceiling: ingest_load against its own in-process sink
+#   5. the client ceiling: ingest_load against its own in-process sink;
+#      then the 202 latency with the load paced (ingest_load --rate) at
+#      50 % and 90 % of the median measured rate
 #   6. a table of medians over rounds (min..max): the ratio committed
 #      events/s / COPY rows/s, and, since wall-clock rates on a shared
 #      2-core machine move with whatever else runs, the CPU seconds per
 #      event that each side spent (PostgreSQL: every process of the
-#      cluster; arbiter; the clients), from /proc/PID/stat. Everything
-#      stops on exit.
+#      cluster; arbiter; the clients), from /proc/PID/stat; the issue-11
+#      targets (ratio >= 0.25, fold lag p99 <= 2 s, PostgreSQL CPU per
+#      event <= 3x COPY's per row) met or not; last line `ratio 0.NN`.
+#      Everything stops on exit.
 #
 # Environment: BENCH_RUNS (3), BENCH_DURATION (15), BENCH_CLIENTS (8),
 # BENCH_BATCH (1000), BENCH_EXPERIMENTS (4), BENCH_UNITS (100000),

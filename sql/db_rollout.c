@@ -144,7 +144,14 @@ rollout_save(struct db *db, const struct db_rollout *r, const char *id)
                 " ON CONFLICT (experiment_id) DO UPDATE SET"
                 " phase = excluded.phase, step = excluded.step,"
                 " phase_started_at = excluded.phase_started_at,"
-                " approved = excluded.approved,"
+                /* an approval committed while the engine evaluated the
+                 * same step must survive its save (lost update, found when
+                 * the fold job shifted the leader's tick: test_rollouts'
+                 * manual approval was overwritten) */
+                " approved = excluded.approved OR"
+                "  (rollout_state.approved AND"
+                "   rollout_state.step = excluded.step AND"
+                "   excluded.phase = 'waiting_approval'),"
                 " last_units = excluded.last_units,"
                 " last_units_at = excluded.last_units_at,"
                 " tests = excluded.tests, evidence = excluded.evidence,"
