@@ -6,7 +6,7 @@
 --       the p-value and the verdict -- the numbers of
 --       GET /v1/experiments/{key}/results at its defaults (method msprt,
 --       alpha 0.05, tuning 5000: the always-valid p-value and interval of
---       the current look; guardrails one-sided in their direction; Holm
+--       the current look; guardrails one-sided in their harmful direction; Holm
 --       across the comparisons of a metric when there are more than two
 --       arms), computed here from arbiter.arm_stats.
 --   arbiter.rollout_timeline     every decision of an experiment in time
@@ -148,9 +148,13 @@ pairs AS (
            t.arm, c.arm AS control_arm, t.covariate,
            c.n AS control_n, c.mean AS control_mean, c.var AS control_var,
            t.n, t.mean, t.var,
+           -- a guardrail is tested one-sided in its HARMFUL direction,
+           -- as /results and the rollout engine do
+           -- (core_guardrail_harm_side): a 'decrease' metric is harmed by
+           -- an increase, an 'increase' one by a decrease
            CASE WHEN t.role = 'guardrail'
-                THEN CASE WHEN t.direction = 'decrease' THEN 'less'
-                          ELSE 'greater' END
+                THEN CASE WHEN t.direction = 'decrease' THEN 'greater'
+                          ELSE 'less' END
                 ELSE 'two' END AS sided,
            count(*) OVER (PARTITION BY t.experiment_id, t.metric) + 1
                AS n_arms,
