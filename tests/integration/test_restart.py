@@ -30,7 +30,7 @@ METRICS = [{"name": "rev", "kind": "sum"}]
 
 def listening_pids(log_text):
     return [int(m) for m in re.findall(
-        r'"msg":"listening".*?"pid":"(\d+)"', log_text)]
+        r'"msg": ?"listening".*?"pid": ?"?(\d+)', log_text)]
 
 
 def alive(pid):
