@@ -46,8 +46,6 @@ const struct api_route api_routes[] = {
     { "OPTIONS", "/ofrep/v1/evaluate/flags",        api_ofrep_preflight,      0,          API_SCOPE_NONE,   API_BODY_NONE, false, .cors = true },
     { "GET",   "/ofrep/v1/configuration",           api_ofrep_configuration,  0,          API_SCOPE_CLIENT, API_BODY_NONE, false, .cors = true },
     { "POST",  "/v1/track",                         api_ofrep_track,          1 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, false },
-    { "GET",   "/v1/experiments/:key/exposures",    api_experiment_exposures, 0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
-    { "GET",   "/v1/experiments/:key/bandit",       api_bandit_get,           0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
     { "POST",  "/v1/models",                        api_model_register,       64 * KB,    API_SCOPE_ADMIN,  API_BODY_JSON, true  },
     { "GET",   "/v1/models",                        api_model_list,           0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
     { "GET",   "/v1/models/:model",                 api_model_get,            0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },

@@ -113,7 +113,11 @@ def canary(key, control_model, candidate_model):
                          "direction": "decrease", "role": "guardrail"}],
             "rollout": {"steps": [10, 50, 100], "step_min_s": 1,
                         "step_min_units": 40, "error_metric": "errors",
-                        "min_test_units": 30}}
+                        "min_test_units": 30,
+                        # these tests are about the registry, not power: plan
+                        # the last partial step for a 5x harm at power 0.8
+                        # (the defaults, 2x at 0.99, need ~30,000 units)
+                        "plan_error_ratio": 5, "plan_power": 0.8}}
 
 
 def register(c, name, version, /, **extra):
