@@ -101,7 +101,7 @@ TOOL_BINS := $(TEST_TOOLS:%=$(BUILD)/tests/%)
 # `make test`: the binary also builds with clang (warnings are errors there
 # too), an unsanitized -O1 build serves the valgrind suite, and everything
 # runs under ASan+UBSan.
-test: check-deps check-layers
+test: check-deps check-layers check-func-length
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang build/clang/bin/arbiter
 	@$(MAKE) --no-print-directory BUILD=build/vg OPT="-O1 -g" build/vg/bin/arbiter
 	@$(MAKE) --no-print-directory SANITIZE=1 BUILD=build/test run-tests
@@ -120,8 +120,8 @@ check-deps:
 check-layers:
 	$(Q)scripts/check-layers.sh
 
-# Product functions longer than 120 lines (not yet part of `make test`:
-# see scripts/check-func-length.py for how a function is counted).
+# No product function longer than 120 lines (part of `make test`; see
+# scripts/check-func-length.py for how a function is counted).
 .PHONY: check-func-length
 check-func-length:
 	$(Q)scripts/check-func-length.py

@@ -347,6 +347,42 @@ attr_value(json_t *v, char *slot, size_t n)
 #define ATTR_MAX 64
 #define ATTR_VALUE_MAX 256
 
+/* Validates the optional "attributes" object into attrs[ATTR_MAX] (the
+ * values live in thread-local storage until the next call); replies 400
+ * and returns false when it is not an object of scalars. */
+static bool
+read_attributes(json_t *ja, struct core_attr *attrs, size_t *n_attrs,
+                struct api_resp *resp)
+{
+    static _Thread_local char values[ATTR_MAX][ATTR_VALUE_MAX];
+    const char *k;
+    json_t *jv;
+    size_t n = 0;
+    if (ja && !json_is_object(ja) && !json_is_null(ja)) {
+        api_reply_error(resp, 400, "invalid", "attributes: must be an object");
+        return false;
+    }
+    if (json_object_size(ja) > ATTR_MAX) {
+        api_reply_error(resp, 400, "invalid",
+                        "attributes: at most %d attributes", ATTR_MAX);
+        return false;
+    }
+    json_object_foreach(ja, k, jv) {
+        if (!attr_value(jv, values[n], ATTR_VALUE_MAX)) {
+            api_reply_error(resp, 400, "invalid",
+                            "attributes.%s: must be a string (under %d "
+                            "bytes), number or boolean",
+                            strlen(k) < 64 ? k : "(long name)", ATTR_VALUE_MAX);
+            return false;
+        }
+        attrs[n].key = k;
+        attrs[n].value = values[n];
+        n++;
+    }
+    *n_attrs = n;
+    return true;
+}
+
 void
 api_assign_post(struct api_ctx *ctx, const struct api_req *req,
                 struct api_resp *resp)
@@ -377,31 +413,11 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
                         "unit: must be 1 to %d bytes of UTF-8", CORE_UNIT_MAX);
         return;
     }
-    json_t *ja = json_object_get(doc, "attributes");
-    if (ja && !json_is_object(ja) && !json_is_null(ja)) {
-        api_reply_error(resp, 400, "invalid", "attributes: must be an object");
-        return;
-    }
-    if (json_object_size(ja) > ATTR_MAX) {
-        api_reply_error(resp, 400, "invalid",
-                        "attributes: at most %d attributes", ATTR_MAX);
-        return;
-    }
     struct core_attr attrs[ATTR_MAX];
-    static _Thread_local char values[ATTR_MAX][ATTR_VALUE_MAX];
     size_t n_attrs = 0;
-    json_object_foreach(ja, k, jv) {
-        if (!attr_value(jv, values[n_attrs], ATTR_VALUE_MAX)) {
-            api_reply_error(resp, 400, "invalid",
-                            "attributes.%s: must be a string (under %d "
-                            "bytes), number or boolean",
-                            strlen(k) < 64 ? k : "(long name)", ATTR_VALUE_MAX);
-            return;
-        }
-        attrs[n_attrs].key = k;
-        attrs[n_attrs].value = values[n_attrs];
-        n_attrs++;
-    }
+    if (!read_attributes(json_object_get(doc, "attributes"), attrs, &n_attrs,
+                         resp))
+        return;
     json_t *je = json_object_get(doc, "experiments");
     if (je && !json_is_array(je) && !json_is_null(je)) {
         api_reply_error(resp, 400, "invalid",

@@ -152,11 +152,9 @@ short_name(const char *s)
     return strlen(s) <= 64 ? s : "(too long)";
 }
 
-/* Check one event; on success fill *out (owned strings). */
+/* An event is an object with only the known fields. */
 static bool
-check_event(struct app *app, const struct snapshot *s, json_t *ev,
-            size_t index, int64_t now, struct rejects *r,
-            struct ingest_event *out)
+check_fields(json_t *ev, size_t index, struct rejects *r)
 {
     static const char *const fields[] = {"id",  "experiment", "unit",
                                          "metric", "value",  "arm",
@@ -177,6 +175,79 @@ check_event(struct app *app, const struct snapshot *s, json_t *ev,
             return false;
         }
     }
+    return true;
+}
+
+/* The optional "value": a finite number that survives squaring; *value
+ * keeps its default when the field is absent or null. */
+static bool
+check_value(json_t *jvalue, size_t index, struct rejects *r, double *value)
+{
+    if (jvalue == NULL || json_is_null(jvalue))
+        return true;
+    if (!json_is_number(jvalue)) {
+        reject(r, index, "invalid_type", "value: must be a number");
+        return false;
+    }
+    double v = json_number_value(jvalue);
+    if (!isfinite(v) || fabs(v) > VALUE_ABS_MAX) {
+        reject(r, index, "value_out_of_range",
+               "value: must be finite and at most 1e15 in magnitude");
+        return false;
+    }
+    if (v != 0 && fabs(v) < VALUE_ABS_MIN) {
+        reject(r, index, "value_out_of_range",
+               "value: nonzero values must be at least 1e-100 in "
+               "magnitude (smaller ones underflow when squared)");
+        return false;
+    }
+    *value = v;
+    return true;
+}
+
+/* The optional "ts": RFC 3339 or epoch milliseconds, not in the future
+ * beyond the skew and not older than retention; *ts keeps its default
+ * (now) when the field is absent or null. */
+static bool
+check_ts(const struct app *app, json_t *jts, size_t index, int64_t now,
+         struct rejects *r, int64_t *ts_out)
+{
+    if (jts == NULL || json_is_null(jts))
+        return true;
+    int64_t ts = now;
+    if (json_is_integer(jts))
+        ts = (int64_t)json_integer_value(jts);
+    else if (!json_is_string(jts) ||
+             !parse_rfc3339(json_string_value(jts), &ts)) {
+        reject(r, index, "invalid_timestamp",
+               "ts: must be RFC 3339 or epoch milliseconds");
+        return false;
+    }
+    if (ts > now + FUTURE_SKEW_MS) {
+        reject(r, index, "future_timestamp",
+               "ts: more than 5 minutes in the future");
+        return false;
+    }
+    int64_t oldest =
+        now - (int64_t)app->cfg.event_retention_days * 86400000LL;
+    if (ts < oldest || ts < EPOCH_2000_MS) {
+        reject(r, index, "ancient_timestamp",
+               "ts: older than the %d-day retention",
+               app->cfg.event_retention_days);
+        return false;
+    }
+    *ts_out = ts;
+    return true;
+}
+
+/* Check one event; on success fill *out (owned strings). */
+static bool
+check_event(struct app *app, const struct snapshot *s, json_t *ev,
+            size_t index, int64_t now, struct rejects *r,
+            struct ingest_event *out)
+{
+    if (!check_fields(ev, index, r))
+        return false;
     json_t *jexp = json_object_get(ev, "experiment");
     json_t *junit = json_object_get(ev, "unit");
     json_t *jmetric = json_object_get(ev, "metric");
@@ -238,24 +309,8 @@ check_event(struct app *app, const struct snapshot *s, json_t *ev,
         }
     }
     double value = 1;
-    if (jvalue && !json_is_null(jvalue)) {
-        if (!json_is_number(jvalue)) {
-            reject(r, index, "invalid_type", "value: must be a number");
-            return false;
-        }
-        value = json_number_value(jvalue);
-        if (!isfinite(value) || fabs(value) > VALUE_ABS_MAX) {
-            reject(r, index, "value_out_of_range",
-                   "value: must be finite and at most 1e15 in magnitude");
-            return false;
-        }
-        if (value != 0 && fabs(value) < VALUE_ABS_MIN) {
-            reject(r, index, "value_out_of_range",
-                   "value: nonzero values must be at least 1e-100 in "
-                   "magnitude (smaller ones underflow when squared)");
-            return false;
-        }
-    }
+    if (!check_value(jvalue, index, r, &value))
+        return false;
     const char *arm = NULL;
     if (jarm && !json_is_null(jarm)) {
         if (!json_is_string(jarm)) {
@@ -271,29 +326,8 @@ check_event(struct app *app, const struct snapshot *s, json_t *ev,
         }
     }
     int64_t ts = now;
-    if (jts && !json_is_null(jts)) {
-        if (json_is_integer(jts))
-            ts = (int64_t)json_integer_value(jts);
-        else if (!json_is_string(jts) ||
-                 !parse_rfc3339(json_string_value(jts), &ts)) {
-            reject(r, index, "invalid_timestamp",
-                   "ts: must be RFC 3339 or epoch milliseconds");
-            return false;
-        }
-        if (ts > now + FUTURE_SKEW_MS) {
-            reject(r, index, "future_timestamp",
-                   "ts: more than 5 minutes in the future");
-            return false;
-        }
-        int64_t oldest = now - (int64_t)app->cfg.event_retention_days *
-                                   86400000LL;
-        if (ts < oldest || ts < EPOCH_2000_MS) {
-            reject(r, index, "ancient_timestamp",
-                   "ts: older than the %d-day retention",
-                   app->cfg.event_retention_days);
-            return false;
-        }
-    }
+    if (!check_ts(app, jts, index, now, r, &ts))
+        return false;
     char *attrs = NULL;
     if (jattr && !json_is_null(jattr)) {
         if (!json_is_object(jattr)) {

@@ -290,34 +290,44 @@ merge_patch(json_t *target, json_t *patch)
     }
 }
 
+/* Replies 400 (and returns true) when a merge patch for key is not an
+ * object, renames the experiment or sets a read-only field. */
+static bool
+reply_bad_patch(const char *key, json_t *patch, struct api_resp *resp)
+{
+    if (reply_impossible_key(key, resp))
+        return true;
+    if (!json_is_object(patch)) {
+        api_reply_error(resp, 400, "invalid",
+                        "body must be a JSON object (a JSON merge patch)");
+        return true;
+    }
+    json_t *jk = json_object_get(patch, "key");
+    if (jk && !(json_is_string(jk) && strcmp(json_string_value(jk), key) == 0)) {
+        api_reply_error(resp, 400, "invalid", "key: cannot be changed");
+        return true;
+    }
+    static const char *const readonly[] = {"state", "version",
+                                           "weights_version", "created_at",
+                                           "updated_at"};
+    for (size_t i = 0; i < AB_ARRAY_LEN(readonly); i++)
+        if (json_object_get(patch, readonly[i])) {
+            api_reply_error(resp, 400, "invalid",
+                            "%s: read-only; use the life-cycle actions",
+                            readonly[i]);
+            return true;
+        }
+    return false;
+}
+
 void
 api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
                      struct api_resp *resp)
 {
     const char *key = req->params[0];
     char err[512];
-    if (reply_impossible_key(key, resp))
+    if (reply_bad_patch(key, req->json, resp))
         return;
-    if (!json_is_object(req->json)) {
-        api_reply_error(resp, 400, "invalid",
-                        "body must be a JSON object (a JSON merge patch)");
-        return;
-    }
-    json_t *jk = json_object_get(req->json, "key");
-    if (jk && !(json_is_string(jk) && strcmp(json_string_value(jk), key) == 0)) {
-        api_reply_error(resp, 400, "invalid", "key: cannot be changed");
-        return;
-    }
-    static const char *const readonly[] = {"state", "version",
-                                           "weights_version", "created_at",
-                                           "updated_at"};
-    for (size_t i = 0; i < AB_ARRAY_LEN(readonly); i++)
-        if (json_object_get(req->json, readonly[i])) {
-            api_reply_error(resp, 400, "invalid",
-                            "%s: read-only; use the life-cycle actions",
-                            readonly[i]);
-            return;
-        }
     struct db_experiment row = {0};
     ab_status rc = db_experiment_get(ctx->db, key, &row);
     if (rc != AB_OK) {
@@ -371,7 +381,8 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
                         rehash, old->bucket_version);
         goto done;
     }
-    if ((rc = layer_begin(ctx->db, e)) == AB_OK)
+    rc = layer_begin(ctx->db, e);
+    if (rc == AB_OK)
         rc = check_layer(ctx->db, e, err, sizeof(err));
     if (rc != AB_OK) {
         layer_end(ctx->db, e, false);
@@ -395,10 +406,13 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
     struct db_experiment upd = {0};
     rc = db_experiment_update(ctx->db, key, row.version, def_text, w_text,
                               details, &upd);
-    if (rc == AB_OK && (rc = layer_end(ctx->db, e, true)) != AB_OK)
-        db_experiment_clear(&upd);
-    else if (rc != AB_OK)
+    if (rc == AB_OK) {
+        rc = layer_end(ctx->db, e, true);
+        if (rc != AB_OK)
+            db_experiment_clear(&upd);
+    } else {
         layer_end(ctx->db, e, false);
+    }
     if (rc == AB_OK)
         reply_row(ctx, resp, 200, &upd);
     else if (rc == AB_ECONFLICT)

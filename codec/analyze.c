@@ -306,6 +306,111 @@ parse_arm(const json_t *a, size_t idx, const struct req *r,
     return AB_OK;
 }
 
+/* "information": the looks of a group sequential design, as increasing
+ * fractions in (0, 1]; required for gst and refused elsewhere. */
+static ab_status
+parse_information(const json_t *v, struct req *r, char *err, size_t errlen)
+{
+    if (v != NULL && r->method != METHOD_GST)
+        return fail(err, errlen, "information: only for method \"gst\"");
+    if (r->method != METHOD_GST)
+        return AB_OK;
+    if (v == NULL)
+        return fail(err, errlen, "information: required for method \"gst\"");
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return fail(err, errlen, "information: must be a non-empty array");
+    size_t k = json_array_size(v);
+    if (k > STATS_GST_MAX_LOOKS - 1)
+        return fail(err, errlen, "information: at most %d looks",
+                    STATS_GST_MAX_LOOKS - 1);
+    for (size_t j = 0; j < k; j++) {
+        const json_t *e = json_array_get(v, j);
+        double t;
+        if (!json_is_number(e))
+            return fail(err, errlen, "information[%zu]: must be a number", j);
+        t = json_number_value(e);
+        if (!(t > 0) || (j > 0 && !(t > r->info[j - 1])))
+            return fail(err, errlen,
+                        "information[%zu]: fractions must be positive "
+                        "and increasing", j);
+        if (j + 1 < k && !(t < 1))
+            return fail(err, errlen,
+                        "information[%zu]: only the last look may "
+                        "reach 1", j);
+        r->info[j] = t;
+    }
+    r->n_info = k;
+    return AB_OK;
+}
+
+/* "prior": {"mean", "sd"} of the normal prior on the effect, bayes only. */
+static ab_status
+parse_prior(const json_t *v, struct req *r, char *err, size_t errlen)
+{
+    static const char *const pkeys[] = { "mean", "sd", NULL };
+    const char *bad;
+    if (v == NULL)
+        return AB_OK;
+    if (r->method != METHOD_BAYES)
+        return fail(err, errlen, "prior: only for method \"bayes\"");
+    if (!json_is_object(v))
+        return fail(err, errlen, "prior: must be an object");
+    if (!only_keys(v, pkeys, &bad))
+        return fail(err, errlen, "prior.%s: unknown field", bad);
+    if (get_number(v, "mean", &r->prior.mean, 1, "prior.", err, errlen) !=
+            AB_OK ||
+        get_number(v, "sd", &r->prior.sd, 1, "prior.", err, errlen) != AB_OK)
+        return AB_EINVAL;
+    if (!(r->prior.sd > 0))
+        return fail(err, errlen, "prior.sd: must be > 0");
+    r->has_prior = 1;
+    return AB_OK;
+}
+
+/* "arms": 2 to MAX_ARMS arms with distinct names, at most one control,
+ * and weights for all arms or none; allocates r->arms. */
+static ab_status
+parse_arms(const json_t *arms, struct req *r, char *err, size_t errlen)
+{
+    int n_controls = 0, weights = 0;
+    ab_status rc;
+    if (arms == NULL)
+        return fail(err, errlen, "arms: required");
+    if (!json_is_array(arms) || json_array_size(arms) < 2)
+        return fail(err, errlen, "arms: must be an array of at least 2 arms");
+    if (json_array_size(arms) > MAX_ARMS)
+        return fail(err, errlen, "arms: at most %d arms", MAX_ARMS);
+    r->n_arms = json_array_size(arms);
+    r->arms = calloc(r->n_arms, sizeof(*r->arms));
+    if (r->arms == NULL)
+        return fail(err, errlen, "arms: out of memory");
+    r->control = 0;
+    for (size_t j = 0; j < r->n_arms; j++) {
+        int is_control = 0;
+        rc = parse_arm(json_array_get(arms, j), j, r, &r->arms[j],
+                       &is_control, err, errlen);
+        if (rc != AB_OK)
+            return rc;
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(r->arms[k].name, r->arms[j].name) == 0)
+                return fail(err, errlen, "arms[%zu].name: duplicate \"%s\"",
+                            j, r->arms[j].name);
+        if (is_control) {
+            if (n_controls > 0)
+                return fail(err, errlen,
+                            "arms[%zu].control: only one arm may be the "
+                            "control", j);
+            n_controls++;
+            r->control = j;
+        }
+        weights += r->arms[j].has_weight;
+    }
+    if (weights != 0 && (size_t)weights != r->n_arms)
+        return fail(err, errlen,
+                    "arms: give a weight for every arm or for none");
+    return AB_OK;
+}
+
 static ab_status
 parse(const json_t *doc, struct req *r, char *err, size_t errlen)
 {
@@ -315,8 +420,8 @@ parse(const json_t *doc, struct req *r, char *err, size_t errlen)
         "arms", NULL
     };
     const char *bad;
-    const json_t *v, *arms;
-    int i, n_controls = 0, weights = 0;
+    const json_t *v;
+    int i;
     ab_status rc;
 
     if (!json_is_object(doc))
@@ -393,58 +498,13 @@ parse(const json_t *doc, struct req *r, char *err, size_t errlen)
         return fail(err, errlen,
                     "rho: only for spending \"power\" or \"hsd\"");
 
-    v = json_object_get(doc, "information");
-    if (v != NULL && r->method != METHOD_GST)
-        return fail(err, errlen, "information: only for method \"gst\"");
-    if (r->method == METHOD_GST) {
-        size_t k;
-        if (v == NULL)
-            return fail(err, errlen,
-                        "information: required for method \"gst\"");
-        if (!json_is_array(v) || (k = json_array_size(v)) == 0)
-            return fail(err, errlen,
-                        "information: must be a non-empty array");
-        if (k > STATS_GST_MAX_LOOKS - 1)
-            return fail(err, errlen, "information: at most %d looks",
-                        STATS_GST_MAX_LOOKS - 1);
-        for (size_t j = 0; j < k; j++) {
-            const json_t *e = json_array_get(v, j);
-            double t;
-            if (!json_is_number(e))
-                return fail(err, errlen,
-                            "information[%zu]: must be a number", j);
-            t = json_number_value(e);
-            if (!(t > 0) || (j > 0 && !(t > r->info[j - 1])))
-                return fail(err, errlen,
-                            "information[%zu]: fractions must be positive "
-                            "and increasing", j);
-            if (j + 1 < k && !(t < 1))
-                return fail(err, errlen,
-                            "information[%zu]: only the last look may "
-                            "reach 1", j);
-            r->info[j] = t;
-        }
-        r->n_info = k;
-    }
-
-    v = json_object_get(doc, "prior");
-    if (v != NULL) {
-        static const char *const pkeys[] = { "mean", "sd", NULL };
-        if (r->method != METHOD_BAYES)
-            return fail(err, errlen, "prior: only for method \"bayes\"");
-        if (!json_is_object(v))
-            return fail(err, errlen, "prior: must be an object");
-        if (!only_keys(v, pkeys, &bad))
-            return fail(err, errlen, "prior.%s: unknown field", bad);
-        if (get_number(v, "mean", &r->prior.mean, 1, "prior.", err,
-                       errlen) != AB_OK ||
-            get_number(v, "sd", &r->prior.sd, 1, "prior.", err, errlen) !=
-                AB_OK)
-            return AB_EINVAL;
-        if (!(r->prior.sd > 0))
-            return fail(err, errlen, "prior.sd: must be > 0");
-        r->has_prior = 1;
-    }
+    rc = parse_information(json_object_get(doc, "information"), r, err,
+                           errlen);
+    if (rc != AB_OK)
+        return rc;
+    rc = parse_prior(json_object_get(doc, "prior"), r, err, errlen);
+    if (rc != AB_OK)
+        return rc;
 
     v = json_object_get(doc, "cuped");
     if (v != NULL) {
@@ -461,41 +521,7 @@ parse(const json_t *doc, struct req *r, char *err, size_t errlen)
                     "correction: adjusts p-values; method \"%s\" has none",
                     method_names[r->method]);
 
-    arms = json_object_get(doc, "arms");
-    if (arms == NULL)
-        return fail(err, errlen, "arms: required");
-    if (!json_is_array(arms) || json_array_size(arms) < 2)
-        return fail(err, errlen, "arms: must be an array of at least 2 arms");
-    if (json_array_size(arms) > MAX_ARMS)
-        return fail(err, errlen, "arms: at most %d arms", MAX_ARMS);
-    r->n_arms = json_array_size(arms);
-    r->arms = calloc(r->n_arms, sizeof(*r->arms));
-    if (r->arms == NULL)
-        return fail(err, errlen, "arms: out of memory");
-    r->control = 0;
-    for (size_t j = 0; j < r->n_arms; j++) {
-        int is_control = 0;
-        rc = parse_arm(json_array_get(arms, j), j, r, &r->arms[j],
-                       &is_control, err, errlen);
-        if (rc != AB_OK)
-            return rc;
-        for (size_t k = 0; k < j; k++)
-            if (strcmp(r->arms[k].name, r->arms[j].name) == 0)
-                return fail(err, errlen, "arms[%zu].name: duplicate \"%s\"",
-                            j, r->arms[j].name);
-        if (is_control) {
-            if (n_controls++)
-                return fail(err, errlen,
-                            "arms[%zu].control: only one arm may be the "
-                            "control", j);
-            r->control = j;
-        }
-        weights += r->arms[j].has_weight;
-    }
-    if (weights != 0 && (size_t)weights != r->n_arms)
-        return fail(err, errlen,
-                    "arms: give a weight for every arm or for none");
-    return AB_OK;
+    return parse_arms(json_object_get(doc, "arms"), r, err, errlen);
 }
 
 /* ---- per-arm summaries ------------------------------------------- */

@@ -176,6 +176,81 @@ fmt_num(char *out, size_t n, double v)
         snprintf(out, n, "%.4g", v);
 }
 
+/* The plot area of a chart: the data ranges and the pixels they span. */
+struct frame {
+    double x0, x1, y0, y1, pw, ph;
+};
+
+/* Series i of a chart: its band or one-sided bound, its line, its points
+ * and its legend entry. */
+static void
+draw_series(struct buf *b, const struct series *e, size_t i,
+            const struct frame *f)
+{
+#define PX(v) (CH_ML + ((v) - f->x0) / (f->x1 - f->x0) * f->pw)
+#define PY(v) (CH_MT + f->ph - ((v) - f->y0) / (f->y1 - f->y0) * f->ph)
+    const char *col = palette[i % AB_ARRAY_LEN(palette)];
+    /* the band: upper edge forward, lower edge back */
+    size_t nb = 0;
+    for (size_t k = 0; k < e->n; k++)
+        nb += isfinite(e->lo[k]) && isfinite(e->hi[k]);
+    if (nb > 1) {
+        putf(b, "<polygon class=\"band\" fill=\"%s\" fill-opacity=\"0.18\""
+                " stroke=\"none\" points=\"",
+             col);
+        for (size_t k = 0; k < e->n; k++)
+            if (isfinite(e->lo[k]) && isfinite(e->hi[k]))
+                putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(e->hi[k]));
+        for (size_t k = e->n; k-- > 0;)
+            if (isfinite(e->lo[k]) && isfinite(e->hi[k]))
+                putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(e->lo[k]));
+        puts_(b, "\"/>");
+    }
+    /* a one-sided sequence: its finite bound, dashed */
+    for (int side = 0; side < 2 && nb <= 1; side++) {
+        const double *bound = side ? e->hi : e->lo;
+        size_t nf = 0;
+        for (size_t k = 0; k < e->n; k++)
+            nf += isfinite(bound[k]);
+        if (nf == 0)
+            continue;
+        putf(b, "<polyline class=\"bound\" fill=\"none\" stroke=\"%s\""
+                " stroke-dasharray=\"5 3\" points=\"",
+             col);
+        for (size_t k = 0; k < e->n; k++)
+            if (isfinite(bound[k]))
+                putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(bound[k]));
+        puts_(b, "\"/>");
+    }
+    putf(b, "<polyline class=\"line\" fill=\"none\" stroke=\"%s\""
+            " stroke-width=\"2\" points=\"",
+         col);
+    double last_y = NAN;
+    for (size_t k = 0; k < e->n; k++) {
+        if (!isfinite(e->y[k]))
+            continue;
+        if (e->step && isfinite(last_y))
+            putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(last_y));
+        putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(e->y[k]));
+        last_y = e->y[k];
+    }
+    puts_(b, "\"/>");
+    if (!e->step)
+        for (size_t k = 0; k < e->n; k++)
+            if (isfinite(e->y[k]) && e->n <= 60)
+                putf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\""
+                        " fill=\"%s\"/>",
+                     PX(e->x[k]), PY(e->y[k]), col);
+    putf(b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"10\" height=\"10\""
+            " fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\">",
+         CH_W - CH_MR + 10, CH_MT + 4 + 16.0 * (double)i, col,
+         CH_W - CH_MR + 24, CH_MT + 13 + 16.0 * (double)i);
+    esc(b, e->name);
+    puts_(b, "</text>");
+#undef PX
+#undef PY
+}
+
 /* One chart. x values are epoch ms; they are labelled as time since t0. */
 static void
 chart(struct buf *b, const char *id, const char *title, const char *ylabel,
@@ -275,67 +350,9 @@ chart(struct buf *b, const char *id, const char *title, const char *ylabel,
         putf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\""
                 " stroke=\"#333\" stroke-dasharray=\"4 3\"/>",
              CH_ML, CH_ML + pw, PY(0.0), PY(0.0));
-    for (size_t i = 0; i < ns; i++) {
-        const struct series *e = &s[i];
-        const char *col = palette[i % AB_ARRAY_LEN(palette)];
-        /* the band: upper edge forward, lower edge back */
-        size_t nb = 0;
-        for (size_t k = 0; k < e->n; k++)
-            nb += isfinite(e->lo[k]) && isfinite(e->hi[k]);
-        if (nb > 1) {
-            putf(b, "<polygon class=\"band\" fill=\"%s\" fill-opacity=\"0.18\""
-                    " stroke=\"none\" points=\"",
-                 col);
-            for (size_t k = 0; k < e->n; k++)
-                if (isfinite(e->lo[k]) && isfinite(e->hi[k]))
-                    putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(e->hi[k]));
-            for (size_t k = e->n; k-- > 0;)
-                if (isfinite(e->lo[k]) && isfinite(e->hi[k]))
-                    putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(e->lo[k]));
-            puts_(b, "\"/>");
-        }
-        /* a one-sided sequence: its finite bound, dashed */
-        for (int side = 0; side < 2 && nb <= 1; side++) {
-            const double *bound = side ? e->hi : e->lo;
-            size_t nf = 0;
-            for (size_t k = 0; k < e->n; k++)
-                nf += isfinite(bound[k]);
-            if (nf == 0)
-                continue;
-            putf(b, "<polyline class=\"bound\" fill=\"none\" stroke=\"%s\""
-                    " stroke-dasharray=\"5 3\" points=\"",
-                 col);
-            for (size_t k = 0; k < e->n; k++)
-                if (isfinite(bound[k]))
-                    putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(bound[k]));
-            puts_(b, "\"/>");
-        }
-        putf(b, "<polyline class=\"line\" fill=\"none\" stroke=\"%s\""
-                " stroke-width=\"2\" points=\"",
-             col);
-        double last_y = NAN;
-        for (size_t k = 0; k < e->n; k++) {
-            if (!isfinite(e->y[k]))
-                continue;
-            if (e->step && isfinite(last_y))
-                putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(last_y));
-            putf(b, "%.1f,%.1f ", PX(e->x[k]), PY(e->y[k]));
-            last_y = e->y[k];
-        }
-        puts_(b, "\"/>");
-        if (!e->step)
-            for (size_t k = 0; k < e->n; k++)
-                if (isfinite(e->y[k]) && e->n <= 60)
-                    putf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\""
-                            " fill=\"%s\"/>",
-                         PX(e->x[k]), PY(e->y[k]), col);
-        putf(b, "<rect x=\"%.0f\" y=\"%.0f\" width=\"10\" height=\"10\""
-                " fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\">",
-             CH_W - CH_MR + 10, CH_MT + 4 + 16.0 * (double)i, col, CH_W - CH_MR + 24,
-             CH_MT + 13 + 16.0 * (double)i);
-        esc(b, e->name);
-        puts_(b, "</text>");
-    }
+    const struct frame fr = {x0, x1, y0, y1, pw, ph};
+    for (size_t i = 0; i < ns; i++)
+        draw_series(b, &s[i], i, &fr);
 #undef PX
 #undef PY
     puts_(b, "</svg></figure>\n");

@@ -69,6 +69,129 @@ boolean(const json_t *obj, const char *f, bool *out, char *err, size_t len)
     return AB_OK;
 }
 
+/* The numeric and boolean settings, in the order they are checked; the
+ * first bad one is reported. */
+static ab_status
+parse_numbers(const json_t *obj, struct core_rollout_config *c, char *err,
+              size_t len)
+{
+    double units = -1, max_units = -1, mtu = -1, su = -1;
+    ab_status rc = number(obj, "alpha", 0, 0.5, true, &c->alpha, err, len);
+    if (rc == AB_OK)
+        rc = number(obj, "tuning", 0, 1e12, true, &c->tuning, err, len);
+    if (rc == AB_OK)
+        rc = number(obj, "margin", 0, 10, false, &c->margin, err, len);
+    if (rc == AB_OK)
+        rc = boolean(obj, "auto_promote", &c->auto_promote, err, len);
+    if (rc == AB_OK)
+        rc = seconds(obj, "max_duration_s", &c->max_duration_s, err, len);
+    if (rc == AB_OK)
+        rc = number(obj, "max_units", 0, 1e15, false, &max_units, err, len);
+    if (rc == AB_OK)
+        rc = seconds(obj, "step_min_s", &c->step_min_s, err, len);
+    if (rc == AB_OK)
+        rc = number(obj, "step_min_units", 0, 1e15, false, &units, err, len);
+    if (rc == AB_OK)
+        rc = seconds(obj, "step_max_s", &c->step_max_s, err, len);
+    if (rc == AB_OK)
+        rc = boolean(obj, "require_evidence", &c->require_evidence, err, len);
+    if (rc == AB_OK)
+        rc = boolean(obj, "manual_approval", &c->manual_approval, err, len);
+    if (rc == AB_OK)
+        rc = boolean(obj, "adaptive", &c->adaptive, err, len);
+    if (rc == AB_OK)
+        rc = seconds(obj, "smoke_s", &c->smoke_s, err, len);
+    if (rc == AB_OK)
+        rc = seconds(obj, "rollback_window_s", &c->rollback_window_s, err,
+                     len);
+    if (rc == AB_OK)
+        rc = seconds(obj, "shadow_min_s", &c->shadow_min_s, err, len);
+    if (rc == AB_OK)
+        rc = seconds(obj, "no_traffic_s", &c->no_traffic_s, err, len);
+    if (rc != AB_OK)
+        return rc;
+    if (max_units >= 0)
+        c->max_units = (int64_t)max_units;
+    if (units >= 0)
+        c->step_min_units = (int64_t)units;
+    rc = number(obj, "rollback_alpha", 0, 0.5, true, &c->rollback_alpha, err,
+                len);
+    if (rc == AB_OK)
+        rc = number(obj, "plan_power", 0.5, 0.9999, false, &c->plan_power,
+                    err, len);
+    if (rc == AB_OK)
+        rc = number(obj, "plan_error_ratio", 1, 1000, true,
+                    &c->plan_error_ratio, err, len);
+    if (rc == AB_OK)
+        rc = number(obj, "plan_regression", 0, 10, true, &c->plan_regression,
+                    err, len);
+    if (rc != AB_OK)
+        return rc;
+    rc = number(obj, "min_test_units", 2, 1e12, false, &mtu, err, len);
+    if (rc != AB_OK)
+        return rc;
+    if (mtu >= 0)
+        c->min_test_units = (int64_t)mtu;
+    rc = number(obj, "shadow_min_units", 0, 1e15, false, &su, err, len);
+    if (rc != AB_OK)
+        return rc;
+    if (su >= 0)
+        c->shadow_min_units = (int64_t)su;
+    return AB_OK;
+}
+
+/* "steps": 1 to CORE_ROLLOUT_MAX_STEPS increasing percentages with at
+ * most 4 decimals, ending at 100; kept in c->steps as CORE_SCALE parts. */
+static ab_status
+parse_steps(const json_t *steps, struct core_rollout_config *c, char *err,
+            size_t len)
+{
+    if (steps == NULL || json_is_null(steps))
+        return AB_OK;
+    size_t n = json_array_size(steps);
+    if (!json_is_array(steps) || n == 0 || n > CORE_ROLLOUT_MAX_STEPS)
+        return bad(err, len, "steps", "must be an array of 1 to 16 "
+                                      "percentages");
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(steps, i);
+        double p = json_is_number(s) ? json_number_value(s) : -1;
+        uint32_t w = (uint32_t)llround(p * 1e4);
+        if (!(p > 0 && p <= 100) || fabs(p * 1e4 - (double)w) > 1e-6 ||
+            (i > 0 && w <= c->steps[i - 1])) {
+            char f[32];
+            snprintf(f, sizeof(f), "steps[%zu]", i);
+            return bad(err, len, f,
+                       "must be increasing percentages in (0, 100] "
+                       "with at most 4 decimals");
+        }
+        c->steps[i] = w;
+    }
+    if (c->steps[n - 1] != CORE_SCALE)
+        return bad(err, len, "steps", "the last step must be 100");
+    c->n_steps = n;
+    return AB_OK;
+}
+
+/* "error_metric": the name of a metric the experiment declares. */
+static ab_status
+parse_error_metric(const json_t *em, const struct core_experiment *e,
+                   struct core_rollout_config *c, char *err, size_t len)
+{
+    if (em == NULL || json_is_null(em))
+        return AB_OK;
+    if (!json_is_string(em))
+        return bad(err, len, "error_metric", "must be a metric name");
+    bool found = false;
+    for (size_t i = 0; e && i < e->n_metrics; i++)
+        found |= strcmp(e->metrics[i].name, json_string_value(em)) == 0;
+    if (!found)
+        return bad(err, len, "error_metric",
+                   "must name a metric declared in \"metrics\"");
+    snprintf(c->error_metric, sizeof(c->error_metric), "%s",
+             json_string_value(em));
+    return AB_OK;
+}
+
 ab_status
 api_rollout_parse(const json_t *obj, const struct core_experiment *e,
                   struct core_rollout_config *out, char *err, size_t len)
@@ -95,89 +218,16 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
             return AB_EINVAL;
         }
     }
-    double units = -1, max_units = -1;
-    ab_status rc;
-    if ((rc = number(obj, "alpha", 0, 0.5, true, &c.alpha, err, len)) ||
-        (rc = number(obj, "tuning", 0, 1e12, true, &c.tuning, err, len)) ||
-        (rc = number(obj, "margin", 0, 10, false, &c.margin, err, len)) ||
-        (rc = boolean(obj, "auto_promote", &c.auto_promote, err, len)) ||
-        (rc = seconds(obj, "max_duration_s", &c.max_duration_s, err, len)) ||
-        (rc = number(obj, "max_units", 0, 1e15, false, &max_units, err,
-                     len)) ||
-        (rc = seconds(obj, "step_min_s", &c.step_min_s, err, len)) ||
-        (rc = number(obj, "step_min_units", 0, 1e15, false, &units, err,
-                     len)) ||
-        (rc = seconds(obj, "step_max_s", &c.step_max_s, err, len)) ||
-        (rc = boolean(obj, "require_evidence", &c.require_evidence, err,
-                      len)) ||
-        (rc = boolean(obj, "manual_approval", &c.manual_approval, err, len)) ||
-        (rc = boolean(obj, "adaptive", &c.adaptive, err, len)) ||
-        (rc = seconds(obj, "smoke_s", &c.smoke_s, err, len)) ||
-        (rc = seconds(obj, "rollback_window_s", &c.rollback_window_s, err,
-                      len)) ||
-        (rc = seconds(obj, "shadow_min_s", &c.shadow_min_s, err, len)) ||
-        (rc = seconds(obj, "no_traffic_s", &c.no_traffic_s, err, len)))
+    ab_status rc = parse_numbers(obj, &c, err, len);
+    if (rc != AB_OK)
         return rc;
-    if (max_units >= 0)
-        c.max_units = (int64_t)max_units;
-    if (units >= 0)
-        c.step_min_units = (int64_t)units;
-    if ((rc = number(obj, "rollback_alpha", 0, 0.5, true, &c.rollback_alpha,
-                     err, len)) ||
-        (rc = number(obj, "plan_power", 0.5, 0.9999, false, &c.plan_power,
-                     err, len)) ||
-        (rc = number(obj, "plan_error_ratio", 1, 1000, true,
-                     &c.plan_error_ratio, err, len)) ||
-        (rc = number(obj, "plan_regression", 0, 10, true, &c.plan_regression,
-                     err, len)))
+    rc = parse_steps(json_object_get(obj, "steps"), &c, err, len);
+    if (rc != AB_OK)
         return rc;
-    double mtu = -1;
-    if ((rc = number(obj, "min_test_units", 2, 1e12, false, &mtu, err, len)))
+    rc = parse_error_metric(json_object_get(obj, "error_metric"), e, &c, err,
+                            len);
+    if (rc != AB_OK)
         return rc;
-    if (mtu >= 0)
-        c.min_test_units = (int64_t)mtu;
-    double su = -1;
-    if ((rc = number(obj, "shadow_min_units", 0, 1e15, false, &su, err, len)))
-        return rc;
-    if (su >= 0)
-        c.shadow_min_units = (int64_t)su;
-    json_t *steps = json_object_get(obj, "steps");
-    if (steps && !json_is_null(steps)) {
-        size_t n = json_array_size(steps);
-        if (!json_is_array(steps) || n == 0 || n > CORE_ROLLOUT_MAX_STEPS)
-            return bad(err, len, "steps", "must be an array of 1 to 16 "
-                                          "percentages");
-        for (size_t i = 0; i < n; i++) {
-            json_t *s = json_array_get(steps, i);
-            double p = json_is_number(s) ? json_number_value(s) : -1;
-            uint32_t w = (uint32_t)llround(p * 1e4);
-            if (!(p > 0 && p <= 100) || fabs(p * 1e4 - (double)w) > 1e-6 ||
-                (i > 0 && w <= c.steps[i - 1])) {
-                char f[32];
-                snprintf(f, sizeof(f), "steps[%zu]", i);
-                return bad(err, len, f,
-                           "must be increasing percentages in (0, 100] "
-                           "with at most 4 decimals");
-            }
-            c.steps[i] = w;
-        }
-        if (c.steps[n - 1] != CORE_SCALE)
-            return bad(err, len, "steps", "the last step must be 100");
-        c.n_steps = n;
-    }
-    json_t *em = json_object_get(obj, "error_metric");
-    if (em && !json_is_null(em)) {
-        if (!json_is_string(em))
-            return bad(err, len, "error_metric", "must be a metric name");
-        bool found = false;
-        for (size_t i = 0; e && i < e->n_metrics; i++)
-            found |= strcmp(e->metrics[i].name, json_string_value(em)) == 0;
-        if (!found)
-            return bad(err, len, "error_metric",
-                       "must name a metric declared in \"metrics\"");
-        snprintf(c.error_metric, sizeof(c.error_metric), "%s",
-                 json_string_value(em));
-    }
     if (e && e->strategy == CORE_STRATEGY_CANARY && c.n_steps > 0 &&
         c.steps[0] >= CORE_SCALE) {
         bool checked = c.error_metric[0] != '\0';
