@@ -135,8 +135,11 @@ class Restart(unittest.TestCase):
                 '"msg":"listening"', 1)[1])
             last_pid = None
         finally:
-            if last_pid is not None and alive(last_pid):
-                os.kill(last_pid, signal.SIGKILL)
+            # every process that logged "listening" (the successors are
+            # not the harness's children): none may outlive the test
+            for p in set(listening_pids(srv.logs())) | {last_pid} - {None}:
+                if alive(p):
+                    os.kill(p, signal.SIGKILL)
             srv.stop()
 
 
