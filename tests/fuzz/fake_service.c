@@ -66,9 +66,7 @@ fuzz_service_init(void)
     snap.exps = exps;
     snap.n = N_EXP;
     snap.counters = counter_table;
-    atomic_store(&snap.refs, 1);
-    pthread_mutex_init(&fuzz_app.snap_lock, NULL);
-    fuzz_app.snap = &snap;
+    atomic_store(&fuzz_app.snap, (void *)&snap);
 }
 
 struct snapshot *
