@@ -22,6 +22,7 @@
 #include "service/rollout_job.h"
 #include "sql/db.h"
 #include "service/fold.h"
+#include "service/quantiles.h"
 #include "sql/db_stats.h"
 #include "stats/srm.h"
 
@@ -49,6 +50,7 @@ kind_name(enum core_metric_kind k)
     case CORE_METRIC_SUM: return "sum";
     case CORE_METRIC_MEAN: return "mean";
     case CORE_METRIC_RATIO: return "ratio";
+    case CORE_METRIC_QUANTILE: return "quantile";
     }
     return "mean";
 }
@@ -223,7 +225,11 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
                                   m->direction == CORE_INCREASE ? "increase"
                                                                 : "decrease",
                                   "role", role_name(m->role));
-        if (api_analyze(areq, &answer, err, sizeof(err)) == AB_OK)
+        if (m->kind == CORE_METRIC_QUANTILE) /* issue 16: sketches */
+            json_object_set_new(entry, "analysis",
+                                quantiles_results_json(ctx->db, e, i, method,
+                                                       alpha));
+        else if (api_analyze(areq, &answer, err, sizeof(err)) == AB_OK)
             json_object_set_new(entry, "analysis", answer);
         else
             json_object_set_new(entry, "analysis",

@@ -102,6 +102,7 @@ static const struct name_map kind_names[] = {
     { "sum", CORE_METRIC_SUM },
     { "mean", CORE_METRIC_MEAN },
     { "ratio", CORE_METRIC_RATIO },
+    { "quantile", CORE_METRIC_QUANTILE },
 };
 static const struct name_map direction_names[] = {
     { "increase", CORE_INCREASE },
@@ -680,7 +681,8 @@ parse_layer(struct parser *p, const json_t *doc, struct core_experiment *e)
 /* ---- metrics ------------------------------------------------------------ */
 
 static const char *const metric_fields[] = { "name", "kind", "direction",
-                                             "role", "covariate", NULL };
+                                             "role", "covariate", "q",
+                                             NULL };
 
 static ab_status
 get_enum(struct parser *p, const json_t *obj, const char *field,
@@ -698,6 +700,32 @@ get_enum(struct parser *p, const json_t *obj, const char *field,
     }
     if (!json_is_string(v) || !map_find(m, n, json_string_value(v), out))
         return bad(p, f, "must be one of %s", choices);
+    return AB_OK;
+}
+
+/* kind "quantile" takes "q" in (0, 1) (0.99: p99) and no covariate; "q"
+ * belongs to quantile metrics only. */
+static ab_status
+metric_quantile(struct parser *p, const json_t *m, const char *path,
+                struct core_metric *mt)
+{
+    char f[96];
+    json_t *q = json_object_get(m, "q");
+    join(f, sizeof(f), path, "q");
+    if (mt->kind != CORE_METRIC_QUANTILE)
+        return q == NULL || json_is_null(q)
+                   ? AB_OK
+                   : bad(p, f, "only for kind \"quantile\"");
+    if (q == NULL || json_is_null(q))
+        return bad(p, f, "required for kind \"quantile\" (0.99: p99)");
+    if (!json_is_number(q) || !(json_number_value(q) > 0) ||
+        !(json_number_value(q) < 1))
+        return bad(p, f, "must be a number in (0, 1)");
+    mt->q = json_number_value(q);
+    if (mt->covariate != NULL) {
+        join(f, sizeof(f), path, "covariate");
+        return bad(p, f, "not supported for kind \"quantile\"");
+    }
     return AB_OK;
 }
 
@@ -740,7 +768,7 @@ parse_metrics(struct parser *p, const json_t *doc, struct core_experiment *e)
         }
         rc = get_enum(p, m, "kind", path, kind_names,
                       AB_ARRAY_LEN(kind_names), -1,
-                      "binary sum mean ratio", &v);
+                      "binary sum mean ratio quantile", &v);
         if (rc != AB_OK)
             return rc;
         mt->kind = (enum core_metric_kind)v;
@@ -763,6 +791,8 @@ parse_metrics(struct parser *p, const json_t *doc, struct core_experiment *e)
             if (rc != AB_OK)
                 return rc;
         }
+        if ((rc = metric_quantile(p, m, path, mt)) != AB_OK)
+            return rc;
     }
     return AB_OK;
 }
@@ -888,6 +918,7 @@ bandit_metric(struct parser *p, const json_t *b, struct core_experiment *e)
             for (size_t i = 0; i < e->n_metrics; i++) {
                 const struct core_metric *m = &e->metrics[i];
                 if (m->kind != CORE_METRIC_RATIO &&
+                    m->kind != CORE_METRIC_QUANTILE &&
                     (pass == 1 || m->role == CORE_ROLE_PRIMARY)) {
                     bd->metric = i;
                     break;
@@ -900,10 +931,12 @@ bandit_metric(struct parser *p, const json_t *b, struct core_experiment *e)
     for (size_t i = 0; i < e->n_metrics; i++) {
         if (strcmp(e->metrics[i].name, json_string_value(v)) != 0)
             continue;
-        if (e->metrics[i].kind == CORE_METRIC_RATIO)
+        if (e->metrics[i].kind == CORE_METRIC_RATIO ||
+            e->metrics[i].kind == CORE_METRIC_QUANTILE)
             return bad(p, "bandit.metric",
-                       "ratio metric \"%s\" cannot drive a bandit (use a "
+                       "%s metric \"%s\" cannot drive a bandit (use a "
                        "binary, sum or mean metric)",
+                       api_metric_kind_name(e->metrics[i].kind),
                        e->metrics[i].name);
         bd->metric = i;
         return AB_OK;
@@ -1282,6 +1315,8 @@ api_experiment_definition(const struct core_experiment *e)
                           api_role_name(m->role), "covariate",
                           m->covariate ? json_string(m->covariate)
                                        : json_null()));
+        if (m->kind == CORE_METRIC_QUANTILE)
+            json_object_set_new(json_array_get(ms, i), "q", json_real(m->q));
     }
     json_object_set_new(d, "metrics", ms);
     if (e->strategy == CORE_STRATEGY_BANDIT)

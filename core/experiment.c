@@ -188,7 +188,7 @@ core_experiment_equal(const struct core_experiment *a,
         const struct core_metric *x = &a->metrics[i], *y = &b->metrics[i];
         if (!str_eq(x->name, y->name) || x->kind != y->kind ||
             x->direction != y->direction || x->role != y->role ||
-            !str_eq(x->covariate, y->covariate))
+            !str_eq(x->covariate, y->covariate) || x->q != y->q)
             return false;
     }
     return true;

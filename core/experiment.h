@@ -86,7 +86,9 @@ enum core_metric_kind {
     CORE_METRIC_BINARY,
     CORE_METRIC_SUM,
     CORE_METRIC_MEAN,
-    CORE_METRIC_RATIO
+    CORE_METRIC_RATIO,
+    CORE_METRIC_QUANTILE /* per-request values; the q-quantile per arm
+                            (stats/ddsketch.h, stats/quantile.h) */
 };
 enum core_direction { CORE_INCREASE, CORE_DECREASE };
 enum core_role { CORE_ROLE_PRIMARY, CORE_ROLE_SECONDARY, CORE_ROLE_GUARDRAIL };
@@ -97,6 +99,7 @@ struct core_metric {
     enum core_direction direction;
     enum core_role role;
     char *covariate; /* pre-period covariate name for CUPED, or NULL */
+    double q;        /* CORE_METRIC_QUANTILE: the quantile, (0, 1); else 0 */
 };
 
 /* Allocation policies of a bandit experiment (names as in bandits/bandit.h:

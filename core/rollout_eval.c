@@ -99,6 +99,13 @@ harm_tests(const struct core_experiment *e, const struct core_rollout_config *c)
     return n > 0 ? n : 1;
 }
 
+double
+core_rollout_alpha_harm(const struct core_experiment *e,
+                        const struct core_rollout_config *c)
+{
+    return c->rollback_alpha / harm_tests(e, c);
+}
+
 enum stats_side
 core_guardrail_harm_side(const struct core_metric *m)
 {
@@ -117,7 +124,8 @@ primary(const struct core_experiment *e, const struct core_rollout_config *c,
     for (size_t i = 0; i < e->n_metrics && mi == e->n_metrics; i++)
         if (e->metrics[i].role == CORE_ROLE_PRIMARY)
             mi = i;
-    if (mi == e->n_metrics)
+    if (mi == e->n_metrics || /* a quantile primary is reported, not tested */
+        e->metrics[mi].kind == CORE_METRIC_QUANTILE)
         return;
     const struct core_metric *m = &e->metrics[mi];
     struct stats_summary sc;
@@ -194,7 +202,8 @@ guardrails(const struct core_experiment *e,
     double alpha_harm = c->rollback_alpha / harm_tests(e, c);
     for (size_t mi = 0; mi < e->n_metrics; mi++) {
         const struct core_metric *m = &e->metrics[mi];
-        if (m->role != CORE_ROLE_GUARDRAIL)
+        if (m->role != CORE_ROLE_GUARDRAIL ||
+            m->kind == CORE_METRIC_QUANTILE) /* core/quantile_guard.h */
             continue;
         for (size_t a = 0; a < e->n_arms; a++) {
             if (a == e->control)
@@ -455,8 +464,9 @@ plan(const struct core_experiment *e, const struct core_rollout_config *c,
     double alpha_harm = c->rollback_alpha / harm_tests(e, c);
     for (size_t mi = 0; mi < e->n_metrics; mi++) {
         const struct core_metric *m = &e->metrics[mi];
-        if (m->role != CORE_ROLE_GUARDRAIL &&
-            strcmp(m->name, c->error_metric) != 0)
+        if ((m->role != CORE_ROLE_GUARDRAIL &&
+             strcmp(m->name, c->error_metric) != 0) ||
+            m->kind == CORE_METRIC_QUANTILE) /* no mean-based plan */
             continue;
         struct core_eval_plan *p = &rep->plans[rep->n_plans];
         bool ok = plan_metric(e, c, in, mi, cand, alpha_harm, p);

@@ -111,6 +111,12 @@ struct core_eval_input {
  * sidedness: the rollout engine and GET /results both call it. */
 enum stats_side core_guardrail_harm_side(const struct core_metric *m);
 
+/* The level of each harm test: rollback_alpha / the number of harm tests
+ * (guardrails per treatment arm, quantile guardrails included, the error
+ * test, a canary's primary). */
+double core_rollout_alpha_harm(const struct core_experiment *e,
+                               const struct core_rollout_config *c);
+
 ab_status core_rollout_evaluate(const struct core_experiment *e,
                                 const struct core_rollout_config *c,
                                 const struct core_eval_input *in,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "service/app.h"
+#include "service/quantiles.h"
 #include "codec/experiment_json.h"
 #include "lib/log.h"
 #include "codec/rollout_json.h"
@@ -431,6 +432,7 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
         struct core_rollout_evidence ev;
         if (gather(db, e, &cfg, now, &tests, &ev, &details) != AB_OK)
             return;
+        quantiles_rollout_hook(db, e, &cfg, &ev, details); /* issue 16 */
         core_rollout_decide(e, &cfg, &st, &ev, &dec);
         json_object_set_new(details, "phase",
                             json_string(core_rollout_phase_name(st.phase)));

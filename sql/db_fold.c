@@ -17,7 +17,11 @@ db_fold_run(struct db *db, int max_events, struct db_fold_result *out)
     const char *params[1] = {arg};
     PGresult *res = PQexecParams(conn,
                                  "SELECT folded, watermark, pending"
-                                 " FROM arbiter.fold($1::int)",
+                                 " FROM arbiter.fold($1::int) f"
+                                 /* quantile sketches, same transaction and
+                                  * range (013_quantiles.sql) */
+                                 " CROSS JOIN LATERAL"
+                                 " arbiter.fold_quantiles(f.watermark)",
                                  1, NULL, params, NULL, NULL, 0);
     ab_status rc = AB_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {

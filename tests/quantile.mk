@@ -4,3 +4,8 @@
 UNIT_TESTS += test_quantile
 test_quantile_SRCS := lib/status.c stats/ddsketch.c stats/quantile.c tests/unit/test_quantile.c
 test_quantile_LIBS := gsl
+
+# C side of the SQL/C bucket agreement (tests/integration/test_quantile_fold.py)
+TEST_TOOLS += ddsketch_index
+ddsketch_index_SRCS := lib/status.c stats/ddsketch.c tests/tools/ddsketch_index.c
+ddsketch_index_LIBS := gsl
