@@ -11,14 +11,14 @@ core_quantile_guard_verdict(const struct stats_quantile_diff *cs,
                             enum core_direction direction, double margin)
 {
     if (direction == CORE_DECREASE) {
-        if (cs->rel_low > margin)
+        if (cs->rel_low >= margin)
             return CORE_VERDICT_HARM;
-        if (cs->rel_high < margin)
+        if (cs->rel_high <= margin)
             return CORE_VERDICT_WIN;
     } else {
-        if (cs->rel_high < -margin)
+        if (cs->rel_high <= -margin)
             return CORE_VERDICT_HARM;
-        if (cs->rel_low > -margin)
+        if (cs->rel_low >= -margin)
             return CORE_VERDICT_WIN;
     }
     return CORE_VERDICT_OPEN;

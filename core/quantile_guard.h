@@ -7,10 +7,14 @@
  * (core_rollout_alpha_harm: rollback_alpha shared by Bonferroni), with the
  * rollout's relative margin m:
  *   lower is better ("decrease", latency):
- *     harm:  rel_low > m      (provably worse than the margin allows)
- *     safe:  rel_high < m     (provably within the margin)
- *   higher is better ("increase"): mirrored, harm rel_high < -m,
- *     safe rel_low > -m
+ *     harm:  rel_low >= m     (provably worse than the margin allows)
+ *     safe:  rel_high <= m    (provably within the margin)
+ *   higher is better ("increase"): mirrored, harm rel_high <= -m,
+ *     safe rel_low >= -m
+ * (>=: the sequence's bounds are sketch bucket edges that the quantiles lie
+ * strictly inside -- Q_t > L_t and Q_c <= U_c, so L_t / U_c - 1 >= m means
+ * Q_t / Q_c - 1 > m; stats/quantile.h. A lower bound of 0, the zero
+ * bucket, gives rel_low = -1 and never harms.)
  * The sequence holds at every tick simultaneously with probability
  * >= 1 - alpha_harm, so checking it on every tick rolls a harmless
  * candidate back with probability <= alpha_harm, however long it runs.

@@ -84,9 +84,9 @@ diff_json(const struct stats_quantile_diff *d)
 static const char *
 verdict_word(const struct stats_quantile_diff *d, enum core_direction dir)
 {
-    if (d->rel_low > 0)
+    if (d->rel_low >= 0) /* bounds are open bucket edges: quantile.h */
         return dir == CORE_INCREASE ? "better" : "worse";
-    if (d->rel_high < 0)
+    if (d->rel_high <= 0)
         return dir == CORE_INCREASE ? "worse" : "better";
     return "inconclusive";
 }

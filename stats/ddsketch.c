@@ -118,6 +118,29 @@ stats_ddsketch_at_rank(const struct stats_ddsketch *s, uint64_t r,
 }
 
 ab_status
+stats_ddsketch_rank_bounds(const struct stats_ddsketch *s, uint64_t r,
+                           double *low, double *high)
+{
+    if (r < 1 || r > s->n)
+        return AB_EINVAL;
+    uint64_t cum = 0;
+    for (size_t i = 0; i < s->n_bins; i++) {
+        cum += s->bins[i].count;
+        if (cum < r)
+            continue;
+        int32_t k = s->bins[i].index;
+        if (k == STATS_DDSKETCH_ZERO) {
+            *low = *high = 0;
+        } else {
+            *low = exp((k - 1) * s->ln_gamma);
+            *high = exp(k * s->ln_gamma);
+        }
+        return AB_OK;
+    }
+    return AB_EINVAL;
+}
+
+ab_status
 stats_ddsketch_quantile(const struct stats_ddsketch *s, double q,
                         double *out)
 {

@@ -83,6 +83,12 @@ ab_status stats_ddsketch_merge(struct stats_ddsketch *dst,
 ab_status stats_ddsketch_at_rank(const struct stats_ddsketch *s, uint64_t r,
                                  double *out);
 
+/* The edges of the bucket that holds X_(r): X_(r) in (*low, *high]
+ * (gamma^(i-1) and gamma^i, the sharp form of the alpha bound; both 0 for
+ * the zero bucket, where X_(r) = 0). AB_EINVAL: r out of range. */
+ab_status stats_ddsketch_rank_bounds(const struct stats_ddsketch *s,
+                                     uint64_t r, double *low, double *high);
+
 /* The q-quantile (0 < q < 1) at rank ceil(q n). AB_EINVAL: q out of range
  * or an empty sketch. */
 ab_status stats_ddsketch_quantile(const struct stats_ddsketch *s, double q,

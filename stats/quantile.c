@@ -25,17 +25,18 @@ arm_fixed(const struct stats_ddsketch *s, double q, struct arm_est *out)
     double l = floor(n * q - h), u = ceil(n * q + h) + 1;
     if (!(l >= 1 && u <= n))
         return AB_ENOTFOUND;
-    double xl, xu, x;
-    if (stats_ddsketch_at_rank(s, (uint64_t)l, &xl) != AB_OK ||
-        stats_ddsketch_at_rank(s, (uint64_t)u, &xu) != AB_OK ||
+    double ll, lh, ul, uh, x, xl, xh;
+    double k = ceil(q * n) < 1 ? 1 : ceil(q * n);
+    if (stats_ddsketch_rank_bounds(s, (uint64_t)l, &ll, &lh) != AB_OK ||
+        stats_ddsketch_rank_bounds(s, (uint64_t)u, &ul, &uh) != AB_OK ||
+        stats_ddsketch_rank_bounds(s, (uint64_t)k, &xl, &xh) != AB_OK ||
         stats_ddsketch_quantile(s, q, &x) != AB_OK)
         return AB_EINVAL;
-    double a = s->alpha;
-    /* the exact spread X_(u) - X_(l) is at most this */
-    double spread = xu / (1 - a) - xl / (1 + a);
+    /* the exact spread X_(u) - X_(l) is at most this (bucket edges) */
+    double spread = uh - ll;
     out->point = x;
-    out->low = x / (1 + a);
-    out->high = x / (1 - a);
+    out->low = xl;
+    out->high = xh;
     out->se = sqrt(q * (1 - q) / n) * n * spread / (u - l);
     return AB_OK;
 }
@@ -62,8 +63,8 @@ stats_quantile_fixed(const struct stats_ddsketch *control,
     out->diff = t.point - c.point;
     out->diff_low = t.low - c.high - z * se;
     out->diff_high = t.high - c.low + z * se;
-    /* log scale: the sketch widens ln Q by ln(1 + a) below, -ln(1 - a)
-     * above; the relative standard errors use the lower point bounds */
+    /* log scale: the point bounds are the bucket edges; the relative
+     * standard errors use the lower edges */
     double sel = sqrt(pow(t.se / t.low, 2) + pow(c.se / c.low, 2));
     out->rel = t.point / c.point - 1;
     out->rel_low = exp(log(t.low / c.high) - z * sel) - 1;
@@ -128,13 +129,14 @@ stats_quantile_cs_arm(const struct stats_ddsketch *s, double q, double alpha,
         return AB_EINVAL;
     uint64_t s_lo, s_hi;
     stats_quantile_cs_ranks(s->n, q, alpha, r, &s_lo, &s_hi);
-    double v;
+    double lo, hi;
     *low = 0;
     *high = INFINITY;
-    if (s_lo >= 1 && stats_ddsketch_at_rank(s, s_lo, &v) == AB_OK)
-        *low = v / (1 + s->alpha);
-    if (s_hi + 1 <= s->n && stats_ddsketch_at_rank(s, s_hi + 1, &v) == AB_OK)
-        *high = v / (1 - s->alpha);
+    if (s_lo >= 1 && stats_ddsketch_rank_bounds(s, s_lo, &lo, &hi) == AB_OK)
+        *low = lo; /* Q(q) >= X_(s_lo) > lo (open unless 0) */
+    if (s_hi + 1 <= s->n &&
+        stats_ddsketch_rank_bounds(s, s_hi + 1, &lo, &hi) == AB_OK)
+        *high = hi; /* Q(q) <= X_(s_hi + 1) <= hi */
     return AB_OK;
 }
 

@@ -3,10 +3,12 @@
  * always-valid confidence sequence. Pure: no I/O, no allocation.
  *
  * Both intervals first bound each arm's quantile Q(q) by order statistics,
- * then fold in the sketch error: a sketch value s of rank r satisfies
- * X_(r) in [s / (1 + a), s / (1 - a)] (a = the sketch's alpha,
- * stats/ddsketch.h), so every lower bound is divided by (1 + a) and every
- * upper bound by (1 - a). The data must be non-negative (latency); X is
+ * then fold in the sketch error: the sketch knows X_(r) only up to its
+ * bucket, X_(r) in (gamma^(i-1), gamma^i] (stats_ddsketch_rank_bounds;
+ * = [v / (1 + a), v / (1 - a)] around the representative v), so every
+ * lower bound is the lower edge of its bucket (strict: the true value is
+ * above it, unless it is the zero bucket) and every upper bound the upper
+ * edge. The data must be non-negative (latency); X is
  * assumed continuous (ties only through the sketch, which the a-widening
  * covers).
  *

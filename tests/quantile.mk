@@ -9,3 +9,7 @@ test_quantile_LIBS := gsl
 TEST_TOOLS += ddsketch_index
 ddsketch_index_SRCS := lib/status.c stats/ddsketch.c tests/tools/ddsketch_index.c
 ddsketch_index_LIBS := gsl
+
+UNIT_TESTS += test_quantile_guard
+test_quantile_guard_SRCS := lib/status.c stats/ddsketch.c stats/quantile.c core/quantile_guard.c tests/unit/test_quantile_guard.c
+test_quantile_guard_LIBS := gsl

@@ -78,7 +78,12 @@ check_error_bound(gsl_rng *r, enum dist d, size_t n, double alpha)
     for (size_t k = 1; k <= n; k++) {
         double v;
         assert_int_equal(stats_ddsketch_at_rank(&s, k, &v), AB_OK);
-        double want = x[k - 1];
+        double want = x[k - 1], lo, hi;
+        /* the sharp form: X_(k) lies in its bucket (lo, hi] */
+        assert_int_equal(stats_ddsketch_rank_bounds(&s, k, &lo, &hi), AB_OK);
+        assert_true(want == 0 ? lo == 0 && hi == 0
+                              : lo < want * (1 + 1e-12) &&
+                                    want <= hi * (1 + 1e-12));
         if (want == 0) {
             assert_true(v == 0);
             continue;
