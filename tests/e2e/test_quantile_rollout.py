@@ -100,7 +100,7 @@ class QuantileRollout(unittest.TestCase):
     def test_p99_regression_with_unchanged_mean_is_rolled_back(self):
         # the 50 % step lasts long enough for about 20,000 requests per
         # arm on a loaded 2-core machine
-        st, ans = self.create("q-bad", step_min_s=60)
+        st, ans = self.create("q-bad", step_min_s=120)
         self.assertEqual(st, 201, ans)
         rng = random.Random(16)
         t0 = time.time()
@@ -117,7 +117,8 @@ class QuantileRollout(unittest.TestCase):
         self.assertEqual(len(lines), 1)
         g = lines[0]
         self.assertEqual((g["metric"], g["verdict"]), ("latency_p99", "failed"))
-        self.assertGreater(g["relative_ci_low"], 0)  # margin 0
+        # margin 0; bounds are open bucket edges (core/quantile_guard.h)
+        self.assertGreaterEqual(g["relative_ci_low"], g["margin"])
         print("rolled back after %.1f s: control %d, candidate %d requests; "
               "p99 relative difference %.4f, sequence [%.4f, %.4f] at alpha %.4f"
               % (time.time() - t0, g["n_control"], g["n_treatment"],
@@ -126,8 +127,8 @@ class QuantileRollout(unittest.TestCase):
         # the mean does not see it: latency_mean's interval contains 0
         ms, _ = self.results("q-bad")
         c = ms["latency_mean"]["analysis"]["comparisons"][0]
-        self.assertLessEqual(c["ci"]["low"], 0, c)
-        self.assertGreaterEqual(c["ci"]["high"], 0, c)
+        self.assertLessEqual(c["ci"][0], 0, c)
+        self.assertGreaterEqual(c["ci"][1], 0, c)
         q = ms["latency_p99"]["analysis"]
         self.assertEqual(q["comparisons"][0]["verdict"], "worse")
 

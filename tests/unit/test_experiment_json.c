@@ -590,6 +590,41 @@ test_salt_version_sticky_errors(void **state)
                  "sticky: must be true or false");
 }
 
+/* kind "quantile" (issue 16): q in (0, 1), required there and only there,
+ * no covariate, not a bandit metric; q survives the canonical form. */
+static void
+test_quantile_metric(void **state)
+{
+    (void)state;
+    struct core_experiment *e = parse_ok(patched(
+        "{\"metrics\":[{\"name\":\"lat\",\"kind\":\"quantile\",\"q\":0.99,"
+        "\"direction\":\"decrease\",\"role\":\"guardrail\"}]}"));
+    assert_int_equal(e->metrics[0].kind, CORE_METRIC_QUANTILE);
+    assert_true(e->metrics[0].q == 0.99);
+    json_t *j = api_experiment_definition(e);
+    json_t *m = json_array_get(json_object_get(j, "metrics"), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "kind")),
+                        "quantile");
+    assert_true(json_number_value(json_object_get(m, "q")) == 0.99);
+    json_decref(j);
+    core_experiment_free(e);
+    expect_error(patched("{\"metrics\":[{\"name\":\"lat\",\"kind\":"
+                         "\"quantile\"}]}"),
+                 "metrics[0].q: required for kind \"quantile\" (0.99: p99)");
+    expect_error(patched("{\"metrics\":[{\"name\":\"lat\",\"kind\":"
+                         "\"quantile\",\"q\":1}]}"),
+                 "metrics[0].q: must be a number in (0, 1)");
+    expect_error(patched("{\"metrics\":[{\"name\":\"lat\",\"kind\":"
+                         "\"quantile\",\"q\":\"p99\"}]}"),
+                 "metrics[0].q: must be a number in (0, 1)");
+    expect_error(patched("{\"metrics\":[{\"name\":\"lat\",\"kind\":"
+                         "\"mean\",\"q\":0.5}]}"),
+                 "metrics[0].q: only for kind \"quantile\"");
+    expect_error(patched("{\"metrics\":[{\"name\":\"lat\",\"kind\":"
+                         "\"quantile\",\"q\":0.5,\"covariate\":\"pre\"}]}"),
+                 "metrics[0].covariate: not supported for kind \"quantile\"");
+}
+
 static void
 test_metric_errors(void **state)
 {
@@ -603,7 +638,8 @@ test_metric_errors(void **state)
                  "metrics[0].kind: required");
     expect_error(patched("{\"metrics\":[{\"name\":\"ctr\",\"kind\":"
                          "\"median\"}]}"),
-                 "metrics[0].kind: must be one of binary sum mean ratio");
+                 "metrics[0].kind: must be one of binary sum mean ratio "
+                 "quantile");
     expect_error(patched("{\"metrics\":[{\"name\":\"ctr\",\"kind\":"
                          "\"binary\",\"direction\":\"up\"}]}"),
                  "metrics[0].direction: must be one of increase decrease");
@@ -1130,6 +1166,7 @@ main(void)
         cmocka_unit_test(test_layer_errors),
         cmocka_unit_test(test_salt_version_sticky_errors),
         cmocka_unit_test(test_metric_errors),
+        cmocka_unit_test(test_quantile_metric),
         cmocka_unit_test(test_error_buffer_is_truncated_safely),
         cmocka_unit_test(test_definition_round_trips),
         cmocka_unit_test(test_arm_value_round_trips),
