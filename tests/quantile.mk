@@ -13,3 +13,8 @@ ddsketch_index_LIBS := gsl
 UNIT_TESTS += test_quantile_guard
 test_quantile_guard_SRCS := lib/status.c stats/ddsketch.c stats/quantile.c core/quantile_guard.c tests/unit/test_quantile_guard.c
 test_quantile_guard_LIBS := gsl
+
+# driver for tests/oracle/test_stats_quantile.py
+TEST_TOOLS += quantile_oracle
+quantile_oracle_SRCS := lib/status.c stats/ddsketch.c stats/quantile.c tests/tools/quantile_oracle.c
+quantile_oracle_LIBS := gsl
