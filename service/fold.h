@@ -38,9 +38,13 @@ struct fold;
  *   arbiter_fold_events_total, arbiter_fold_runs_total,
  *   arbiter_fold_errors_total, arbiter_fold_lag_seconds,
  *   arbiter_fold_lag_events, arbiter_fold_events_per_second,
- *   arbiter_fold_watermark (lag and rate: as of the leader's last tick).
+ *   arbiter_fold_watermark (lag and rate: as of the leader's last tick),
+ *   arbiter_fold_units_held, arbiter_fold_units_dirty,
+ *   arbiter_fold_checkpoint_errors_total. The per-unit values live in
+ *   memory (service/fold_units.h) and are checkpointed every
+ *   checkpoint_ms.
  * Release with fold_free(). */
-struct fold *fold_new(void);
+struct fold *fold_new(int64_t checkpoint_ms);
 void fold_free(struct fold *f);
 
 /* leader_job_fn: fold until caught up or FOLD_TICK_BUDGET_MS is spent;

@@ -280,7 +280,7 @@ class Fold(unittest.TestCase):
         deadline = time.time() + 30
         while time.time() < deadline and pid is None:
             out = harness.psql(self.url, "SELECT pid FROM pg_stat_activity "
-                               "WHERE query LIKE '%arbiter.fold(%' AND "
+                               "WHERE query LIKE '%arbiter.fold%(%' AND "
                                "state = 'active' AND pid <> "
                                "pg_backend_pid()")
             pid = int(out.splitlines()[0]) if out else None
