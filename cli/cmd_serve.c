@@ -615,6 +615,7 @@ serve_start_workers(struct serve *s)
     leader_add_job(app->leader, "fold", fold_job, s->fold);
     leader_add_job(app->leader, "event_maintenance", ingest_maintain_job,
                    app->ingest);
+    reweight_set_fold_max_age(s->rw, app->cfg.fold_max_age_ms);
     leader_add_job(app->leader, "bandit_reweight", reweight_job, s->rw);
     s->rj = rollout_job_new(app, app->cfg.decision_tick_ms);
     leader_add_job(app->leader, "rollout", rollout_job_tick, s->rj);

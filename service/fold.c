@@ -6,7 +6,9 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -154,4 +156,67 @@ fold_stale(struct db *db, int64_t max_age_ms, int64_t *lag_ms)
     if (lag_ms)
         *lag_ms = lag;
     return lag > max_age_ms;
+}
+
+/* ---- decisions wait on stale statistics ----------------------------------- */
+
+struct fold_gate {
+    const char *job;
+    int64_t max_age_ms;
+    bool waiting;
+    _Atomic int64_t m_waits;  /* counter: ticks that waited */
+    _Atomic int64_t m_age_ms; /* gauge: the lag last seen */
+};
+
+struct fold_gate *
+fold_gate_new(const char *job, int64_t max_age_ms)
+{
+    struct fold_gate *g = ab_xcalloc(1, sizeof(*g));
+    g->job = job;
+    g->max_age_ms = max_age_ms > 0 ? max_age_ms : FOLD_MAX_AGE_MS_DEFAULT;
+    bool rollout = strcmp(job, "rollout") == 0;
+    metrics_register(rollout ? "arbiter_rollout_stale_waits_total"
+                             : "arbiter_bandit_stale_waits_total",
+                     "Decision ticks that waited because the folded "
+                     "statistics were older than the bound "
+                     "(ARBITER_FOLD_MAX_AGE_MS).",
+                     METRICS_COUNTER, &g->m_waits);
+    metrics_register(rollout ? "arbiter_rollout_statistics_age_seconds"
+                             : "arbiter_bandit_statistics_age_seconds",
+                     "Age of the oldest committed event not yet folded, as "
+                     "this job last saw it before deciding.",
+                     METRICS_GAUGE_MILLI, &g->m_age_ms);
+    return g;
+}
+
+void
+fold_gate_free(struct fold_gate *g)
+{
+    free(g);
+}
+
+bool
+fold_gate_check(struct fold_gate *g, struct db *db)
+{
+    int64_t lag = -1;
+    bool stale = fold_stale(db, g->max_age_ms, &lag);
+    atomic_store(&g->m_age_ms, lag);
+    char lag_s[32], max_s[32];
+    snprintf(lag_s, sizeof(lag_s), "%.3f", (double)lag / 1000.0);
+    snprintf(max_s, sizeof(max_s), "%.3f", (double)g->max_age_ms / 1000.0);
+    if (stale) {
+        atomic_fetch_add(&g->m_waits, 1);
+        if (!g->waiting)
+            log_msg(LOG_WARN,
+                    "decisions wait: folded statistics are older than the "
+                    "bound",
+                    "job", g->job, "lag_seconds", lag < 0 ? "unknown" : lag_s,
+                    "max_age_seconds", max_s, NULL);
+    } else if (g->waiting) {
+        log_msg(LOG_INFO, "decisions resume: folded statistics are fresh",
+                "job", g->job, "lag_seconds", lag_s, "max_age_seconds", max_s,
+                NULL);
+    }
+    g->waiting = stale;
+    return stale;
 }
