@@ -408,5 +408,60 @@ class Fold(unittest.TestCase):
         self.srv.start()
 
 
+    def test_5_decisions_wait_on_stale_statistics(self):
+        """A writing transaction left open holds the fold back (its xid
+        bounds the watermark); committed events behind it age past
+        ARBITER_FOLD_MAX_AGE_MS: the rollout engine and the bandit job
+        stop deciding and say so (log, counters, the age gauge); once it
+        ends the fold catches up and they resume."""
+        self.fold_all()
+        self.srv.stop()
+        srv = harness.Server(self.url, env={
+            "ARBITER_SPOOL_DIR": os.path.join(self.tmp, "s"),
+            "ARBITER_TICK_MS": "100", "ARBITER_DECISION_TICK_MS": "100",
+            "ARBITER_FOLD_MAX_AGE_MS": "1000"})
+        srv.start()
+        blocker = Session(self.url)
+        try:
+            time.sleep(1.0)
+            _, m = il.scrape(srv.base)
+            self.assertEqual(m["arbiter_rollout_stale_waits_total"], 0)
+            self.assertEqual(m["arbiter_bandit_stale_waits_total"], 0)
+            blocker.run("BEGIN")
+            blocker.run("SELECT pg_current_xact_id()")
+            harness.psql(self.url, "BEGIN;" + stage_sql(
+                self.exp_id, "stale-1", [("s1", "treat", "rev", 2.0)] * 5
+                + [("s2", "control", "rev", 3.0)] * 2)
+                + ";COMMIT")
+            deadline = time.time() + 30
+            while float(harness.psql(self.url, "SELECT lag_seconds FROM "
+                                     "arbiter.fold_status()")) < 1.5:
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.1)
+            time.sleep(0.5)
+            _, m = il.scrape(srv.base)
+            self.assertGreater(m["arbiter_rollout_stale_waits_total"], 0)
+            self.assertGreater(m["arbiter_bandit_stale_waits_total"], 0)
+            self.assertGreaterEqual(
+                m["arbiter_rollout_statistics_age_seconds"], 1.0)
+            self.assertIn("decisions wait: folded statistics are older",
+                          srv.logs())
+            blocker.run("ROLLBACK")
+            il.fold_wait(self.url, timeout=30)
+            time.sleep(1.0)
+            _, m1 = il.scrape(srv.base)
+            time.sleep(1.0)
+            _, m2 = il.scrape(srv.base)
+            for job in ("rollout", "bandit"):
+                name = "arbiter_%s_stale_waits_total" % job
+                self.assertEqual(m1[name], m2[name], "%s resumed" % job)
+            self.assertIn("decisions resume", srv.logs())
+        finally:
+            blocker.close()
+            srv.stop()
+        self.assert_exact()
+        self.srv.start()
+
+
 if __name__ == "__main__":
     harness.main()
