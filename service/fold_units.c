@@ -73,6 +73,7 @@ struct fold_units {
     int64_t checkpoint_ms, last_ckpt_ms;
     bool synced;       /* memory matches fold_state's two watermarks */
     int64_t w, unit_w; /* those watermarks, as this leader left them */
+    int64_t epoch;     /* fold_state.epoch its memory was built under */
     uint32_t batch;
     /* per batch */
     struct vec touched, missing, affected; /* uent *, uent *, affected */
@@ -484,10 +485,11 @@ static ab_status
 resync(struct fold_units *u, struct db *db)
 {
     drop_memory(u);
-    int64_t w;
-    if (db_fold_units_sync(db, &w) != AB_OK)
+    int64_t w, epoch;
+    if (db_fold_units_sync(db, &w, &epoch) != AB_OK)
         return AB_EDB;
     u->w = u->unit_w = w;
+    u->epoch = epoch;
     u->synced = true;
     u->last_ckpt_ms = ab_now_ms();
     log_msg(LOG_INFO, "fold: unit values restarted from the checkpoint",
@@ -505,7 +507,7 @@ begin_matching(struct fold_units *u, struct db *db, int max_events,
             return AB_EDB;
         if (db_fold_begin(db, max_events, r) != AB_OK)
             return AB_EDB;
-        if (r->w0 == u->w && r->unit_w == u->unit_w)
+        if (r->w0 == u->w && r->unit_w == u->unit_w && r->epoch == u->epoch)
             return AB_OK;
         db_fold_abort(db);
         log_msg(LOG_INFO, "fold: another process folded; memory dropped",
@@ -603,12 +605,13 @@ fold_units_checkpoint(struct fold_units *u, struct db *db, int64_t now_ms,
                u->dirty.n >= FOLD_UNITS_MAX_DIRTY;
     if (!due)
         return AB_OK;
-    int64_t w, uw;
-    if (db_fold_checkpoint_begin(db, &w, &uw) != AB_OK) {
+    int64_t w, uw, epoch;
+    if (db_fold_checkpoint_begin(db, &w, &uw, &epoch) != AB_OK) {
         drop_memory(u);
         return AB_EDB;
     }
-    if (w != u->w || uw != u->unit_w || checkpoint_write(u, db) != AB_OK ||
+    if (w != u->w || uw != u->unit_w || epoch != u->epoch ||
+        checkpoint_write(u, db) != AB_OK ||
         db_fold_checkpoint_commit(db) != AB_OK) {
         db_fold_abort(db);
         drop_memory(u);

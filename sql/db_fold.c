@@ -92,7 +92,7 @@ db_fold_begin(struct db *db, int max_events, struct db_fold_range *out)
     const char *params[1] = {arg};
     PGresult *res = NULL;
     if (!tx_step(db, "fold begin",
-                 "SELECT w0, w1, unit_w, events, more"
+                 "SELECT w0, w1, unit_w, events, more, epoch"
                  " FROM arbiter.fold_begin($1::int)",
                  1, params, PGRES_TUPLES_OK, &res) ||
         PQntuples(res) != 1) {
@@ -105,6 +105,7 @@ db_fold_begin(struct db *db, int max_events, struct db_fold_range *out)
     out->unit_w = db_get_i64(res, 0, 2, 0);
     out->events = db_get_i64(res, 0, 3, 0);
     out->more = PQgetvalue(res, 0, 4)[0] == 't';
+    out->epoch = db_get_i64(res, 0, 5, 0);
     PQclear(res);
     return AB_OK;
 }
@@ -268,14 +269,15 @@ db_fold_finish(struct db *db, int64_t w1, int64_t events,
 
 ab_status
 db_fold_checkpoint_begin(struct db *db, int64_t *watermark,
-                         int64_t *unit_watermark)
+                         int64_t *unit_watermark, int64_t *epoch)
 {
     if (db_begin(db) != AB_OK)
         return AB_EDB;
     PGresult *res = NULL;
     if (!tx_step(db, "fold checkpoint",
                  "SELECT pg_advisory_xact_lock(1095910985, 0);"
-                 " SELECT watermark, unit_watermark FROM arbiter.fold_state",
+                 " SELECT watermark, unit_watermark, epoch"
+                 " FROM arbiter.fold_state",
                  0, NULL, PGRES_TUPLES_OK, &res) ||
         PQntuples(res) != 1) {
         PQclear(res);
@@ -284,6 +286,7 @@ db_fold_checkpoint_begin(struct db *db, int64_t *watermark,
     }
     *watermark = db_get_i64(res, 0, 0, 0);
     *unit_watermark = db_get_i64(res, 0, 1, 0);
+    *epoch = db_get_i64(res, 0, 2, 0);
     PQclear(res);
     return AB_OK;
 }
@@ -328,16 +331,18 @@ db_fold_checkpoint_commit(struct db *db)
 }
 
 ab_status
-db_fold_units_sync(struct db *db, int64_t *watermark)
+db_fold_units_sync(struct db *db, int64_t *watermark, int64_t *epoch)
 {
     PGresult *res =
         db_run(db, "fold units sync",
                "SELECT arbiter.fold_units_sync(),"
-               " (SELECT watermark FROM arbiter.fold_state)",
+               " (SELECT watermark FROM arbiter.fold_state),"
+               " (SELECT epoch FROM arbiter.fold_state)",
                0, NULL, PGRES_TUPLES_OK, DB_ONCE);
     ab_status rc = AB_EDB;
     if (db_res_ok(res, PGRES_TUPLES_OK) && PQntuples(res) == 1) {
         *watermark = db_get_i64(res, 0, 1, 0);
+        *epoch = db_get_i64(res, 0, 2, 0);
         rc = AB_OK;
     }
     PQclear(res);

@@ -53,6 +53,7 @@ struct db_fold_range {
     int64_t unit_w; /* unit_metrics holds every event below it */
     int64_t events; /* raw events in the range */
     bool more;      /* max_events cut the range: more is committed */
+    int64_t epoch;  /* fold_state.epoch (012_fold_checkpoint.sql) */
 };
 
 /* A unit's value (n == 0: no row), or a delta (n, sum of the batch). */
@@ -98,9 +99,10 @@ ab_status db_fold_load(struct db *db, const struct db_unit_value *keys,
  * commit succeeded; on failure nothing is open. */
 ab_status db_fold_finish(struct db *db, int64_t w1, int64_t events,
                          const struct db_arm_delta *rows, size_t n);
-/* BEGIN, the fold lock, then the two watermarks as they are now. */
+/* BEGIN, the fold lock, then the two watermarks and the epoch as they
+ * are now. */
 ab_status db_fold_checkpoint_begin(struct db *db, int64_t *watermark,
-                                   int64_t *unit_watermark);
+                                   int64_t *unit_watermark, int64_t *epoch);
 /* Absolute values of n units (arbiter.fold_checkpoint). */
 ab_status db_fold_checkpoint_put(struct db *db,
                                  const struct db_unit_value *rows, size_t n);
@@ -110,8 +112,9 @@ ab_status db_fold_checkpoint_commit(struct db *db);
 void db_fold_abort(struct db *db);
 /* In a transaction of its own: refold [unit_watermark, watermark) into
  * unit_metrics (arbiter.fold_units_sync()); *watermark gets the
- * watermark, which is then also the unit watermark. */
-ab_status db_fold_units_sync(struct db *db, int64_t *watermark);
+ * watermark, which is then also the unit watermark; *epoch the epoch. */
+ab_status db_fold_units_sync(struct db *db, int64_t *watermark,
+                             int64_t *epoch);
 
 /* The checkpoint's state: unit_watermark and when it last moved. */
 ab_status db_fold_checkpoint_status(struct db *db, int64_t *unit_watermark,

@@ -43,6 +43,10 @@ UPDATE arbiter.fold_state SET unit_watermark = watermark;
 ALTER TABLE arbiter.fold_state ALTER COLUMN unit_watermark SET NOT NULL;
 ALTER TABLE arbiter.fold_state ADD COLUMN checkpointed_at timestamptz;
 UPDATE arbiter.fold_state SET checkpointed_at = folded_at;
+-- Bumped by whoever changes the folded tables behind the fold's back
+-- (TRUNCATE of the aggregates by `make bench-ingest`, a restore): a
+-- leader whose memory was built under another epoch drops it.
+ALTER TABLE arbiter.fold_state ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
 
 -- Refold the raw events of [unit_watermark, watermark) into unit_metrics
 -- (values only: the aggregates hold them already); unit_watermark :=
@@ -107,14 +111,14 @@ $$;
 CREATE FUNCTION arbiter.fold_begin(max_events int,
                                    OUT w0 bigint, OUT w1 bigint,
                                    OUT unit_w bigint, OUT events bigint,
-                                   OUT more boolean)
+                                   OUT more boolean, OUT epoch bigint)
 LANGUAGE plpgsql SET jit = off SET work_mem = '64MB' AS $$
 DECLARE
     cut bigint;
     lk record;
 BEGIN
     PERFORM pg_advisory_xact_lock(1095910985, 0);
-    SELECT f.watermark, f.unit_watermark INTO w0, unit_w
+    SELECT f.watermark, f.unit_watermark, f.epoch INTO w0, unit_w, epoch
       FROM arbiter.fold_state f;
     w1 := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
     SELECT r.txid INTO cut FROM arbiter.events_raw r
