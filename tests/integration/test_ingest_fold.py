@@ -18,6 +18,13 @@ survives a kill -9 of the leader in the middle of a fold.
     when PostgreSQL notices the lost client); a second server takes over
     and folds; the totals equal the recomputation and every event is
     folded once.
+  * crash between checkpoints (012_fold_checkpoint.sql): the leader folds
+    with its per-unit values in memory and no checkpoint; aggregates exact,
+    unit_metrics behind; kill -9; a new leader refolds the raw events after
+    the checkpoint into unit_metrics, folds the rest, checkpoints: per-unit
+    values equal the raw events, aggregates the recomputation.
+  * stale statistics: an open writing transaction holds the fold back; the
+    rollout engine and the bandit job wait (log, counters) and resume.
 """
 import os
 import random
