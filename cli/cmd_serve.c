@@ -164,6 +164,8 @@ static const struct opt opts[] = {
     { "event-retention-days", "ARBITER_EVENT_RETENTION_DAYS", "N",         "90",          "", "event retention days", K_INT, F(event_retention_days), 1, 36500 },
     { "decision-tick-ms",     "ARBITER_DECISION_TICK_MS",     "N",         "10000",       ": rollout analysis tick on the leader", "decision tick ms", K_INT, F(decision_tick_ms), 50, 3600000 },
     { "tick-ms",              "ARBITER_TICK_MS",              "N",         "1000",        ": leader tick (lock, reweights)", "tick ms", K_INT, F(tick_ms), 50, 60000 },
+    { "fold-checkpoint-ms",   "ARBITER_FOLD_CHECKPOINT_MS",   "N",         "30000",       ": per-unit values to unit_metrics", "fold checkpoint ms", K_INT, F(fold_checkpoint_ms), 0, 86400000 },
+    { "fold-max-age-ms",      "ARBITER_FOLD_MAX_AGE_MS",      "N",         "5000",        ": decisions wait on older statistics", "fold max age ms", K_INT, F(fold_max_age_ms), 100, 3600000 },
 };
 /* clang-format on */
 #undef F
@@ -609,10 +611,11 @@ serve_start_workers(struct serve *s)
         return false;
     }
     /* first: the jobs after it read statistics it has just folded */
-    s->fold = fold_new();
+    s->fold = fold_new(app->cfg.fold_checkpoint_ms);
     leader_add_job(app->leader, "fold", fold_job, s->fold);
     leader_add_job(app->leader, "event_maintenance", ingest_maintain_job,
                    app->ingest);
+    reweight_set_fold_max_age(s->rw, app->cfg.fold_max_age_ms);
     leader_add_job(app->leader, "bandit_reweight", reweight_job, s->rw);
     s->rj = rollout_job_new(app, app->cfg.decision_tick_ms);
     leader_add_job(app->leader, "rollout", rollout_job_tick, s->rj);

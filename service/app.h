@@ -43,6 +43,9 @@ struct app_config {
     /* decision leader (service/leader.c) */
     int tick_ms;              /* leader tick: lock attempts and jobs */
     int decision_tick_ms;     /* rollout decisions (service/rollout_job.c) */
+    /* the fold (service/fold.c) */
+    int fold_checkpoint_ms;   /* per-unit values written to unit_metrics */
+    int fold_max_age_ms;      /* decisions wait on older statistics */
 };
 
 /* One experiment of the snapshot with its assignment counters. Shared by

@@ -38,9 +38,13 @@ struct fold;
  *   arbiter_fold_events_total, arbiter_fold_runs_total,
  *   arbiter_fold_errors_total, arbiter_fold_lag_seconds,
  *   arbiter_fold_lag_events, arbiter_fold_events_per_second,
- *   arbiter_fold_watermark (lag and rate: as of the leader's last tick).
+ *   arbiter_fold_watermark (lag and rate: as of the leader's last tick),
+ *   arbiter_fold_units_held, arbiter_fold_units_dirty,
+ *   arbiter_fold_checkpoint_errors_total. The per-unit values live in
+ *   memory (service/fold_units.h) and are checkpointed every
+ *   checkpoint_ms.
  * Release with fold_free(). */
-struct fold *fold_new(void);
+struct fold *fold_new(int64_t checkpoint_ms);
 void fold_free(struct fold *f);
 
 /* leader_job_fn: fold until caught up or FOLD_TICK_BUDGET_MS is spent;
@@ -62,5 +66,22 @@ void fold_catch_up(struct db *db);
 /* True when decisions must wait: the statistics are older than max_age_ms
  * (or their age cannot be read); *lag_ms gets the age when known. */
 bool fold_stale(struct db *db, int64_t max_age_ms, int64_t *lag_ms);
+
+/* ---- decisions wait on stale statistics ------------------------------------
+ *
+ * A gate for one deciding job (the rollout engine, the bandit job): once
+ * per tick, fold_gate_check() reads the fold's lag; while it exceeds the
+ * job's bound (ARBITER_FOLD_MAX_AGE_MS, FOLD_MAX_AGE_MS_DEFAULT), or
+ * cannot be read, the job decides nothing and says so: a log line when a
+ * wait starts and when it ends (with the lag and the bound), the counter
+ * arbiter_<job>_stale_waits_total (ticks that waited) and the gauge
+ * arbiter_<job>_statistics_age_seconds (the lag it last saw). */
+struct fold_gate;
+
+/* job: "rollout" or "bandit" (the metric names are fixed per job). */
+struct fold_gate *fold_gate_new(const char *job, int64_t max_age_ms);
+void fold_gate_free(struct fold_gate *g);
+/* True when this tick must not decide (see above). */
+bool fold_gate_check(struct fold_gate *g, struct db *db);
 
 #endif /* SERVICE_FOLD_H */

@@ -62,6 +62,7 @@
 #include "bandits/bandit.h"
 #include "bandits/estimate.h"
 #include "bandits/promote.h"
+#include "service/fold.h"
 #include "sql/db_bandits.h"
 #include "stats/srm.h"
 
@@ -79,6 +80,7 @@ struct reweight {
     _Atomic int64_t m_promotions;
     _Atomic int64_t m_blocked;
     _Atomic int64_t m_errors;
+    struct fold_gate *gate; /* no reweight on stale statistics */
 };
 
 ab_status
@@ -118,6 +120,7 @@ reweight_free(struct reweight *r)
 {
     if (r == NULL)
         return;
+    fold_gate_free(r->gate);
     bandit_workspace_free(r->ws);
     gsl_rng_free(r->rng);
     free(r);
@@ -598,12 +601,21 @@ done:
 }
 
 void
+reweight_set_fold_max_age(struct reweight *r, int64_t max_age_ms)
+{
+    fold_gate_free(r->gate);
+    r->gate = fold_gate_new("bandit", max_age_ms);
+}
+
+void
 reweight_job(void *arg, struct db *db, int64_t now_ms)
 {
     struct reweight *r = arg;
     struct db_bandit_row *rows = NULL;
     size_t n = 0;
     (void)now_ms; /* due times use the database clock, shared by leaders */
+    if (r->gate && fold_gate_check(r->gate, db))
+        return; /* statistics older than the bound: wait (and say so) */
     if (db_bandit_list(db, &rows, &n) != AB_OK) {
         atomic_fetch_add(&r->m_errors, 1);
         return;

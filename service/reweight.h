@@ -35,6 +35,12 @@ struct reweight;
 ab_status reweight_new(struct reweight **out);
 void reweight_free(struct reweight *r);
 
+/* Decisions wait while the folded statistics are older than max_age_ms
+ * (service/fold.h, fold_gate_check: logged and counted in
+ * arbiter_bandit_stale_waits_total). Call once, before the leader starts;
+ * without it the job does not wait. */
+void reweight_set_fold_max_age(struct reweight *r, int64_t max_age_ms);
+
 /* The leader job (a leader_job_fn): arg is the struct reweight. */
 void reweight_job(void *arg, struct db *db, int64_t now_ms);
 

@@ -19,6 +19,7 @@
 #include "codec/rollout_json.h"
 #include "core/rollout.h"
 #include "core/rollout_eval.h"
+#include "service/fold.h"
 #include "sql/db.h"
 #include "sql/db_rollout.h"
 #include "service/verdicts.h"
@@ -29,6 +30,7 @@ struct rollout_job {
     struct app *app;
     int tick_ms;
     int64_t last_ms;
+    struct fold_gate *gate; /* issue 11: no decision on stale statistics */
 };
 
 struct rollout_job *
@@ -37,12 +39,15 @@ rollout_job_new(struct app *app, int tick_ms)
     struct rollout_job *j = ab_xcalloc(1, sizeof(*j));
     j->app = app;
     j->tick_ms = tick_ms;
+    j->gate = fold_gate_new("rollout", app->cfg.fold_max_age_ms);
     return j;
 }
 
 void
 rollout_job_free(struct rollout_job *j)
 {
+    if (j)
+        fold_gate_free(j->gate);
     free(j);
 }
 
@@ -499,6 +504,10 @@ rollout_job_tick(void *arg, struct db *db, int64_t now_ms)
     if (now_ms - j->last_ms < j->tick_ms)
         return;
     j->last_ms = now_ms;
+    /* issue 11 hook: statistics older than the bound -> wait, and say so
+     * (service/fold.h, fold_gate_check) */
+    if (fold_gate_check(j->gate, db))
+        return;
     struct snapshot *s = app_snapshot_get(j->app);
     for (size_t i = 0; i < s->n; i++) {
         const struct core_experiment *e = s->exps[i];

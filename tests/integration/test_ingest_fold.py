@@ -18,6 +18,13 @@ survives a kill -9 of the leader in the middle of a fold.
     when PostgreSQL notices the lost client); a second server takes over
     and folds; the totals equal the recomputation and every event is
     folded once.
+  * crash between checkpoints (012_fold_checkpoint.sql): the leader folds
+    with its per-unit values in memory and no checkpoint; aggregates exact,
+    unit_metrics behind; kill -9; a new leader refolds the raw events after
+    the checkpoint into unit_metrics, folds the rest, checkpoints: per-unit
+    values equal the raw events, aggregates the recomputation.
+  * stale statistics: an open writing transaction holds the fold back; the
+    rollout engine and the bandit job wait (log, counters) and resume.
 """
 import os
 import random
@@ -132,8 +139,9 @@ class Fold(unittest.TestCase):
             if pending == 0:
                 return
 
-    def assert_exact(self):
-        self.fold_all()
+    def assert_exact(self, fold=True):
+        if fold:  # (the SQL fold; fold=False checks the leader's own)
+            self.fold_all()
         inc = il.arm_stats(self.url, KEY)
         rec = il.arm_stats_recompute(self.url, KEY)
         self.assertEqual(set(inc), set(rec))
@@ -280,7 +288,7 @@ class Fold(unittest.TestCase):
         deadline = time.time() + 30
         while time.time() < deadline and pid is None:
             out = harness.psql(self.url, "SELECT pid FROM pg_stat_activity "
-                               "WHERE query LIKE '%arbiter.fold(%' AND "
+                               "WHERE query LIKE '%arbiter.fold%(%' AND "
                                "state = 'active' AND pid <> "
                                "pg_backend_pid()")
             pid = int(out.splitlines()[0]) if out else None
@@ -303,8 +311,161 @@ class Fold(unittest.TestCase):
             il.fold_wait(self.url, timeout=120)
             r = srv2.req("GET", "/metrics")
             self.assertIn("arbiter_fold_events_total", r.body if isinstance(r.body, str) else r.body.decode())
+            # the new leader's own fold (per-unit values in memory) is
+            # exact before any SQL fold runs
+            _, m = il.scrape(srv2.base)
+            self.assertEqual(m["arbiter_fold_errors_total"], 0)
+            self.assert_exact(fold=False)
         finally:
             srv2.stop()
+        self.assert_exact()
+        self.srv.start()
+
+    def units_match_raw(self):
+        """Rows of unit_metrics of the experiment that differ from the
+        raw events (count and sum per metric, unit, arm), either way."""
+        return int(harness.psql(self.url, """
+            SELECT count(*) FROM
+              (SELECT metric, unit, arm, count(*) AS n, sum(value) AS s
+                 FROM arbiter.events_raw WHERE experiment_id = %d
+                GROUP BY 1, 2, 3) r
+              FULL JOIN (SELECT * FROM arbiter.unit_metrics
+                          WHERE experiment_id = %d) u
+                ON (u.metric, u.unit, u.arm) = (r.metric, r.unit, r.arm)
+             WHERE u.n IS DISTINCT FROM r.n
+                OR abs(u.value_sum - r.s) > 1e-9 * greatest(1, abs(r.s))
+            """ % (self.exp_id, self.exp_id)))
+
+    def commit_bulk(self, tag, n, units, seed):
+        harness.psql(self.url, """
+            BEGIN;
+            SELECT arbiter.ingest_stage_prepare();
+            INSERT INTO pg_temp.ingest_stage
+            SELECT g, 1, %d, NULL, 'c' || ((g * %d) %% %d),
+                   CASE WHEN ((g * %d) %% %d) %% 2 = 0 THEN 'control'
+                        ELSE 'treat' END,
+                   'control', (ARRAY['conv','rev','time','lat','pre_rev'])
+                   [1 + g %% 5], CASE WHEN g %% 5 = 0 THEN (g %% 2)::float8
+                                      ELSE ((g * 7) %% 13) / 3.0 END,
+                   (extract(epoch FROM now()) * 1000)::bigint + g, NULL
+              FROM generate_series(1, %d) g;
+            SELECT count(*) FROM arbiter.ingest_raw(ARRAY['%s']);
+            COMMIT;""" % (self.exp_id, seed, units, seed, units, n, tag))
+
+    def test_4_crash_between_checkpoints(self):
+        """The leader folds with its per-unit values in memory and no
+        checkpoint (ARBITER_FOLD_CHECKPOINT_MS 1 h): the aggregates are
+        exact while unit_metrics lags; kill -9; events arrive with no
+        leader; a new leader reloads the checkpoint, refolds the raw
+        events after it, folds the rest and checkpoints: per-unit values
+        equal the raw events, aggregates equal the recomputation, every
+        event folded once."""
+        self.fold_all()
+        self.srv.stop()
+        a = harness.Server(self.url, env={
+            "ARBITER_SPOOL_DIR": os.path.join(self.tmp, "c1"),
+            "ARBITER_TICK_MS": "100",
+            "ARBITER_FOLD_CHECKPOINT_MS": "3600000"})
+        a.start()
+        try:
+            # three commits, units repeating across them (and so across
+            # the leader's batches)
+            for k, seed in enumerate((1, 3, 7)):
+                self.commit_bulk("ckpt-a%d" % k, 4000, 1500, seed)
+                il.fold_wait(self.url, timeout=60)
+            wm, uwm = [int(x) for x in harness.psql(
+                self.url, "SELECT watermark, unit_watermark FROM "
+                "arbiter.fold_state").split("|")]
+            self.assertLess(uwm, wm, "no checkpoint: values in memory only")
+            self.assertGreater(self.units_match_raw(), 0,
+                               "unit_metrics lags the aggregates")
+            _, m = il.scrape(a.base)
+            self.assertEqual(m["arbiter_fold_errors_total"], 0)
+            self.assertGreater(m["arbiter_fold_units_dirty"], 0)
+            self.assert_exact(fold=False)  # the aggregates do not lag
+        finally:
+            a.kill9()
+        self.commit_bulk("ckpt-b", 3000, 1500, 11)  # no leader now
+        b = harness.Server(self.url, env={
+            "ARBITER_SPOOL_DIR": os.path.join(self.tmp, "c2"),
+            "ARBITER_TICK_MS": "100",
+            "ARBITER_FOLD_CHECKPOINT_MS": "200"})
+        b.start()
+        try:
+            il.fold_wait(self.url, timeout=60)
+            deadline = time.time() + 30
+            while True:
+                wm, uwm = [int(x) for x in harness.psql(
+                    self.url, "SELECT watermark, unit_watermark FROM "
+                    "arbiter.fold_state").split("|")]
+                if wm == uwm or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(uwm, wm, "the new leader checkpointed")
+            self.assertEqual(self.units_match_raw(), 0)
+            _, m = il.scrape(b.base)
+            self.assertEqual(m["arbiter_fold_errors_total"], 0)
+            self.assertEqual(m["arbiter_fold_checkpoint_errors_total"], 0)
+            self.assert_exact(fold=False)
+            self.assertIn("unit values restarted from the checkpoint",
+                          b.logs())
+        finally:
+            b.stop()
+        self.assert_exact()
+        self.srv.start()
+
+
+    def test_5_decisions_wait_on_stale_statistics(self):
+        """A writing transaction left open holds the fold back (its xid
+        bounds the watermark); committed events behind it age past
+        ARBITER_FOLD_MAX_AGE_MS: the rollout engine and the bandit job
+        stop deciding and say so (log, counters, the age gauge); once it
+        ends the fold catches up and they resume."""
+        self.fold_all()
+        self.srv.stop()
+        srv = harness.Server(self.url, env={
+            "ARBITER_SPOOL_DIR": os.path.join(self.tmp, "s"),
+            "ARBITER_TICK_MS": "100", "ARBITER_DECISION_TICK_MS": "100",
+            "ARBITER_FOLD_MAX_AGE_MS": "1000"})
+        srv.start()
+        blocker = Session(self.url)
+        try:
+            time.sleep(1.0)
+            _, m = il.scrape(srv.base)
+            self.assertEqual(m["arbiter_rollout_stale_waits_total"], 0)
+            self.assertEqual(m["arbiter_bandit_stale_waits_total"], 0)
+            blocker.run("BEGIN")
+            blocker.run("SELECT pg_current_xact_id()")
+            harness.psql(self.url, "BEGIN;" + stage_sql(
+                self.exp_id, "stale-1", [("s1", "treat", "rev", 2.0)] * 5
+                + [("s2", "control", "rev", 3.0)] * 2)
+                + ";COMMIT")
+            deadline = time.time() + 30
+            while float(harness.psql(self.url, "SELECT lag_seconds FROM "
+                                     "arbiter.fold_status()")) < 1.5:
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.1)
+            time.sleep(0.5)
+            _, m = il.scrape(srv.base)
+            self.assertGreater(m["arbiter_rollout_stale_waits_total"], 0)
+            self.assertGreater(m["arbiter_bandit_stale_waits_total"], 0)
+            self.assertGreaterEqual(
+                m["arbiter_rollout_statistics_age_seconds"], 1.0)
+            self.assertIn("decisions wait: folded statistics are older",
+                          srv.logs())
+            blocker.run("ROLLBACK")
+            il.fold_wait(self.url, timeout=30)
+            time.sleep(1.0)
+            _, m1 = il.scrape(srv.base)
+            time.sleep(1.0)
+            _, m2 = il.scrape(srv.base)
+            for job in ("rollout", "bandit"):
+                name = "arbiter_%s_stale_waits_total" % job
+                self.assertEqual(m1[name], m2[name], "%s resumed" % job)
+            self.assertIn("decisions resume", srv.logs())
+        finally:
+            blocker.close()
+            srv.stop()
         self.assert_exact()
         self.srv.start()
 
