@@ -529,8 +529,8 @@ batch_body(struct fold_units *u, struct db *db, const struct db_fold_range *r)
     struct affected *aff = u->affected.p;
     for (size_t i = 0; i < u->affected.n; i++)
         accumulate(u, &aff[i]);
-    /* issue 16a: further folds of the same range [r->w0, r->w1) (the
-     * sketches) run here, in this transaction */
+    /* the quantile sketches of the same range are folded by
+     * db_fold_finish(), in this transaction */
     size_t n_rows;
     struct db_arm_delta *rows = arm_rows(u, &n_rows);
     apply_deltas(u); /* undone by drop_memory() if the commit fails */

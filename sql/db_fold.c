@@ -261,7 +261,10 @@ db_fold_finish(struct db *db, int64_t w1, int64_t events,
                       " $3::bigint[], $4::text[], $5::text[], $6::bigint[],"
                       " $7::float8[], $8::float8[], $9::float8[],"
                       " $10::float8[], $11::float8[], $12::float8[],"
-                      " $13::float8[], $14::float8[])",
+                      " $13::float8[], $14::float8[]),"
+                      /* quantile sketches of the same range, in this
+                       * transaction (013_quantiles.sql) */
+                      " arbiter.fold_quantiles($1::bigint)",
                       14, params, PGRES_TUPLES_OK, NULL);
     arrays_free(a, 12);
     if (!ok) {
