@@ -49,10 +49,15 @@ else
     export ARBITER_TEST_PGDIR=$pgdir
     export ARBITER_BIN=$PWD/$bin
     export ARBITER_BUILD=$PWD/$build
-    only=${TESTS:-}   # TESTS=pattern runs only matching suites
+    # TESTS="pat1|pat2" runs only the suites whose path contains one of them
+    IFS='|' read -r -a only <<< "${TESTS:-}"
     for f in tests/integration/test_*.py tests/e2e/test_*.py tests/oracle/test_*.py; do
         [ -f "$f" ] || continue
-        [ -n "$only" ] && [[ "$f" != *$only* ]] && continue
+        if [ ${#only[@]} -gt 0 ]; then
+            hit=0
+            for p in "${only[@]}"; do [[ "$f" == *$p* ]] && hit=1; done
+            [ $hit = 1 ] || continue
+        fi
         suite "$f" /usr/bin/python3 "$f"
     done
 fi
