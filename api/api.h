@@ -144,7 +144,6 @@ void api_reply_header(struct api_resp *resp, const char *key,
 
 /* ---- request helpers ---------------------------------------------------- */
 const char *api_req_query(const struct api_req *req, const char *key);
-bool api_utf8_valid(const char *s, size_t n);
 /* An optional JSON object body whose fields are all strings, such as
  * {"reason": "..."} for the life-cycle actions. Empty body: every value "".
  * false: a 400 was written to resp (malformed, unknown field, not a string,

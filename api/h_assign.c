@@ -20,6 +20,7 @@
 #include "lib/clock.h"
 #include "api/handlers.h"
 #include "core/assign.h"
+#include "lib/utf8.h"
 
 #define ANSWER_MAX (3 * CORE_KEY_MAX + 6 * 256 + 512)
 
@@ -260,7 +261,7 @@ format_answer(char *buf, size_t n, const struct answer *ans)
 static bool
 unit_ok(const char *unit, size_t len)
 {
-    return len >= 1 && len <= CORE_UNIT_MAX && api_utf8_valid(unit, len);
+    return len >= 1 && len <= CORE_UNIT_MAX && ab_utf8_valid(unit, len);
 }
 
 void
@@ -295,15 +296,10 @@ api_assign_get(struct api_ctx *ctx, const struct api_req *req,
         attrs[n_attrs].value = req->query[i].value;
         n_attrs++;
     }
-    struct snapshot *s = app_snapshot_get(ctx->app);
+    struct snapshot *s;
     size_t idx;
-    if (snapshot_find(s, key, &idx) == NULL) {
-        app_snapshot_release(s);
-        char k[2 * CORE_KEY_MAX + 8];
-        escape(k, sizeof(k), strlen(key) > CORE_KEY_MAX ? "(too long)" : key);
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"", k);
+    if (api_snapshot_experiment(ctx, key, resp, &s, &idx) == NULL)
         return;
-    }
     struct answer ans;
     assign_one(ctx->app, s, idx, unit, unit_len, attrs, n_attrs, &ans);
     /* Format on the stack, then allocate the exact size: a 2 KiB block is
