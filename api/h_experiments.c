@@ -116,7 +116,10 @@ layer_begin(struct db *db, const struct core_experiment *e)
     if (e->layer == NULL)
         return AB_OK;
     ab_status rc = db_begin(db);
-    if (rc == AB_OK && (rc = db_layer_lock(db, e->layer)) != AB_OK)
+    if (rc != AB_OK)
+        return rc;
+    rc = db_layer_lock(db, e->layer);
+    if (rc != AB_OK)
         db_rollback(db);
     return rc;
 }
@@ -176,9 +179,11 @@ api_experiment_create(struct api_ctx *ctx, const struct api_req *req,
     char *w_text = json_dumps(w, JSON_COMPACT);
     struct db_experiment row = {0};
     rc = db_experiment_insert(ctx->db, e->key, def_text, w_text, &row);
-    if (rc == AB_OK && (rc = layer_end(ctx->db, e, true)) != AB_OK)
-        db_experiment_clear(&row);
-    else if (rc != AB_OK)
+    if (rc == AB_OK) {
+        rc = layer_end(ctx->db, e, true);
+        if (rc != AB_OK)
+            db_experiment_clear(&row);
+    } else
         layer_end(ctx->db, e, false);
     if (rc == AB_OK)
         reply_row(ctx, resp, 201, &row);

@@ -282,10 +282,11 @@ parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
         snprintf(path, sizeof(path), "arms[%zu]", i);
         if (!json_is_object(a))
             return bad(p, path, "must be an object");
-        if ((rc = check_fields(p, a, path, arm_fields)) != AB_OK)
+        rc = check_fields(p, a, path, arm_fields);
+        if (rc != AB_OK)
             return rc;
-        if ((rc = get_name(p, a, "name", path, true, false, &arm->name)) !=
-            AB_OK)
+        rc = get_name(p, a, "name", path, true, false, &arm->name);
+        if (rc != AB_OK)
             return rc;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(e->arms[j].name, arm->name) == 0) {
@@ -298,7 +299,8 @@ parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
         snprintf(f, sizeof(f), "%s.weight", path);
         if (w == NULL)
             return bad(p, f, "required");
-        if ((rc = percent(p, w, f, &arm->weight)) != AB_OK)
+        rc = percent(p, w, f, &arm->weight);
+        if (rc != AB_OK)
             return rc;
         sum += arm->weight;
         const char *model;
@@ -416,7 +418,8 @@ parse_rule(struct parser *p, const json_t *r, size_t idx,
     snprintf(path, sizeof(path), "targeting[%zu]", idx);
     if (!json_is_object(r))
         return bad(p, path, "must be an object");
-    if ((rc = check_fields(p, r, path, rule_fields)) != AB_OK)
+    rc = check_fields(p, r, path, rule_fields);
+    if (rc != AB_OK)
         return rc;
     rc = get_name(p, r, "attribute", path, true, false, &rule->attribute);
     if (rc != AB_OK)
@@ -601,10 +604,11 @@ parse_layer(struct parser *p, const json_t *doc, struct core_experiment *e)
         return AB_OK;
     if (!json_is_object(l))
         return bad(p, "layer", "must be an object {name, range} or null");
-    if ((rc = check_fields(p, l, "layer", layer_fields)) != AB_OK)
+    rc = check_fields(p, l, "layer", layer_fields);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = get_name(p, l, "name", "layer", true, false, &e->layer)) !=
-        AB_OK)
+    rc = get_name(p, l, "name", "layer", true, false, &e->layer);
+    if (rc != AB_OK)
         return rc;
     json_t *r = json_object_get(l, "range");
     if (r == NULL)
@@ -612,11 +616,11 @@ parse_layer(struct parser *p, const json_t *doc, struct core_experiment *e)
     if (!json_is_array(r) || json_array_size(r) != 2)
         return bad(p, "layer.range", "must be [lo, hi] in percent");
     uint32_t lo, hi;
-    if ((rc = percent(p, json_array_get(r, 0), "layer.range[0]", &lo)) !=
-        AB_OK)
+    rc = percent(p, json_array_get(r, 0), "layer.range[0]", &lo);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = percent(p, json_array_get(r, 1), "layer.range[1]", &hi)) !=
-        AB_OK)
+    rc = percent(p, json_array_get(r, 1), "layer.range[1]", &hi);
+    if (rc != AB_OK)
         return rc;
     if (lo >= hi)
         return bad(p, "layer.range", "must have lo < hi");
@@ -677,10 +681,11 @@ parse_metrics(struct parser *p, const json_t *doc, struct core_experiment *e)
         snprintf(path, sizeof(path), "metrics[%zu]", i);
         if (!json_is_object(m))
             return bad(p, path, "must be an object");
-        if ((rc = check_fields(p, m, path, metric_fields)) != AB_OK)
+        rc = check_fields(p, m, path, metric_fields);
+        if (rc != AB_OK)
             return rc;
-        if ((rc = get_name(p, m, "name", path, true, false, &mt->name)) !=
-            AB_OK)
+        rc = get_name(p, m, "name", path, true, false, &mt->name);
+        if (rc != AB_OK)
             return rc;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(e->metrics[j].name, mt->name) == 0) {
@@ -883,7 +888,8 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
         b = none;
     } else if (!json_is_object(b))
         return bad(p, "bandit", "must be an object or null");
-    if ((rc = check_fields(p, b, "bandit", bandit_fields)) != AB_OK)
+    rc = check_fields(p, b, "bandit", bandit_fields);
+    if (rc != AB_OK)
         goto done;
     rc = get_enum(p, b, "policy", "bandit", bandit_policy_names,
                   AB_ARRAY_LEN(bandit_policy_names), CORE_BANDIT_THOMPSON,
@@ -891,10 +897,12 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
     if (rc != AB_OK)
         goto done;
     bd->policy = (enum core_bandit_policy)v;
-    if ((rc = bandit_metric(p, b, e)) != AB_OK)
+    rc = bandit_metric(p, b, e);
+    if (rc != AB_OK)
         goto done;
-    if ((rc = bandit_int(p, b, "interval_s", 1, BANDIT_INTERVAL_MAX, 60,
-                         &bd->interval_s)) != AB_OK)
+    rc = bandit_int(p, b, "interval_s", 1, BANDIT_INTERVAL_MAX, 60,
+                    &bd->interval_s);
+    if (rc != AB_OK)
         goto done;
     bool is_null;
     rc = bandit_num(p, b, "control_share", true, "a number in [0, 1)", 0,
@@ -920,11 +928,13 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
                  bd->control_pinned ? "(1 - control_share)" : "1", n_free);
         goto done;
     }
-    if ((rc = bandit_int(p, b, "burn_in", 0, BANDIT_COUNT_MAX, 1000,
-                         &bd->burn_in)) != AB_OK)
+    rc = bandit_int(p, b, "burn_in", 0, BANDIT_COUNT_MAX, 1000,
+                    &bd->burn_in);
+    if (rc != AB_OK)
         goto done;
-    if ((rc = bandit_int(p, b, "min_units", 0, BANDIT_COUNT_MAX, 100,
-                         &bd->min_units)) != AB_OK)
+    rc = bandit_int(p, b, "min_units", 0, BANDIT_COUNT_MAX, 100,
+                    &bd->min_units);
+    if (rc != AB_OK)
         goto done;
     rc = bandit_num(p, b, "promote_threshold", true,
                     "a number in (0.5, 1)", 0.95, false,
@@ -938,8 +948,9 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
         goto done;
     }
     bd->promote = !is_null;
-    if ((rc = bandit_int(p, b, "promote_after_s", 0, BANDIT_AFTER_MAX, 3600,
-                         &bd->promote_after_s)) != AB_OK)
+    rc = bandit_int(p, b, "promote_after_s", 0, BANDIT_AFTER_MAX, 3600,
+                    &bd->promote_after_s);
+    if (rc != AB_OK)
         goto done;
     rc = bandit_int(p, b, "seed", 0, BANDIT_SEED_MAX, key_seed(e->key),
                     &bd->seed);
@@ -1051,9 +1062,11 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
     size_t n;
     if (!json_is_object(doc))
         return bad(p, "definition", "must be a JSON object");
-    if ((rc = check_fields(p, doc, "", doc_fields)) != AB_OK)
+    rc = check_fields(p, doc, "", doc_fields);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = get_name(p, doc, "key", "", true, true, &e->key)) != AB_OK)
+    rc = get_name(p, doc, "key", "", true, true, &e->key);
+    if (rc != AB_OK)
         return rc;
     rc = get_string(p, doc, "description", "", DESCRIPTION_MAX, true, &s, &n);
     if (rc != AB_OK)
@@ -1067,28 +1080,36 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
                                            &e->strategy) != AB_OK))
         return bad(p, "strategy",
                    "must be one of ab canary blue_green shadow bandit");
-    if ((rc = get_name(p, doc, "unit_type", "", false, false,
-                       &e->unit_type)) != AB_OK)
+    rc = get_name(p, doc, "unit_type", "", false, false,
+                  &e->unit_type);
+    if (rc != AB_OK)
         return rc;
     if (e->unit_type == NULL)
         e->unit_type = ab_xstrdup("user");
 
-    if ((rc = parse_arms(p, doc, e)) != AB_OK)
+    rc = parse_arms(p, doc, e);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = check_strategy(p, e)) != AB_OK)
+    rc = check_strategy(p, e);
+    if (rc != AB_OK)
         return rc;
 
     json_t *cov = json_object_get(doc, "coverage");
     e->coverage = CORE_SCALE;
-    if (cov != NULL && (rc = fraction(p, cov, "coverage", &e->coverage)) !=
-                           AB_OK)
-        return rc;
+    if (cov != NULL) {
+        rc = fraction(p, cov, "coverage", &e->coverage);
+        if (rc != AB_OK)
+            return rc;
+    }
 
-    if ((rc = parse_targeting(p, doc, e)) != AB_OK)
+    rc = parse_targeting(p, doc, e);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = parse_forced(p, doc, e)) != AB_OK)
+    rc = parse_forced(p, doc, e);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = parse_layer(p, doc, e)) != AB_OK)
+    rc = parse_layer(p, doc, e);
+    if (rc != AB_OK)
         return rc;
 
     rc = get_string(p, doc, "salt", "", SALT_MAX, false, &s, &n);
@@ -1098,11 +1119,13 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
         return bad(p, "salt", "must be 1 to %d bytes", SALT_MAX);
     e->salt = s != NULL ? ab_xstrndup(s, n) : ab_xstrdup(e->key);
 
-    if ((rc = get_u32(p, doc, "bucket_version", 1, UINT32_MAX, 1,
-                      &e->bucket_version)) != AB_OK)
+    rc = get_u32(p, doc, "bucket_version", 1, UINT32_MAX, 1,
+                 &e->bucket_version);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = get_u32(p, doc, "min_bucket_version", 1, e->bucket_version, 1,
-                      &e->min_bucket_version)) != AB_OK)
+    rc = get_u32(p, doc, "min_bucket_version", 1, e->bucket_version, 1,
+                 &e->min_bucket_version);
+    if (rc != AB_OK)
         return rc;
 
     json_t *sticky = json_object_get(doc, "sticky");
@@ -1111,9 +1134,11 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
     e->sticky = sticky != NULL ? json_is_true(sticky)
                                : e->strategy == CORE_STRATEGY_BANDIT;
 
-    if ((rc = parse_metrics(p, doc, e)) != AB_OK)
+    rc = parse_metrics(p, doc, e);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = parse_bandit(p, doc, e)) != AB_OK)
+    rc = parse_bandit(p, doc, e);
+    if (rc != AB_OK)
         return rc;
     return parse_rollout(p, doc, e);
 }
