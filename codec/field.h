@@ -57,9 +57,8 @@ const char *codec_quote(char buf[CODEC_QUOTE_MAX + 1], const char *s);
  * err may be NULL (len 0). */
 ab_status codec_bad(char *err, size_t len, const char *path, const char *fmt,
                     ...) __attribute__((format(printf, 4, 5)));
-ab_status codec_vbad(char *err, size_t len, const char *path,
-                     const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+ab_status codec_vbad(char *err, size_t len, const char *path, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* "path.field" (or "field" when path is "") into buf. */
 void codec_join(char *buf, size_t n, const char *path, const char *field);

@@ -22,7 +22,10 @@ struct sample {
     const char *what;
 };
 
-#define S(lit, ok, what) {lit, sizeof(lit) - 1, ok, what}
+#define S(lit, ok, what)                                                     \
+    {                                                                        \
+        lit, sizeof(lit) - 1, ok, what                                       \
+    }
 
 static const struct sample samples[] = {
     S("", true, "empty"),
