@@ -152,6 +152,10 @@ const char *api_req_query(const struct api_req *req, const char *key);
 bool api_body_strings(const struct api_req *req, struct api_resp *resp,
                       const char *const *allowed,
                       char values[][API_STRING_MAX], size_t n);
+/* The body of a JSON string for s (RFC 8259 section 7: '"', '\\' and
+ * control characters escaped) into n bytes of out, NUL-terminated; stops
+ * before an escape that would not fit. Returns the bytes written. */
+size_t api_json_escape(char *out, size_t n, const char *s);
 /* Deepest nesting of [ and { outside strings: a cheap check before a
  * parser recurses into a hostile body. */
 size_t api_json_depth(const char *s, size_t n);

@@ -9,7 +9,6 @@
  * exactly what arbiter looked for; a key longer than any experiment's is
  * shown as (too long).
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "api/handlers.h"
@@ -32,31 +31,12 @@ api_key_possible(const char *key)
     return true;
 }
 
-/* JSON string body escaping (RFC 8259 section 7) into n bytes of out;
- * stops early rather than cut an escape in half. */
-static void
-escape(char *out, size_t n, const char *s)
-{
-    size_t w = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (w + 7 >= n)
-            break;
-        if (*p == '"' || *p == '\\') {
-            out[w++] = '\\';
-            out[w++] = (char)*p;
-        } else if (*p < 0x20) {
-            w += (size_t)snprintf(out + w, n - w, "\\u%04x", *p);
-        } else
-            out[w++] = (char)*p;
-    }
-    out[w] = '\0';
-}
-
 void
 api_reply_no_experiment(struct api_resp *resp, const char *key)
 {
     char k[6 * CORE_KEY_MAX + 8];
-    escape(k, sizeof(k), strlen(key) > CORE_KEY_MAX ? "(too long)" : key);
+    api_json_escape(k, sizeof(k),
+                    strlen(key) > CORE_KEY_MAX ? "(too long)" : key);
     api_reply_error(resp, 404, "not_found", "no experiment \"%s\"", k);
 }
 

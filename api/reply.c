@@ -115,6 +115,25 @@ api_req_query(const struct api_req *req, const char *key)
     return NULL;
 }
 
+size_t
+api_json_escape(char *out, size_t n, const char *s)
+{
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (w + 7 >= n)
+            break;
+        if (*p == '"' || *p == '\\') {
+            out[w++] = '\\';
+            out[w++] = (char)*p;
+        } else if (*p < 0x20) {
+            w += (size_t)snprintf(out + w, n - w, "\\u%04x", *p);
+        } else
+            out[w++] = (char)*p;
+    }
+    out[w] = '\0';
+    return w;
+}
+
 /* Depth of JSON nesting outside strings; a cheap pre-check so a hostile
  * body cannot make the parser recurse deeply. */
 size_t

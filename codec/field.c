@@ -51,11 +51,8 @@ codec_quote(char buf[CODEC_QUOTE_MAX + 1], const char *s)
     size_t n = strlen(s);
     if (n <= CODEC_QUOTE_MAX)
         return s;
-    n = CODEC_QUOTE_MAX;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--; /* s[n] continues a sequence: cut before its lead byte */
-    memcpy(buf, s, n);
-    buf[n] = '\0';
+    memcpy(buf, s, CODEC_QUOTE_MAX); /* a cut character: api/reply.c */
+    buf[CODEC_QUOTE_MAX] = '\0';
     return buf;
 }
 

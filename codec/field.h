@@ -44,10 +44,11 @@ void codec_name_choices(const struct codec_name *table, size_t n, char *buf,
                         size_t len);
 
 /* ---- quoting what a caller sent ------------------------------------------
- * A name quoted in a message is at most its first CODEC_QUOTE_MAX bytes,
- * cut before a UTF-8 sequence rather than through one: a message never
- * carries an unbounded caller string. Returns s itself when short enough,
- * else buf holding the cut copy. */
+ * A name quoted in a message is at most its first CODEC_QUOTE_MAX bytes:
+ * a message never carries an unbounded caller string. The cut may split a
+ * UTF-8 character; api/reply.c shows the stray bytes as '?' (the message
+ * stays UTF-8). Returns s itself when short enough, else buf holding the
+ * cut copy. */
 #define CODEC_QUOTE_MAX 64
 const char *codec_quote(char buf[CODEC_QUOTE_MAX + 1], const char *s);
 
