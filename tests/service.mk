@@ -9,3 +9,8 @@ UNIT_TESTS += test_routes
 test_routes_SRCS := lib/status.c lib/metrics.c api/routes.c \
                     tests/unit/test_routes.c
 test_routes_LIBS :=
+
+# The spool's file format and crash rules (service/spool.c), in /tmp.
+UNIT_TESTS += test_spool
+test_spool_SRCS := lib/status.c service/spool.c tests/unit/test_spool.c
+test_spool_LIBS := libxxhash
