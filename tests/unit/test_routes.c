@@ -85,7 +85,7 @@ test_every_route_answers_its_own_path(void **state)
             fail_msg("%s %s: %d, route %s", want->method, path, st,
                      got ? got->pattern : "(none)");
         for (size_t k = 0; k < req.n_params; k++) {
-            char p[8];
+            char p[24];
             snprintf(p, sizeof(p), "p%zu", k);
             assert_string_equal(req.params[k], p);
         }
