@@ -149,5 +149,10 @@ clean:
 format:
 	clang-format -i $(APP_SRCS) $(wildcard */*.h tests/unit/*.c tests/tools/*.c)
 
+# Lines `make format` would change in the product tree (reports, exit 0).
+.PHONY: format-check
+format-check:
+	$(Q)scripts/format-check.sh
+
 -include $(APP_OBJS:.o=.d)
 -include $(foreach t,$(UNIT_TESTS) $(TEST_TOOLS),$(patsubst %.c,$(BUILD)/obj/%.d,$($(t)_SRCS)))

@@ -144,7 +144,6 @@ void api_reply_header(struct api_resp *resp, const char *key,
 
 /* ---- request helpers ---------------------------------------------------- */
 const char *api_req_query(const struct api_req *req, const char *key);
-bool api_utf8_valid(const char *s, size_t n);
 /* An optional JSON object body whose fields are all strings, such as
  * {"reason": "..."} for the life-cycle actions. Empty body: every value "".
  * false: a 400 was written to resp (malformed, unknown field, not a string,
@@ -153,6 +152,10 @@ bool api_utf8_valid(const char *s, size_t n);
 bool api_body_strings(const struct api_req *req, struct api_resp *resp,
                       const char *const *allowed,
                       char values[][API_STRING_MAX], size_t n);
+/* The body of a JSON string for s (RFC 8259 section 7: '"', '\\' and
+ * control characters escaped) into n bytes of out, NUL-terminated; stops
+ * before an escape that would not fit. Returns the bytes written. */
+size_t api_json_escape(char *out, size_t n, const char *s);
 /* Deepest nesting of [ and { outside strings: a cheap check before a
  * parser recurses into a hostile body. */
 size_t api_json_depth(const char *s, size_t n);

@@ -20,28 +20,9 @@
 #include "lib/clock.h"
 #include "api/handlers.h"
 #include "core/assign.h"
+#include "lib/utf8.h"
 
 #define ANSWER_MAX (3 * CORE_KEY_MAX + 6 * 256 + 512)
-
-/* JSON string body escaping (RFC 8259 section 7); n bytes of out. */
-static size_t
-escape(char *out, size_t n, const char *s)
-{
-    size_t w = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (w + 7 >= n)
-            break;
-        if (*p == '"' || *p == '\\') {
-            out[w++] = '\\';
-            out[w++] = (char)*p;
-        } else if (*p < 0x20) {
-            w += (size_t)snprintf(out + w, n - w, "\\u%04x", *p);
-        } else
-            out[w++] = (char)*p;
-    }
-    out[w] = '\0';
-    return w;
-}
 
 struct answer {
     const struct core_experiment *e;
@@ -192,12 +173,13 @@ put_propensity(struct out *o, double x)
     put(o, slot->text, slot->len);
 }
 
-/* Same bytes as escape(tmp, 2 * 256 + 8, s) followed by "%s" of tmp. */
+/* Same bytes as api_json_escape(tmp, 2 * 256 + 8, s) followed by "%s" of
+ * tmp. */
 static void
 put_escaped_model(struct out *o, const char *s)
 {
     char tmp[2 * 256 + 8];
-    size_t n = escape(tmp, sizeof(tmp), s);
+    size_t n = api_json_escape(tmp, sizeof(tmp), s);
     put(o, tmp, n);
 }
 
@@ -260,7 +242,7 @@ format_answer(char *buf, size_t n, const struct answer *ans)
 static bool
 unit_ok(const char *unit, size_t len)
 {
-    return len >= 1 && len <= CORE_UNIT_MAX && api_utf8_valid(unit, len);
+    return len >= 1 && len <= CORE_UNIT_MAX && ab_utf8_valid(unit, len);
 }
 
 void
@@ -295,15 +277,10 @@ api_assign_get(struct api_ctx *ctx, const struct api_req *req,
         attrs[n_attrs].value = req->query[i].value;
         n_attrs++;
     }
-    struct snapshot *s = app_snapshot_get(ctx->app);
+    struct snapshot *s;
     size_t idx;
-    if (snapshot_find(s, key, &idx) == NULL) {
-        app_snapshot_release(s);
-        char k[2 * CORE_KEY_MAX + 8];
-        escape(k, sizeof(k), strlen(key) > CORE_KEY_MAX ? "(too long)" : key);
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"", k);
+    if (api_snapshot_experiment(ctx, key, resp, &s, &idx) == NULL)
         return;
-    }
     struct answer ans;
     assign_one(ctx->app, s, idx, unit, unit_len, attrs, n_attrs, &ans);
     /* Format on the stack, then allocate the exact size: a 2 KiB block is
@@ -442,7 +419,7 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
             size_t idx;
             if (snapshot_find(s, json_string_value(jv), &idx) == NULL) {
                 char key[2 * CORE_KEY_MAX + 8];
-                escape(key, sizeof(key),
+                api_json_escape(key, sizeof(key),
                        json_string_length(jv) > CORE_KEY_MAX
                            ? "(too long)"
                            : json_string_value(jv));
@@ -470,7 +447,7 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
     size_t cap = 64 + 2 * unit_len * 6 + (n + 1) * ANSWER_MAX, len = 0;
     char *buf = ab_xmalloc(cap);
     len += (size_t)snprintf(buf, cap, "{\"unit\":\"");
-    len += escape(buf + len, cap - len, unit);
+    len += api_json_escape(buf + len, cap - len, unit);
     len += (size_t)snprintf(buf + len, cap - len, "\",\"assignments\":[");
     bool first = true;
     for (i = 0; i < n; i++) {

@@ -21,17 +21,12 @@
 #include <string.h>
 
 #include "codec/experiment_json.h"
+#include "codec/field.h"
 #include "api/handlers.h"
 #include "service/fold.h"
 #include "service/reweight.h"
 #include "sql/db.h"
 #include "sql/db_bandits.h"
-
-static const char *
-safe_key(const char *key)
-{
-    return strlen(key) <= CORE_KEY_MAX ? key : "(too long)";
-}
 
 static json_t *
 loads_or(const char *text, json_t *fallback)
@@ -61,15 +56,8 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
         }
     }
     struct db_experiment row = {0};
-    ab_status rc = db_experiment_get(ctx->db, key, &row);
-    if (rc != AB_OK) {
-        if (rc == AB_ENOTFOUND)
-            api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                            safe_key(key));
-        else
-            api_reply_status(resp, rc, "could not read the experiment");
+    if (!api_experiment_row(ctx, key, resp, &row))
         return;
-    }
     char err[256];
     struct core_experiment *e = NULL;
     json_t *doc = json_loads(row.definition, 0, NULL);
@@ -93,7 +81,7 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
     char *state_text = NULL, *hist_text = NULL;
     json_t *est = NULL;
     fold_catch_up(ctx->db); /* read your writes (service/fold.h) */
-    rc = db_bandit_state_json(ctx->db, e->id, &state_text);
+    ab_status rc = db_bandit_state_json(ctx->db, e->id, &state_text);
     if (rc == AB_OK)
         rc = db_bandit_history_json(ctx->db, e->id, (int)limit, &hist_text);
     if (rc == AB_OK && e->bandit.metric < e->n_metrics)
@@ -108,7 +96,7 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
     json_t *weights = json_object();
     for (size_t k = 0; k < e->n_arms; k++)
         json_object_set_new(weights, e->arms[k].name,
-                            json_real((double)e->arms[k].weight / 1e4));
+                            codec_percent_json(e->arms[k].weight));
     json_t *out = json_object();
     json_object_set_new(out, "experiment", json_string(e->key));
     json_object_set_new(out, "state", json_string(row.state));

@@ -14,6 +14,7 @@
 
 #include "service/app.h"
 #include "codec/experiment_json.h"
+#include "codec/field.h"
 #include "codec/rollout_json.h"
 #include "api/handlers.h"
 #include "lib/log.h"
@@ -52,7 +53,7 @@ weights_of(const struct core_experiment *e)
     json_t *w = json_object();
     for (size_t i = 0; i < e->n_arms; i++)
         json_object_set_new(w, e->arms[i].name,
-                            json_real((double)e->arms[i].weight / 1e4));
+                            codec_percent_json(e->arms[i].weight));
     return w;
 }
 
@@ -65,43 +66,6 @@ same_weights(const struct core_experiment *a, const struct core_experiment *b)
         if (strcmp(a->arms[i].name, b->arms[i].name) != 0 ||
             a->arms[i].weight != b->arms[i].weight)
             return false;
-    return true;
-}
-
-static const char *
-safe_key(const char *key)
-{
-    return strlen(key) <= CORE_KEY_MAX ? key : "(too long)";
-}
-
-/* Whether some experiment could have this key: the parser admits only 1
- * to 64 characters of A-Z a-z 0-9 _ . - (codec/experiment_json.h). */
-static bool
-key_possible(const char *key)
-{
-    size_t n = strlen(key);
-    if (n == 0 || n > CORE_KEY_MAX)
-        return false;
-    for (const char *p = key; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-/* A :key no experiment can have is a 404 without a database round trip:
- * PostgreSQL refuses bytes that are not UTF-8 (a path with %ff), which
- * would otherwise surface as a 503 for the caller's mistake. */
-static bool
-reply_impossible_key(const char *key, struct api_resp *resp)
-{
-    if (key_possible(key))
-        return false;
-    api_reply_error(resp, 404, "not_found",
-                    "no experiment with this key (keys are 1 to 64 "
-                    "characters of A-Z a-z 0-9 _ . -)");
     return true;
 }
 
@@ -152,7 +116,10 @@ layer_begin(struct db *db, const struct core_experiment *e)
     if (e->layer == NULL)
         return AB_OK;
     ab_status rc = db_begin(db);
-    if (rc == AB_OK && (rc = db_layer_lock(db, e->layer)) != AB_OK)
+    if (rc != AB_OK)
+        return rc;
+    rc = db_layer_lock(db, e->layer);
+    if (rc != AB_OK)
         db_rollback(db);
     return rc;
 }
@@ -212,9 +179,11 @@ api_experiment_create(struct api_ctx *ctx, const struct api_req *req,
     char *w_text = json_dumps(w, JSON_COMPACT);
     struct db_experiment row = {0};
     rc = db_experiment_insert(ctx->db, e->key, def_text, w_text, &row);
-    if (rc == AB_OK && (rc = layer_end(ctx->db, e, true)) != AB_OK)
-        db_experiment_clear(&row);
-    else if (rc != AB_OK)
+    if (rc == AB_OK) {
+        rc = layer_end(ctx->db, e, true);
+        if (rc != AB_OK)
+            db_experiment_clear(&row);
+    } else
         layer_end(ctx->db, e, false);
     if (rc == AB_OK)
         reply_row(ctx, resp, 201, &row);
@@ -261,17 +230,10 @@ api_experiment_get(struct api_ctx *ctx, const struct api_req *req,
                    struct api_resp *resp)
 {
     struct db_experiment row = {0};
-    if (reply_impossible_key(req->params[0], resp))
+    if (!api_experiment_row(ctx, req->params[0], resp, &row))
         return;
-    ab_status rc = db_experiment_get(ctx->db, req->params[0], &row);
-    if (rc == AB_OK) {
-        api_reply_json(resp, 200, represent(&row));
-        db_experiment_clear(&row);
-    } else if (rc == AB_ENOTFOUND)
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                        safe_key(req->params[0]));
-    else
-        api_reply_status(resp, rc, "could not read the experiment");
+    api_reply_json(resp, 200, represent(&row));
+    db_experiment_clear(&row);
 }
 
 /* RFC 7386 JSON merge patch: target is modified in place. */
@@ -295,7 +257,7 @@ merge_patch(json_t *target, json_t *patch)
 static bool
 reply_bad_patch(const char *key, json_t *patch, struct api_resp *resp)
 {
-    if (reply_impossible_key(key, resp))
+    if (api_reply_impossible_key(key, resp))
         return true;
     if (!json_is_object(patch)) {
         api_reply_error(resp, 400, "invalid",
@@ -329,15 +291,9 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
     if (reply_bad_patch(key, req->json, resp))
         return;
     struct db_experiment row = {0};
-    ab_status rc = db_experiment_get(ctx->db, key, &row);
-    if (rc != AB_OK) {
-        if (rc == AB_ENOTFOUND)
-            api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                            safe_key(key));
-        else
-            api_reply_status(resp, rc, "could not read the experiment");
+    if (!api_experiment_row(ctx, key, resp, &row))
         return;
-    }
+    ab_status rc;
     if (strcmp(row.state, "stopped") == 0) {
         api_reply_error(resp, 409, "conflict",
                         "experiment \"%s\" is stopped and cannot change", key);
@@ -439,7 +395,7 @@ transition(struct api_ctx *ctx, const struct api_req *req,
 {
     static const char *const allowed[] = {"reason"};
     char v[1][API_STRING_MAX];
-    if (reply_impossible_key(req->params[0], resp))
+    if (api_reply_impossible_key(req->params[0], resp))
         return;
     if (!api_body_strings(req, resp, allowed, v, 1))
         return;
@@ -450,8 +406,7 @@ transition(struct api_ctx *ctx, const struct api_req *req,
     if (rc == AB_OK) {
         reply_row(ctx, resp, 200, &row);
     } else if (rc == AB_ENOTFOUND) {
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                        safe_key(req->params[0]));
+        api_reply_no_experiment(resp, req->params[0]);
     } else if (rc == AB_ECONFLICT) {
         struct db_experiment cur = {0};
         const char *state = "unknown";
@@ -472,14 +427,14 @@ api_experiment_start(struct api_ctx *ctx, const struct api_req *req,
                      struct api_resp *resp)
 {
     /* a canary starts at its first step, not at its declared weights */
-    if (reply_impossible_key(req->params[0], resp))
+    if (api_reply_impossible_key(req->params[0], resp))
         return;
     {
         ab_status rc = rollout_job_prepare_start(ctx->db, req->params[0]);
         if (rc == AB_ECONFLICT) {
             api_reply_error(resp, 409, "conflict",
                             "experiment \"%s\" changed concurrently; retry",
-                            safe_key(req->params[0]));
+                            req->params[0]);
             return;
         }
         if (rc != AB_OK) {
@@ -518,17 +473,10 @@ reply_json_text(struct api_ctx *ctx, const struct api_req *req,
                 const char *field)
 {
     struct db_experiment row = {0};
-    if (reply_impossible_key(req->params[0], resp))
+    if (!api_experiment_row(ctx, req->params[0], resp, &row))
         return;
-    ab_status rc = db_experiment_get(ctx->db, req->params[0], &row);
-    if (rc == AB_ENOTFOUND) {
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                        safe_key(req->params[0]));
-        return;
-    }
     char *text = NULL;
-    if (rc == AB_OK)
-        rc = fetch(ctx->db, req->params[0], &text);
+    ab_status rc = fetch(ctx->db, req->params[0], &text);
     db_experiment_clear(&row);
     if (rc != AB_OK) {
         api_reply_status(resp, rc, "could not read the database");

@@ -115,13 +115,11 @@ hook(struct api_ctx *ctx, const struct api_req *req, struct api_resp *resp,
     char key[CORE_KEY_MAX + 16];
     if (!experiment_key(doc, meta, key, sizeof(key), resp))
         return;
-    struct snapshot *s = app_snapshot_get(ctx->app);
-    const struct core_experiment *e = snapshot_find(s, key, NULL);
-    if (e == NULL) {
-        app_snapshot_release(s);
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"", key);
+    struct snapshot *s;
+    const struct core_experiment *e =
+        api_snapshot_experiment(ctx, key, resp, &s, NULL);
+    if (e == NULL)
         return;
-    }
     if (which == HOOK_EVENT) {
         app_snapshot_release(s);
         if (ctx->db == NULL) { /* the route needs the database */

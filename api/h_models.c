@@ -23,6 +23,7 @@
 #include "api/handlers.h"
 #include "service/models.h"
 #include "sql/db_models.h"
+#include "lib/utf8.h"
 
 #define NAME_MAX_LEN 64
 #define URI_MAX_LEN 2048
@@ -124,7 +125,7 @@ api_model_register(struct api_ctx *ctx, const struct api_req *req,
             known = known || strcmp(k, fields[i]) == 0;
         if (!known) {
             api_reply_error(resp, 400, "invalid", "%s: unknown field",
-                            api_utf8_valid(k, strlen(k)) && strlen(k) < 64
+                            ab_utf8_valid(k, strlen(k)) && strlen(k) < 64
                                 ? k
                                 : "(a field)");
             return;

@@ -51,6 +51,7 @@
 #include "service/app.h"
 #include "service/ingest.h"
 #include "sql/db_audit.h"
+#include "lib/utf8.h"
 
 #define ATTR_MAX 64
 #define ATTR_VALUE_MAX 256
@@ -234,7 +235,7 @@ api_ofrep_evaluate(struct api_ctx *ctx, const struct api_req *req,
                    struct api_resp *resp)
 {
     const char *key = req->params[0];
-    if (!api_utf8_valid(key, strlen(key))) {
+    if (!ab_utf8_valid(key, strlen(key))) {
         ofrep_error(resp, 400, NULL, "INVALID_CONTEXT",
                     "the flag key is not valid UTF-8");
         return;

@@ -18,22 +18,12 @@ api_experiment_report(struct api_ctx *ctx, const struct api_req *req,
                       struct api_resp *resp)
 {
     const char *key = req->params[0];
-    size_t n = strlen(key);
-    bool possible = n > 0 && n <= 64;
-    for (const char *p = key; possible && *p; p++)
-        possible = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                   (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
-                   *p == '-';
-    if (!possible) {
-        api_reply_error(resp, 404, "not_found",
-                        "no experiment with this key (keys are 1 to 64 "
-                        "characters of A-Z a-z 0-9 _ . -)");
+    if (api_reply_impossible_key(key, resp))
         return;
-    }
     char *text = NULL;
     ab_status rc = db_experiment_report(ctx->db, key, &text);
     if (rc == AB_ENOTFOUND) {
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"", key);
+        api_reply_no_experiment(resp, key);
         return;
     }
     if (rc != AB_OK) {

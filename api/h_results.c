@@ -188,14 +188,11 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
                         "effect: \"absolute\" or \"relative\"");
         return;
     }
-    struct snapshot *s = app_snapshot_get(ctx->app);
-    struct core_experiment *e = snapshot_find(s, key, NULL);
-    if (e == NULL) {
-        app_snapshot_release(s);
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                        strlen(key) <= CORE_KEY_MAX ? key : "(too long)");
+    struct snapshot *s;
+    struct core_experiment *e =
+        api_snapshot_experiment(ctx, key, resp, &s, NULL);
+    if (e == NULL)
         return;
-    }
     char *stats_text = NULL, *exp_text = NULL;
     /* read your writes: fold what is committed, say how fresh it is */
     json_t *freshness = fold_freshness_json(ctx->db);

@@ -46,12 +46,6 @@ reply_after(struct api_ctx *ctx, const struct api_req *req,
     }
 }
 
-static const struct core_experiment *
-find(struct snapshot *s, const char *key)
-{
-    return snapshot_find(s, key, NULL);
-}
-
 void
 api_experiment_promote(struct api_ctx *ctx, const struct api_req *req,
                        struct api_resp *resp)
@@ -60,16 +54,11 @@ api_experiment_promote(struct api_ctx *ctx, const struct api_req *req,
     char v[2][API_STRING_MAX];
     if (!api_body_strings(req, resp, allowed, v, 2))
         return;
-    struct snapshot *s = app_snapshot_get(ctx->app);
-    const struct core_experiment *e = find(s, req->params[0]);
-    if (e == NULL) {
-        app_snapshot_release(s);
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                        strlen(req->params[0]) <= CORE_KEY_MAX
-                            ? req->params[0]
-                            : "(too long)");
+    struct snapshot *s;
+    const struct core_experiment *e =
+        api_snapshot_experiment(ctx, req->params[0], resp, &s, NULL);
+    if (e == NULL)
         return;
-    }
     const char *arm = NULL;
     if (v[0][0]) {
         for (size_t a = 0; a < e->n_arms; a++)
@@ -116,19 +105,14 @@ api_experiment_rollback(struct api_ctx *ctx, const struct api_req *req,
     char v[1][API_STRING_MAX];
     if (!api_body_strings(req, resp, allowed, v, 1))
         return;
-    struct snapshot *s = app_snapshot_get(ctx->app);
-    const struct core_experiment *e = find(s, req->params[0]);
-    char control[CORE_KEY_MAX + 1] = "";
-    if (e)
-        snprintf(control, sizeof(control), "%s", e->arms[e->control].name);
-    app_snapshot_release(s);
-    if (e == NULL) {
-        api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                        strlen(req->params[0]) <= CORE_KEY_MAX
-                            ? req->params[0]
-                            : "(too long)");
+    struct snapshot *s;
+    const struct core_experiment *e =
+        api_snapshot_experiment(ctx, req->params[0], resp, &s, NULL);
+    if (e == NULL)
         return;
-    }
+    char control[CORE_KEY_MAX + 1];
+    snprintf(control, sizeof(control), "%s", e->arms[e->control].name);
+    app_snapshot_release(s);
     struct db_decision d = {.key = req->params[0],
                             .from_states = "running,paused,promoted",
                             .state = "rolled_back",
@@ -148,19 +132,10 @@ api_experiment_approve(struct api_ctx *ctx, const struct api_req *req,
     if (!api_body_strings(req, resp, allowed, v, 1))
         return;
     struct db_experiment row = {0};
-    ab_status rc = db_experiment_get(ctx->db, req->params[0], &row);
-    if (rc != AB_OK) {
-        if (rc == AB_ENOTFOUND)
-            api_reply_error(resp, 404, "not_found", "no experiment \"%s\"",
-                            strlen(req->params[0]) <= CORE_KEY_MAX
-                                ? req->params[0]
-                                : "(too long)");
-        else
-            api_reply_status(resp, rc, "could not read the experiment");
+    if (!api_experiment_row(ctx, req->params[0], resp, &row))
         return;
-    }
     struct db_rollout r = {0};
-    rc = db_rollout_load(ctx->db, row.id, &r);
+    ab_status rc = db_rollout_load(ctx->db, row.id, &r);
     bool waiting = rc == AB_OK && strcmp(r.phase, "waiting_approval") == 0;
     bool smoke = rc == AB_OK && strcmp(r.phase, "smoke") == 0;
     if (!waiting && !smoke) {

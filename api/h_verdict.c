@@ -76,14 +76,11 @@ api_experiment_verdict(struct api_ctx *ctx, const struct api_req *req,
                        struct api_resp *resp)
 {
     const char *key = req->params[0];
-    struct snapshot *s = app_snapshot_get(ctx->app);
-    const struct core_experiment *e = snapshot_find(s, key, NULL);
-    if (e == NULL) {
-        app_snapshot_release(s);
-        api_reply_error(resp, 404, "not_found", "no experiment \"%.64s\"",
-                        key);
+    struct snapshot *s;
+    const struct core_experiment *e =
+        api_snapshot_experiment(ctx, key, resp, &s, NULL);
+    if (e == NULL)
         return;
-    }
     struct verdict v;
     json_t *body = api_verdict_json(ctx->app, e, &v);
     app_snapshot_release(s);

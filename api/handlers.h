@@ -56,4 +56,28 @@ void api_assign_unit(struct app *app, struct snapshot *s, size_t idx,
 json_t *api_verdict_json(struct app *app, const struct core_experiment *e,
                          struct verdict *v);
 
+/* api/lookup.c: the one load-experiment-or-reply ladder. */
+struct db_experiment;
+/* Whether some experiment could have this key: 1 to CORE_KEY_MAX
+ * characters of A-Z a-z 0-9 _ . - (codec/experiment_json.h). */
+bool api_key_possible(const char *key);
+/* 404 not_found: no experiment "<key>" (JSON-quoted; "(too long)"). */
+void api_reply_no_experiment(struct api_resp *resp, const char *key);
+/* true after a 404 for a key no experiment can have (no database trip:
+ * PostgreSQL would refuse a key that is not UTF-8 with a 5xx). */
+bool api_reply_impossible_key(const char *key, struct api_resp *resp);
+/* The experiment 'key' in the current snapshot, *s held (release it with
+ * app_snapshot_release()) and *idx its index when idx is not NULL; NULL
+ * after a 404 was written to resp (*s is then NULL, nothing held). */
+struct core_experiment *api_snapshot_experiment(struct api_ctx *ctx,
+                                                const char *key,
+                                                struct api_resp *resp,
+                                                struct snapshot **s,
+                                                size_t *idx);
+/* The stored row of experiment 'key' into *row (db_experiment_clear() it);
+ * false after a 404 (impossible or unknown key) or a 503 (database) was
+ * written to resp. */
+bool api_experiment_row(struct api_ctx *ctx, const char *key,
+                        struct api_resp *resp, struct db_experiment *row);
+
 #endif /* API_HANDLERS_H */

@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "lib/json_text.h"
+#include "lib/utf8.h"
 
 void
 api_reply_raw(struct api_resp *resp, int status, const char *ctype,
@@ -33,17 +34,16 @@ api_reply_json(struct api_resp *resp, int status, json_t *body)
     api_reply_raw(resp, status, "application/json", text, strlen(text));
 }
 
-static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end);
-
 /* Messages may quote what the caller sent; jansson refuses strings that
  * are not UTF-8 (json_pack would fail and the caller would get "{}"), so
- * every invalid byte becomes '?'. A truncated last character too. */
+ * every invalid byte becomes '?' (lib/utf8.h). A truncated last character
+ * too. */
 static void
 utf8_sanitize(char *s)
 {
     unsigned char *p = (unsigned char *)s, *end = p + strlen(s);
     while (p < end) {
-        size_t n = utf8_seq_len(p, end);
+        size_t n = ab_utf8_len(p, end);
         if (n == 0) {
             *p++ = '?';
             continue;
@@ -115,53 +115,23 @@ api_req_query(const struct api_req *req, const char *key)
     return NULL;
 }
 
-/* UTF-8 per RFC 3629 section 4: no overlongs, no surrogates, nothing
- * above U+10FFFF. The length of the valid sequence at p, 0 if none. */
-static size_t
-utf8_seq_len(const unsigned char *p, const unsigned char *end)
+size_t
+api_json_escape(char *out, size_t n, const char *s)
 {
-    unsigned c = *p;
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(end - p) < len)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return len;
-}
-
-bool
-api_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        size_t len = utf8_seq_len(p, end);
-        if (len == 0)
-            return false;
-        p += len;
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (w + 7 >= n)
+            break;
+        if (*p == '"' || *p == '\\') {
+            out[w++] = '\\';
+            out[w++] = (char)*p;
+        } else if (*p < 0x20) {
+            w += (size_t)snprintf(out + w, n - w, "\\u%04x", *p);
+        } else
+            out[w++] = (char)*p;
     }
-    return true;
+    out[w] = '\0';
+    return w;
 }
 
 /* Depth of JSON nesting outside strings; a cheap pre-check so a hostile

@@ -51,6 +51,7 @@
 #include "service/app.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/utf8.h"
 
 /* Connection limits (README "Limits"); from the environment at start. */
 struct limits {
@@ -608,7 +609,7 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
                           "NUL byte in a query parameter");
     for (size_t i = 0; i < c->req.n_query; i++) {
         const char *k = c->req.query[i].key, *v = c->req.query[i].value;
-        if (!api_utf8_valid(k, strlen(k)) || !api_utf8_valid(v, strlen(v)))
+        if (!ab_utf8_valid(k, strlen(k)) || !ab_utf8_valid(v, strlen(v)))
             return send_error(conn, c, 400, "invalid_utf8",
                               "query parameters must be valid UTF-8");
     }
@@ -626,7 +627,7 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
         if (c->body_len == 0)
             return send_error(conn, c, 400, "invalid_json",
                               "a JSON body is required");
-        if (!api_utf8_valid(c->body, c->body_len))
+        if (!ab_utf8_valid(c->body, c->body_len))
             return send_error(conn, c, 400, "invalid_utf8",
                               "request body is not valid UTF-8");
         if (api_json_depth(c->body, c->body_len) > API_MAX_DEPTH)
@@ -643,7 +644,7 @@ dispatch(struct app *app, struct MHD_Connection *conn, struct call *c)
         }
         c->req.json = doc;
     } else if (c->route->body == API_BODY_RAW && c->body_len > 0 &&
-               !api_utf8_valid(c->body, c->body_len)) {
+               !ab_utf8_valid(c->body, c->body_len)) {
         return send_error(conn, c, 400, "invalid_utf8",
                           "request body is not valid UTF-8");
     }

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/field.h"
 #include "codec/rollout_json.h"
 #include "core/assign.h"
 
@@ -64,24 +65,18 @@ struct parser {
 __attribute__((format(printf, 3, 4))) static ab_status
 bad(struct parser *p, const char *path, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    ab_status rc = codec_vbad(p->err, p->errlen, path, fmt, ap);
     va_end(ap);
-    if (p->err != NULL && p->errlen > 0)
-        snprintf(p->err, p->errlen, "%s: %s", path, msg);
-    return AB_EINVAL;
+    return rc;
 }
 
 /* ---- names -------------------------------------------------------------- */
 
-struct name_map {
-    const char *name;
-    int value;
-};
-
-static const struct name_map op_names[] = {
+/* One table per concept (codec/field.h); the model names strategies and
+ * states itself (core/experiment.c). */
+static const struct codec_name op_names[] = {
     { "eq", CORE_OP_EQ },
     { "ne", CORE_OP_NE },
     { "in", CORE_OP_IN },
@@ -97,98 +92,55 @@ static const struct name_map op_names[] = {
     { "semver_ge", CORE_OP_SEMVER_GE },
     { "exists", CORE_OP_EXISTS },
 };
-static const struct name_map kind_names[] = {
+static const struct codec_name kind_names[] = {
     { "binary", CORE_METRIC_BINARY },
     { "sum", CORE_METRIC_SUM },
     { "mean", CORE_METRIC_MEAN },
     { "ratio", CORE_METRIC_RATIO },
     { "quantile", CORE_METRIC_QUANTILE },
 };
-static const struct name_map direction_names[] = {
+static const struct codec_name direction_names[] = {
     { "increase", CORE_INCREASE },
     { "decrease", CORE_DECREASE },
 };
-static const struct name_map role_names[] = {
+static const struct codec_name role_names[] = {
     { "primary", CORE_ROLE_PRIMARY },
     { "secondary", CORE_ROLE_SECONDARY },
     { "guardrail", CORE_ROLE_GUARDRAIL },
 };
 
-static bool
-map_find(const struct name_map *m, size_t n, const char *name, int *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(m[i].name, name) == 0) {
-            *out = m[i].value;
-            return true;
-        }
-    }
-    return false;
-}
-
-static const char *
-map_name(const struct name_map *m, size_t n, int value)
-{
-    for (size_t i = 0; i < n; i++)
-        if (m[i].value == value)
-            return m[i].name;
-    return "unknown";
-}
-
 const char *
 api_op_name(enum core_op op)
 {
-    return map_name(op_names, AB_ARRAY_LEN(op_names), (int)op);
+    return codec_name_of(op_names, AB_ARRAY_LEN(op_names), (int)op);
 }
 
 const char *
 api_metric_kind_name(enum core_metric_kind k)
 {
-    return map_name(kind_names, AB_ARRAY_LEN(kind_names), (int)k);
+    return codec_name_of(kind_names, AB_ARRAY_LEN(kind_names), (int)k);
 }
 
 const char *
 api_direction_name(enum core_direction d)
 {
-    return map_name(direction_names, AB_ARRAY_LEN(direction_names), (int)d);
+    return codec_name_of(direction_names, AB_ARRAY_LEN(direction_names), (int)d);
 }
 
 const char *
 api_role_name(enum core_role r)
 {
-    return map_name(role_names, AB_ARRAY_LEN(role_names), (int)r);
+    return codec_name_of(role_names, AB_ARRAY_LEN(role_names), (int)r);
 }
 
 /* ---- field helpers ------------------------------------------------------ */
-
-static void
-join(char *buf, size_t n, const char *path, const char *field)
-{
-    if (path[0] == '\0')
-        snprintf(buf, n, "%s", field);
-    else
-        snprintf(buf, n, "%s.%s", path, field);
-}
 
 /* Refuse fields not in 'allowed' (NULL-terminated). */
 static ab_status
 check_fields(struct parser *p, const json_t *obj, const char *path,
              const char *const *allowed)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] != NULL && !ok; i++)
-            ok = strcmp(k, allowed[i]) == 0;
-        if (!ok) {
-            char f[160];
-            join(f, sizeof(f), path, k);
-            return bad(p, f, "unknown field");
-        }
-    }
-    (void)v;
-    return AB_OK;
+    return codec_check_fields(obj, path, allowed, p->err, p->errlen);
 }
 
 static bool
@@ -221,7 +173,7 @@ get_string(struct parser *p, const json_t *obj, const char *field,
 {
     json_t *v = json_object_get(obj, field);
     char f[160];
-    join(f, sizeof(f), path, field);
+    codec_join(f, sizeof(f), path, field);
     *out = NULL;
     *len = 0;
     if (v == NULL || (nullable && json_is_null(v)))
@@ -246,7 +198,7 @@ get_name(struct parser *p, const json_t *obj, const char *field,
     const char *s;
     size_t n;
     char f[160];
-    join(f, sizeof(f), path, field);
+    codec_join(f, sizeof(f), path, field);
     ab_status rc = get_string(p, obj, field, path, SIZE_MAX, false, &s, &n);
     if (rc != AB_OK)
         return rc;
@@ -297,14 +249,6 @@ fraction(struct parser *p, const json_t *v, const char *path, uint32_t *out)
     return to_millionths(p, v, path, 1.0, 6, 1, out);
 }
 
-static json_t *
-millionths_json(uint32_t m, uint32_t unit)
-{
-    if (m % unit == 0)
-        return json_integer((json_int_t)(m / unit));
-    return json_real((double)m / (double)unit);
-}
-
 /* ---- arms --------------------------------------------------------------- */
 
 static const char *const arm_fields[] = { "name", "weight", "model",
@@ -339,10 +283,11 @@ parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
         snprintf(path, sizeof(path), "arms[%zu]", i);
         if (!json_is_object(a))
             return bad(p, path, "must be an object");
-        if ((rc = check_fields(p, a, path, arm_fields)) != AB_OK)
+        rc = check_fields(p, a, path, arm_fields);
+        if (rc != AB_OK)
             return rc;
-        if ((rc = get_name(p, a, "name", path, true, false, &arm->name)) !=
-            AB_OK)
+        rc = get_name(p, a, "name", path, true, false, &arm->name);
+        if (rc != AB_OK)
             return rc;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(e->arms[j].name, arm->name) == 0) {
@@ -355,7 +300,8 @@ parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
         snprintf(f, sizeof(f), "%s.weight", path);
         if (w == NULL)
             return bad(p, f, "required");
-        if ((rc = percent(p, w, f, &arm->weight)) != AB_OK)
+        rc = percent(p, w, f, &arm->weight);
+        if (rc != AB_OK)
             return rc;
         sum += arm->weight;
         const char *model;
@@ -473,7 +419,8 @@ parse_rule(struct parser *p, const json_t *r, size_t idx,
     snprintf(path, sizeof(path), "targeting[%zu]", idx);
     if (!json_is_object(r))
         return bad(p, path, "must be an object");
-    if ((rc = check_fields(p, r, path, rule_fields)) != AB_OK)
+    rc = check_fields(p, r, path, rule_fields);
+    if (rc != AB_OK)
         return rc;
     rc = get_name(p, r, "attribute", path, true, false, &rule->attribute);
     if (rc != AB_OK)
@@ -484,11 +431,13 @@ parse_rule(struct parser *p, const json_t *r, size_t idx,
         return bad(p, f, "required");
     int opv;
     if (!json_is_string(op) ||
-        !map_find(op_names, AB_ARRAY_LEN(op_names), json_string_value(op),
-                  &opv))
-        return bad(p, f,
-                   "must be one of eq ne in not_in lt le gt ge semver_eq "
-                   "semver_lt semver_le semver_gt semver_ge exists");
+        !codec_name_find(op_names, AB_ARRAY_LEN(op_names),
+                         json_string_value(op), &opv)) {
+        char choices[256];
+        codec_name_choices(op_names, AB_ARRAY_LEN(op_names), choices,
+                           sizeof(choices));
+        return bad(p, f, "must be one of %s", choices);
+    }
     rule->op = (enum core_op)opv;
     const char *opname = json_string_value(op);
     json_t *value = json_object_get(r, "value");
@@ -622,7 +571,8 @@ parse_forced(struct parser *p, const json_t *doc, struct core_experiment *e)
     json_object_foreach(fo, unit, arm) {
         char f[128];
         size_t len = strlen(unit);
-        snprintf(f, sizeof(f), "forced[\"%.64s\"]", unit);
+        char q[CODEC_QUOTE_MAX + 1];
+        snprintf(f, sizeof(f), "forced[\"%s\"]", codec_quote(q, unit));
         if (len == 0 || len > CORE_UNIT_MAX)
             return bad(p, f, "unit ids must be 1 to %d bytes", CORE_UNIT_MAX);
         if (!json_is_string(arm))
@@ -632,7 +582,8 @@ parse_forced(struct parser *p, const json_t *doc, struct core_experiment *e)
             if (strcmp(e->arms[k].name, json_string_value(arm)) == 0)
                 break;
         if (k == e->n_arms)
-            return bad(p, f, "unknown arm \"%.64s\"", json_string_value(arm));
+            return bad(p, f, "unknown arm \"%s\"",
+                       codec_quote(q, json_string_value(arm)));
         e->forced[e->n_forced].unit = ab_xstrdup(unit);
         e->forced[e->n_forced].arm = k;
         e->n_forced++;
@@ -654,10 +605,11 @@ parse_layer(struct parser *p, const json_t *doc, struct core_experiment *e)
         return AB_OK;
     if (!json_is_object(l))
         return bad(p, "layer", "must be an object {name, range} or null");
-    if ((rc = check_fields(p, l, "layer", layer_fields)) != AB_OK)
+    rc = check_fields(p, l, "layer", layer_fields);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = get_name(p, l, "name", "layer", true, false, &e->layer)) !=
-        AB_OK)
+    rc = get_name(p, l, "name", "layer", true, false, &e->layer);
+    if (rc != AB_OK)
         return rc;
     json_t *r = json_object_get(l, "range");
     if (r == NULL)
@@ -665,11 +617,11 @@ parse_layer(struct parser *p, const json_t *doc, struct core_experiment *e)
     if (!json_is_array(r) || json_array_size(r) != 2)
         return bad(p, "layer.range", "must be [lo, hi] in percent");
     uint32_t lo, hi;
-    if ((rc = percent(p, json_array_get(r, 0), "layer.range[0]", &lo)) !=
-        AB_OK)
+    rc = percent(p, json_array_get(r, 0), "layer.range[0]", &lo);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = percent(p, json_array_get(r, 1), "layer.range[1]", &hi)) !=
-        AB_OK)
+    rc = percent(p, json_array_get(r, 1), "layer.range[1]", &hi);
+    if (rc != AB_OK)
         return rc;
     if (lo >= hi)
         return bad(p, "layer.range", "must have lo < hi");
@@ -686,11 +638,11 @@ static const char *const metric_fields[] = { "name", "kind", "direction",
 
 static ab_status
 get_enum(struct parser *p, const json_t *obj, const char *field,
-         const char *path, const struct name_map *m, size_t n, int dflt,
-         const char *choices, int *out)
+         const char *path, const struct codec_name *m, size_t n, int dflt,
+         int *out)
 {
     char f[96];
-    join(f, sizeof(f), path, field);
+    codec_join(f, sizeof(f), path, field);
     json_t *v = json_object_get(obj, field);
     if (v == NULL) {
         if (dflt < 0)
@@ -698,8 +650,12 @@ get_enum(struct parser *p, const json_t *obj, const char *field,
         *out = dflt;
         return AB_OK;
     }
-    if (!json_is_string(v) || !map_find(m, n, json_string_value(v), out))
+    if (!json_is_string(v) ||
+        !codec_name_find(m, n, json_string_value(v), out)) {
+        char choices[256];
+        codec_name_choices(m, n, choices, sizeof(choices));
         return bad(p, f, "must be one of %s", choices);
+    }
     return AB_OK;
 }
 
@@ -753,10 +709,11 @@ parse_metrics(struct parser *p, const json_t *doc, struct core_experiment *e)
         snprintf(path, sizeof(path), "metrics[%zu]", i);
         if (!json_is_object(m))
             return bad(p, path, "must be an object");
-        if ((rc = check_fields(p, m, path, metric_fields)) != AB_OK)
+        rc = check_fields(p, m, path, metric_fields);
+        if (rc != AB_OK)
             return rc;
-        if ((rc = get_name(p, m, "name", path, true, false, &mt->name)) !=
-            AB_OK)
+        rc = get_name(p, m, "name", path, true, false, &mt->name);
+        if (rc != AB_OK)
             return rc;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(e->metrics[j].name, mt->name) == 0) {
@@ -767,20 +724,17 @@ parse_metrics(struct parser *p, const json_t *doc, struct core_experiment *e)
             }
         }
         rc = get_enum(p, m, "kind", path, kind_names,
-                      AB_ARRAY_LEN(kind_names), -1,
-                      "binary sum mean ratio quantile", &v);
+                      AB_ARRAY_LEN(kind_names), -1, &v);
         if (rc != AB_OK)
             return rc;
         mt->kind = (enum core_metric_kind)v;
         rc = get_enum(p, m, "direction", path, direction_names,
-                      AB_ARRAY_LEN(direction_names), CORE_INCREASE,
-                      "increase decrease", &v);
+                      AB_ARRAY_LEN(direction_names), CORE_INCREASE, &v);
         if (rc != AB_OK)
             return rc;
         mt->direction = (enum core_direction)v;
         rc = get_enum(p, m, "role", path, role_names,
-                      AB_ARRAY_LEN(role_names), CORE_ROLE_SECONDARY,
-                      "primary secondary guardrail", &v);
+                      AB_ARRAY_LEN(role_names), CORE_ROLE_SECONDARY, &v);
         if (rc != AB_OK)
             return rc;
         mt->role = (enum core_role)v;
@@ -829,19 +783,20 @@ static const char *const bandit_fields[] = {
     "promote_after_s", "seed",  NULL
 };
 
-static const struct name_map bandit_policy_names[] = {
-    { "uniform", CORE_BANDIT_UNIFORM },
+/* in the order the error message lists them: the default first */
+static const struct codec_name bandit_policy_names[] = {
     { "thompson", CORE_BANDIT_THOMPSON },
     { "top_two", CORE_BANDIT_TOP_TWO },
     { "ucb1", CORE_BANDIT_UCB1 },
     { "kl_ucb", CORE_BANDIT_KL_UCB },
     { "eps_greedy", CORE_BANDIT_EPS_GREEDY },
+    { "uniform", CORE_BANDIT_UNIFORM },
 };
 
 const char *
 api_bandit_policy_name(enum core_bandit_policy policy)
 {
-    return map_name(bandit_policy_names, AB_ARRAY_LEN(bandit_policy_names),
+    return codec_name_of(bandit_policy_names, AB_ARRAY_LEN(bandit_policy_names),
                     (int)policy);
 }
 
@@ -941,8 +896,9 @@ bandit_metric(struct parser *p, const json_t *b, struct core_experiment *e)
         bd->metric = i;
         return AB_OK;
     }
-    return bad(p, "bandit.metric", "no metric \"%.64s\" is declared",
-               json_string_value(v));
+    char q[CODEC_QUOTE_MAX + 1];
+    return bad(p, "bandit.metric", "no metric \"%s\" is declared",
+               codec_quote(q, json_string_value(v)));
 }
 
 static ab_status
@@ -965,18 +921,21 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
         b = none;
     } else if (!json_is_object(b))
         return bad(p, "bandit", "must be an object or null");
-    if ((rc = check_fields(p, b, "bandit", bandit_fields)) != AB_OK)
+    rc = check_fields(p, b, "bandit", bandit_fields);
+    if (rc != AB_OK)
         goto done;
     rc = get_enum(p, b, "policy", "bandit", bandit_policy_names,
                   AB_ARRAY_LEN(bandit_policy_names), CORE_BANDIT_THOMPSON,
-                  "thompson top_two ucb1 kl_ucb eps_greedy uniform", &v);
+                  &v);
     if (rc != AB_OK)
         goto done;
     bd->policy = (enum core_bandit_policy)v;
-    if ((rc = bandit_metric(p, b, e)) != AB_OK)
+    rc = bandit_metric(p, b, e);
+    if (rc != AB_OK)
         goto done;
-    if ((rc = bandit_int(p, b, "interval_s", 1, BANDIT_INTERVAL_MAX, 60,
-                         &bd->interval_s)) != AB_OK)
+    rc = bandit_int(p, b, "interval_s", 1, BANDIT_INTERVAL_MAX, 60,
+                    &bd->interval_s);
+    if (rc != AB_OK)
         goto done;
     bool is_null;
     rc = bandit_num(p, b, "control_share", true, "a number in [0, 1)", 0,
@@ -1002,11 +961,13 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
                  bd->control_pinned ? "(1 - control_share)" : "1", n_free);
         goto done;
     }
-    if ((rc = bandit_int(p, b, "burn_in", 0, BANDIT_COUNT_MAX, 1000,
-                         &bd->burn_in)) != AB_OK)
+    rc = bandit_int(p, b, "burn_in", 0, BANDIT_COUNT_MAX, 1000,
+                    &bd->burn_in);
+    if (rc != AB_OK)
         goto done;
-    if ((rc = bandit_int(p, b, "min_units", 0, BANDIT_COUNT_MAX, 100,
-                         &bd->min_units)) != AB_OK)
+    rc = bandit_int(p, b, "min_units", 0, BANDIT_COUNT_MAX, 100,
+                    &bd->min_units);
+    if (rc != AB_OK)
         goto done;
     rc = bandit_num(p, b, "promote_threshold", true,
                     "a number in (0.5, 1)", 0.95, false,
@@ -1020,8 +981,9 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
         goto done;
     }
     bd->promote = !is_null;
-    if ((rc = bandit_int(p, b, "promote_after_s", 0, BANDIT_AFTER_MAX, 3600,
-                         &bd->promote_after_s)) != AB_OK)
+    rc = bandit_int(p, b, "promote_after_s", 0, BANDIT_AFTER_MAX, 3600,
+                    &bd->promote_after_s);
+    if (rc != AB_OK)
         goto done;
     rc = bandit_int(p, b, "seed", 0, BANDIT_SEED_MAX, key_seed(e->key),
                     &bd->seed);
@@ -1133,9 +1095,11 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
     size_t n;
     if (!json_is_object(doc))
         return bad(p, "definition", "must be a JSON object");
-    if ((rc = check_fields(p, doc, "", doc_fields)) != AB_OK)
+    rc = check_fields(p, doc, "", doc_fields);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = get_name(p, doc, "key", "", true, true, &e->key)) != AB_OK)
+    rc = get_name(p, doc, "key", "", true, true, &e->key);
+    if (rc != AB_OK)
         return rc;
     rc = get_string(p, doc, "description", "", DESCRIPTION_MAX, true, &s, &n);
     if (rc != AB_OK)
@@ -1149,28 +1113,36 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
                                            &e->strategy) != AB_OK))
         return bad(p, "strategy",
                    "must be one of ab canary blue_green shadow bandit");
-    if ((rc = get_name(p, doc, "unit_type", "", false, false,
-                       &e->unit_type)) != AB_OK)
+    rc = get_name(p, doc, "unit_type", "", false, false,
+                  &e->unit_type);
+    if (rc != AB_OK)
         return rc;
     if (e->unit_type == NULL)
         e->unit_type = ab_xstrdup("user");
 
-    if ((rc = parse_arms(p, doc, e)) != AB_OK)
+    rc = parse_arms(p, doc, e);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = check_strategy(p, e)) != AB_OK)
+    rc = check_strategy(p, e);
+    if (rc != AB_OK)
         return rc;
 
     json_t *cov = json_object_get(doc, "coverage");
     e->coverage = CORE_SCALE;
-    if (cov != NULL && (rc = fraction(p, cov, "coverage", &e->coverage)) !=
-                           AB_OK)
-        return rc;
+    if (cov != NULL) {
+        rc = fraction(p, cov, "coverage", &e->coverage);
+        if (rc != AB_OK)
+            return rc;
+    }
 
-    if ((rc = parse_targeting(p, doc, e)) != AB_OK)
+    rc = parse_targeting(p, doc, e);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = parse_forced(p, doc, e)) != AB_OK)
+    rc = parse_forced(p, doc, e);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = parse_layer(p, doc, e)) != AB_OK)
+    rc = parse_layer(p, doc, e);
+    if (rc != AB_OK)
         return rc;
 
     rc = get_string(p, doc, "salt", "", SALT_MAX, false, &s, &n);
@@ -1180,11 +1152,13 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
         return bad(p, "salt", "must be 1 to %d bytes", SALT_MAX);
     e->salt = s != NULL ? ab_xstrndup(s, n) : ab_xstrdup(e->key);
 
-    if ((rc = get_u32(p, doc, "bucket_version", 1, UINT32_MAX, 1,
-                      &e->bucket_version)) != AB_OK)
+    rc = get_u32(p, doc, "bucket_version", 1, UINT32_MAX, 1,
+                 &e->bucket_version);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = get_u32(p, doc, "min_bucket_version", 1, e->bucket_version, 1,
-                      &e->min_bucket_version)) != AB_OK)
+    rc = get_u32(p, doc, "min_bucket_version", 1, e->bucket_version, 1,
+                 &e->min_bucket_version);
+    if (rc != AB_OK)
         return rc;
 
     json_t *sticky = json_object_get(doc, "sticky");
@@ -1193,9 +1167,11 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
     e->sticky = sticky != NULL ? json_is_true(sticky)
                                : e->strategy == CORE_STRATEGY_BANDIT;
 
-    if ((rc = parse_metrics(p, doc, e)) != AB_OK)
+    rc = parse_metrics(p, doc, e);
+    if (rc != AB_OK)
         return rc;
-    if ((rc = parse_bandit(p, doc, e)) != AB_OK)
+    rc = parse_bandit(p, doc, e);
+    if (rc != AB_OK)
         return rc;
     return parse_rollout(p, doc, e);
 }
@@ -1271,7 +1247,7 @@ api_experiment_definition(const struct core_experiment *e)
         const struct core_arm *a = &e->arms[i];
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(a->name));
-        json_object_set_new(o, "weight", millionths_json(a->weight, 10000));
+        json_object_set_new(o, "weight", codec_percent_json(a->weight));
         json_object_set_new(o, "model", json_string(a->model ? a->model : ""));
         json_object_set_new(o, "control", json_boolean(a->control));
         if (core_arm_value(e, i) != NULL)
@@ -1281,7 +1257,7 @@ api_experiment_definition(const struct core_experiment *e)
     }
     json_object_set_new(d, "arms", arms);
     json_object_set_new(d, "coverage",
-                        millionths_json(e->coverage, CORE_SCALE));
+                        codec_scaled_json(e->coverage, CORE_SCALE));
     json_t *t = json_array();
     for (size_t i = 0; i < e->n_rules; i++)
         json_array_append_new(t, rule_json(&e->rules[i]));
@@ -1295,8 +1271,8 @@ api_experiment_definition(const struct core_experiment *e)
         json_object_set_new(
             d, "layer",
             json_pack("{s:s, s:[o,o]}", "name", e->layer, "range",
-                      millionths_json(e->layer_lo, 10000),
-                      millionths_json(e->layer_hi, 10000)));
+                      codec_percent_json(e->layer_lo),
+                      codec_percent_json(e->layer_hi)));
     else
         json_object_set_new(d, "layer", json_null());
     json_object_set_new(d, "salt", json_string(e->salt ? e->salt : e->key));

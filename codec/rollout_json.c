@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec/field.h"
+
 static const char *const fields[] = {
     "alpha",          "tuning",           "margin",         "auto_promote",
     "max_duration_s", "max_units",        "steps",          "step_min_s",
@@ -13,15 +15,21 @@ static const char *const fields[] = {
     "manual_approval", "adaptive",        "error_metric",   "smoke_s",
     "rollback_window_s", "shadow_min_s",  "shadow_min_units", "then",
     "no_traffic_s", "min_test_units", "plan_power", "plan_error_ratio",
-    "plan_regression", "rollback_alpha"};
+    "plan_regression", "rollback_alpha", NULL};
 
-static const char *const then_names[] = {"canary", "blue_green", "stop"};
+static const struct codec_name then_names[] = {
+    {"canary", CORE_THEN_CANARY},
+    {"blue_green", CORE_THEN_BLUE_GREEN},
+    {"stop", CORE_THEN_STOP},
+};
 
+/* "rollout.<field>: <msg>" (codec/field.h) */
 static ab_status
 bad(char *err, size_t len, const char *field, const char *msg)
 {
-    snprintf(err, len, "rollout.%s: %s", field, msg);
-    return AB_EINVAL;
+    char path[96];
+    codec_join(path, sizeof(path), "rollout", field);
+    return codec_bad(err, len, path, "%s", msg);
 }
 
 static ab_status
@@ -153,10 +161,8 @@ parse_steps(const json_t *steps, struct core_rollout_config *c, char *err,
         return bad(err, len, "steps", "must be an array of 1 to 16 "
                                       "percentages");
     for (size_t i = 0; i < n; i++) {
-        json_t *s = json_array_get(steps, i);
-        double p = json_is_number(s) ? json_number_value(s) : -1;
-        uint32_t w = (uint32_t)llround(p * 1e4);
-        if (!(p > 0 && p <= 100) || fabs(p * 1e4 - (double)w) > 1e-6 ||
+        uint32_t w = 0;
+        if (!codec_percent_parse(json_array_get(steps, i), &w) || w == 0 ||
             (i > 0 && w <= c->steps[i - 1])) {
             char f[32];
             snprintf(f, sizeof(f), "steps[%zu]", i);
@@ -206,19 +212,10 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
         snprintf(err, len, "rollout: must be an object");
         return AB_EINVAL;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
-        bool known = false;
-        for (size_t i = 0; i < AB_ARRAY_LEN(fields); i++)
-            known |= strcmp(k, fields[i]) == 0;
-        if (!known) {
-            snprintf(err, len, "rollout.%s: unknown field",
-                     strlen(k) < 64 ? k : "(long name)");
-            return AB_EINVAL;
-        }
-    }
-    ab_status rc = parse_numbers(obj, &c, err, len);
+    ab_status rc = codec_check_fields(obj, "rollout", fields, err, len);
+    if (rc != AB_OK)
+        return rc;
+    rc = parse_numbers(obj, &c, err, len);
     if (rc != AB_OK)
         return rc;
     rc = parse_steps(json_object_get(obj, "steps"), &c, err, len);
@@ -241,15 +238,12 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
     }
     json_t *then = json_object_get(obj, "then");
     if (then && !json_is_null(then)) {
-        bool ok = false;
-        for (size_t i = 0; json_is_string(then) && i < 3; i++)
-            if (strcmp(json_string_value(then), then_names[i]) == 0) {
-                c.then = (enum core_rollout_then)i;
-                ok = true;
-            }
-        if (!ok)
+        int v;
+        if (!codec_name_find(then_names, AB_ARRAY_LEN(then_names),
+                             json_string_value(then), &v))
             return bad(err, len, "then",
                        "one of \"canary\", \"blue_green\", \"stop\"");
+        c.then = (enum core_rollout_then)v;
     }
     *out = c;
     return AB_OK;
@@ -259,12 +253,8 @@ json_t *
 api_rollout_json(const struct core_rollout_config *c)
 {
     json_t *steps = json_array();
-    for (size_t i = 0; i < c->n_steps; i++) {
-        if (c->steps[i] % 10000 == 0)
-            json_array_append_new(steps, json_integer(c->steps[i] / 10000));
-        else
-            json_array_append_new(steps, json_real(c->steps[i] / 1e4));
-    }
+    for (size_t i = 0; i < c->n_steps; i++)
+        json_array_append_new(steps, codec_percent_json(c->steps[i]));
     json_t *o = json_object();
     json_object_set_new(o, "alpha", json_real(c->alpha));
     json_object_set_new(o, "tuning", json_real(c->tuning));
@@ -290,7 +280,10 @@ api_rollout_json(const struct core_rollout_config *c)
     json_object_set_new(o, "shadow_min_s", json_integer(c->shadow_min_s));
     json_object_set_new(o, "shadow_min_units",
                         json_integer(c->shadow_min_units));
-    json_object_set_new(o, "then", json_string(then_names[c->then]));
+    json_object_set_new(o, "then",
+                        json_string(codec_name_of(then_names,
+                                                  AB_ARRAY_LEN(then_names),
+                                                  (int)c->then)));
     json_object_set_new(o, "no_traffic_s", json_integer(c->no_traffic_s));
     json_object_set_new(o, "min_test_units", json_integer(c->min_test_units));
     json_object_set_new(o, "rollback_alpha", json_real(c->rollback_alpha));

@@ -34,6 +34,7 @@ enum core_state {
     CORE_STATE_PROMOTED,   /* serves served_arm (the winner) to every unit */
     CORE_STATE_ROLLED_BACK /* serves served_arm (control) to every unit */
 };
+#define CORE_N_STATES (CORE_STATE_ROLLED_BACK + 1)
 
 struct core_arm {
     char *name;      /* [A-Za-z0-9_.-]{1,64} */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
+
 int
 ab_json_real_shortest(double x, char out[32])
 {
@@ -108,40 +110,6 @@ ab_json_text(const json_t *j, size_t flags)
     return text;
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, at most U+10FFFF), 0 when invalid. */
-static size_t
-utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return c ? 1 : 0;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 json_t *
 ab_json_string_lossy(const char *s, size_t len)
 {
@@ -151,7 +119,7 @@ ab_json_string_lossy(const char *s, size_t len)
         return NULL;
     size_t o = 0;
     while (p < end) {
-        size_t n = utf8_len(p, end);
+        size_t n = ab_utf8_len(p, end);
         if (n == 0) {
             memcpy(buf + o, "\xEF\xBF\xBD", 3);
             o += 3;

@@ -28,7 +28,8 @@ char *ab_json_text(const json_t *j, size_t flags);
 int ab_json_real_shortest(double x, char out[32]);
 
 /* A new JSON string from s (len bytes), invalid UTF-8 replaced by U+FFFD
- * and NUL bytes by U+FFFD too; NULL only when out of memory. */
+ * and NUL bytes by U+FFFD too (lib/utf8.h: the one validator and its
+ * NUL rule); NULL only when out of memory. */
 json_t *ab_json_string_lossy(const char *s, size_t len);
 
 #endif /* LIB_JSON_TEXT_H */

@@ -108,8 +108,8 @@ log_msg(enum log_level level, const char *msg, ...)
     json_t *fields = json_object();
     va_list ap;
     va_start(ap, msg);
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
+    for (const char *k = va_arg(ap, const char *); k != NULL;
+         k = va_arg(ap, const char *)) {
         const char *v = va_arg(ap, const char *);
         json_t *key = lossy(k);
         if (fields && key)

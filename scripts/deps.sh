@@ -19,6 +19,8 @@ command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 PKGS="$PKGS iproute2 python3-jsonschema"
 # the deployment report renders in headless Chromium (tests/e2e/test_report_chromium.py)
 PKGS="$PKGS chromium chromium-driver"
+# make format and make format-check (.clang-format)
+PKGS="$PKGS clang-format"
 
 missing=()
 for p in $PKGS; do

@@ -28,6 +28,7 @@
 #include "codec/experiment_json.h"
 #include "core/assign.h"
 #include "service/exposures.h"
+#include "service/listen.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "service/sticky.h"
@@ -406,10 +407,17 @@ struct notes {
     bool all;
 };
 
+/* The config listener's state between callbacks (listener_main). */
+struct listener {
+    struct app *app;
+    struct notes nt;
+    int64_t last_reload;
+};
+
 static void
 note_cb(void *arg, const char *payload)
 {
-    struct notes *nt = arg;
+    struct notes *nt = &((struct listener *)arg)->nt;
     size_t len = strlen(payload);
     if (len == 0 || len > CORE_KEY_MAX || nt->n == NOTE_KEYS) {
         nt->all = true;
@@ -421,67 +429,85 @@ note_cb(void *arg, const char *payload)
     memcpy(nt->keys[nt->n++], payload, len + 1);
 }
 
-/* LISTEN on the config channel; reload the experiment each notification
- * names, and the whole snapshot (changed rows only) every
- * reload_interval_ms as a backstop. Tracks whether the database is up. */
+static ab_status
+listener_connected(void *arg, struct db *db)
+{
+    struct listener *ls = arg;
+    ls->nt.n = 0;
+    ls->nt.all = false;
+    ls->last_reload = ab_now_ms();
+    return app_reload(ls->app, db);
+}
+
+/* Reload the experiment each notification names, or the whole snapshot
+ * (changed rows only) when they named too many or reload_interval_ms
+ * passed (the backstop); then free the snapshots no reader holds. */
+static ab_status
+listener_woke(void *arg, struct db *db, bool got)
+{
+    (void)got; /* the notes say what changed */
+    struct listener *ls = arg;
+    struct app *app = ls->app;
+    int64_t now = ab_now_ms();
+    ab_status rc = AB_OK;
+    if (ls->nt.all || now - ls->last_reload >= app->cfg.reload_interval_ms) {
+        rc = app_reload(app, db);
+        ls->last_reload = now;
+    } else {
+        for (size_t i = 0; rc == AB_OK && i < ls->nt.n; i++)
+            rc = app_reload_key(app, db, ls->nt.keys[i]);
+    }
+    ls->nt.n = 0;
+    ls->nt.all = false;
+    if (rc == AB_OK)
+        snapshot_reclaim(app);
+    return rc;
+}
+
+/* arbiter_db_up and its log lines. */
+static void
+listener_reachable(void *arg, enum listen_event ev)
+{
+    struct app *app = ((struct listener *)arg)->app;
+    switch (ev) {
+    case LISTEN_CONNECTED:
+        if (!atomic_exchange(&app->m_db_up, 1))
+            log_msg(LOG_INFO, "database reachable", NULL);
+        break;
+    case LISTEN_CONNECT_FAILED:
+        if (atomic_exchange(&app->m_db_up, 0))
+            log_msg(LOG_WARN, "database unreachable", NULL);
+        break;
+    case LISTEN_LOST:
+        atomic_store(&app->m_db_up, 0);
+        log_msg(LOG_WARN, "database connection lost", NULL);
+        break;
+    case LISTEN_WAKE_FAILED: atomic_store(&app->m_db_up, 0); break;
+    }
+}
+
+/* LISTEN on the config channel (service/listen.h) and keep the snapshot
+ * up to date; tracks whether the database is up. */
 static void *
 listener_main(void *arg)
 {
     struct app *app = arg;
-    struct db *db = NULL;
-    int64_t last_reload = ab_now_ms();
-    int backoff_ms = 200;
-    struct notes *nt = ab_xmalloc(sizeof(*nt));
-    while (!atomic_load(&app->stopping)) {
-        if (db == NULL) {
-            if (db_open(app->cfg.database_url, &db) != AB_OK ||
-                db_listen(db, DB_CONFIG_CHANNEL) != AB_OK ||
-                app_reload(app, db) != AB_OK) {
-                db_close(db);
-                db = NULL;
-                if (atomic_exchange(&app->m_db_up, 0))
-                    log_msg(LOG_WARN, "database unreachable", NULL);
-                struct timespec ts = {backoff_ms / 1000,
-                                      (backoff_ms % 1000) * 1000000L};
-                nanosleep(&ts, NULL);
-                if (backoff_ms < 2000)
-                    backoff_ms *= 2;
-                continue;
-            }
-            backoff_ms = 200;
-            last_reload = ab_now_ms();
-            if (!atomic_exchange(&app->m_db_up, 1))
-                log_msg(LOG_INFO, "database reachable", NULL);
-        }
-        bool got = false;
-        nt->n = 0;
-        nt->all = false;
-        if (db_wait_notify_payloads(db, 250, &got, note_cb, nt) != AB_OK) {
-            db_close(db);
-            db = NULL;
-            atomic_store(&app->m_db_up, 0);
-            log_msg(LOG_WARN, "database connection lost", NULL);
-            continue;
-        }
-        int64_t now = ab_now_ms();
-        ab_status rc = AB_OK;
-        if (nt->all || now - last_reload >= app->cfg.reload_interval_ms) {
-            rc = app_reload(app, db);
-            last_reload = now;
-        } else {
-            for (size_t i = 0; rc == AB_OK && i < nt->n; i++)
-                rc = app_reload_key(app, db, nt->keys[i]);
-        }
-        if (rc != AB_OK) {
-            db_close(db);
-            db = NULL;
-            atomic_store(&app->m_db_up, 0);
-            continue;
-        }
-        snapshot_reclaim(app);
-    }
-    free(nt);
-    db_close(db);
+    static const char *const channels[] = {DB_CONFIG_CHANNEL};
+    struct listener *ls = ab_xcalloc(1, sizeof(*ls)); /* 4 KiB of notes */
+    ls->app = app;
+    const struct listen_loop loop = {
+        .database_url = app->cfg.database_url,
+        .channels = channels,
+        .n_channels = 1,
+        .stopping = &app->stopping,
+        .arg = ls,
+        .connected = listener_connected,
+        .payload = note_cb,
+        .woke = listener_woke,
+        .reachable = listener_reachable,
+    };
+    listen_run(&loop);
+    free(ls);
     return NULL;
 }
 

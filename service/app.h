@@ -1,6 +1,9 @@
 /* app.h -- process-wide state of `arbiter serve`: configuration, the
- * current assignment snapshot, the database pool, the exposure writer and
- * the config listener. Handlers reach it through ctx->app.
+ * current assignment snapshot, the database pool (lent to workers through
+ * struct db_lender), the sticky cache and store, the config listener, and
+ * the handles of the workers cli/cmd_serve.c starts (exposure writer,
+ * ingest, decision leader). Handlers reach it through ctx->app; workers
+ * take only what they need (a connection getter, a clock).
  */
 #ifndef SERVICE_APP_H
 #define SERVICE_APP_H
@@ -94,7 +97,9 @@ struct app {
     struct db_lender lender; /* this pool, for workers that borrow */
     struct exposure_writer *writer;
     struct ingest *ingest;
-    struct leader *leader; /* runs the reweight job while it leads */
+    struct leader *leader; /* runs the leader jobs (fold, event
+                              maintenance, bandit reweight, rollout
+                              decisions) while it holds the lock */
 
     pthread_t listener;
     bool listener_started;
@@ -147,8 +152,8 @@ void app_expose(struct app *app, const struct exposure *x);
 
 /* Sticky store: the arm a unit was first exposed to, or NULL. Looks in the
  * cache, then (bounded by sticky_timeout_ms, skipped while the database is
- * down) in PostgreSQL. *found_db_error is set when the store could not be
- * asked. Result is a new string (free()). */
+ * down) in PostgreSQL. *store_unavailable is set when the store could not
+ * be asked. Result is a new string (free()). */
 char *app_sticky_lookup(struct app *app, const struct core_experiment *e,
                         const char *unit, bool *store_unavailable);
 void app_sticky_remember(struct app *app, const struct core_experiment *e,

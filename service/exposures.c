@@ -85,10 +85,7 @@ struct item {
     char *unit; /* owned */
     char *arm;  /* owned */
     uint64_t hash;
-    int32_t bucket_version;
-    int64_t weights_version;
-    double propensity;
-    int64_t first_ms, last_ms, count;
+    struct exposure_tally t;
 };
 
 struct exposure_writer {
@@ -287,13 +284,30 @@ index_find(struct exposure_writer *w, int64_t experiment_id, const char *unit,
     }
 }
 
-/* One exposure into pending. The result does not depend on the order in
- * which exposures arrive (threads interleave): a higher bucket version
- * re-randomized the unit and replaces the exposure (lower versions are
- * superseded and not counted, as the upsert in sql/db.c does with the
- * stored row); under one version the earliest exposure's arm, weights
- * version and propensity are kept and counts add up; last_ms is the
- * latest of all. */
+enum exposure_merge
+exposure_merge(struct exposure_tally *t, const struct exposure *x)
+{
+    if (x->ts_ms > t->last_ms)
+        t->last_ms = x->ts_ms;
+    if (x->bucket_version < t->bucket_version)
+        return EXPOSURE_SUPERSEDED;
+    if (x->bucket_version > t->bucket_version) {
+        t->bucket_version = x->bucket_version;
+        t->count = 0;
+        t->first_ms = INT64_MAX; /* this exposure's, just below */
+    }
+    enum exposure_merge m = EXPOSURE_COUNTED;
+    if (x->ts_ms < t->first_ms) {
+        t->first_ms = x->ts_ms;
+        t->weights_version = x->weights_version;
+        t->propensity = x->propensity;
+        m = EXPOSURE_FIRST;
+    }
+    t->count++;
+    return m;
+}
+
+/* One exposure into pending (the rule: exposure_merge()). */
 static void
 coalesce(struct exposure_writer *w, const struct rec *h, const char *unit,
          const char *arm)
@@ -306,28 +320,18 @@ coalesce(struct exposure_writer *w, const struct rec *h, const char *unit,
         index_find(w, h->experiment_id, unit, h->unit_len, hash, &found);
     if (found) {
         struct item *it = &w->pending[*slot - 1];
-        if (h->ts_ms > it->last_ms)
-            it->last_ms = h->ts_ms;
-        if (h->bucket_version < it->bucket_version)
-            return;
-        if (h->bucket_version > it->bucket_version) {
-            it->bucket_version = h->bucket_version;
-            it->count = 0;
-            it->first_ms = INT64_MAX; /* this exposure's, just below */
+        const struct exposure x = {.bucket_version = h->bucket_version,
+                                   .weights_version = h->weights_version,
+                                   .propensity = h->propensity,
+                                   .ts_ms = h->ts_ms};
+        if (exposure_merge(&it->t, &x) == EXPOSURE_FIRST &&
+            (strlen(it->arm) != h->arm_len ||
+             memcmp(it->arm, arm, h->arm_len) != 0)) {
+            free(it->arm); /* the earliest exposure's arm is kept */
+            it->arm = ab_xmalloc((size_t)h->arm_len + 1);
+            memcpy(it->arm, arm, h->arm_len);
+            it->arm[h->arm_len] = '\0';
         }
-        if (h->ts_ms < it->first_ms) {
-            if (strlen(it->arm) != h->arm_len ||
-                memcmp(it->arm, arm, h->arm_len) != 0) {
-                free(it->arm);
-                it->arm = ab_xmalloc((size_t)h->arm_len + 1);
-                memcpy(it->arm, arm, h->arm_len);
-                it->arm[h->arm_len] = '\0';
-            }
-            it->first_ms = h->ts_ms;
-            it->weights_version = h->weights_version;
-            it->propensity = h->propensity;
-        }
-        it->count++;
         return;
     }
     if (w->n_pending >= w->limit) {
@@ -345,12 +349,12 @@ coalesce(struct exposure_writer *w, const struct rec *h, const char *unit,
         .unit = ab_xmalloc((size_t)h->unit_len + 1),
         .arm = ab_xmalloc((size_t)h->arm_len + 1),
         .hash = hash,
-        .bucket_version = h->bucket_version,
-        .weights_version = h->weights_version,
-        .propensity = h->propensity,
-        .first_ms = h->ts_ms,
-        .last_ms = h->ts_ms,
-        .count = 1,
+        .t = {.bucket_version = h->bucket_version,
+              .weights_version = h->weights_version,
+              .propensity = h->propensity,
+              .first_ms = h->ts_ms,
+              .last_ms = h->ts_ms,
+              .count = 1},
     };
     memcpy(it->unit, unit, h->unit_len);
     it->unit[h->unit_len] = '\0';
@@ -440,9 +444,11 @@ write_pending(struct exposure_writer *w)
         for (size_t i = 0; i < n; i++) {
             struct item *it = &w->pending[done + i];
             rows[i] = (struct db_exposure){
-                it->experiment_id, it->unit,          it->arm,
-                it->bucket_version, it->weights_version, it->propensity,
-                it->first_ms,       it->last_ms,       it->count};
+                it->experiment_id,    it->unit,
+                it->arm,              it->t.bucket_version,
+                it->t.weights_version, it->t.propensity,
+                it->t.first_ms,       it->t.last_ms,
+                it->t.count};
         }
         if (db_exposures_write(db, rows, n) != AB_OK) {
             atomic_fetch_add(&w->m_errors, 1);

@@ -29,6 +29,35 @@ struct exposure {
     int64_t ts_ms;
 };
 
+/* ---- the merge rule ----------------------------------------------------
+ * The writer keeps one tally per (experiment, unit) and merges every
+ * exposure of that unit into it. The result does not depend on the order
+ * in which exposures arrive (threads interleave): a higher bucket version
+ * re-randomized the unit and replaces the tally (lower versions are
+ * superseded and not counted, as the upsert in sql/db.c does with the
+ * stored row); under one version the earliest exposure's arm, weights
+ * version and propensity are kept and counts add up; last_ms is the
+ * latest of all. */
+struct exposure_tally {
+    int32_t bucket_version;
+    int64_t weights_version;
+    double propensity;
+    int64_t first_ms, last_ms, count;
+};
+
+enum exposure_merge {
+    EXPOSURE_SUPERSEDED, /* an older bucket version: only last_ms moved */
+    EXPOSURE_COUNTED,    /* counted; the tally's first exposure stays */
+    EXPOSURE_FIRST       /* counted, and now the first of its version:
+                            the caller keeps this exposure's arm */
+};
+
+/* Merge x (its bucket_version, weights_version, propensity, ts_ms; unit
+ * and arm are the caller's) into t, a tally started from one exposure.
+ * Pure. */
+enum exposure_merge exposure_merge(struct exposure_tally *t,
+                                   const struct exposure *x);
+
 /* Start the writer thread. It borrows connections from 'lender' (which
  * must outlive the writer) and keeps at most 'limit' exposures. */
 struct exposure_writer *exposure_writer_new(const struct db_lender *lender,

@@ -1,15 +1,19 @@
 /* leader.h -- the decision leader: of all arbiter processes sharing one
  * database, the one holding a PostgreSQL advisory lock runs the periodic
- * jobs (event partitions and retention, bandit reweights, rollout
- * decisions: cli/cmd_serve.c registers them).
+ * jobs, in the order cli/cmd_serve.c registers them: the fold of raw
+ * events into arm statistics (service/fold.h, first, so that every later
+ * job reads folded numbers), event partitions and retention, bandit
+ * reweights, rollout decisions.
  *
  * A thread tries pg_try_advisory_lock(LEADER_LOCK_KEY) on its own
  * connection every tick while it is not the leader. While it is, it checks
  * every tick that its session still holds the lock, then calls every
  * registered job with that connection. The lock belongs to the session:
  * when the process dies or its connection breaks, PostgreSQL releases it
- * and another process takes over at its next tick. The gauge
- * arbiter_leader (1 on the leader) is registered in /metrics.
+ * and another process takes over at its next tick. Every statement on
+ * the leader's connection has a timeout, so a stuck one cannot hold the
+ * lock forever. /metrics shows arbiter_leader (1 on the leader),
+ * arbiter_leader_ticks_total and arbiter_leader_acquired_total.
  */
 #ifndef SERVICE_LEADER_H
 #define SERVICE_LEADER_H
@@ -35,7 +39,7 @@ struct leader;
 
 /* A leader that ticks every tick_ms (>= 10), holding the lock on its own
  * connection to database_url (copied); stores a new one in *out (release
- * with leader_free()). Registers the arbiter_leader gauge. */
+ * with leader_free()). Registers the three metrics above. */
 ab_status leader_new(const char *database_url, int tick_ms,
                      struct leader **out);
 /* Register a job before leader_start(); at most 8. 'name' is static. */

@@ -16,6 +16,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "service/app.h"
+#include "service/listen.h"
 #include "sql/db.h"
 #include "sql/db_models.h"
 
@@ -86,62 +87,60 @@ models_after_decision(struct db *db, const char *key, json_t *doc)
     json_decref(moves);
 }
 
-/* LISTEN on the registry and config channels; on every notification and
- * every MODELS_BACKSTOP_MS reload the production versions and keep the
- * reports of rollouts that have ended (arbiter.experiment_reports_write:
- * off the decisions' transactions, one instance at a time). Reconnects
- * with a growing pause when the database is away (the last production
- * versions keep being served). */
+/* The registry listener's clock of its backstop (models_woke). */
+static int64_t models_last;
+
+static ab_status
+models_connected(void *arg, struct db *db)
+{
+    (void)arg;
+    models_last = ab_now_ms();
+    return models_reload(db);
+}
+
+/* On a notification, and every MODELS_BACKSTOP_MS: reload the production
+ * versions and keep the reports of rollouts that have ended. */
+static ab_status
+models_woke(void *arg, struct db *db, bool got)
+{
+    (void)arg;
+    int64_t now = ab_now_ms();
+    if (!got && now - models_last < MODELS_BACKSTOP_MS)
+        return AB_OK;
+    int written = 0;
+    if (models_reload(db) != AB_OK ||
+        db_experiment_reports_write(db, &written) != AB_OK)
+        return AB_EDB;
+    if (written > 0) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", written);
+        log_msg(LOG_INFO, "deployment reports kept", "count", n, NULL);
+    }
+    models_last = now;
+    return AB_OK;
+}
+
+/* LISTEN on the registry and config channels (service/listen.h); on every
+ * notification and every MODELS_BACKSTOP_MS reload the production versions
+ * and keep the reports of rollouts that have ended
+ * (arbiter.experiment_reports_write: off the decisions' transactions, one
+ * instance at a time). Reconnects with a growing pause when the database
+ * is away (the last production versions keep being served). */
 static void *
 listener_main(void *arg)
 {
     (void)arg;
-    struct db *db = NULL;
-    int64_t last = ab_now_ms();
-    int backoff_ms = 200;
-    while (!atomic_load(&reg.stopping)) {
-        if (db == NULL) {
-            if (db_open(reg.database_url, &db) != AB_OK ||
-                db_listen(db, MODELS_CHANNEL) != AB_OK ||
-                db_listen(db, DB_CONFIG_CHANNEL) != AB_OK ||
-                models_reload(db) != AB_OK) {
-                db_close(db);
-                db = NULL;
-                struct timespec ts = {backoff_ms / 1000,
-                                      (backoff_ms % 1000) * 1000000L};
-                nanosleep(&ts, NULL);
-                if (backoff_ms < 2000)
-                    backoff_ms *= 2;
-                continue;
-            }
-            backoff_ms = 200;
-            last = ab_now_ms();
-        }
-        bool got = false;
-        if (db_wait_notify(db, 250, &got) != AB_OK) {
-            db_close(db);
-            db = NULL;
-            continue;
-        }
-        int64_t now = ab_now_ms();
-        if (got || now - last >= MODELS_BACKSTOP_MS) {
-            int written = 0;
-            if (models_reload(db) != AB_OK ||
-                db_experiment_reports_write(db, &written) != AB_OK) {
-                db_close(db);
-                db = NULL;
-                continue;
-            }
-            if (written > 0) {
-                char n[16];
-                snprintf(n, sizeof(n), "%d", written);
-                log_msg(LOG_INFO, "deployment reports kept", "count", n,
-                        NULL);
-            }
-            last = now;
-        }
-    }
-    db_close(db);
+    static const char *const channels[] = {MODELS_CHANNEL,
+                                           DB_CONFIG_CHANNEL};
+    const struct listen_loop loop = {
+        .database_url = reg.database_url,
+        .channels = channels,
+        .n_channels = 2,
+        .stopping = &reg.stopping,
+        .connected = models_connected,
+        .woke = models_woke,
+    };
+    listen_run(&loop);
     return NULL;
 }
 

@@ -56,6 +56,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "codec/experiment_json.h"
+#include "codec/field.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "bandits/alloc.h"
@@ -129,17 +130,11 @@ reweight_free(struct reweight *r)
 /* ---- numbers ------------------------------------------------------------- */
 
 static json_t *
-percent_json(uint32_t millionths)
-{
-    return json_real((double)millionths / 1e4);
-}
-
-static json_t *
 weights_json(const struct core_experiment *e, const uint32_t *m)
 {
     json_t *o = json_object();
     for (size_t k = 0; k < e->n_arms; k++)
-        json_object_set_new(o, e->arms[k].name, percent_json(m[k]));
+        json_object_set_new(o, e->arms[k].name, codec_percent_json(m[k]));
     return o;
 }
 

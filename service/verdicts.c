@@ -185,8 +185,6 @@ append(struct text *t, const char *fmt, ...)
     }
 }
 
-static const char *const states[] = {"draft",   "running",  "paused",
-                                     "stopped", "promoted", "rolled_back"};
 static const char *const verdict_words[] = {"continue", "promote", "rollback",
                                             "paused", "stopped"};
 
@@ -200,11 +198,11 @@ verdicts_metrics_render(const struct core_experiment *const *exps, size_t n,
     append(&t, "# HELP arbiter_experiment_state 1 for the experiment's "
                "current state\n# TYPE arbiter_experiment_state gauge\n");
     for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < AB_ARRAY_LEN(states); k++)
+        for (int k = 0; k < CORE_N_STATES; k++)
             append(&t, "arbiter_experiment_state{experiment=\"%s\","
                        "state=\"%s\"} %d\n",
-                   exps[i]->key, states[k],
-                   strcmp(core_state_name(exps[i]->state), states[k]) == 0);
+                   exps[i]->key, core_state_name((enum core_state)k),
+                   (int)exps[i]->state == k);
     append(&t, "# HELP arbiter_rollout_candidate_share Percent of traffic "
                "the candidate arm is served\n"
                "# TYPE arbiter_rollout_candidate_share gauge\n");

@@ -20,16 +20,16 @@ FUZZ_CFLAGS = $(STD) $(WARN) -O1 -g -I. \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
               $(call pc_cflags,$(PKGS))
 
-FUZZ_CORE_SRCS := lib/status.c lib/json_text.c api/reply.c core/experiment.c core/assign.c core/semver.c \
+FUZZ_CORE_SRCS := lib/status.c lib/json_text.c lib/utf8.c api/reply.c core/experiment.c core/assign.c core/semver.c \
                   core/targeting.c core/rollout.c codec/experiment_json.c \
-                  codec/rollout_json.c
+                  codec/rollout_json.c codec/field.c
 FUZZ_experiment_SRCS  := $(FUZZ_CORE_SRCS)
 FUZZ_rollout_SRCS     := $(FUZZ_CORE_SRCS)
-FUZZ_analyze_SRCS     := lib/status.c lib/json_text.c api/reply.c codec/analyze.c $(wildcard stats/*.c)
+FUZZ_analyze_SRCS     := lib/status.c lib/json_text.c lib/utf8.c api/reply.c codec/analyze.c $(wildcard stats/*.c)
 FUZZ_SERVICE_SRCS     := $(FUZZ_CORE_SRCS) lib/clock.c \
                          tests/fuzz/fake_service.c
 FUZZ_event_SRCS       := $(FUZZ_SERVICE_SRCS) api/h_events.c
-FUZZ_assign_body_SRCS := $(FUZZ_SERVICE_SRCS) api/h_assign.c
+FUZZ_assign_body_SRCS := $(FUZZ_SERVICE_SRCS) api/h_assign.c api/lookup.c
 
 define fuzz_rule
 $(FUZZ_DIR)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(FUZZ_$(1)_SRCS) \

@@ -2,9 +2,13 @@
 # connection-string redaction (sql/conninfo.c: libpq's own parser).
 
 UNIT_TESTS += test_log
-test_log_SRCS := lib/json_text.c lib/log.c tests/unit/test_log.c
+test_log_SRCS := lib/json_text.c lib/utf8.c lib/log.c tests/unit/test_log.c
 test_log_LIBS := jansson
 
 UNIT_TESTS += test_conninfo
 test_conninfo_SRCS := sql/conninfo.c tests/unit/test_conninfo.c
 test_conninfo_LIBS := libpq
+
+UNIT_TESTS += test_utf8
+test_utf8_SRCS := lib/utf8.c lib/json_text.c tests/unit/test_utf8.c
+test_utf8_LIBS := jansson

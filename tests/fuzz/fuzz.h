@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "lib/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,7 +22,7 @@ static inline json_t *
 fuzz_json(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
-    if (size == 0 || !api_utf8_valid(s, size) ||
+    if (size == 0 || !ab_utf8_valid(s, size) ||
         api_json_depth(s, size) > API_MAX_DEPTH)
         return NULL;
     json_error_t jerr;

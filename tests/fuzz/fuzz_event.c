@@ -8,6 +8,7 @@
 #include "api/handlers.h"
 #include "service/app.h"
 #include "tests/fuzz/fuzz.h"
+#include "lib/utf8.h"
 
 extern struct app fuzz_app;
 void fuzz_service_init(void);
@@ -24,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *body = malloc(size + 1);
     memcpy(body, data, size);
     body[size] = '\0';
-    if (!api_utf8_valid(body, size)) {
+    if (!ab_utf8_valid(body, size)) {
         free(body);
         return 0;
     }

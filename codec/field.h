@@ -1,0 +1,88 @@
+/* field.h -- what every codec of the model shares: the field checks, the
+ * enum-name tables' lookups, the one percent formatter and the one guard
+ * for names too long to quote. experiment_json.c and rollout_json.c use
+ * these and nothing of their own, so a message or a number reads the same
+ * whichever definition it comes from.
+ *
+ * Errors are written as "path: message" into a caller's buffer (err, len)
+ * and returned as AB_EINVAL; nothing here allocates except the json_t it
+ * returns (new reference).
+ */
+#ifndef CODEC_FIELD_H
+#define CODEC_FIELD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/status.h"
+
+/* ---- enum names ---------------------------------------------------------
+ * One table per concept, {stable lowercase name, enum value}, declared once
+ * beside its codec (experiment_json.c: op, metric kind, direction, role,
+ * bandit policy; rollout_json.c: "then"; core/experiment.c: strategy and
+ * state, which the model itself names). */
+struct codec_name {
+    const char *name;
+    int value;
+};
+
+/* The value named 'name' into *out: false when the table has no such name
+ * (or name is NULL); *out is written only on true. */
+bool codec_name_find(const struct codec_name *table, size_t n,
+                     const char *name, int *out);
+/* The name of 'value' (a static string), "unknown" when the table has
+ * none. */
+const char *codec_name_of(const struct codec_name *table, size_t n,
+                          int value);
+/* The table's names in its order, separated by spaces ("binary sum mean
+ * ratio"), into buf (for "must be one of ..." messages). */
+void codec_name_choices(const struct codec_name *table, size_t n, char *buf,
+                        size_t len);
+
+/* ---- quoting what a caller sent ------------------------------------------
+ * A name quoted in a message is at most its first CODEC_QUOTE_MAX bytes:
+ * a message never carries an unbounded caller string. The cut may split a
+ * UTF-8 character; api/reply.c shows the stray bytes as '?' (the message
+ * stays UTF-8). Returns s itself when short enough, else buf holding the
+ * cut copy. */
+#define CODEC_QUOTE_MAX 64
+const char *codec_quote(char buf[CODEC_QUOTE_MAX + 1], const char *s);
+
+/* ---- field checks -------------------------------------------------------- */
+
+/* Write "path: message" (message from fmt) into err and return AB_EINVAL.
+ * err may be NULL (len 0). */
+ab_status codec_bad(char *err, size_t len, const char *path, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
+ab_status codec_vbad(char *err, size_t len, const char *path, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 4, 0)));
+
+/* "path.field" (or "field" when path is "") into buf. */
+void codec_join(char *buf, size_t n, const char *path, const char *field);
+
+/* AB_OK when every member of obj is named in 'allowed' (NULL-terminated);
+ * else AB_EINVAL with "path.name: unknown field" for the first other one
+ * (the name cut by codec_quote()). */
+ab_status codec_check_fields(const json_t *obj, const char *path,
+                             const char *const *allowed, char *err,
+                             size_t len);
+
+/* ---- percentages ---------------------------------------------------------
+ * Traffic is held in millionths (CORE_SCALE = 100 %): a percentage has at
+ * most 4 decimals (0.0001 % is one millionth). */
+
+/* A JSON number in [0, 100] with at most 4 decimals into millionths
+ * (round(x * 10^4)); false when v is not such a number. */
+bool codec_percent_parse(const json_t *v, uint32_t *out);
+/* Millionths as a percentage: an integer when whole (50, not 50.0), else
+ * the real with at most 4 decimals (12.5). New reference. */
+json_t *codec_percent_json(uint32_t millionths);
+/* m / unit as an integer when whole, else a real (the general form of
+ * codec_percent_json, which is unit 10^4). New reference. */
+json_t *codec_scaled_json(uint32_t m, uint32_t unit);
+
+#endif /* CODEC_FIELD_H */
