@@ -667,7 +667,7 @@ metric_quantile(struct parser *p, const json_t *m, const char *path,
 {
     char f[96];
     json_t *q = json_object_get(m, "q");
-    join(f, sizeof(f), path, "q");
+    codec_join(f, sizeof(f), path, "q");
     if (mt->kind != CORE_METRIC_QUANTILE)
         return q == NULL || json_is_null(q)
                    ? AB_OK
@@ -679,7 +679,7 @@ metric_quantile(struct parser *p, const json_t *m, const char *path,
         return bad(p, f, "must be a number in (0, 1)");
     mt->q = json_number_value(q);
     if (mt->covariate != NULL) {
-        join(f, sizeof(f), path, "covariate");
+        codec_join(f, sizeof(f), path, "covariate");
         return bad(p, f, "not supported for kind \"quantile\"");
     }
     return AB_OK;
