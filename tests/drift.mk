@@ -3,3 +3,10 @@
 UNIT_TESTS += test_drift
 test_drift_SRCS := lib/status.c stats/drift.c tests/unit/test_drift.c
 test_drift_LIBS := gsl
+
+UNIT_TESTS += test_holdback
+test_holdback_SRCS := lib/status.c core/holdback.c core/rollout_eval.c \
+                      core/rollout.c core/experiment.c stats/msprt.c \
+                      stats/counts.c stats/srm.c stats/delta.c stats/power.c \
+                      stats/root.c tests/unit/test_holdback.c
+test_holdback_LIBS := gsl
