@@ -6,6 +6,7 @@
 #include "service/app.h"
 #include "api/handlers.h"
 #include "service/verdicts.h"
+#include "service/holdback.h"
 #include "lib/metrics.h"
 
 void
@@ -55,6 +56,13 @@ api_metrics(struct api_ctx *ctx, const struct api_req *req,
         verdicts_metrics_render((const struct core_experiment *const *)s->exps,
                                 s->n, &more, &more_len);
         app_snapshot_release(s);
+        text = ab_xrealloc(text, len + more_len + 1);
+        memcpy(text + len, more, more_len + 1);
+        len += more_len;
+        free(more);
+    }
+    { /* the watches after promotion (service/holdback.c) */
+        holdback_metrics_render(&more, &more_len);
         text = ab_xrealloc(text, len + more_len + 1);
         memcpy(text + len, more, more_len + 1);
         len += more_len;

