@@ -7,6 +7,7 @@
 #include "api/handlers.h"
 #include "service/verdicts.h"
 #include "service/holdback.h"
+#include "service/drift_job.h"
 #include "lib/metrics.h"
 
 void
@@ -63,6 +64,13 @@ api_metrics(struct api_ctx *ctx, const struct api_req *req,
     }
     { /* the watches after promotion (service/holdback.c) */
         holdback_metrics_render(&more, &more_len);
+        text = ab_xrealloc(text, len + more_len + 1);
+        memcpy(text + len, more, more_len + 1);
+        len += more_len;
+        free(more);
+    }
+    { /* the drift watches (service/drift_job.c) */
+        drift_metrics_render(&more, &more_len);
         text = ab_xrealloc(text, len + more_len + 1);
         memcpy(text + len, more, more_len + 1);
         len += more_len;

@@ -80,7 +80,7 @@ struct text {
     size_t len, cap;
 };
 
-static void
+__attribute__((format(printf, 2, 3))) static void
 append(struct text *t, const char *fmt, ...)
 {
     for (;;) {

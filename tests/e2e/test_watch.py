@@ -196,6 +196,90 @@ class Watch(unittest.TestCase):
         st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
         self.assertEqual(st, 400, ans)
 
+    def post_values(self, key, metric, values, ts):
+        events = [{"experiment": key, "unit": "f%d" % (i % 400),
+                   "metric": metric, "value": v,
+                   "ts": time.strftime("%Y-%m-%dT%H:%M:%S",
+                                       time.gmtime(ts + i * 0.05)) + "Z"}
+                  for i, v in enumerate(values)]
+        st, ans = self.c.call("POST", "/v1/events", events)
+        self.assertEqual(st, 202, ans)
+        self.assertFalse(ans["rejected"], ans["rejected"][:3])
+
+    def test_shift_in_a_posted_feature_is_flagged(self):
+        key = "drift-features"
+        watch = {"reference_s": 60, "window_s": 300, "interval_s": 1,
+                 "bins": 10, "alpha": 0.01, "min_values": 200}
+        self.create({
+            "key": key, "strategy": "ab",
+            "arms": [{"name": "a", "weight": 50, "control": True},
+                     {"name": "b", "weight": 50}],
+            "metrics": [{"name": "click", "kind": "binary",
+                         "role": "primary"},
+                        {"name": "age", "kind": "mean", "drift": watch},
+                        {"name": "score", "kind": "mean", "drift": watch}],
+            "rollout": {"auto_promote": False}})
+        st, doc = self.c.call("GET", "/v1/experiments/" + key, token=ADMIN)
+        self.assertEqual(doc["metrics"][1]["drift"], watch)
+        self.assertNotIn("drift", doc["metrics"][0])
+        rng = random.Random(1603)
+        now = time.time()
+        # the reference: 15 minutes ago, within its 60 s
+        self.post_values(key, "age", [rng.gauss(40, 10) for _ in range(600)],
+                         now - 900)
+        self.post_values(key, "score", [rng.gauss(0, 1) for _ in range(600)],
+                         now - 900)
+        # now: "age" shifted by half a standard deviation, "score" not
+        self.post_values(key, "age", [rng.gauss(45, 10) for _ in range(600)],
+                         now - 30)
+        self.post_values(key, "score", [rng.gauss(0, 1) for _ in range(600)],
+                         now - 30)
+        res = None
+        for _ in range(60):
+            st, res = self.c.call("GET", "/v1/experiments/%s/results" % key,
+                                  token=ADMIN)
+            self.assertEqual(st, 200, res)
+            by = {d["metric"]: d for d in res["drift"]}
+            if by["age"]["looks"] >= 1 and by["score"]["looks"] >= 1:
+                break
+            time.sleep(0.5)
+        by = {d["metric"]: d for d in res["drift"]}
+        self.assertEqual(set(by), {"age", "score"})
+        age, score = by["age"], by["score"]
+        self.assertEqual(age["status"], "drift", age)
+        self.assertTrue(age["flagged"])
+        self.assertEqual(age["reference_values"], 600)
+        self.assertEqual(age["current_values"], 600)
+        self.assertGreater(age["psi"], 0.1)
+        self.assertLessEqual(age["ks_p"], age["alpha_look"])
+        self.assertEqual(score["status"], "watching", score)
+        self.assertFalse(score["flagged"])
+        self.assertLess(score["psi"], 0.1)
+        m = self.metrics()
+        self.assertEqual(metric_value(m, "arbiter_drift_detected",
+                                      experiment=key, metric="age"), 1)
+        self.assertEqual(metric_value(m, "arbiter_drift_detected",
+                                      experiment=key, metric="score"), 0)
+        self.assertAlmostEqual(metric_value(m, "arbiter_drift_psi",
+                                            experiment=key, metric="age"),
+                               age["psi"], places=9)
+        # the view Grafana reads
+        out = harness.psql(self.db, "SELECT flagged FROM arbiter.drift "
+                           "WHERE experiment = 'drift-features' AND "
+                           "metric = 'age'")
+        self.assertEqual(out.strip(), "t")
+
+    def test_bad_drift_declaration_is_400(self):
+        for bad in ({"bins": 1}, {"alpha": 0.7}, {"window": 3}, [1]):
+            st, ans = self.c.call("POST", "/v1/experiments", {
+                "key": "drift-bad", "strategy": "ab",
+                "arms": [{"name": "a", "weight": 50, "control": True},
+                         {"name": "b", "weight": 50}],
+                "metrics": [{"name": "age", "kind": "mean", "drift": bad}]},
+                token=ADMIN)
+            self.assertEqual(st, 400, ans)
+            self.assertIn("metrics[0].drift", ans["error"]["message"])
+
 
 if __name__ == "__main__":
     unittest.main()
