@@ -230,8 +230,44 @@ drift_results_json(struct db *db, const struct core_experiment *e)
     return out;
 }
 
+/* A gauge line, or nothing when it does not fit. */
+static void
+gauge(char **p, size_t *n, size_t *cap, const char *name, const char *key,
+      const char *metric, double v)
+{
+    char line[512];
+    int len = snprintf(line, sizeof(line),
+                       "%s{experiment=\"%s\",metric=\"%s\"} %.17g\n", name,
+                       key, metric, v);
+    if (len < 0 || (size_t)len >= sizeof(line))
+        return;
+    if (*n + (size_t)len + 1 > *cap) {
+        *cap = 2 * *cap + (size_t)len;
+        *p = ab_xrealloc(*p, *cap);
+    }
+    memcpy(*p + *n, line, (size_t)len + 1);
+    *n += (size_t)len;
+}
+
+static void
+header(char **p, size_t *n, size_t *cap, const char *name, const char *help)
+{
+    size_t need = 2 * strlen(name) + strlen(help) + 32;
+    if (*n + need + 1 > *cap) {
+        *cap = 2 * *cap + need;
+        *p = ab_xrealloc(*p, *cap);
+    }
+    *n += (size_t)snprintf(*p + *n, *cap - *n,
+                           "# HELP %s %s\n# TYPE %s gauge\n", name, help,
+                           name);
+}
+
+/* arbiter_drift_detected: every declared watch of a non-draft experiment
+ * from the start (0; the leader's says 1 once found); the others: the
+ * watches this process looked at. Keys are [A-Za-z0-9_.-]. */
 void
-drift_metrics_render(char **out, size_t *len)
+drift_metrics_render(const struct core_experiment *const *exps, size_t n_exps,
+                     char **out, size_t *len)
 {
     static const struct {
         const char *name, *help;
@@ -243,46 +279,43 @@ drift_metrics_render(char **out, size_t *len)
         {"arbiter_drift_ks_p_value", "Asymptotic KS p-value of the last look "
                                      "(compare with alpha 6/(pi^2 k^2))"},
         {"arbiter_drift_looks", "Looks of the sequential drift test"},
-        {"arbiter_drift_detected", "1 once the sequential test found drift "
-                                   "(latched; false alarms at most alpha)"},
     };
     size_t cap = 1024, n = 0;
     char *p = ab_xmalloc(cap);
+    p[0] = '\0';
     pthread_mutex_lock(&lock);
-    for (size_t k = 0; k < AB_ARRAY_LEN(g); k++) {
-        for (size_t i = 0; i <= n_watches; i++) {
-            char line[512];
-            int len_line;
-            if (i == 0)
-                len_line = snprintf(line, sizeof(line),
-                                    "# HELP %s %s\n# TYPE %s gauge\n",
-                                    g[k].name, g[k].help, g[k].name);
-            else {
-                const struct watch *w = &watches[i - 1];
-                if (!w->seen)
-                    continue;
-                double v = k == 0   ? w->psi
-                           : k == 1 ? w->ks_d
-                           : k == 2 ? w->ks_p
-                           : k == 3 ? (double)w->looks
-                                    : (double)w->detected;
-                len_line = snprintf(line, sizeof(line),
-                                    "%s{experiment=\"%s\",metric=\"%s\"} "
-                                    "%.17g\n",
-                                    g[k].name, w->key, w->metric, v);
-            }
-            if (len_line < 0 || (size_t)len_line >= sizeof(line))
+    header(&p, &n, &cap, "arbiter_drift_detected",
+           "1 once the sequential test found drift (latched; a stationary "
+           "stream is flagged with probability at most alpha)");
+    for (size_t i = 0; i < n_exps; i++) {
+        const struct core_experiment *e = exps[i];
+        for (size_t m = 0; e->state != CORE_STATE_DRAFT && m < e->n_metrics;
+             m++) {
+            if (!e->metrics[m].drift.on)
                 continue;
-            if (n + (size_t)len_line + 1 > cap) {
-                cap = 2 * cap + (size_t)len_line;
-                p = ab_xrealloc(p, cap);
-            }
-            memcpy(p + n, line, (size_t)len_line);
-            n += (size_t)len_line;
+            const struct watch *w = NULL;
+            for (size_t k = 0; k < n_watches && !w; k++)
+                if (strcmp(watches[k].key, e->key) == 0 &&
+                    strcmp(watches[k].metric, e->metrics[m].name) == 0)
+                    w = &watches[k];
+            gauge(&p, &n, &cap, "arbiter_drift_detected", e->key,
+                  e->metrics[m].name, w && w->seen && w->detected);
+        }
+    }
+    for (size_t k = 0; k < AB_ARRAY_LEN(g); k++) {
+        header(&p, &n, &cap, g[k].name, g[k].help);
+        for (size_t i = 0; i < n_watches; i++) {
+            const struct watch *w = &watches[i];
+            if (!w->seen)
+                continue;
+            double v = k == 0   ? w->psi
+                       : k == 1 ? w->ks_d
+                       : k == 2 ? w->ks_p
+                                : (double)w->looks;
+            gauge(&p, &n, &cap, g[k].name, w->key, w->metric, v);
         }
     }
     pthread_mutex_unlock(&lock);
-    p[n] = '\0';
     *out = p;
     *len = n;
 }

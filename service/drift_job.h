@@ -26,10 +26,13 @@ void drift_job_tick(void *arg, struct db *db, int64_t now_ms);
  * "collecting_reference", "watching" or "drift". */
 json_t *drift_results_json(struct db *db, const struct core_experiment *e);
 
-/* Gauges of the looks this process made (Prometheus text, new string):
- * arbiter_drift_psi, arbiter_drift_ks_statistic, arbiter_drift_ks_p_value,
- * arbiter_drift_looks, arbiter_drift_detected (latched), each
- * {experiment, metric}. */
-void drift_metrics_render(char **out, size_t *len);
+/* Gauges (Prometheus text, new string in *out, free()), each
+ * {experiment, metric}: arbiter_drift_detected for every declared watch
+ * of a non-draft experiment of exps (0 until this process finds drift;
+ * latched); of the watches this process looked at arbiter_drift_psi,
+ * arbiter_drift_ks_statistic, arbiter_drift_ks_p_value and
+ * arbiter_drift_looks. */
+void drift_metrics_render(const struct core_experiment *const *exps,
+                          size_t n, char **out, size_t *len);
 
 #endif /* SERVICE_DRIFT_JOB_H */

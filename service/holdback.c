@@ -97,29 +97,60 @@ append(struct text *t, const char *fmt, ...)
     }
 }
 
-/* Keys and metric names are [A-Za-z0-9_.-]: nothing to escape. */
+/* The watch of (key), or NULL; call under lock. */
+static const struct watch *
+watch_of(const char *key)
+{
+    for (size_t i = 0; i < n_watches; i++)
+        if (strcmp(watches[i].key, key) == 0)
+            return &watches[i];
+    return NULL;
+}
+
+/* 1 when the watch of key found metric reversed. */
+static int
+reversed_of(const struct watch *w, const char *metric)
+{
+    for (size_t m = 0; w && m < w->n_metrics; m++)
+        if (strcmp(w->metric[m], metric) == 0)
+            return w->reversed[m];
+    return 0;
+}
+
+/* Keys and metric names are [A-Za-z0-9_.-]: nothing to escape. Every
+ * running two-arm experiment has its arbiter_holdback_reversed series
+ * from the start (0), so that a rule or a dashboard sees them before the
+ * first watch (and on every instance; the leader's says 1). */
 void
-holdback_metrics_render(char **out, size_t *len)
+holdback_metrics_render(const struct core_experiment *const *exps, size_t n,
+                        char **out, size_t *len)
 {
     struct text t = {ab_xmalloc(1024), 0, 1024};
     t.p[0] = '\0';
     pthread_mutex_lock(&lock);
+    append(&t, "# HELP arbiter_holdback_reversed 1 when the promoted arm is "
+               "significantly worse than the previous version kept on the "
+               "holdback (always-valid test, latched)\n"
+               "# TYPE arbiter_holdback_reversed gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct core_experiment *e = exps[i];
+        if (e->state != CORE_STATE_RUNNING || e->n_arms != 2 ||
+            e->strategy == CORE_STRATEGY_BANDIT)
+            continue;
+        const struct watch *w = watch_of(e->key);
+        for (size_t m = 0; m < e->n_metrics; m++)
+            if (e->metrics[m].role != CORE_ROLE_SECONDARY)
+                append(&t, "arbiter_holdback_reversed{experiment=\"%s\","
+                           "metric=\"%s\"} %d\n",
+                       e->key, e->metrics[m].name,
+                       reversed_of(w, e->metrics[m].name));
+    }
     append(&t, "# HELP arbiter_holdback_active 1 while the promoted arm is "
                "watched against a holdback on the previous version\n"
                "# TYPE arbiter_holdback_active gauge\n");
     for (size_t i = 0; i < n_watches; i++)
         append(&t, "arbiter_holdback_active{experiment=\"%s\"} %d\n",
                watches[i].key, watches[i].active);
-    append(&t, "# HELP arbiter_holdback_reversed 1 when the promoted arm is "
-               "significantly worse than the previous version on the "
-               "metric (always-valid test)\n"
-               "# TYPE arbiter_holdback_reversed gauge\n");
-    for (size_t i = 0; i < n_watches; i++)
-        for (size_t m = 0; m < watches[i].n_metrics; m++)
-            append(&t, "arbiter_holdback_reversed{experiment=\"%s\","
-                       "metric=\"%s\"} %d\n",
-                   watches[i].key, watches[i].metric[m],
-                   watches[i].reversed[m]);
     append(&t, "# HELP arbiter_holdback_p_running Running always-valid "
                "p-value of \"the promoted arm is worse\"\n"
                "# TYPE arbiter_holdback_p_running gauge\n");

@@ -42,10 +42,13 @@ bool holdback_begin(struct db *db, const struct core_experiment *e,
                     struct db_decision *d, struct db_rollout *next,
                     char **definition, char **weights, int64_t now_ms);
 
-/* The gauges of the watches this process ran (Prometheus text; new
- * string in *out, free()): arbiter_holdback_active{experiment},
- * arbiter_holdback_reversed{experiment,metric},
+/* The gauges (Prometheus text; new string in *out, free()):
+ * arbiter_holdback_reversed{experiment,metric} for every primary and
+ * guardrail metric of every running two-arm experiment of exps (0 until a
+ * watch of this process finds a reversal), and of the watches this
+ * process ran arbiter_holdback_active{experiment} and
  * arbiter_holdback_p_running{experiment,metric}. */
-void holdback_metrics_render(char **out, size_t *len);
+void holdback_metrics_render(const struct core_experiment *const *exps,
+                             size_t n, char **out, size_t *len);
 
 #endif /* SERVICE_HOLDBACK_H */
