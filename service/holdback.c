@@ -148,9 +148,15 @@ holdback_metrics_render(const struct core_experiment *const *exps, size_t n,
     append(&t, "# HELP arbiter_holdback_active 1 while the promoted arm is "
                "watched against a holdback on the previous version\n"
                "# TYPE arbiter_holdback_active gauge\n");
-    for (size_t i = 0; i < n_watches; i++)
+    for (size_t i = 0; i < n_watches; i++) {
+        /* a person may end a holdback (promote, rollback, stop) */
+        bool running = false;
+        for (size_t k = 0; k < n; k++)
+            running |= strcmp(exps[k]->key, watches[i].key) == 0 &&
+                       exps[k]->state == CORE_STATE_RUNNING;
         append(&t, "arbiter_holdback_active{experiment=\"%s\"} %d\n",
-               watches[i].key, watches[i].active);
+               watches[i].key, watches[i].active && running);
+    }
     append(&t, "# HELP arbiter_holdback_p_running Running always-valid "
                "p-value of \"the promoted arm is worse\"\n"
                "# TYPE arbiter_holdback_p_running gauge\n");

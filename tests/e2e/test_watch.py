@@ -159,6 +159,11 @@ class Watch(unittest.TestCase):
                               {"reason": "holdback alert"}, token=ADMIN)
         self.assertEqual(st, 200, ans)
         self.assertEqual(state(self.c, key)["state"], "rolled_back")
+        deadline = time.time() + 10
+        while metric_value(self.metrics(), "arbiter_holdback_active",
+                           experiment=key) != 0:
+            self.assertLess(time.time(), deadline, "holdback still active")
+            time.sleep(0.2)
 
     def test_holding_benefit_ends_the_holdback(self):
         key = "hb-holds"
