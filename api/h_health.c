@@ -6,6 +6,8 @@
 #include "service/app.h"
 #include "api/handlers.h"
 #include "service/verdicts.h"
+#include "service/holdback.h"
+#include "service/drift_job.h"
 #include "lib/metrics.h"
 
 void
@@ -59,6 +61,23 @@ api_metrics(struct api_ctx *ctx, const struct api_req *req,
         memcpy(text + len, more, more_len + 1);
         len += more_len;
         free(more);
+    }
+    { /* the watches after promotion and the drift watches (issue 16:
+       * service/holdback.c, service/drift_job.c) */
+        struct snapshot *s = app_snapshot_get(ctx->app);
+        const struct core_experiment *const *exps =
+            (const struct core_experiment *const *)s->exps;
+        for (int k = 0; k < 2; k++) {
+            if (k == 0)
+                holdback_metrics_render(exps, s->n, &more, &more_len);
+            else
+                drift_metrics_render(exps, s->n, &more, &more_len);
+            text = ab_xrealloc(text, len + more_len + 1);
+            memcpy(text + len, more, more_len + 1);
+            len += more_len;
+            free(more);
+        }
+        app_snapshot_release(s);
     }
     api_reply_raw(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                   len);

@@ -17,6 +17,7 @@
 #include "core/rollout_eval.h"
 #include "lib/clock.h"
 #include "service/app.h"
+#include "service/drift_job.h"
 #include "api/handlers.h"
 #include "service/reweight.h"
 #include "service/rollout_job.h"
@@ -250,6 +251,7 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
     json_object_set_new(out, "freshness", freshness);
     json_object_set_new(out, "rollout",
                         rollout_status_json(ctx->db, e, ab_now_ms()));
+    json_object_set_new(out, "drift", drift_results_json(ctx->db, e));
     if (e->strategy == CORE_STRATEGY_BANDIT) {
         /* allocation changed over time: naive means are biased; report
          * the per-period and inverse-propensity estimates beside them */

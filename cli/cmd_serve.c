@@ -30,6 +30,7 @@
 #include "service/models.h"
 #include "service/reweight.h"
 #include "service/rollout_job.h"
+#include "service/drift_job.h"
 #include "service/sticky.h"
 #include "lib/version.h"
 #include "cli/commands.h"
@@ -619,6 +620,7 @@ serve_start_workers(struct serve *s)
     leader_add_job(app->leader, "bandit_reweight", reweight_job, s->rw);
     s->rj = rollout_job_new(app, app->cfg.decision_tick_ms);
     leader_add_job(app->leader, "rollout", rollout_job_tick, s->rj);
+    leader_add_job(app->leader, "drift", drift_job_tick, app); /* issue 16 */
     models_start(app); /* service/models.h: production versions in memory */
     leader_start(app->leader);
     return true;

@@ -633,8 +633,72 @@ parse_layer(struct parser *p, const json_t *doc, struct core_experiment *e)
 /* ---- metrics ------------------------------------------------------------ */
 
 static const char *const metric_fields[] = { "name", "kind", "direction",
-                                             "role", "covariate", "q",
+                                             "role", "covariate", "q", "drift",
                                              NULL };
+
+/* "drift" of a metric (issue 16): null / absent = off, {} = on with the
+ * defaults (core/experiment.h, struct core_drift). */
+static const char *const drift_fields[] = {
+    "reference_s", "window_s", "interval_s", "bins", "alpha", "min_values",
+    NULL};
+
+static ab_status
+drift_int(struct parser *p, const json_t *d, const char *path,
+          const char *field, int64_t min, int64_t max, int64_t *out)
+{
+    json_t *v = json_object_get(d, field);
+    if (v == NULL || json_is_null(v))
+        return AB_OK;
+    char f[160];
+    codec_join(f, sizeof(f), path, field);
+    if (!json_is_integer(v) || json_integer_value(v) < min ||
+        json_integer_value(v) > max)
+        return bad(p, f, "must be an integer between %lld and %lld",
+                   (long long)min, (long long)max);
+    *out = (int64_t)json_integer_value(v);
+    return AB_OK;
+}
+
+static ab_status
+parse_drift(struct parser *p, const json_t *m, const char *mpath,
+            struct core_drift *out)
+{
+    json_t *d = json_object_get(m, "drift");
+    if (d == NULL || json_is_null(d))
+        return AB_OK;
+    char path[96];
+    codec_join(path, sizeof(path), mpath, "drift");
+    if (!json_is_object(d))
+        return bad(p, path, "must be an object or null");
+    ab_status rc = check_fields(p, d, path, drift_fields);
+    struct core_drift x = {true, 3600, 3600, 60, 10, 0.01, 100};
+    int64_t bins = x.bins;
+    if (rc == AB_OK)
+        rc = drift_int(p, d, path, "reference_s", 1, 31536000, &x.reference_s);
+    if (rc == AB_OK)
+        rc = drift_int(p, d, path, "window_s", 1, 31536000, &x.window_s);
+    if (rc == AB_OK)
+        rc = drift_int(p, d, path, "interval_s", 1, 86400, &x.interval_s);
+    if (rc == AB_OK)
+        rc = drift_int(p, d, path, "bins", 2, 100, &bins);
+    if (rc == AB_OK)
+        rc = drift_int(p, d, path, "min_values", 10, 20000, &x.min_values);
+    if (rc != AB_OK)
+        return rc;
+    x.bins = (uint32_t)bins;
+    json_t *a = json_object_get(d, "alpha");
+    if (a != NULL && !json_is_null(a)) {
+        double v = json_is_number(a) ? json_number_value(a) : NAN;
+        if (!(v > 0 && v <= 0.5)) {
+            char f[160];
+            codec_join(f, sizeof(f), path, "alpha");
+            return bad(p, f, "must be a number in (0, 0.5]");
+        }
+        x.alpha = v;
+    }
+    *out = x;
+    return AB_OK;
+}
 
 static ab_status
 get_enum(struct parser *p, const json_t *obj, const char *field,
@@ -745,7 +809,10 @@ parse_metrics(struct parser *p, const json_t *doc, struct core_experiment *e)
             if (rc != AB_OK)
                 return rc;
         }
-        if ((rc = metric_quantile(p, m, path, mt)) != AB_OK)
+        rc = metric_quantile(p, m, path, mt);
+        if (rc == AB_OK)
+            rc = parse_drift(p, m, path, &mt->drift);
+        if (rc != AB_OK)
             return rc;
     }
     return AB_OK;
@@ -1293,6 +1360,15 @@ api_experiment_definition(const struct core_experiment *e)
                                        : json_null()));
         if (m->kind == CORE_METRIC_QUANTILE)
             json_object_set_new(json_array_get(ms, i), "q", json_real(m->q));
+        if (m->drift.on) /* printed only when on */
+            json_object_set_new(
+                json_array_get(ms, i), "drift",
+                json_pack("{s:I,s:I,s:I,s:I,s:f,s:I}", "reference_s",
+                          (json_int_t)m->drift.reference_s, "window_s",
+                          (json_int_t)m->drift.window_s, "interval_s",
+                          (json_int_t)m->drift.interval_s, "bins",
+                          (json_int_t)m->drift.bins, "alpha", m->drift.alpha,
+                          "min_values", (json_int_t)m->drift.min_values));
     }
     json_object_set_new(d, "metrics", ms);
     if (e->strategy == CORE_STRATEGY_BANDIT)

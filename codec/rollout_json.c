@@ -15,7 +15,8 @@ static const char *const fields[] = {
     "manual_approval", "adaptive",        "error_metric",   "smoke_s",
     "rollback_window_s", "shadow_min_s",  "shadow_min_units", "then",
     "no_traffic_s", "min_test_units", "plan_power", "plan_error_ratio",
-    "plan_regression", "rollback_alpha", NULL};
+    "plan_regression", "rollback_alpha",
+    "holdback_pct", "holdback_s", "holdback_alpha", NULL};
 
 static const struct codec_name then_names[] = {
     {"canary", CORE_THEN_CANARY},
@@ -74,6 +75,29 @@ boolean(const json_t *obj, const char *f, bool *out, char *err, size_t len)
     if (!json_is_boolean(v))
         return bad(err, len, f, "must be true or false");
     *out = json_is_true(v);
+    return AB_OK;
+}
+
+/* The watch after promotion (core/holdback.h): "holdback_pct" in [0, 50]
+ * with at most 4 decimals (0: off), "holdback_s", "holdback_alpha". */
+static ab_status
+parse_holdback(const json_t *obj, struct core_rollout_config *c, char *err,
+               size_t len)
+{
+    double pct = 0;
+    ab_status rc = number(obj, "holdback_pct", 0, 50, false, &pct, err, len);
+    if (rc == AB_OK)
+        rc = seconds(obj, "holdback_s", &c->holdback_s, err, len);
+    if (rc == AB_OK)
+        rc = number(obj, "holdback_alpha", 0, 0.5, true, &c->holdback_alpha,
+                    err, len);
+    if (rc != AB_OK)
+        return rc;
+    uint32_t w = (uint32_t)llround(pct * 1e4);
+    if (fabs(pct * 1e4 - (double)w) > 1e-6)
+        return bad(err, len, "holdback_pct",
+                   "must be a percentage with at most 4 decimals");
+    c->holdback_share = w;
     return AB_OK;
 }
 
@@ -145,7 +169,7 @@ parse_numbers(const json_t *obj, struct core_rollout_config *c, char *err,
         return rc;
     if (su >= 0)
         c->shadow_min_units = (int64_t)su;
-    return AB_OK;
+    return parse_holdback(obj, c, err, len);
 }
 
 /* "steps": 1 to CORE_ROLLOUT_MAX_STEPS increasing percentages with at
@@ -236,6 +260,11 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
                        "partial step before 100: at 100 nothing compares "
                        "the candidate with the control");
     }
+    if (c.holdback_share > 0 && e &&
+        (e->n_arms != 2 || e->strategy == CORE_STRATEGY_BANDIT))
+        return bad(err, len, "holdback_pct",
+                   "a holdback needs a two-arm rollout (ab, canary, "
+                   "blue_green or shadow)");
     json_t *then = json_object_get(obj, "then");
     if (then && !json_is_null(then)) {
         int v;
@@ -290,6 +319,16 @@ api_rollout_json(const struct core_rollout_config *c)
     json_object_set_new(o, "plan_power", json_real(c->plan_power));
     json_object_set_new(o, "plan_error_ratio", json_real(c->plan_error_ratio));
     json_object_set_new(o, "plan_regression", json_real(c->plan_regression));
+    if (c->holdback_share > 0) { /* printed only when on: older definitions
+                                    stay byte-identical */
+        json_object_set_new(o, "holdback_pct",
+                            c->holdback_share % 10000 == 0
+                                ? json_integer(c->holdback_share / 10000)
+                                : json_real(c->holdback_share / 1e4));
+        json_object_set_new(o, "holdback_s", json_integer(c->holdback_s));
+        json_object_set_new(o, "holdback_alpha",
+                            json_real(c->holdback_alpha));
+    }
     return o;
 }
 

@@ -188,7 +188,14 @@ core_experiment_equal(const struct core_experiment *a,
         const struct core_metric *x = &a->metrics[i], *y = &b->metrics[i];
         if (!str_eq(x->name, y->name) || x->kind != y->kind ||
             x->direction != y->direction || x->role != y->role ||
-            !str_eq(x->covariate, y->covariate) || x->q != y->q)
+            !str_eq(x->covariate, y->covariate) || x->q != y->q ||
+            x->drift.on != y->drift.on ||
+            x->drift.reference_s != y->drift.reference_s ||
+            x->drift.window_s != y->drift.window_s ||
+            x->drift.interval_s != y->drift.interval_s ||
+            x->drift.bins != y->drift.bins ||
+            x->drift.alpha != y->drift.alpha ||
+            x->drift.min_values != y->drift.min_values)
             return false;
     }
     return true;

@@ -94,6 +94,22 @@ enum core_metric_kind {
 enum core_direction { CORE_INCREASE, CORE_DECREASE };
 enum core_role { CORE_ROLE_PRIMARY, CORE_ROLE_SECONDARY, CORE_ROLE_GUARDRAIL };
 
+/* A drift watch on a metric whose events carry feature or score values
+ * (stats/drift.h; run by service/drift_job.c). No pointers. */
+struct core_drift {
+    bool on;
+    int64_t reference_s; /* the reference: values of the first reference_s
+                            seconds from the first value (and at least
+                            min_values values), default 3600 */
+    int64_t window_s;    /* the current window: the last window_s seconds
+                            after the reference, default 3600 */
+    int64_t interval_s;  /* at most one look this often, default 60 */
+    uint32_t bins;       /* PSI bins, 2..100, default 10 */
+    double alpha;        /* chance a stationary stream is ever flagged,
+                            default 0.01 */
+    int64_t min_values;  /* per window before a look, default 100 */
+};
+
 struct core_metric {
     char *name;
     enum core_metric_kind kind;
@@ -101,6 +117,7 @@ struct core_metric {
     enum core_role role;
     char *covariate; /* pre-period covariate name for CUPED, or NULL */
     double q;        /* CORE_METRIC_QUANTILE: the quantile, (0, 1); else 0 */
+    struct core_drift drift; /* "drift": off unless declared */
 };
 
 /* Allocation policies of a bandit experiment (names as in bandits/bandit.h:

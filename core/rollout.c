@@ -33,6 +33,9 @@ core_rollout_config_default(struct core_rollout_config *c)
     c->plan_power = 0.99;
     c->plan_error_ratio = 2;
     c->plan_regression = 0.10;
+    c->holdback_share = 0;
+    c->holdback_s = 86400;
+    c->holdback_alpha = 0.05;
 }
 
 const char *
@@ -52,7 +55,8 @@ core_rollout_action_name(enum core_rollout_action a)
 }
 
 static const char *const phase_names[] = {"ramp", "waiting_approval",
-                                          "smoke", "switched", "shadow"};
+                                          "smoke", "switched", "shadow",
+                                          "holdback"};
 
 const char *
 core_rollout_phase_name(enum core_rollout_phase p)

@@ -90,6 +90,12 @@ struct core_rollout_config {
     double plan_power;       /* default 0.99 */
     double plan_error_ratio; /* default 2 */
     double plan_regression;  /* default 0.10 */
+    /* The watch after promotion (core/holdback.h; two arms only): the
+     * decision that would promote starts a holdback instead, the previous
+     * version keeping holdback_share for holdback_s seconds. */
+    uint32_t holdback_share; /* millionths, default 0 = off */
+    int64_t holdback_s;      /* default 86400; 0 = until a person ends it */
+    double holdback_alpha;   /* default 0.05 */
 };
 
 /* Defaults for a strategy (see above). */
@@ -101,7 +107,9 @@ enum core_rollout_phase {
     CORE_PHASE_WAITING,   /* canary: gates passed, waiting for approval */
     CORE_PHASE_SMOKE,     /* blue_green before the switch */
     CORE_PHASE_SWITCHED,  /* blue_green after the switch, in the window */
-    CORE_PHASE_SHADOW     /* shadow comparison */
+    CORE_PHASE_SHADOW,    /* shadow comparison */
+    CORE_PHASE_HOLDBACK   /* promoted, the previous version kept on a
+                             holdback (core/holdback.h) */
 };
 
 struct core_rollout_state {

@@ -23,6 +23,7 @@
 #include "sql/db.h"
 #include "sql/db_rollout.h"
 #include "service/verdicts.h"
+#include "service/holdback.h"
 #include "sql/db_stats.h"
 #include "stats/msprt.h"
 
@@ -407,6 +408,10 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
         core_rollout_state_init(e, &cfg, now, &st);
     } else {
         from_row(&row, &st);
+        if (holdback_tick(db, e, &cfg, &row, now)) { /* issue 16 hook */
+            db_rollout_clear(&row);
+            return;
+        }
         tj = json_loads(row.tests, 0, NULL);
     }
     tests_from_json(e, tj, &tests);
@@ -470,6 +475,9 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
                                 core_strategy_name(dec.convert_to), &weights);
         break;
     case CORE_ACTION_PROMOTE:
+        if (holdback_begin(db, e, &cfg, &dec, &d, &next_row, &definition,
+                           &weights, now)) /* issue 16 hook */
+            break;
         d.state = "promoted";
         d.served_arm =
             e->arms[dec.promote_arm < e->n_arms ? dec.promote_arm : cand].name;
@@ -543,6 +551,10 @@ rollout_status_json(struct db *db, const struct core_experiment *e,
     if (e->state != CORE_STATE_RUNNING)
         snprintf(waiting, sizeof(waiting), "nothing: the experiment is %s",
                  core_state_name(e->state));
+    else if (st.phase == CORE_PHASE_HOLDBACK) /* issue 16 */
+        snprintf(waiting, sizeof(waiting),
+                 "the end of the holdback, or a person after an alert "
+                 "(evidence.holdback)");
     else if (st.phase == CORE_PHASE_WAITING)
         snprintf(waiting, sizeof(waiting), "manual approval (POST "
                                            ".../approve)");

@@ -63,7 +63,8 @@ READER = "arbiter_dash_reader"
 # bandit weights view): the only relations the reader role may read.
 VIEWS = ["experiments_v", "exposures", "exposure_counts", "events",
          "unit_values", "arm_stats", "decisions", "rollouts",
-         "bandit_weights", "experiment_results", "rollout_timeline"]
+         "bandit_weights", "experiment_results", "rollout_timeline",
+         "drift"]
 # Each dashboard reads one data source through a datasource variable (so it
 # imports through the UI into any Grafana, and provisioning picks the
 # provisioned one): (variable, plugin id, __inputs name, provisioned uid).
@@ -370,7 +371,10 @@ class Dashboards(unittest.TestCase):
             "key": cls.traffic_key, "strategy": "ab",
             "arms": [{"name": "old", "weight": 20, "control": True},
                      {"name": "new", "weight": 80}],
-            "metrics": [{"name": "click", "kind": "binary"}]})
+            "metrics": [{"name": "click", "kind": "binary"},
+                        # a drift watch (issue 16) with no values yet: its
+                        # arbiter_drift_detected series is 0 from the start
+                        {"name": "feature", "kind": "mean", "drift": {}}]})
         assert r.status == 201, r
         r = srv.req("POST", "/v1/experiments/%s/start" % cls.traffic_key)
         assert r.status == 200, r
@@ -859,6 +863,8 @@ class Dashboards(unittest.TestCase):
         for col in ("estimate", "effect", "ci_low", "ci_high", "lift",
                     "p_value"):
             float(click[col])  # a number, not JSON text
+        # no metric of dash-ab is a drift watch
+        self.assertEqual(res["Drift watch"][1], [])
         # the rollout timeline: the decisions, oldest first
         tl = res["Rollout timeline"][1]
         self.assertEqual([r["action"] for r in tl][::-1],
@@ -1051,7 +1057,8 @@ class Dashboards(unittest.TestCase):
         # the rules load, evaluate without error, and nothing fires
         groups = self.prom_query("/api/v1/rules")["groups"]
         rules = [r for g in groups for r in g["rules"]]
-        self.assertEqual(len(rules), 16)  # 13 + two of the fold + rollback
+        # 13 + two of the fold + rollback + holdback and drift (issue 16)
+        self.assertEqual(len(rules), 18)
         for r in rules:
             self.assertEqual(r["health"], "ok", r)
             # the ASan build's assign p99 can pass 1 ms: that alert may
@@ -1070,7 +1077,7 @@ class Dashboards(unittest.TestCase):
         r = subprocess.run(["promtool", "check", "rules", "rules.yml"],
                            cwd=PROMDIR, capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("SUCCESS: 16 rules found", r.stdout + r.stderr)
+        self.assertIn("SUCCESS: 18 rules found", r.stdout + r.stderr)  # + 2 of issue 16
         r = subprocess.run(["promtool", "check", "config", "prometheus.yml"],
                            cwd=PROMDIR, capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

@@ -47,9 +47,9 @@ struct outcome {
 };
 
 static struct core_metric metrics[N_METRICS] = {
-    {"latency", CORE_METRIC_MEAN, CORE_DECREASE, CORE_ROLE_GUARDRAIL, NULL, 0},
-    {"errors", CORE_METRIC_BINARY, CORE_DECREASE, CORE_ROLE_GUARDRAIL, NULL, 0},
-    {"click", CORE_METRIC_BINARY, CORE_INCREASE, CORE_ROLE_PRIMARY, NULL, 0},
+    {"latency", CORE_METRIC_MEAN, CORE_DECREASE, CORE_ROLE_GUARDRAIL, NULL, 0, {0}},
+    {"errors", CORE_METRIC_BINARY, CORE_DECREASE, CORE_ROLE_GUARDRAIL, NULL, 0, {0}},
+    {"click", CORE_METRIC_BINARY, CORE_INCREASE, CORE_ROLE_PRIMARY, NULL, 0, {0}},
 };
 
 static struct outcome

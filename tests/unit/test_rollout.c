@@ -17,8 +17,8 @@ static struct core_arm two_arms[2] = {
 };
 
 static struct core_metric guard[2] = {
-    {"latency", CORE_METRIC_MEAN, CORE_DECREASE, CORE_ROLE_GUARDRAIL, NULL, 0},
-    {"click", CORE_METRIC_BINARY, CORE_INCREASE, CORE_ROLE_PRIMARY, NULL, 0},
+    {"latency", CORE_METRIC_MEAN, CORE_DECREASE, CORE_ROLE_GUARDRAIL, NULL, 0, {0}},
+    {"click", CORE_METRIC_BINARY, CORE_INCREASE, CORE_ROLE_PRIMARY, NULL, 0, {0}},
 };
 
 static struct core_experiment
