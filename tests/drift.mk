@@ -15,6 +15,6 @@ test_holdback_LIBS := gsl
 UNIT_TESTS += test_watch_json
 test_watch_json_SRCS := lib/status.c core/experiment.c core/assign.c \
                         core/semver.c core/targeting.c \
-                        codec/experiment_json.c codec/rollout_json.c \
+                        codec/experiment_json.c codec/rollout_json.c codec/field.c \
                         core/rollout.c tests/unit/test_watch_json.c
 test_watch_json_LIBS := jansson libxxhash

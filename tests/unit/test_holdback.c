@@ -22,9 +22,9 @@
 static struct core_arm arms[2] = {{"v1", "", 20000, true},
                                   {"v2", "", 980000, false}};
 static struct core_metric metrics[3] = {
-    {"conv", CORE_METRIC_BINARY, CORE_INCREASE, CORE_ROLE_PRIMARY, NULL, {0}},
-    {"latency", CORE_METRIC_MEAN, CORE_DECREASE, CORE_ROLE_GUARDRAIL, NULL, {0}},
-    {"clicks", CORE_METRIC_MEAN, CORE_INCREASE, CORE_ROLE_SECONDARY, NULL, {0}}};
+    {"conv", CORE_METRIC_BINARY, CORE_INCREASE, CORE_ROLE_PRIMARY, NULL, 0, {0}},
+    {"latency", CORE_METRIC_MEAN, CORE_DECREASE, CORE_ROLE_GUARDRAIL, NULL, 0, {0}},
+    {"clicks", CORE_METRIC_MEAN, CORE_INCREASE, CORE_ROLE_SECONDARY, NULL, 0, {0}}};
 
 static void
 experiment(struct core_experiment *e)
