@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "codec/analyze.h"
+#include "core/analysis.h"
+#include "core/metric_kind.h"
 #include "core/rollout_eval.h"
 #include "lib/clock.h"
 #include "service/app.h"
@@ -44,19 +46,6 @@ api_analyze_post(struct api_ctx *ctx, const struct api_req *req,
 }
 
 static const char *
-kind_name(enum core_metric_kind k)
-{
-    switch (k) {
-    case CORE_METRIC_BINARY: return "binary";
-    case CORE_METRIC_SUM: return "sum";
-    case CORE_METRIC_MEAN: return "mean";
-    case CORE_METRIC_RATIO: return "ratio";
-    case CORE_METRIC_QUANTILE: return "quantile";
-    }
-    return "mean";
-}
-
-static const char *
 role_name(enum core_role r)
 {
     switch (r) {
@@ -67,57 +56,89 @@ role_name(enum core_role r)
     return "secondary";
 }
 
-/* The analysis request of one metric from the arm_stats rows. */
-static json_t *
+/* The typed analysis request of one metric from the arm_stats rows (arms:
+ * e->n_arms entries, filled here). Guardrails are tested one-sided in
+ * their harmful direction (core_guardrail_harm_side); CUPED is applied
+ * whenever the metric declares a covariate and its kind admits it
+ * (core/metric_kind.h). */
+static void
 metric_request(const struct core_experiment *e, const struct core_metric *m,
-               json_t *rows, const char *method, double alpha,
-               const char *effect)
+               const struct db_arm_stat *rows, size_t n_rows,
+               enum core_analysis_method method, double alpha,
+               enum stats_effect effect, struct core_analysis_arm *arms,
+               struct core_analysis_req *r)
 {
-    json_t *arms = json_array();
+    core_analysis_req_init(r, m->kind, method);
+    r->dir = m->direction == CORE_DECREASE ? STATS_DIR_DECREASE
+                                           : STATS_DIR_INCREASE;
+    r->effect = effect;
+    r->alpha = alpha;
+    if (m->role == CORE_ROLE_GUARDRAIL && method != CORE_METHOD_BAYES)
+        r->side = core_guardrail_harm_side(m); /* the harmful direction */
+    r->corr = e->n_arms > 2 && method != CORE_METHOD_BAYES ? STATS_CORR_HOLM
+                                                           : STATS_CORR_NONE;
+    const struct core_metric_kind_def *k = core_metric_kind_def(m->kind);
+    /* every method uses the adjusted arms (msprt and bayes included:
+     * issue 10, item 6; before, both silently ignored the covariate) */
+    r->cuped = m->covariate != NULL && k->cuped;
     for (size_t a = 0; a < e->n_arms; a++) {
-        const struct core_arm *arm = &e->arms[a];
-        json_t *row = NULL, *r;
-        size_t i;
-        json_array_foreach(rows, i, r) {
-            if (strcmp(json_string_value(json_object_get(r, "metric")),
-                       m->name) == 0 &&
-                strcmp(json_string_value(json_object_get(r, "arm")),
-                       arm->name) == 0)
-                row = r;
+        const struct db_arm_stat *row =
+            db_arm_stat_find(rows, n_rows, m->name, e->arms[a].name);
+        struct core_analysis_arm *x = &arms[a];
+        memset(x, 0, sizeof(*x));
+        x->name = e->arms[a].name;
+        if (row == NULL)
+            continue;
+        x->n = row->n;
+        x->sum = row->sum;
+        x->sum_sq = row->sum_sq;
+        if (k->ratio_moments) {
+            x->den_sum = row->den_sum;
+            x->den_sum_sq = row->den_sum_sq;
+            x->cross_sum = row->cross_sum;
         }
-        json_t *x = json_pack("{s:s,s:b}", "name", arm->name, "control",
-                              arm->control);
-        static const char *const fields[] = {
-            "n",         "sum",        "sum_sq",  "den_sum", "den_sum_sq",
-            "cross_sum", "pre_sum",    "pre_sum_sq", "pre_cross_sum"};
-        for (size_t f = 0; f < AB_ARRAY_LEN(fields); f++) {
-            if (m->kind != CORE_METRIC_RATIO && strncmp(fields[f], "den", 3) == 0)
-                continue;
-            if (m->kind != CORE_METRIC_RATIO && strcmp(fields[f], "cross_sum") == 0)
-                continue;
-            if (m->covariate == NULL && strncmp(fields[f], "pre", 3) == 0)
-                continue;
-            json_t *v = row ? json_object_get(row, fields[f]) : NULL;
-            json_object_set_new(x, fields[f],
-                                json_real(v ? json_number_value(v) : 0.0));
+        if (r->cuped) {
+            x->pre_sum = row->pre_sum;
+            x->pre_sum_sq = row->pre_sum_sq;
+            x->pre_cross_sum = row->pre_cross_sum;
         }
-        json_array_append_new(arms, x);
     }
-    const char *sided = "two";
-    if (m->role == CORE_ROLE_GUARDRAIL) /* the harmful direction */
-        sided = core_guardrail_harm_side(m) == STATS_SIDE_GREATER ? "greater"
-                                                                  : "less";
-    json_t *req = json_pack(
-        "{s:{s:s,s:s},s:s,s:s,s:f,s:s,s:s,s:o}", "metric", "kind",
-        kind_name(m->kind), "direction",
-        m->direction == CORE_INCREASE ? "increase" : "decrease", "method",
-        method, "effect", effect, "alpha", alpha, "sided",
-        strcmp(method, "bayes") == 0 ? "two" : sided, "correction",
-        e->n_arms > 2 ? "holm" : "none", "arms", arms);
-    if (m->covariate && m->kind != CORE_METRIC_RATIO &&
-        strcmp(method, "bayes") != 0 && strcmp(method, "msprt") != 0)
-        json_object_set_new(req, "cuped", json_true());
-    return req;
+    r->arms = arms;
+    r->n_arms = e->n_arms;
+    r->control = e->control;
+}
+
+/* One entry of "metrics": the definition and its analysis. */
+static json_t *
+metric_entry(struct db *db, const struct core_experiment *e,
+             const struct core_metric *m, size_t index,
+             const struct db_arm_stat *rows, size_t n_rows,
+             enum core_analysis_method method, double alpha,
+             enum stats_effect effect, struct core_analysis_arm *arms,
+             struct core_analysis *an)
+{
+    struct core_analysis_req r;
+    metric_request(e, m, rows, n_rows, method, alpha, effect, arms, &r);
+    json_t *entry = json_pack(
+        "{s:s,s:s,s:s,s:s}", "name", m->name, "kind",
+        core_metric_kind_def(m->kind)->name, "direction",
+        m->direction == CORE_INCREASE ? "increase" : "decrease", "role",
+        role_name(m->role));
+    if (m->kind == CORE_METRIC_QUANTILE) /* issue 16: from the sketches */
+        json_object_set_new(entry, "analysis",
+                            quantiles_results_json(
+                                db, e, index,
+                                core_analysis_method_name(method), alpha));
+    else if (core_analysis_run(&r, an) == AB_OK)
+        json_object_set_new(entry, "analysis", codec_analysis_json(&r, an));
+    else
+        json_object_set_new(entry, "analysis",
+                            json_pack("{s:s,s:s}", "status", "invalid",
+                                      "reason", "the experiment cannot be "
+                                      "analysed: it needs 2 arms"));
+    json_object_set_new(entry, "method",
+                        json_string(core_analysis_method_name(method)));
+    return entry;
 }
 
 static json_t *
@@ -175,11 +196,9 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
             return;
         }
     }
-    static const char *const methods[] = {"msprt", "welch", "z", "bayes"};
-    bool known = false;
-    for (size_t i = 0; i < AB_ARRAY_LEN(methods); i++)
-        known |= strcmp(method, methods[i]) == 0;
-    if (!known) {
+    enum core_analysis_method how;
+    if (core_analysis_method_parse(method, &how) != AB_OK ||
+        how == CORE_METHOD_GST) {
         api_reply_error(resp, 400, "invalid",
                         "method: one of msprt, welch, z, bayes");
         return;
@@ -194,49 +213,42 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         api_snapshot_experiment(ctx, key, resp, &s, NULL);
     if (e == NULL)
         return;
-    char *stats_text = NULL, *exp_text = NULL;
+    struct db_arm_stat *rows = NULL;
+    size_t n_rows = 0;
+    char *exp_text = NULL;
+    int64_t several = 0;
     /* read your writes: fold what is committed, say how fresh it is */
     json_t *freshness = fold_freshness_json(ctx->db);
-    ab_status rc = db_arm_stats_json(ctx->db, key, &stats_text);
+    ab_status rc = db_arm_stats_read(ctx->db, key, &rows, &n_rows);
     if (rc == AB_OK)
         rc = db_exposure_counts_json(ctx->db, key, &exp_text);
+    if (rc == AB_OK)
+        rc = db_units_in_several_arms(ctx->db, e->id, &several);
     if (rc != AB_OK) {
-        free(stats_text);
+        db_arm_stats_free(rows, n_rows);
+        free(exp_text);
         json_decref(freshness);
         app_snapshot_release(s);
         api_reply_status(resp, rc, "could not read the statistics");
         return;
     }
-    json_t *rows = json_loads(stats_text, 0, NULL);
     json_t *exposures = json_loads(exp_text, 0, NULL);
-    free(stats_text);
     free(exp_text);
 
+    enum stats_effect eff = strcmp(effect, "relative") == 0
+                                ? STATS_EFFECT_RELATIVE
+                                : STATS_EFFECT_ABSOLUTE;
+    struct core_analysis *an = core_analysis_new(e->n_arms);
+    struct core_analysis_arm *arms = ab_xcalloc(e->n_arms + 1, sizeof(*arms));
     json_t *metrics = json_array();
-    for (size_t i = 0; i < e->n_metrics; i++) {
-        const struct core_metric *m = &e->metrics[i];
-        json_t *areq = metric_request(e, m, rows, method, alpha, effect);
-        json_t *answer = NULL;
-        char err[512] = "";
-        json_t *entry = json_pack("{s:s,s:s,s:s,s:s}", "name", m->name,
-                                  "kind", kind_name(m->kind), "direction",
-                                  m->direction == CORE_INCREASE ? "increase"
-                                                                : "decrease",
-                                  "role", role_name(m->role));
-        if (m->kind == CORE_METRIC_QUANTILE) /* issue 16: sketches */
-            json_object_set_new(entry, "analysis",
-                                quantiles_results_json(ctx->db, e, i, method,
-                                                       alpha));
-        else if (api_analyze(areq, &answer, err, sizeof(err)) == AB_OK)
-            json_object_set_new(entry, "analysis", answer);
-        else
-            json_object_set_new(entry, "analysis",
-                                json_pack("{s:s,s:s}", "status", "invalid",
-                                          "reason", err));
-        json_object_set_new(entry, "method", json_string(method));
-        json_decref(areq);
-        json_array_append_new(metrics, entry);
-    }
+    for (size_t i = 0; i < e->n_metrics; i++)
+        json_array_append_new(metrics,
+                              metric_entry(ctx->db, e, &e->metrics[i], i,
+                                           rows, n_rows,
+                                           how, alpha, eff, arms, an));
+    free(arms);
+    core_analysis_free(an);
+    db_arm_stats_free(rows, n_rows);
     json_t *weights = json_object();
     for (size_t a = 0; a < e->n_arms; a++)
         json_object_set_new(weights, e->arms[a].name,
@@ -249,6 +261,9 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         exposures ? exposures : json_array(), "srm", srm_json(ctx->db, e),
         "metrics", metrics);
     json_object_set_new(out, "freshness", freshness);
+    /* units whose outcomes went to several arms (README, "Attribution") */
+    json_object_set_new(out, "units_in_several_arms",
+                        json_integer((json_int_t)several));
     json_object_set_new(out, "rollout",
                         rollout_status_json(ctx->db, e, ab_now_ms()));
     json_object_set_new(out, "drift", drift_results_json(ctx->db, e));
@@ -261,7 +276,6 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         else
             json_object_set_new(out, "bandit", json_null());
     }
-    json_decref(rows);
     app_snapshot_release(s);
     api_reply_json(resp, 200, out);
 }

@@ -7,7 +7,8 @@ BENCHES += bench-stats
 BENCH_STATS_SRCS := lib/status.c stats/welch.c stats/delta.c stats/prop.c \
                     stats/cuped.c stats/bayes.c stats/srm.c \
                     stats/multiple.c stats/msprt.c stats/gst.c stats/root.c \
-                    codec/analyze.c bench/bench_stats.c
+                    codec/analyze.c core/analysis.c core/metric_kind.c \
+                    bench/bench_stats.c
 
 $(BUILD)/bench/bench_stats: $(BENCH_STATS_SRCS:%.c=$(BUILD)/obj/%.o)
 	@mkdir -p $(@D)

@@ -64,11 +64,19 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "core/analysis.h"
 #include "lib/status.h"
 
-/* Analyse one request document; on AB_OK stores a new JSON answer in
+/* Analyse one request document (the JSON above -> core_analysis_run() ->
+ * the answer above); on AB_OK stores a new JSON answer in
  * *out. On AB_EINVAL writes a human message naming the field to err. */
 ab_status api_analyze(const json_t *req, json_t **out, char *err,
                       size_t errlen);
+
+/* The answer document of a typed request and its result (the "Answer"
+ * above); GET /results formats its per-metric analyses with it. New
+ * reference. */
+json_t *codec_analysis_json(const struct core_analysis_req *r,
+                            const struct core_analysis *an);
 
 #endif /* CODEC_ANALYZE_H */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/metric_kind.h"
 #include "stats/delta.h"
 #include "stats/power.h"
 #include "stats/srm.h"
@@ -38,14 +39,11 @@ summary(const struct core_metric *m, const struct core_eval_stats *s,
     enum stats_reason why;
     if (s->n < min_units)
         return AB_ENUMERIC;
-    if (m->kind == CORE_METRIC_RATIO) {
-        struct stats_ratio_moments rm = {s->n,       s->sum,
-                                         s->sum_sq,  s->den_sum,
-                                         s->den_sum_sq, s->cross_sum};
-        return stats_ratio_summary(&rm, out, &why);
-    }
-    struct stats_moments mm = {s->n, s->sum, s->sum_sq};
-    return stats_moments_summary(&mm, out, &why);
+    /* the analysis' own summary (core/metric_kind.h), as GET /results */
+    struct stats_ratio_moments rm = {s->n,       s->sum,
+                                     s->sum_sq,  s->den_sum,
+                                     s->den_sum_sq, s->cross_sum};
+    return core_metric_kind_summary(m->kind, &rm, out, &why);
 }
 
 /* Binary metrics are tested against "no difference" with the pooled

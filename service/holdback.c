@@ -194,37 +194,34 @@ arm_index(const struct core_experiment *e, const char *name)
     return SIZE_MAX;
 }
 
-/* The current per-arm statistics, as the rollout tick reads them. */
+/* The current per-arm statistics, as the rollout tick reads them (typed
+ * rows, sql/db_stats.h). */
 static ab_status
 read_stats(struct db *db, const struct core_experiment *e,
            struct core_eval_stats *s)
 {
-    char *text = NULL;
-    if (db_arm_stats_json(db, e->key, &text) != AB_OK)
+    struct db_arm_stat *rows = NULL;
+    size_t n_rows = 0;
+    if (db_arm_stats_read(db, e->key, &rows, &n_rows) != AB_OK)
         return AB_EDB;
-    json_t *rows = json_loads(text, 0, NULL);
-    free(text);
     memset(s, 0, N_STATS * sizeof(*s));
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r) {
-        const char *mn = json_string_value(json_object_get(r, "metric"));
-        size_t a = arm_index(e, json_string_value(json_object_get(r, "arm")));
-        for (size_t m = 0; mn && a != SIZE_MAX && m < e->n_metrics; m++) {
-            if (strcmp(e->metrics[m].name, mn) != 0)
+    for (size_t i = 0; i < n_rows; i++) {
+        const struct db_arm_stat *r = &rows[i];
+        size_t a = arm_index(e, r->arm);
+        for (size_t m = 0; a != SIZE_MAX && m < e->n_metrics; m++) {
+            if (strcmp(e->metrics[m].name, r->metric) != 0)
                 continue;
             struct core_eval_stats *x = &s[m * CORE_EVAL_MAX_ARMS + a];
-            x->n = num_or(json_object_get(r, "n"), 0);
-            x->sum = num_or(json_object_get(r, "sum"), 0);
-            x->sum_sq = num_or(json_object_get(r, "sum_sq"), 0);
-            x->den_sum = num_or(json_object_get(r, "den_sum"), 0);
-            x->den_sum_sq = num_or(json_object_get(r, "den_sum_sq"), 0);
-            x->cross_sum = num_or(json_object_get(r, "cross_sum"), 0);
-            x->units_with_events =
-                num_or(json_object_get(r, "units_with_events"), 0);
+            x->n = r->n;
+            x->sum = r->sum;
+            x->sum_sq = r->sum_sq;
+            x->den_sum = r->den_sum;
+            x->den_sum_sq = r->den_sum_sq;
+            x->cross_sum = r->cross_sum;
+            x->units_with_events = r->units_with_events;
         }
     }
-    json_decref(rows);
+    db_arm_stats_free(rows, n_rows);
     return AB_OK;
 }
 

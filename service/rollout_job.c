@@ -98,26 +98,6 @@ state_put(json_t *tests, const char *key, const struct stats_msprt_state *st)
 
 /* ---- inputs from the database ---------------------------------------------- */
 
-static json_t *
-stats_row(json_t *rows, const char *metric, const char *arm)
-{
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r) {
-        if (strcmp(json_string_value(json_object_get(r, "metric")), metric) ==
-                0 &&
-            strcmp(json_string_value(json_object_get(r, "arm")), arm) == 0)
-            return r;
-    }
-    return NULL;
-}
-
-static double
-field(json_t *row, const char *f)
-{
-    return row ? num_or(json_object_get(row, f), 0) : 0;
-}
-
 /* The running test state <-> JSON, keyed by names (so a reordered
  * definition keeps its states). */
 static void
@@ -264,26 +244,29 @@ gather(struct db *db, const struct core_experiment *e,
        json_t **details)
 {
     char *text = NULL;
-    if (db_arm_stats_json(db, e->key, &text) != AB_OK)
+    struct db_arm_stat *rows = NULL;
+    size_t n_rows = 0;
+    if (db_arm_stats_read(db, e->key, &rows, &n_rows) != AB_OK)
         return AB_EDB;
-    json_t *rows = json_loads(text, 0, NULL);
-    free(text);
     static _Thread_local struct core_eval_stats
         stats[CORE_EVAL_MAX_METRICS * CORE_EVAL_MAX_ARMS];
     memset(stats, 0, sizeof(stats));
     for (size_t m = 0; m < e->n_metrics && m < CORE_EVAL_MAX_METRICS; m++)
         for (size_t a = 0; a < e->n_arms && a < CORE_EVAL_MAX_ARMS; a++) {
-            json_t *r = stats_row(rows, e->metrics[m].name, e->arms[a].name);
+            const struct db_arm_stat *r = db_arm_stat_find(
+                rows, n_rows, e->metrics[m].name, e->arms[a].name);
             struct core_eval_stats *s = &stats[m * CORE_EVAL_MAX_ARMS + a];
-            s->n = field(r, "n");
-            s->sum = field(r, "sum");
-            s->sum_sq = field(r, "sum_sq");
-            s->den_sum = field(r, "den_sum");
-            s->den_sum_sq = field(r, "den_sum_sq");
-            s->cross_sum = field(r, "cross_sum");
-            s->units_with_events = field(r, "units_with_events");
+            if (r == NULL)
+                continue;
+            s->n = r->n;
+            s->sum = r->sum;
+            s->sum_sq = r->sum_sq;
+            s->den_sum = r->den_sum;
+            s->den_sum_sq = r->den_sum_sq;
+            s->cross_sum = r->cross_sum;
+            s->units_with_events = r->units_with_events;
         }
-    json_decref(rows);
+    db_arm_stats_free(rows, n_rows);
 
     json_t *srm = NULL, *exposed = NULL;
     double srm_units[CORE_EVAL_MAX_ARMS] = {0}, total = 0;

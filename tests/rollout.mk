@@ -1,6 +1,7 @@
 # rollout.mk -- the rollout rules (pure: core + stats) and their simulator.
 ROLLOUT_SRCS := lib/status.c core/experiment.c core/rollout.c \
-                core/rollout_eval.c stats/msprt.c stats/counts.c stats/srm.c \
+                core/rollout_eval.c core/metric_kind.c \
+                stats/msprt.c stats/counts.c stats/srm.c \
                 stats/delta.c stats/power.c stats/root.c
 
 UNIT_TESTS += test_rollout

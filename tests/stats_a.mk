@@ -49,7 +49,8 @@ STATS_ALL_SRCS := lib/status.c stats/welch.c stats/delta.c stats/prop.c \
                   stats/msprt.c stats/gst.c stats/root.c
 
 UNIT_TESTS += test_analyze
-test_analyze_SRCS := $(STATS_ALL_SRCS) codec/analyze.c tests/unit/test_analyze.c
+test_analyze_SRCS := $(STATS_ALL_SRCS) codec/analyze.c core/analysis.c core/metric_kind.c \
+                     tests/unit/test_analyze.c
 test_analyze_LIBS := gsl jansson
 
 # line driver for tests/oracle/test_stats_*.py (counts, power, quantiles)
