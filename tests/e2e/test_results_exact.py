@@ -184,6 +184,65 @@ class ResultsExact(unittest.TestCase):
             self.close(cmp_["effect"], eff, ("msprt", effect, "effect"))
             self.close(cmp_["p_value"], p, ("msprt", effect, "p"))
 
+    def test_msprt_guardrails_both_directions(self):
+        """One-sided always-valid test in the harmful direction ("greater"
+        for the `decrease` latency, "less" for the `increase` throughput):
+        LR = 2 Phi(z' sqrt(r/(1+r))) (1+r)^(-1/2) exp(z'^2 r / (2 (1+r))),
+        z' = z for greater, -z for less (stats/msprt.h; Johari et al. 2017,
+        one-sided mixture over the half line)."""
+        for effect in ("absolute", "relative"):
+            res = self.results("msprt", effect)
+            for name, direction, role in METRICS:
+                if role != "guardrail":
+                    continue
+                c, t, eff, se, _ = self.ref(name, effect == "relative")
+                mc, mt = c.mean(), t.mean()
+                vc, vt = c.var(ddof=1), t.var(ddof=1)
+                s2 = (vt / mc ** 2 + mt ** 2 * vc / mc ** 4
+                      if effect == "relative" else vc + vt)
+                alpha, n_star = 0.05, 5000.0
+                rho2 = (-2 * math.log(alpha) +
+                        math.log(1 - 2 * math.log(alpha))) / n_star
+                r = rho2 * s2 / (se * se)
+                z = eff / se
+                zs = z if direction == "decrease" else -z
+                log_lr = (math.log(2 * sst.norm.cdf(zs * math.sqrt(r / (1 + r))))
+                          - 0.5 * math.log1p(r) + zs * zs * r / (2 * (1 + r)))
+                p = min(1.0, math.exp(-log_lr))
+                cmp_ = res[name]["analysis"]["comparisons"][0]
+                what = ("msprt", effect, name)
+                self.close(cmp_["effect"], eff, what + ("effect",))
+                self.close(cmp_["se"], se, what + ("se",))
+                self.close(cmp_["p_value"], p, what + ("p",))
+                # the interval has one finite end, on the harmful side
+                lo, hi = cmp_["ci"]
+                if direction == "decrease":
+                    self.assertIsNone(hi, what)
+                    self.assertLess(lo, eff, what)
+                else:
+                    self.assertIsNone(lo, what)
+                    self.assertGreater(hi, eff, what)
+
+    def test_bayes_every_metric_both_effects(self):
+        """Normal model with a flat prior on the effect: posterior mean =
+        the estimate, sd = its standard error, equal-tailed 95 % interval,
+        chance_to_win = P(effect in the metric's good direction)
+        (stats/bayes.h; scipy.stats.norm)."""
+        for effect in ("absolute", "relative"):
+            res = self.results("bayes", effect)
+            for name, direction, _ in METRICS:
+                _, _, eff, se, _ = self.ref(name, effect == "relative")
+                cmp_ = res[name]["analysis"]["comparisons"][0]
+                what = ("bayes", effect, name)
+                self.close(cmp_["effect"], eff, what + ("effect",))
+                self.close(cmp_["se"], se, what + ("se",))
+                q = sst.norm.ppf(0.975)
+                self.close(cmp_["ci"][0], eff - q * se, what + ("lo",))
+                self.close(cmp_["ci"][1], eff + q * se, what + ("hi",))
+                good = eff if direction == "increase" else -eff
+                self.close(cmp_["chance_to_win"], sst.norm.cdf(good / se),
+                           what + ("chance",))
+
 
 if __name__ == "__main__":
     harness.main()
