@@ -1,6 +1,7 @@
 /* rollout_json.c -- parse and print the "rollout" object (rollout_json.h).
  */
 #include "codec/rollout_json.h"
+#include "codec/shadow_json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,7 +14,8 @@ static const char *const fields[] = {
     "manual_approval", "adaptive",        "error_metric",   "smoke_s",
     "rollback_window_s", "shadow_min_s",  "shadow_min_units", "then",
     "no_traffic_s", "min_test_units", "plan_power", "plan_error_ratio",
-    "plan_regression", "rollback_alpha"};
+    "plan_regression", "rollback_alpha",
+    "paired"}; /* issue 16: codec/shadow_json.h */
 
 static const char *const then_names[] = {"canary", "blue_green", "stop"};
 
@@ -239,6 +241,10 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
                        "partial step before 100: at 100 nothing compares "
                        "the candidate with the control");
     }
+    rc = api_shadow_config_parse(json_object_get(obj, "paired"), &c.paired,
+                                 err, len);
+    if (rc != AB_OK)
+        return rc;
     json_t *then = json_object_get(obj, "then");
     if (then && !json_is_null(then)) {
         bool ok = false;
@@ -297,6 +303,7 @@ api_rollout_json(const struct core_rollout_config *c)
     json_object_set_new(o, "plan_power", json_real(c->plan_power));
     json_object_set_new(o, "plan_error_ratio", json_real(c->plan_error_ratio));
     json_object_set_new(o, "plan_regression", json_real(c->plan_regression));
+    json_object_set_new(o, "paired", api_shadow_config_json(&c->paired));
     return o;
 }
 

@@ -33,6 +33,7 @@ core_rollout_config_default(struct core_rollout_config *c)
     c->plan_power = 0.99;
     c->plan_error_ratio = 2;
     c->plan_regression = 0.10;
+    core_shadow_config_default(&c->paired);
 }
 
 const char *

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "core/experiment.h"
+#include "core/shadow.h"
 #include "lib/status.h"
 
 #define CORE_ROLLOUT_MAX_STEPS 16
@@ -90,6 +91,8 @@ struct core_rollout_config {
     double plan_power;       /* default 0.99 */
     double plan_error_ratio; /* default 2 */
     double plan_regression;  /* default 0.10 */
+    struct core_shadow_config paired; /* shadow: the paired checks
+                                         (core/shadow.h), "paired" */
 };
 
 /* Defaults for a strategy (see above). */

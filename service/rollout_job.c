@@ -21,6 +21,7 @@
 #include "sql/db.h"
 #include "sql/db_rollout.h"
 #include "service/verdicts.h"
+#include "service/shadow.h"
 #include "sql/db_stats.h"
 #include "stats/msprt.h"
 
@@ -431,6 +432,7 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
         struct core_rollout_evidence ev;
         if (gather(db, e, &cfg, now, &tests, &ev, &details) != AB_OK)
             return;
+        shadow_paired_evidence(db, e, &cfg, &ev, details); /* issue 16 */
         core_rollout_decide(e, &cfg, &st, &ev, &dec);
         json_object_set_new(details, "phase",
                             json_string(core_rollout_phase_name(st.phase)));
