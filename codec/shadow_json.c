@@ -107,10 +107,11 @@ static json_t *
 check_json(const struct core_shadow_check *k, double alpha)
 {
     if (!k->tested)
-        return json_pack("{s:b,s:b,s:o}", "tested", 0, "harm", 0, "limit",
-                         real(k->limit));
-    return json_pack("{s:b,s:b,s:o,s:f,s:o,s:o,s:o,s:f}", "tested", 1,
-                     "harm", k->harm, "limit", real(k->limit), "n",
+        return json_pack("{s:b,s:b,s:b,s:o}", "tested", 0, "harm", 0,
+                         "safe", 0, "limit", real(k->limit));
+    return json_pack("{s:b,s:b,s:b,s:o,s:f,s:o,s:o,s:o,s:f}", "tested", 1,
+                     "harm", k->harm, "safe", k->safe, "limit",
+                     real(k->limit), "n",
                      k->mean.n, "mean", real(k->mean.mean), "cs_low",
                      real(k->mean.cs_low), "cs_high", real(k->mean.cs_high),
                      "alpha", alpha);

@@ -133,18 +133,24 @@ core_shadow_analyze(const struct core_shadow_config *c, double alpha,
     a->disagreement.limit = c->max_disagreement;
     a->disagreement.harm = a->disagreement.tested &&
                            a->disagreement.mean.cs_low > c->max_disagreement;
+    a->disagreement.safe = a->disagreement.tested &&
+                           a->disagreement.mean.cs_high < c->max_disagreement;
 
     check(s->n_latency, s->lat_diff_mean, s->lat_diff_var, a->check_alpha,
           n_star, min, &a->latency);
     a->latency.limit = c->max_latency_increase * fabs(s->lat_control_mean);
     a->latency.harm = a->latency.tested &&
                       a->latency.mean.cs_low > a->latency.limit;
+    a->latency.safe = a->latency.tested &&
+                      a->latency.mean.cs_high < a->latency.limit;
 
     ternary(s->n_pairs, s->err_only_candidate, s->err_only_control, &m, &v);
     check(s->n_pairs, m, v, a->check_alpha, n_star, min, &a->errors);
     a->errors.limit = c->max_error_increase;
     a->errors.harm = a->errors.tested &&
                      a->errors.mean.cs_low > c->max_error_increase;
+    a->errors.safe = a->errors.tested &&
+                     a->errors.mean.cs_high < c->max_error_increase;
 
     ternary(s->n_labelled, s->only_candidate_right, s->only_control_right, &m,
             &v);
@@ -152,6 +158,8 @@ core_shadow_analyze(const struct core_shadow_config *c, double alpha,
     a->accuracy.limit = -c->max_accuracy_drop;
     a->accuracy.harm = a->accuracy.tested &&
                        a->accuracy.mean.cs_high < -c->max_accuracy_drop;
+    a->accuracy.safe = a->accuracy.tested &&
+                       a->accuracy.mean.cs_low > -c->max_accuracy_drop;
 }
 
 enum core_shadow_verdict
@@ -194,7 +202,27 @@ core_shadow_decide(const struct core_shadow_config *c,
                  x->mean.mean, x->mean.cs_high, x->limit);
         return CORE_SHADOW_REGRESSED;
     }
-    if (s->n_pairs < (double)c->min_pairs)
+    if (s->n_pairs < (double)c->min_pairs) {
+        snprintf(reason, len, "waiting for %lld pairs (%.0f so far)",
+                 (long long)c->min_pairs, s->n_pairs);
         return CORE_SHADOW_WAITING;
+    }
+    const struct {
+        const char *name;
+        const struct core_shadow_check *k;
+        double margin;
+    } need[] = {{"disagreement", d, c->max_disagreement},
+                {"latency", l, c->max_latency_increase},
+                {"errors", e, c->max_error_increase},
+                {"accuracy", x, c->max_accuracy_drop}};
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+        if (need[i].margin > 0 && need[i].k->tested && !need[i].k->safe) {
+            snprintf(reason, len,
+                     "waiting for paired check %s to be proven within its "
+                     "limit %.4g",
+                     need[i].name, need[i].k->limit);
+            return CORE_SHADOW_WAITING;
+        }
+    snprintf(reason, len, "every paired check holds");
     return CORE_SHADOW_HOLDING;
 }

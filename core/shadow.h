@@ -22,6 +22,15 @@
  *                 requests with class outputs: harm when the upper bound
  *                 < -max_accuracy_drop
  *
+ * The hand-off waits for evidence, not only for time and units: from
+ * min_pairs on, every tested check whose limit allows some harm (a
+ * positive max_*: by default disagreement and latency) must be proven
+ * safe, its interval entirely on the good side of the limit, so a
+ * candidate that disagrees on 5 % of requests cannot pass before the
+ * disagreement check has the power to see it. A check with a zero limit
+ * can never be proven safe against a candidate exactly as good; it only
+ * stops.
+ *
  * Reported beside them (not used to stop: they are fixed-horizon): the
  * Clopper-Pearson interval of the agreement rate, McNemar's test on
  * accuracy, the paired t test and the quantiles of the latency difference,
@@ -75,7 +84,8 @@ struct core_shadow_check {
     bool tested;                 /* enough pairs and a defined interval */
     struct stats_paired_mean mean; /* the per-request difference */
     double limit;                /* the bound the interval is held to */
-    bool harm;
+    bool harm;                   /* the interval lies beyond the limit */
+    bool safe;                   /* ... entirely on the good side of it */
 };
 
 struct core_shadow_analysis {
@@ -106,7 +116,9 @@ void core_shadow_analyze(const struct core_shadow_config *c, double alpha,
 
 enum core_shadow_verdict {
     CORE_SHADOW_NO_DATA,  /* no pair posted: the paired evidence is silent */
-    CORE_SHADOW_WAITING,  /* fewer than min_pairs pairs: hold the hand-off */
+    CORE_SHADOW_WAITING,  /* fewer than min_pairs pairs, or a check with a
+                             positive limit not yet proven safe: hold the
+                             hand-off */
     CORE_SHADOW_HOLDING,  /* enough pairs, no check failed */
     CORE_SHADOW_REGRESSED /* a check failed: stop the shadow */
 };

@@ -138,8 +138,10 @@ shadow_paired_evidence(struct db *db, const struct core_experiment *e,
         snprintf(ev->failed_test, sizeof(ev->failed_test), "%s", reason);
         break;
     case CORE_SHADOW_WAITING:
-        if (ev->min_units > s.n_units)
-            ev->min_units = s.n_units;
+        /* core_rollout_decide hands a shadow off once min_units reaches
+         * shadow_min_units: holding it at 0 holds the hand-off (the
+         * reason is in details.paired) */
+        ev->min_units = 0;
         break;
     case CORE_SHADOW_HOLDING:
         if (ev->min_units < s.n_units)

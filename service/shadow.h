@@ -28,8 +28,9 @@ ab_status shadow_analysis_json(struct db *db, const struct core_experiment *e,
 /* The rollout job's hook: for a shadow experiment, analyse the pairs, put
  * the analysis in details ("paired", borrowed object), and fold the
  * verdict into ev: a failed paired check fails the guardrails (the shadow
- * stops, with the check named); while pairs exist but fewer than
- * min_pairs, the hand-off waits; with enough pairs their units count as
+ * stops, with the check named); while the paired evidence waits (fewer
+ * than min_pairs pairs, or a check not yet proven safe: core/shadow.h)
+ * the hand-off waits; with enough pairs their units count as
  * units of both arms (each pair is an observation of both models).
  * Nothing changes when the experiment is not a shadow or has no pair. */
 void shadow_paired_evidence(struct db *db, const struct core_experiment *e,
