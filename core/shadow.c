@@ -20,17 +20,6 @@
 const double core_shadow_quantiles[CORE_SHADOW_N_QUANTILES] = {
     0.5, 0.9, 0.95, 0.99, 0.999};
 
-void
-core_shadow_config_default(struct core_shadow_config *c)
-{
-    c->max_disagreement = 0.02;
-    c->max_latency_increase = 0.05;
-    c->max_error_increase = 0;
-    c->max_accuracy_drop = 0;
-    c->min_pairs = 100;
-    c->score_tolerance = 0;
-}
-
 const char *
 core_shadow_verdict_name(enum core_shadow_verdict v)
 {

@@ -55,7 +55,18 @@ struct core_shadow_config {
     double score_tolerance;      /* scores agree within it, default 0 */
 };
 
-void core_shadow_config_default(struct core_shadow_config *c);
+/* Defaults (above). Inline: core/rollout.c fills the rollout defaults
+ * with it and must not link the statistics for that. */
+static inline void
+core_shadow_config_default(struct core_shadow_config *c)
+{
+    c->max_disagreement = 0.02;
+    c->max_latency_increase = 0.05;
+    c->max_error_increase = 0;
+    c->max_accuracy_drop = 0;
+    c->min_pairs = 100;
+    c->score_tolerance = 0;
+}
 
 /* What the caller measured over every stored pair, as counts and moments
  * (exact over all pairs), plus bounded samples for the quantiles and the
