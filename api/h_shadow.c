@@ -2,7 +2,8 @@
  *
  *   POST /v1/experiments/:key/shadow/pairs    a batch of pairs (ingest scope)
  *   POST /v1/experiments/:key/shadow/labels   labels that arrive later
- *   GET  /v1/experiments/:key/shadow          the paired analysis
+ *   GET  /v1/experiments/:key/shadow          the paired analysis (also
+ *                                             after the hand-off)
  *
  * A pair is one request both models answered:
  *
@@ -189,7 +190,9 @@ shadow_or_reply(struct snapshot *s, const char *key, bool writing,
                         strlen(key) <= CORE_KEY_MAX ? key : "(too long)");
         return NULL;
     }
-    if (e->strategy != CORE_STRATEGY_SHADOW) {
+    /* reading stays allowed once a shadow has handed off (it is then a
+     * canary or a blue-green rollout whose pairs are kept) */
+    if (writing && e->strategy != CORE_STRATEGY_SHADOW) {
         api_reply_error(resp, 409, "not_shadow",
                         "experiment \"%s\" is a %s experiment, not a shadow",
                         e->key, core_strategy_name(e->strategy));

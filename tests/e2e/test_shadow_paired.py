@@ -161,6 +161,8 @@ class ShadowPaired(unittest.TestCase):
                    if d["action"] == "convert"]
         self.assertEqual(len(convert), 1)
         self.assertIn("shadow comparison passed", convert[0]["reason"])
+        # the pairs stay readable after the hand-off
+        self.assertEqual(self.analysis("same")["verdict"], "holding")
         paired = convert[0]["details"]["paired"]
         self.assertEqual(paired["verdict"], "holding")
         self.assertGreaterEqual(paired["pairs"], 100)
@@ -281,6 +283,7 @@ class ShadowPaired(unittest.TestCase):
         st, ans = self.c.call("POST", "/v1/experiments/plain/shadow/pairs",
                               [good])
         self.assertEqual((st, ans["error"]["code"]), (409, "not_shadow"))
+        self.assertEqual(self.analysis("plain")["verdict"], "no_data")
         # the paired thresholds are validated with the definition
         doc = {"key": "badcfg", "strategy": "shadow",
                "arms": [{"name": "live", "weight": 50, "control": True},
