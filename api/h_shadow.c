@@ -198,12 +198,11 @@ shadow_or_reply(struct snapshot *s, const char *key, bool writing,
                         e->key, core_strategy_name(e->strategy));
         return NULL;
     }
-    if (writing && e->state != CORE_STATE_RUNNING &&
-        e->state != CORE_STATE_PAUSED) {
-        api_reply_error(resp, 409, "not_running",
-                        "experiment \"%s\" is %s: pairs are taken while it "
-                        "runs or is paused",
-                        e->key, core_state_name(e->state));
+    /* as for events: a draft takes nothing; a stopped shadow still takes
+     * the pairs its callers had in flight */
+    if (writing && e->state == CORE_STATE_DRAFT) {
+        api_reply_error(resp, 409, "experiment_not_started",
+                        "experiment \"%s\" is a draft", e->key);
         return NULL;
     }
     return e;

@@ -233,6 +233,16 @@ class ShadowPaired(unittest.TestCase):
         self.assertLess(a["agreement"]["rate"], 0.2)
 
     def test_bad_input_is_a_clear_4xx(self):
+        draft = {"key": "draft", "strategy": "shadow",
+                 "arms": [{"name": "live", "weight": 50, "control": True},
+                          {"name": "dark", "weight": 50}],
+                 "metrics": [{"name": "m", "kind": "binary"}]}
+        st, ans = self.c.call("POST", "/v1/experiments", draft, token=ADMIN)
+        self.assertEqual(st, 201, ans)
+        st, ans = self.c.call("POST", "/v1/experiments/draft/shadow/pairs",
+                              [pair(1, "x", "x", 1.0, 1.0)])
+        self.assertEqual((st, ans["error"]["code"]),
+                         (409, "experiment_not_started"))
         self.create("bad")
         good = pair(1, "x", "x", 1.0, 1.0)
         cases = [
