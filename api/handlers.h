@@ -30,6 +30,9 @@ api_handler_fn api_model_register, api_model_list, api_model_get,
 /* api/h_report.c */
 api_handler_fn api_experiment_report;
 
+/* api/h_shadow.c (issue 16: paired shadow analysis) */
+api_handler_fn api_shadow_pairs_post, api_shadow_labels_post, api_shadow_get;
+
 /* api/h_verdict.c */
 api_handler_fn api_experiment_verdict;
 /* api/h_flagger.c */

@@ -55,6 +55,10 @@ const struct api_route api_routes[] = {
     { "POST",  "/v1/models/:model/versions/:version/stage", api_model_stage,  4 * KB,     API_SCOPE_ADMIN,  API_BODY_RAW,  true  },
     { "POST",  "/v1/models/:model/versions/:version/checkpoints", api_model_checkpoint_add, 4 * KB, API_SCOPE_CLIENT, API_BODY_RAW, true },
     { "GET",   "/v1/experiments/:key/report",       api_experiment_report,    0,          API_SCOPE_ADMIN,  API_BODY_NONE, true  },
+    /* paired shadow analysis (issue 16) */
+    { "POST",  "/v1/experiments/:key/shadow/pairs", api_shadow_pairs_post,    8 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, true  },
+    { "POST",  "/v1/experiments/:key/shadow/labels", api_shadow_labels_post,  2 * MB,     API_SCOPE_CLIENT, API_BODY_JSON, true  },
+    { "GET",   "/v1/experiments/:key/shadow",       api_shadow_get,           0,          API_SCOPE_READ,   API_BODY_NONE, true  },
 };
 /* clang-format on */
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

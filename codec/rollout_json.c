@@ -1,6 +1,7 @@
 /* rollout_json.c -- parse and print the "rollout" object (rollout_json.h).
  */
 #include "codec/rollout_json.h"
+#include "codec/shadow_json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +17,9 @@ static const char *const fields[] = {
     "rollback_window_s", "shadow_min_s",  "shadow_min_units", "then",
     "no_traffic_s", "min_test_units", "plan_power", "plan_error_ratio",
     "plan_regression", "rollback_alpha",
-    "holdback_pct", "holdback_s", "holdback_alpha", NULL};
+    "holdback_pct", "holdback_s", "holdback_alpha",
+    "paired", /* issue 16: codec/shadow_json.h */
+    NULL};
 
 static const struct codec_name then_names[] = {
     {"canary", CORE_THEN_CANARY},
@@ -265,6 +268,10 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
         return bad(err, len, "holdback_pct",
                    "a holdback needs a two-arm rollout (ab, canary, "
                    "blue_green or shadow)");
+    rc = api_shadow_config_parse(json_object_get(obj, "paired"), &c.paired,
+                                 err, len);
+    if (rc != AB_OK)
+        return rc;
     json_t *then = json_object_get(obj, "then");
     if (then && !json_is_null(then)) {
         int v;
@@ -329,6 +336,7 @@ api_rollout_json(const struct core_rollout_config *c)
         json_object_set_new(o, "holdback_alpha",
                             json_real(c->holdback_alpha));
     }
+    json_object_set_new(o, "paired", api_shadow_config_json(&c->paired));
     return o;
 }
 

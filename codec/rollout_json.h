@@ -8,7 +8,8 @@
  *    "smoke_s": 60, "rollback_window_s": 600, "shadow_min_s": 60,
  *    "shadow_min_units": 100, "then": "canary", "no_traffic_s": 0,
  *    "min_test_units": 100, "rollback_alpha": 0.02, "plan_power": 0.99, "plan_error_ratio": 2,
- *    "plan_regression": 0.10}
+ *    "plan_regression": 0.10,
+ *    "paired": {...}}             (shadow: codec/shadow_json.h)
  *
  * Every field is optional (defaults above; see core/rollout.h for what
  * they do). steps are the candidate's share in percent, increasing, the

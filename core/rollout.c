@@ -36,6 +36,7 @@ core_rollout_config_default(struct core_rollout_config *c)
     c->holdback_share = 0;
     c->holdback_s = 86400;
     c->holdback_alpha = 0.05;
+    core_shadow_config_default(&c->paired);
 }
 
 const char *

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "core/experiment.h"
+#include "core/shadow.h"
 #include "lib/status.h"
 
 #define CORE_ROLLOUT_MAX_STEPS 16
@@ -96,6 +97,8 @@ struct core_rollout_config {
     uint32_t holdback_share; /* millionths, default 0 = off */
     int64_t holdback_s;      /* default 86400; 0 = until a person ends it */
     double holdback_alpha;   /* default 0.05 */
+    struct core_shadow_config paired; /* shadow: the paired checks
+                                         (core/shadow.h), "paired" */
 };
 
 /* Defaults for a strategy (see above). */

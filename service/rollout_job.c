@@ -24,6 +24,7 @@
 #include "sql/db_rollout.h"
 #include "service/verdicts.h"
 #include "service/holdback.h"
+#include "service/shadow.h"
 #include "sql/db_stats.h"
 #include "stats/msprt.h"
 
@@ -426,6 +427,7 @@ evaluate(struct db *db, const struct core_experiment *e, int64_t now)
         if (gather(db, e, &cfg, now, &tests, &ev, &details) != AB_OK)
             return;
         quantiles_rollout_hook(db, e, &cfg, &ev, details); /* issue 16 */
+        shadow_paired_evidence(db, e, &cfg, &ev, details); /* issue 16 */
         core_rollout_decide(e, &cfg, &st, &ev, &dec);
         json_object_set_new(details, "phase",
                             json_string(core_rollout_phase_name(st.phase)));

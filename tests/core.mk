@@ -8,6 +8,7 @@ CORE_ASSIGN_SRCS := lib/status.c core/experiment.c core/assign.c \
 UNIT_TESTS += test_experiment_json
 test_experiment_json_SRCS := $(CORE_ASSIGN_SRCS) codec/experiment_json.c \
                              codec/rollout_json.c codec/field.c core/rollout.c \
+                             codec/shadow_config_json.c \
                              tests/unit/test_experiment_json.c
 test_experiment_json_LIBS := jansson libxxhash
 

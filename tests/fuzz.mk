@@ -22,7 +22,8 @@ FUZZ_CFLAGS = $(STD) $(WARN) -O1 -g -I. \
 
 FUZZ_CORE_SRCS := lib/status.c lib/json_text.c lib/utf8.c api/reply.c core/experiment.c core/assign.c core/semver.c \
                   core/targeting.c core/rollout.c codec/experiment_json.c \
-                  codec/rollout_json.c codec/field.c
+                  codec/rollout_json.c codec/field.c \
+                  codec/shadow_config_json.c
 FUZZ_experiment_SRCS  := $(FUZZ_CORE_SRCS)
 FUZZ_rollout_SRCS     := $(FUZZ_CORE_SRCS)
 FUZZ_analyze_SRCS     := lib/status.c lib/json_text.c lib/utf8.c api/reply.c codec/analyze.c core/analysis.c core/metric_kind.c $(wildcard stats/*.c)

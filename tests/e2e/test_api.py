@@ -228,7 +228,11 @@ class Api(unittest.TestCase):
                 "shadow_min_units": 100, "then": "canary",
                 "no_traffic_s": 0, "min_test_units": 100,
                 "rollback_alpha": 0.02, "plan_power": 0.99,
-                "plan_error_ratio": 2, "plan_regression": 0.1},
+                "plan_error_ratio": 2, "plan_regression": 0.1,
+                "paired": {"max_disagreement": 0.02,
+                           "max_latency_increase": 0.05,
+                           "max_error_increase": 0, "max_accuracy_drop": 0,
+                           "min_pairs": 100, "score_tolerance": 0}},
             "state": "draft", "version": 1, "weights_version": 1}
         for k, v in want.items():
             self.assertEqual(got[k], v, k)

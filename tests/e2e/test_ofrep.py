@@ -397,6 +397,10 @@ class Ofrep(unittest.TestCase):
             ("POST", "/v1/models/:model/versions/:version/checkpoints"):
                 "client",
             ("GET", "/v1/experiments/:key/report"): "admin",
+            # paired shadow analysis (issue 16)
+            ("POST", "/v1/experiments/:key/shadow/pairs"): "client",
+            ("POST", "/v1/experiments/:key/shadow/labels"): "client",
+            ("GET", "/v1/experiments/:key/shadow"): "read",
         }
         for act in ("start", "pause", "resume", "stop", "promote",
                     "rollback", "approve"):
