@@ -23,6 +23,8 @@
 #define GROUP_MAX 50000         /* events in one transaction */
 #define GROUP_BATCHES 4096      /* requests in one transaction */
 #define RETRY_DB_MS 1000        /* after a failure, spool for this long */
+#define RETRY_DB_MAX_MS 8000    /* ... doubling after each missed deadline */
+#define REPLAY_MIN 50           /* events: the smallest replay group */
 #define MAINTAIN_MS (3600 * 1000) /* partitions and retention, hourly */
 
 struct batch {
@@ -56,6 +58,9 @@ struct ingest {
     struct spool *spool; /* writer thread only */
     struct db *db;
     int64_t db_failed_at;
+    int64_t retry_ms;   /* spool for this long after db_failed_at */
+    size_t replay_max;  /* events per replay group: halved after a missed
+                         * deadline, doubled back after each success */
     int64_t stop_deadline; /* writer only: give up replaying after it */
     int64_t maintained_at;
     uint64_t seq;
@@ -74,6 +79,7 @@ struct ingest {
     _Atomic int64_t m_quarantined;
     _Atomic int64_t m_durability_failures;
     _Atomic int64_t m_refused;
+    _Atomic int64_t m_commit_timeouts;
 };
 
 void
@@ -169,24 +175,63 @@ batch_decode(const char *text, size_t len)
 
 /* ---- database ------------------------------------------------------------ */
 
+static void retry_later(struct ingest *ing, bool timed_out);
+
 static struct db *
 writer_db(struct ingest *ing)
 {
     if (ing->db == NULL) {
-        if (db_open(ing->app->cfg.database_url, &ing->db) != AB_OK)
+        /* a client-side deadline on the connect and on every write
+         * (issue 14): a stopped server (SIGSTOP) accepts connections and
+         * never answers, and statement_timeout cannot fire there */
+        int64_t t0 = ab_now_ms();
+        if (db_open_bounded(ing->app->cfg.database_url,
+                            ing->cfg.commit_timeout_ms, 60000,
+                            &ing->db) != AB_OK) {
+            ing->db_failed_at = ab_now_ms();
+            /* refused at once (server down) or given up at the deadline */
+            retry_later(ing, ing->db_failed_at - t0 >=
+                                 ing->cfg.commit_timeout_ms);
             return NULL;
-        db_set_timeout(ing->db, 60000);
+        }
     }
     return ing->db;
+}
+
+/* How long to spool before the next attempt: RETRY_DB_MS, doubling up to
+ * RETRY_DB_MAX_MS while attempts keep missing their deadline (each such
+ * attempt holds the writer, and the requests queued behind it, for up to
+ * commit_timeout_ms: during a long stall they become rare). */
+static void
+retry_later(struct ingest *ing, bool timed_out)
+{
+    if (!timed_out) {
+        ing->retry_ms = RETRY_DB_MS;
+        return;
+    }
+    atomic_fetch_add(&ing->m_commit_timeouts, 1);
+    ing->retry_ms = ing->retry_ms < RETRY_DB_MS ? RETRY_DB_MS
+                                                : 2 * ing->retry_ms;
+    if (ing->retry_ms > RETRY_DB_MAX_MS)
+        ing->retry_ms = RETRY_DB_MAX_MS;
 }
 
 static void
 db_failed(struct ingest *ing)
 {
+    bool timed_out = db_take_timed_out(ing->db);
     db_close(ing->db);
     ing->db = NULL;
     ing->db_failed_at = ab_now_ms();
+    retry_later(ing, timed_out);
     atomic_fetch_add(&ing->m_db_errors, 1);
+}
+
+/* The database was tried and failed recently: spool instead. */
+static bool
+db_resting(const struct ingest *ing)
+{
+    return ab_now_ms() - ing->db_failed_at < ing->retry_ms;
 }
 
 /* Write batches in one transaction; fills each batch's result. */
@@ -218,6 +263,7 @@ write_batches(struct ingest *ing, struct batch **bs, size_t nb)
     }
     ab_status rc = db_events_write(db, ids, nb, rows, n, res);
     if (rc == AB_OK) {
+        ing->retry_ms = RETRY_DB_MS;
         atomic_fetch_add(&ing->m_commits, 1);
         for (size_t i = 0; i < nb; i++) {
             bs[i]->res.accepted = res[i].accepted;
@@ -282,7 +328,7 @@ replay(struct ingest *ing)
 {
     if (ing->spool == NULL || spool_pending(ing->spool) == 0)
         return;
-    if (ab_now_ms() - ing->db_failed_at < RETRY_DB_MS)
+    if (db_resting(ing))
         return;
     struct batch **bs = ab_xmalloc(GROUP_BATCHES * sizeof(*bs));
     char *last = NULL; /* the raw text of a single-record group */
@@ -292,7 +338,7 @@ replay(struct ingest *ing)
         ab_status rc = AB_OK;
         free(last);
         last = NULL;
-        while (nb < max_records && n < GROUP_MAX) {
+        while (nb < max_records && n < ing->replay_max) {
             char *text;
             size_t len;
             rc = spool_peek(ing->spool, &text, &len);
@@ -319,6 +365,17 @@ replay(struct ingest *ing)
         if (peeked == 0)
             break;
         rc = nb > 0 ? write_batches(ing, bs, nb) : AB_OK;
+        /* a group that missed the deadline may be too big to commit in
+         * time on a slow database (then it would never get through):
+         * smaller groups until one commits */
+        if (rc == AB_EDB && ing->retry_ms > RETRY_DB_MS)
+            ing->replay_max = ing->replay_max / 2 > REPLAY_MIN
+                                  ? ing->replay_max / 2
+                                  : REPLAY_MIN;
+        else if (rc == AB_OK && ing->replay_max < GROUP_MAX)
+            ing->replay_max = 2 * ing->replay_max < GROUP_MAX
+                                  ? 2 * ing->replay_max
+                                  : GROUP_MAX;
         char bid[sizeof(bs[0]->id)] = "";
         if (nb == 1)
             snprintf(bid, sizeof(bid), "%s", bs[0]->id);
@@ -423,7 +480,7 @@ write_each(struct ingest *ing, struct batch **bs, size_t nb)
 {
     for (size_t i = 0; i < nb; i++) {
         bool spooling = ing->spool && spool_pending(ing->spool) > 0;
-        bool db_recently_failed = ab_now_ms() - ing->db_failed_at < RETRY_DB_MS;
+        bool db_recently_failed = db_resting(ing);
         ab_status rc = AB_EDB;
         if (!spooling && !db_recently_failed)
             rc = write_batches(ing, &bs[i], 1);
@@ -476,8 +533,7 @@ writer_main(void *arg)
 
         if (nb > 0) {
             bool spooling = ing->spool && spool_pending(ing->spool) > 0;
-            bool db_recently_failed =
-                ab_now_ms() - ing->db_failed_at < RETRY_DB_MS;
+            bool db_recently_failed = db_resting(ing);
             ab_status rc = AB_EDB;
             if (!spooling && !db_recently_failed)
                 rc = write_batches(ing, group, nb);
@@ -587,6 +643,10 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
     struct ingest *ing = ab_xcalloc(1, sizeof(*ing));
     ing->app = app;
     ing->cfg = *cfg;
+    if (ing->cfg.commit_timeout_ms <= 0)
+        ing->cfg.commit_timeout_ms = INGEST_COMMIT_TIMEOUT_MS;
+    ing->retry_ms = RETRY_DB_MS;
+    ing->replay_max = GROUP_MAX;
     if (getrandom(ing->nonce, sizeof(ing->nonce), 0) !=
         (ssize_t)sizeof(ing->nonce)) {
         free(ing);
@@ -632,6 +692,10 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
                      "Spooled batches the database refused for good, moved "
                      "to events.poison in the spool dir.",
                      METRICS_COUNTER, &ing->m_quarantined);
+    metrics_register("arbiter_ingest_commit_timeouts_total",
+                     "Event writes (or connects) that missed the writer's "
+                     "client-side deadline; their batches were spooled.",
+                     METRICS_COUNTER, &ing->m_commit_timeouts);
     metrics_register("arbiter_ingest_durability_failures_total",
                      "Acknowledged (2xx) batches the database later refused "
                      "(quarantined from the spool): must stay 0.",
