@@ -8,3 +8,8 @@ test_log_LIBS := jansson
 UNIT_TESTS += test_conninfo
 test_conninfo_SRCS := sql/conninfo.c tests/unit/test_conninfo.c
 test_conninfo_LIBS := libpq
+
+# the /metrics registry: the label-set limit (issue 14)
+UNIT_TESTS += test_metrics
+test_metrics_SRCS := lib/status.c lib/metrics.c tests/unit/test_metrics.c
+test_metrics_LIBS :=
