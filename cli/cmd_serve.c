@@ -162,7 +162,7 @@ static const struct opt opts[] = {
     { "spool-max-bytes",      "ARBITER_SPOOL_MAX_BYTES",      "N",         "1073741824",  "", "spool max bytes", K_SIZE, F(spool_max), 4096, 1L << 40 },
     { "ingest-queue",         "ARBITER_INGEST_QUEUE",         "N",         "200000",      " events", "ingest queue", K_SIZE, F(ingest_queue), 10000, 100000000 },
     { "event-retention-days", "ARBITER_EVENT_RETENTION_DAYS", "N",         "90",          "", "event retention days", K_INT, F(event_retention_days), 1, 36500 },
-    { "commit-timeout-ms",    "ARBITER_COMMIT_TIMEOUT_MS",    "N",         "1000",        ": event commit deadline, then spool", "commit timeout ms", K_INT, F(commit_timeout_ms), 50, 600000 },
+    { "commit-timeout-ms",    "ARBITER_COMMIT_TIMEOUT_MS",    "N",         "2000",        ": event commit deadline, then spool", "commit timeout ms", K_INT, F(commit_timeout_ms), 50, 600000 },
     { "metrics-max-label-sets", "ARBITER_METRICS_MAX_LABEL_SETS", "N",     "10000",       ": experiment label sets on /metrics, then \"other\" (0: no limit)", "metrics max label sets", K_SIZE, F(metrics_label_sets), 0, 100000000 },
     { "decision-tick-ms",     "ARBITER_DECISION_TICK_MS",     "N",         "10000",       ": rollout analysis tick on the leader", "decision tick ms", K_INT, F(decision_tick_ms), 50, 3600000 },
     { "tick-ms",              "ARBITER_TICK_MS",              "N",         "1000",        ": leader tick (lock, reweights)", "tick ms", K_INT, F(tick_ms), 50, 60000 },

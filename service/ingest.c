@@ -29,6 +29,7 @@
 
 struct batch {
     char id[64];
+    int64_t enqueued_ms; /* its submitter has waited since */
     struct ingest_event *ev;
     size_t n;
     struct batch *next;
@@ -62,6 +63,7 @@ struct ingest {
     size_t replay_max;  /* events per replay group: halved after a missed
                          * deadline, doubled back after each success */
     int64_t stop_deadline; /* writer only: give up replaying after it */
+    bool replaying;        /* writer only: the write is a spool replay */
     int64_t maintained_at;
     uint64_t seq;
     uint64_t nonce[2]; /* 128 random bits drawn once per process */
@@ -234,6 +236,24 @@ db_resting(const struct ingest *ing)
     return ab_now_ms() - ing->db_failed_at < ing->retry_ms;
 }
 
+/* A replay (of batches acknowledged long ago) may outlast the commit
+ * deadline while no request waits behind it for longer than that bound
+ * (a slow database under load then still drains the spool), and while a
+ * shutdown's replay time lasts. */
+static bool
+replay_patient(void *arg)
+{
+    struct ingest *ing = arg;
+    int64_t now = ab_now_ms();
+    if (ing->stop_deadline && now > ing->stop_deadline)
+        return false;
+    pthread_mutex_lock(&ing->lock);
+    bool ok = ing->head == NULL ||
+              now - ing->head->enqueued_ms < ing->cfg.commit_timeout_ms;
+    pthread_mutex_unlock(&ing->lock);
+    return ok;
+}
+
 /* Write batches in one transaction; fills each batch's result. */
 static ab_status
 write_batches(struct ingest *ing, struct batch **bs, size_t nb)
@@ -261,6 +281,7 @@ write_batches(struct ingest *ing, struct batch **bs, size_t nb)
                                         e->attributes,    (int)i};
         }
     }
+    db_set_patience(db, ing->replaying ? replay_patient : NULL, ing);
     ab_status rc = db_events_write(db, ids, nb, rows, n, res);
     if (rc == AB_OK) {
         ing->retry_ms = RETRY_DB_MS;
@@ -364,7 +385,9 @@ replay(struct ingest *ing)
             log_msg(LOG_ERROR, "spool record cannot be read", NULL);
         if (peeked == 0)
             break;
+        ing->replaying = true;
         rc = nb > 0 ? write_batches(ing, bs, nb) : AB_OK;
+        ing->replaying = false;
         /* a group that missed the deadline may be too big to commit in
          * time on a slow database (then it would never get through):
          * smaller groups until one commits */
@@ -575,6 +598,7 @@ enqueue(struct ingest *ing, struct batch *b)
         atomic_fetch_add(&ing->m_rejected_busy, 1);
         return AB_EBUSY;
     }
+    b->enqueued_ms = ab_now_ms();
     /* batch id: 128 random bits of this process and a sequence number.
      * It must be unique across every process that ever writes to the
      * database: a batch whose id was committed before is skipped whole

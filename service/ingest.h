@@ -48,11 +48,13 @@ struct ingest_config {
      * event post is answered within about this bound even when
      * PostgreSQL is stopped. The abandoned transaction may still commit
      * when the server resumes: the spool replay of the same batch ids is
-     * then a no-op (ingest_batches, db_events.h), exactly once. */
+     * then a no-op (ingest_batches, db_events.h), exactly once. A spool
+     * replay may take longer, while no request waits behind it for longer
+     * than the bound (db_set_patience). */
     int commit_timeout_ms;
 };
 
-#define INGEST_COMMIT_TIMEOUT_MS 1000
+#define INGEST_COMMIT_TIMEOUT_MS 2000
 
 ab_status ingest_new(struct app *app, const struct ingest_config *cfg,
                      struct ingest **out);

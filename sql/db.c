@@ -79,11 +79,13 @@ db_wait_socket(PGconn *conn, short events, int64_t deadline)
  * received the COMMIT, which it then completes (the caller's retry must be
  * idempotent: db_events_write's batch ids are). */
 void
-db_drop(struct db *db, const char *what)
+db_drop(struct db *db, const char *what, bool timed_out)
 {
-    db->timed_out = true;
+    db->timed_out = timed_out;
     if (logger)
-        logger(what, "client-side deadline passed; connection dropped");
+        logger(what, timed_out ? "client-side deadline passed; connection "
+                                 "dropped"
+                               : "connection failed; dropped");
     if (db->conn)
         PQfinish(db->conn);
     db->conn = NULL;
@@ -107,7 +109,7 @@ connect_bounded(struct db *db, const char *const *keys,
         }
         short ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
         if (!db_wait_socket(db->conn, ev, deadline)) {
-            db_drop(db, "connect");
+            db_drop(db, "connect", db_mono_ms() >= deadline);
             return AB_EDB;
         }
         st = PQconnectPoll(db->conn);
@@ -310,6 +312,13 @@ void
 db_set_deadline(struct db *db, int ms)
 {
     db->deadline_ms = ms;
+}
+
+void
+db_set_patience(struct db *db, bool (*patient)(void *arg), void *arg)
+{
+    db->patient = patient;
+    db->patient_arg = arg;
 }
 
 bool

@@ -39,6 +39,11 @@ ab_status db_open_bounded(const char *url, int deadline_ms, int timeout_ms,
                           struct db **out);
 /* Change the client-side bound of later calls (ms > 0). */
 void db_set_deadline(struct db *db, int ms);
+/* Past the client-side deadline of a db_events_write(), keep waiting in
+ * 50 ms slices while patient(arg) answers true (NULL: give up at the
+ * deadline). For a caller nobody is waiting on while it waits (the spool
+ * replay of acknowledged events, while no new request is held up). */
+void db_set_patience(struct db *db, bool (*patient)(void *arg), void *arg);
 /* True once after a call gave up at its client-side deadline. */
 bool db_take_timed_out(struct db *db);
 

@@ -68,8 +68,18 @@ run_begin(struct run *r, struct db *db, PGconn *conn)
 static bool
 run_wait(struct run *r, short events)
 {
-    if (r->failed || !db_wait_socket(r->conn, events, r->deadline) ||
-        !PQconsumeInput(r->conn)) {
+    while (!r->failed && !db_wait_socket(r->conn, events, r->deadline)) {
+        /* an error, or the deadline: then another slice if the caller
+         * can afford it (db_set_patience) */
+        int64_t now = db_mono_ms();
+        if (now < r->deadline || r->db->patient == NULL ||
+            !r->db->patient(r->db->patient_arg)) {
+            r->failed = true;
+            return false;
+        }
+        r->deadline = now + 50;
+    }
+    if (r->failed || !PQconsumeInput(r->conn)) {
         r->failed = true;
         return false;
     }
@@ -170,7 +180,7 @@ static void
 run_end(struct run *r, const char *what)
 {
     if (r->bounded && r->failed)
-        db_drop(r->db, what);
+        db_drop(r->db, what, db_mono_ms() >= r->deadline);
     else if (r->bounded && r->db->conn)
         PQsetnonblocking(r->conn, 0);
 }
