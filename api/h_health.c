@@ -54,8 +54,14 @@ api_metrics(struct api_ctx *ctx, const struct api_req *req,
     free(more);
     { /* per-experiment rollout series (service/verdicts.c) */
         struct snapshot *s = app_snapshot_get(ctx->app);
+        /* the label-set limit (lib/metrics.h): the experiments past it
+         * are rendered as experiment="other" */
+        bool *labelled = ab_xcalloc(s->n ? s->n : 1, sizeof(*labelled));
+        for (size_t i = 0; i < s->n; i++)
+            labelled[i] = metrics_experiment_labelled(s->exps[i]->key);
         verdicts_metrics_render((const struct core_experiment *const *)s->exps,
-                                s->n, &more, &more_len);
+                                s->n, labelled, &more, &more_len);
+        free(labelled);
         app_snapshot_release(s);
         text = ab_xrealloc(text, len + more_len + 1);
         memcpy(text + len, more, more_len + 1);

@@ -519,10 +519,18 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
  * smuggling), several Content-Length values that differ, a Content-Length
  * that is not a plain decimal number, and a NUL byte inside the
  * Authorization header ("Bearer <token>\0junk" must not authenticate). */
+#define TOKEN_HEADERS 4 /* Authorization and X-API-Key lines checked */
+
 struct framing {
     int n_cl, n_te;
     const char *cl;
     bool cl_conflict, cl_bad, nul;
+    /* token header values, and the start of the line after each */
+    int n_tok;
+    const char *tok[TOKEN_HEADERS];
+    size_t tok_size[TOKEN_HEADERS];
+    const char *next[TOKEN_HEADERS];
+    const char *end; /* the end of the header block */
 };
 
 static bool
@@ -550,19 +558,95 @@ framing_scan(void *cls, enum MHD_ValueKind kind, const char *key,
         f->n_cl++;
     } else if (is_header(key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         f->n_te++;
-    } else if (is_header(key, key_size, MHD_HTTP_HEADER_AUTHORIZATION) &&
-               has_nul) {
-        f->nul = true;
+    } else if (is_header(key, key_size, MHD_HTTP_HEADER_AUTHORIZATION) ||
+               is_header(key, key_size, "X-API-Key")) {
+        if (has_nul || f->n_tok == TOKEN_HEADERS)
+            f->nul = true; /* (more token headers than anyone sends) */
+        else {
+            f->tok[f->n_tok] = value;
+            f->tok_size[f->n_tok++] = value_size;
+        }
     }
     return MHD_YES;
 }
 
+/* For each token header: the nearest header name after its value (the
+ * start of the next line), or NULL when it is the last header. */
+static enum MHD_Result
+next_line_scan(void *cls, enum MHD_ValueKind kind, const char *key,
+               size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    (void)key_size;
+    (void)value;
+    (void)value_size;
+    struct framing *f = cls;
+    for (int i = 0; i < f->n_tok; i++)
+        if (key > f->tok[i] && key < f->end &&
+            (f->next[i] == NULL || key < f->next[i]))
+            f->next[i] = key;
+    return MHD_YES;
+}
+
+/* A NUL inside a token header line ("Authorization: Bearer <token>\0junk"
+ * must not authenticate as <token>). libmicrohttpd 0.9.75 hides it from
+ * the API: a line ends at CR LF or LF only (a NUL does not end it), and
+ * the value is then handed on with value_size = strlen(value), so the
+ * value_size of MHD_get_connection_values_n() never differs from strlen
+ * -- src/microhttpd/connection.c at tag v0.9.75, process_broken_line(),
+ * lines 3518-3524: connection_add_header (connection, last, strlen (last),
+ * connection->colon, strlen (connection->colon), kind); the same cut
+ * stops Bearer parsing at the NUL (tests/integration/test_hardening.py).
+ * What 0.9.75 keeps is the header block itself, in place: it starts at
+ * the access callback's 'method' (connection->method, line 2952, the
+ * start of the read buffer), it is MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE
+ * bytes long (lines 4496 and 4533: read_buffer - method, after the empty
+ * line), and every line terminator in it was overwritten with NULs
+ * (get_next_header_line(), lines 2599-2616: CR LF -> two NULs, bare LF ->
+ * one). So in a sound request a value is followed, up to the next line,
+ * by one or two NUL bytes (up to four for the last header: its own
+ * terminator and the empty line's). More bytes, or one that is not NUL,
+ * is what followed a NUL inside the line; a value outside the block was
+ * moved by an obs-fold continuation: both are refused. The one case the
+ * rewrite leaves ambiguous: a single NUL right before a bare LF ("T\0\n")
+ * reads like "T\r\n"; it can authenticate only the token T before it,
+ * which the client had to know, and nothing can follow it. */
+static bool
+token_lines_clean(struct MHD_Connection *conn, const char *method,
+                  struct framing *f)
+{
+    if (f->n_tok == 0)
+        return true;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (ci == NULL || method == NULL)
+        return false;
+    const char *lo = method, *end = method + ci->header_size;
+    f->end = end;
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, next_line_scan, f);
+    for (int i = 0; i < f->n_tok; i++) {
+        const char *v = f->tok[i], *stop = f->next[i] ? f->next[i] : end;
+        if (v < lo || v + f->tok_size[i] >= end || stop > end ||
+            stop <= v + f->tok_size[i])
+            return false;
+        size_t gap = (size_t)(stop - (v + f->tok_size[i]));
+        if (gap > (f->next[i] ? 2u : 4u))
+            return false;
+        for (const char *p = v + f->tok_size[i]; p < stop; p++)
+            if (*p != '\0')
+                return false;
+    }
+    return true;
+}
+
 /* NULL when the framing is sound; else the message of the 400. */
 static const char *
-framing_check(struct MHD_Connection *conn)
+framing_check(struct MHD_Connection *conn, const char *method)
 {
     struct framing f = {0};
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_scan, &f);
+    if (!f.nul && !token_lines_clean(conn, method, &f))
+        f.nul = true;
     if (f.n_te > 0 && f.n_cl > 0)
         return "both Transfer-Encoding and Content-Length";
     if (f.cl_conflict)
@@ -570,7 +654,7 @@ framing_check(struct MHD_Connection *conn)
     if (f.cl_bad)
         return "Content-Length is not a decimal number";
     if (f.nul)
-        return "NUL byte in the Authorization header";
+        return "NUL byte in the Authorization or X-API-Key header";
     return NULL;
 }
 
@@ -935,7 +1019,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
          * before a byte of the body is read; answering on this call makes
          * MHD close the connection afterwards, which is what an unread
          * body, an ambiguous framing or an unknown caller deserve. */
-        const char *bad = framing_check(conn);
+        const char *bad = framing_check(conn, method);
         if (bad != NULL)
             return send_error(conn, c, 400, "bad_request", bad);
         if (c->match == 200) {

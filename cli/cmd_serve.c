@@ -163,6 +163,8 @@ static const struct opt opts[] = {
     { "spool-max-bytes",      "ARBITER_SPOOL_MAX_BYTES",      "N",         "1073741824",  "", "spool max bytes", K_SIZE, F(spool_max), 4096, 1L << 40 },
     { "ingest-queue",         "ARBITER_INGEST_QUEUE",         "N",         "200000",      " events", "ingest queue", K_SIZE, F(ingest_queue), 10000, 100000000 },
     { "event-retention-days", "ARBITER_EVENT_RETENTION_DAYS", "N",         "90",          "", "event retention days", K_INT, F(event_retention_days), 1, 36500 },
+    { "commit-timeout-ms",    "ARBITER_COMMIT_TIMEOUT_MS",    "N",         "2000",        ": event commit deadline, then spool", "commit timeout ms", K_INT, F(commit_timeout_ms), 50, 600000 },
+    { "metrics-max-label-sets", "ARBITER_METRICS_MAX_LABEL_SETS", "N",     "10000",       ": experiment label sets on /metrics, then \"other\" (0: no limit)", "metrics max label sets", K_SIZE, F(metrics_label_sets), 0, 100000000 },
     { "decision-tick-ms",     "ARBITER_DECISION_TICK_MS",     "N",         "10000",       ": rollout analysis tick on the leader", "decision tick ms", K_INT, F(decision_tick_ms), 50, 3600000 },
     { "tick-ms",              "ARBITER_TICK_MS",              "N",         "1000",        ": leader tick (lock, reweights)", "tick ms", K_INT, F(tick_ms), 50, 60000 },
     { "fold-checkpoint-ms",   "ARBITER_FOLD_CHECKPOINT_MS",   "N",         "30000",       ": per-unit values to unit_metrics", "fold checkpoint ms", K_INT, F(fold_checkpoint_ms), 0, 86400000 },
@@ -570,7 +572,8 @@ serve_start_workers(struct serve *s)
     struct app *app = &s->app;
     struct ingest_config icfg = {app->cfg.spool_dir, app->cfg.spool_max,
                                  app->cfg.ingest_queue,
-                                 app->cfg.event_retention_days};
+                                 app->cfg.event_retention_days,
+                                 app->cfg.commit_timeout_ms};
     if (strncmp(app->cfg.spool_dir, "var/spool/", 10) == 0) {
         mkdir("var", 0755);
         mkdir("var/spool", 0700);
@@ -659,6 +662,7 @@ cmd_serve(int argc, char **argv)
     handoff_remember_self();
 
     api_routes_metrics_init();
+    metrics_set_label_limit(app->cfg.metrics_label_sets);
     app_init(app);
     s.app_started = true;
     /* the sticky store's lookup threads connect now, not on the first

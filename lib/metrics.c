@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,9 @@ static const char *const *route_methods;
  * makes metrics_assign_counter O(1): a snapshot of n experiments once
  * scanned the whole list per arm, O(n^2) per reload (issue 14). */
 struct assign_counter {
-    char *experiment, *arm;
+    char *experiment, *arm; /* arm NULL: the experiment's own label set */
     uint64_t hash;
+    bool folded; /* over the label-set limit: counted in "other" */
     _Atomic uint64_t count;
     struct assign_counter *next;  /* creation order */
     struct assign_counter *chain; /* hash bucket */
@@ -48,6 +50,15 @@ static struct assign_counter *assign_head, **assign_tail = &assign_head;
 static struct assign_counter **assign_table; /* [assign_cap] */
 static size_t assign_n, assign_cap;
 static pthread_mutex_t assign_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The label-set limit (issue 14): at most label_limit label sets with an
+ * experiment's name (0: no limit) -- one per experiment for its rollout
+ * series, one per (experiment, arm) for arbiter_assignments_total. Those
+ * past it are folded: their assignments go to the series labelled
+ * experiment="other",arm="other", and each folded label set is counted
+ * once in arbiter_metrics_label_sets_dropped_total. */
+static size_t label_limit, labels_admitted, labels_dropped;
+static _Atomic uint64_t other_count;
 
 struct registered {
     const char *name, *help;
@@ -84,6 +95,8 @@ metrics_free(void)
     free(assign_table);
     assign_table = NULL;
     assign_n = assign_cap = 0;
+    label_limit = labels_admitted = labels_dropped = 0;
+    atomic_store(&other_count, 0);
     n_registry = 0;
 }
 
@@ -112,17 +125,25 @@ metrics_observe_request(size_t route, int status, uint64_t nanos)
         }
 }
 
-/* FNV-1a 64 over experiment, a 0 byte, arm (keys hold no NUL). */
+/* FNV-1a 64 over experiment, a 0 byte, arm (keys hold no NUL); an
+ * experiment's own label set (arm NULL) hashes a 1 byte instead. */
 static uint64_t
 counter_hash(const char *experiment, const char *arm)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (const unsigned char *p = (const unsigned char *)experiment; *p; p++)
         h = (h ^ *p) * 0x100000001b3ULL;
-    h = (h ^ 0) * 0x100000001b3ULL;
-    for (const unsigned char *p = (const unsigned char *)arm; *p; p++)
+    h = (h ^ (arm ? 0u : 1u)) * 0x100000001b3ULL;
+    for (const unsigned char *p = (const unsigned char *)(arm ? arm : "");
+         *p; p++)
         h = (h ^ *p) * 0x100000001b3ULL;
     return h;
+}
+
+static bool
+same_arm(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
 }
 
 static void
@@ -140,24 +161,30 @@ table_grow(void)
     assign_cap = cap;
 }
 
-_Atomic uint64_t *
-metrics_assign_counter(const char *experiment, const char *arm)
+/* The entry of (experiment, arm), made when new (admitted or folded by
+ * the limit); assign_lock is held. */
+static struct assign_counter *
+label_set(const char *experiment, const char *arm)
 {
     uint64_t h = counter_hash(experiment, arm);
-    pthread_mutex_lock(&assign_lock);
     struct assign_counter *c = NULL;
     if (assign_cap)
         for (c = assign_table[h & (assign_cap - 1)]; c; c = c->chain)
             if (c->hash == h && strcmp(c->experiment, experiment) == 0 &&
-                strcmp(c->arm, arm) == 0)
+                same_arm(c->arm, arm))
                 break;
     if (c == NULL) {
         if (assign_n + 1 > assign_cap / 2) /* load factor <= 1/2 */
             table_grow();
         c = ab_xcalloc(1, sizeof(*c));
         c->experiment = ab_xstrdup(experiment);
-        c->arm = ab_xstrdup(arm);
+        c->arm = arm ? ab_xstrdup(arm) : NULL;
         c->hash = h;
+        c->folded = label_limit > 0 && labels_admitted >= label_limit;
+        if (c->folded)
+            labels_dropped++;
+        else
+            labels_admitted++;
         *assign_tail = c;
         assign_tail = &c->next;
         size_t b = h & (assign_cap - 1);
@@ -165,8 +192,34 @@ metrics_assign_counter(const char *experiment, const char *arm)
         assign_table[b] = c;
         assign_n++;
     }
+    return c;
+}
+
+_Atomic uint64_t *
+metrics_assign_counter(const char *experiment, const char *arm)
+{
+    pthread_mutex_lock(&assign_lock);
+    struct assign_counter *c = label_set(experiment, arm);
+    _Atomic uint64_t *count = c->folded ? &other_count : &c->count;
     pthread_mutex_unlock(&assign_lock);
-    return &c->count;
+    return count;
+}
+
+bool
+metrics_experiment_labelled(const char *experiment)
+{
+    pthread_mutex_lock(&assign_lock);
+    bool labelled = !label_set(experiment, NULL)->folded;
+    pthread_mutex_unlock(&assign_lock);
+    return labelled;
+}
+
+void
+metrics_set_label_limit(size_t max_label_sets)
+{
+    pthread_mutex_lock(&assign_lock);
+    label_limit = max_label_sets;
+    pthread_mutex_unlock(&assign_lock);
 }
 
 void
@@ -304,6 +357,8 @@ metrics_render(char **out_p, size_t *len)
             "# TYPE arbiter_assignments_total counter\n");
     pthread_mutex_lock(&assign_lock);
     for (struct assign_counter *c = assign_head; c; c = c->next) {
+        if (c->folded || c->arm == NULL)
+            continue;
         put(&o, "arbiter_assignments_total{experiment=\"");
         put_label(&o, c->experiment);
         put(&o, "\",arm=\"");
@@ -312,6 +367,26 @@ metrics_render(char **out_p, size_t *len)
             (unsigned long long)atomic_load_explicit(&c->count,
                                                      memory_order_relaxed));
     }
+    if (labels_dropped > 0)
+        put(&o, "arbiter_assignments_total{experiment=\"other\","
+                "arm=\"other\"} %llu\n",
+            (unsigned long long)atomic_load_explicit(&other_count,
+                                                     memory_order_relaxed));
+    put(&o, "# HELP arbiter_metrics_label_sets Label sets naming an "
+            "experiment (one per experiment, one per experiment and arm) "
+            "rendered with their own labels.\n"
+            "# TYPE arbiter_metrics_label_sets gauge\n"
+            "arbiter_metrics_label_sets %zu\n"
+            "# HELP arbiter_metrics_label_sets_limit The most label sets "
+            "naming an experiment (0: no limit); past it they are folded "
+            "into experiment=\"other\".\n"
+            "# TYPE arbiter_metrics_label_sets_limit gauge\n"
+            "arbiter_metrics_label_sets_limit %zu\n"
+            "# HELP arbiter_metrics_label_sets_dropped_total Label sets "
+            "folded into experiment=\"other\" by the limit.\n"
+            "# TYPE arbiter_metrics_label_sets_dropped_total counter\n"
+            "arbiter_metrics_label_sets_dropped_total %zu\n",
+            labels_admitted, label_limit, labels_dropped);
     pthread_mutex_unlock(&assign_lock);
 
     for (size_t i = 0; i < n_registry; i++) {

@@ -9,6 +9,7 @@
 #define LIB_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,21 @@ void metrics_observe_request(size_t route, int status, uint64_t nanos);
  * snapshot is built, not per request. */
 _Atomic uint64_t *metrics_assign_counter(const char *experiment,
                                          const char *arm);
+
+/* The label-set limit: at most max_label_sets label sets naming an
+ * experiment get their own series (0, the default: no limit) -- one per
+ * experiment (metrics_experiment_labelled: the per-experiment rollout
+ * series) and one per (experiment, arm) (metrics_assign_counter), first
+ * come first served for the life of the process. Past it, a new label set
+ * is folded: metrics_assign_counter answers the counter rendered as
+ * experiment="other",arm="other", metrics_experiment_labelled answers
+ * false (the caller renders it under experiment="other"), and
+ * arbiter_metrics_label_sets_dropped_total counts it once. Call before
+ * the first snapshot. */
+void metrics_set_label_limit(size_t max_label_sets);
+/* True when the experiment's own label set is within the limit (it is
+ * taken now if new). Takes the lock: once per experiment per render. */
+bool metrics_experiment_labelled(const char *experiment);
 
 /* METRICS_GAUGE_MILLI: a gauge kept in thousandths, rendered divided by
  * 1000 (a duration in ms shown in the base unit, seconds). */

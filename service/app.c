@@ -164,6 +164,9 @@ entry_from_row(const struct db_snapshot_row *row)
     x->e = e;
     x->mark = ab_xstrdup(row->mark);
     x->counters = ab_xcalloc(e->n_arms ? e->n_arms : 1, sizeof(*x->counters));
+    /* the experiment's own label set first, then its arms' (the label-set
+     * limit admits or folds them in this order, lib/metrics.h) */
+    (void)metrics_experiment_labelled(e->key);
     for (size_t a = 0; a < e->n_arms; a++)
         x->counters[a] = metrics_assign_counter(e->key, e->arms[a].name);
     return x;

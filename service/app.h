@@ -43,6 +43,8 @@ struct app_config {
     size_t spool_max;         /* bytes */
     size_t ingest_queue;      /* events waiting for the writer */
     int event_retention_days; /* raw events and idempotency keys */
+    int commit_timeout_ms;    /* client-side bound of an event commit */
+    size_t metrics_label_sets; /* /metrics label sets naming experiments */
     /* decision leader (service/leader.c) */
     int tick_ms;              /* leader tick: lock attempts and jobs */
     int decision_tick_ms;     /* rollout decisions (service/rollout_job.c) */

@@ -23,10 +23,13 @@
 #define GROUP_MAX 50000         /* events in one transaction */
 #define GROUP_BATCHES 4096      /* requests in one transaction */
 #define RETRY_DB_MS 1000        /* after a failure, spool for this long */
+#define RETRY_DB_MAX_MS 8000    /* ... doubling after each missed deadline */
+#define REPLAY_MIN 50           /* events: the smallest replay group */
 #define MAINTAIN_MS (3600 * 1000) /* partitions and retention, hourly */
 
 struct batch {
     char id[64];
+    int64_t enqueued_ms; /* its submitter has waited since */
     struct ingest_event *ev;
     size_t n;
     struct batch *next;
@@ -56,7 +59,11 @@ struct ingest {
     struct spool *spool; /* writer thread only */
     struct db *db;
     int64_t db_failed_at;
+    int64_t retry_ms;   /* spool for this long after db_failed_at */
+    size_t replay_max;  /* events per replay group: halved after a missed
+                         * deadline, doubled back after each success */
     int64_t stop_deadline; /* writer only: give up replaying after it */
+    bool replaying;        /* writer only: the write is a spool replay */
     int64_t maintained_at;
     uint64_t seq;
     uint64_t nonce[2]; /* 128 random bits drawn once per process */
@@ -74,6 +81,7 @@ struct ingest {
     _Atomic int64_t m_quarantined;
     _Atomic int64_t m_durability_failures;
     _Atomic int64_t m_refused;
+    _Atomic int64_t m_commit_timeouts;
 };
 
 void
@@ -169,24 +177,81 @@ batch_decode(const char *text, size_t len)
 
 /* ---- database ------------------------------------------------------------ */
 
+static void retry_later(struct ingest *ing, bool timed_out);
+
 static struct db *
 writer_db(struct ingest *ing)
 {
     if (ing->db == NULL) {
-        if (db_open(ing->app->cfg.database_url, &ing->db) != AB_OK)
+        /* a client-side deadline on the connect and on every write
+         * (issue 14): a stopped server (SIGSTOP) accepts connections and
+         * never answers, and statement_timeout cannot fire there */
+        int64_t t0 = ab_now_ms();
+        if (db_open_bounded(ing->app->cfg.database_url,
+                            ing->cfg.commit_timeout_ms, 60000,
+                            &ing->db) != AB_OK) {
+            ing->db_failed_at = ab_now_ms();
+            /* refused at once (server down) or given up at the deadline */
+            retry_later(ing, ing->db_failed_at - t0 >=
+                                 ing->cfg.commit_timeout_ms);
             return NULL;
-        db_set_timeout(ing->db, 60000);
+        }
     }
     return ing->db;
+}
+
+/* How long to spool before the next attempt: RETRY_DB_MS, doubling up to
+ * RETRY_DB_MAX_MS while attempts keep missing their deadline (each such
+ * attempt holds the writer, and the requests queued behind it, for up to
+ * commit_timeout_ms: during a long stall they become rare). */
+static void
+retry_later(struct ingest *ing, bool timed_out)
+{
+    if (!timed_out) {
+        ing->retry_ms = RETRY_DB_MS;
+        return;
+    }
+    atomic_fetch_add(&ing->m_commit_timeouts, 1);
+    ing->retry_ms = ing->retry_ms < RETRY_DB_MS ? RETRY_DB_MS
+                                                : 2 * ing->retry_ms;
+    if (ing->retry_ms > RETRY_DB_MAX_MS)
+        ing->retry_ms = RETRY_DB_MAX_MS;
 }
 
 static void
 db_failed(struct ingest *ing)
 {
+    bool timed_out = db_take_timed_out(ing->db);
     db_close(ing->db);
     ing->db = NULL;
     ing->db_failed_at = ab_now_ms();
+    retry_later(ing, timed_out);
     atomic_fetch_add(&ing->m_db_errors, 1);
+}
+
+/* The database was tried and failed recently: spool instead. */
+static bool
+db_resting(const struct ingest *ing)
+{
+    return ab_now_ms() - ing->db_failed_at < ing->retry_ms;
+}
+
+/* A replay (of batches acknowledged long ago) may outlast the commit
+ * deadline while no request waits behind it for longer than that bound
+ * (a slow database under load then still drains the spool), and while a
+ * shutdown's replay time lasts. */
+static bool
+replay_patient(void *arg)
+{
+    struct ingest *ing = arg;
+    int64_t now = ab_now_ms();
+    if (ing->stop_deadline && now > ing->stop_deadline)
+        return false;
+    pthread_mutex_lock(&ing->lock);
+    bool ok = ing->head == NULL ||
+              now - ing->head->enqueued_ms < ing->cfg.commit_timeout_ms;
+    pthread_mutex_unlock(&ing->lock);
+    return ok;
 }
 
 /* Write batches in one transaction; fills each batch's result. */
@@ -216,8 +281,10 @@ write_batches(struct ingest *ing, struct batch **bs, size_t nb)
                                         e->attributes,    (int)i};
         }
     }
+    db_set_patience(db, ing->replaying ? replay_patient : NULL, ing);
     ab_status rc = db_events_write(db, ids, nb, rows, n, res);
     if (rc == AB_OK) {
+        ing->retry_ms = RETRY_DB_MS;
         atomic_fetch_add(&ing->m_commits, 1);
         for (size_t i = 0; i < nb; i++) {
             bs[i]->res.accepted = res[i].accepted;
@@ -282,7 +349,7 @@ replay(struct ingest *ing)
 {
     if (ing->spool == NULL || spool_pending(ing->spool) == 0)
         return;
-    if (ab_now_ms() - ing->db_failed_at < RETRY_DB_MS)
+    if (db_resting(ing))
         return;
     struct batch **bs = ab_xmalloc(GROUP_BATCHES * sizeof(*bs));
     char *last = NULL; /* the raw text of a single-record group */
@@ -292,7 +359,7 @@ replay(struct ingest *ing)
         ab_status rc = AB_OK;
         free(last);
         last = NULL;
-        while (nb < max_records && n < GROUP_MAX) {
+        while (nb < max_records && n < ing->replay_max) {
             char *text;
             size_t len;
             rc = spool_peek(ing->spool, &text, &len);
@@ -318,7 +385,20 @@ replay(struct ingest *ing)
             log_msg(LOG_ERROR, "spool record cannot be read", NULL);
         if (peeked == 0)
             break;
+        ing->replaying = true;
         rc = nb > 0 ? write_batches(ing, bs, nb) : AB_OK;
+        ing->replaying = false;
+        /* a group that missed the deadline may be too big to commit in
+         * time on a slow database (then it would never get through):
+         * smaller groups until one commits */
+        if (rc == AB_EDB && ing->retry_ms > RETRY_DB_MS)
+            ing->replay_max = ing->replay_max / 2 > REPLAY_MIN
+                                  ? ing->replay_max / 2
+                                  : REPLAY_MIN;
+        else if (rc == AB_OK && ing->replay_max < GROUP_MAX)
+            ing->replay_max = 2 * ing->replay_max < GROUP_MAX
+                                  ? 2 * ing->replay_max
+                                  : GROUP_MAX;
         char bid[sizeof(bs[0]->id)] = "";
         if (nb == 1)
             snprintf(bid, sizeof(bid), "%s", bs[0]->id);
@@ -423,7 +503,7 @@ write_each(struct ingest *ing, struct batch **bs, size_t nb)
 {
     for (size_t i = 0; i < nb; i++) {
         bool spooling = ing->spool && spool_pending(ing->spool) > 0;
-        bool db_recently_failed = ab_now_ms() - ing->db_failed_at < RETRY_DB_MS;
+        bool db_recently_failed = db_resting(ing);
         ab_status rc = AB_EDB;
         if (!spooling && !db_recently_failed)
             rc = write_batches(ing, &bs[i], 1);
@@ -476,8 +556,7 @@ writer_main(void *arg)
 
         if (nb > 0) {
             bool spooling = ing->spool && spool_pending(ing->spool) > 0;
-            bool db_recently_failed =
-                ab_now_ms() - ing->db_failed_at < RETRY_DB_MS;
+            bool db_recently_failed = db_resting(ing);
             ab_status rc = AB_EDB;
             if (!spooling && !db_recently_failed)
                 rc = write_batches(ing, group, nb);
@@ -519,6 +598,7 @@ enqueue(struct ingest *ing, struct batch *b)
         atomic_fetch_add(&ing->m_rejected_busy, 1);
         return AB_EBUSY;
     }
+    b->enqueued_ms = ab_now_ms();
     /* batch id: 128 random bits of this process and a sequence number.
      * It must be unique across every process that ever writes to the
      * database: a batch whose id was committed before is skipped whole
@@ -587,6 +667,10 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
     struct ingest *ing = ab_xcalloc(1, sizeof(*ing));
     ing->app = app;
     ing->cfg = *cfg;
+    if (ing->cfg.commit_timeout_ms <= 0)
+        ing->cfg.commit_timeout_ms = INGEST_COMMIT_TIMEOUT_MS;
+    ing->retry_ms = RETRY_DB_MS;
+    ing->replay_max = GROUP_MAX;
     if (getrandom(ing->nonce, sizeof(ing->nonce), 0) !=
         (ssize_t)sizeof(ing->nonce)) {
         free(ing);
@@ -632,6 +716,10 @@ ingest_new(struct app *app, const struct ingest_config *cfg,
                      "Spooled batches the database refused for good, moved "
                      "to events.poison in the spool dir.",
                      METRICS_COUNTER, &ing->m_quarantined);
+    metrics_register("arbiter_ingest_commit_timeouts_total",
+                     "Event writes (or connects) that missed the writer's "
+                     "client-side deadline; their batches were spooled.",
+                     METRICS_COUNTER, &ing->m_commit_timeouts);
     metrics_register("arbiter_ingest_durability_failures_total",
                      "Acknowledged (2xx) batches the database later refused "
                      "(quarantined from the spool): must stay 0.",

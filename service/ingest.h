@@ -42,7 +42,19 @@ struct ingest_config {
     size_t spool_max;      /* bytes */
     size_t queue_max;      /* events waiting for the writer */
     int retention_days;    /* raw events kept */
+    /* client-side bound (ms) of the writer's connect and of each group
+     * commit (0: INGEST_COMMIT_TIMEOUT_MS). A commit that misses it is
+     * abandoned, its connection dropped and its batches spooled, so an
+     * event post is answered within about this bound even when
+     * PostgreSQL is stopped. The abandoned transaction may still commit
+     * when the server resumes: the spool replay of the same batch ids is
+     * then a no-op (ingest_batches, db_events.h), exactly once. A spool
+     * replay may take longer, while no request waits behind it for longer
+     * than the bound (db_set_patience). */
+    int commit_timeout_ms;
 };
+
+#define INGEST_COMMIT_TIMEOUT_MS 2000
 
 ab_status ingest_new(struct app *app, const struct ingest_config *cfg,
                      struct ingest **out);

@@ -188,50 +188,99 @@ append(struct text *t, const char *fmt, ...)
 static const char *const verdict_words[] = {"continue", "promote", "rollback",
                                             "paused", "stopped"};
 
+/* The folded experiments' series (labelled == false): state and verdict
+ * gauges become counts of experiments, decisions are summed; a share
+ * cannot be summed and is left out. */
+struct folded {
+    bool any;
+    uint64_t states[CORE_N_STATES];
+    uint64_t verdicts[AB_ARRAY_LEN(verdict_words)];
+    uint64_t decisions[N_ACTIONS];
+};
+
+static void
+decisions_of(const char *key, uint64_t counts[N_ACTIONS])
+{
+    memset(counts, 0, N_ACTIONS * sizeof(counts[0]));
+    pthread_mutex_lock(&lock);
+    const struct record *r = find(key, false);
+    if (r)
+        memcpy(counts, r->decisions, N_ACTIONS * sizeof(counts[0]));
+    pthread_mutex_unlock(&lock);
+}
+
+static void
+fold_into(struct folded *f, const struct core_experiment *e,
+          const struct verdict *v)
+{
+    f->any = true;
+    for (int k = 0; k < CORE_N_STATES; k++)
+        f->states[k] += (int)e->state == k;
+    for (size_t k = 0; k < AB_ARRAY_LEN(verdict_words); k++)
+        f->verdicts[k] += strcmp(v->verdict, verdict_words[k]) == 0;
+    uint64_t counts[N_ACTIONS];
+    decisions_of(e->key, counts);
+    for (int a = 0; a < N_ACTIONS; a++)
+        f->decisions[a] += counts[a];
+}
+
 /* Experiment keys are [A-Za-z0-9_.-]: nothing to escape in a label. */
 void
 verdicts_metrics_render(const struct core_experiment *const *exps, size_t n,
-                        char **out, size_t *len)
+                        const bool *labelled, char **out, size_t *len)
 {
     struct text t = {ab_xmalloc(4096), 0, 4096};
     t.p[0] = '\0';
+    struct verdict *v = ab_xcalloc(n ? n : 1, sizeof(*v));
+    struct folded f = {0};
+    for (size_t i = 0; i < n; i++) {
+        verdicts_get(exps[i], &v[i]);
+        if (labelled && !labelled[i])
+            fold_into(&f, exps[i], &v[i]);
+    }
+#define SHOWN(i) (labelled == NULL || labelled[i])
     append(&t, "# HELP arbiter_experiment_state 1 for the experiment's "
                "current state\n# TYPE arbiter_experiment_state gauge\n");
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < CORE_N_STATES; k++)
+        for (int k = 0; SHOWN(i) && k < CORE_N_STATES; k++)
             append(&t, "arbiter_experiment_state{experiment=\"%s\","
                        "state=\"%s\"} %d\n",
                    exps[i]->key, core_state_name((enum core_state)k),
                    (int)exps[i]->state == k);
+    for (int k = 0; f.any && k < CORE_N_STATES; k++)
+        append(&t, "arbiter_experiment_state{experiment=\"other\","
+                   "state=\"%s\"} %llu\n",
+               core_state_name((enum core_state)k),
+               (unsigned long long)f.states[k]);
     append(&t, "# HELP arbiter_rollout_candidate_share Percent of traffic "
                "the candidate arm is served\n"
                "# TYPE arbiter_rollout_candidate_share gauge\n");
-    struct verdict *v = ab_xcalloc(n ? n : 1, sizeof(*v));
-    for (size_t i = 0; i < n; i++) {
-        verdicts_get(exps[i], &v[i]);
-        append(&t, "arbiter_rollout_candidate_share{experiment=\"%s\"} "
-                   "%.17g\n",
-               exps[i]->key, v[i].share);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (SHOWN(i))
+            append(&t, "arbiter_rollout_candidate_share{experiment=\"%s\"} "
+                       "%.17g\n",
+                   exps[i]->key, v[i].share);
     append(&t, "# HELP arbiter_rollout_verdict 1 for the verdict the "
                "verdict route answers\n# TYPE arbiter_rollout_verdict gauge\n");
     for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < AB_ARRAY_LEN(verdict_words); k++)
+        for (size_t k = 0; SHOWN(i) && k < AB_ARRAY_LEN(verdict_words); k++)
             append(&t, "arbiter_rollout_verdict{experiment=\"%s\","
                        "verdict=\"%s\"} %d\n",
                    exps[i]->key, verdict_words[k],
                    strcmp(v[i].verdict, verdict_words[k]) == 0);
+    for (size_t k = 0; f.any && k < AB_ARRAY_LEN(verdict_words); k++)
+        append(&t, "arbiter_rollout_verdict{experiment=\"other\","
+                   "verdict=\"%s\"} %llu\n",
+               verdict_words[k], (unsigned long long)f.verdicts[k]);
     free(v);
     append(&t, "# HELP arbiter_rollout_decisions_total Rollout decisions "
                "applied by this process (the decision leader), by action\n"
                "# TYPE arbiter_rollout_decisions_total counter\n");
     for (size_t i = 0; i < n; i++) {
-        uint64_t counts[N_ACTIONS] = {0};
-        pthread_mutex_lock(&lock);
-        const struct record *r = find(exps[i]->key, false);
-        if (r)
-            memcpy(counts, r->decisions, sizeof(counts));
-        pthread_mutex_unlock(&lock);
+        if (!SHOWN(i))
+            continue;
+        uint64_t counts[N_ACTIONS];
+        decisions_of(exps[i]->key, counts);
         for (int a = 0; a < N_ACTIONS; a++)
             append(&t, "arbiter_rollout_decisions_total{experiment=\"%s\","
                        "action=\"%s\"} %llu\n",
@@ -239,6 +288,12 @@ verdicts_metrics_render(const struct core_experiment *const *exps, size_t n,
                    core_rollout_action_name((enum core_rollout_action)a),
                    (unsigned long long)counts[a]);
     }
+    for (int a = 0; f.any && a < N_ACTIONS; a++)
+        append(&t, "arbiter_rollout_decisions_total{experiment=\"other\","
+                   "action=\"%s\"} %llu\n",
+               core_rollout_action_name((enum core_rollout_action)a),
+               (unsigned long long)f.decisions[a]);
+#undef SHOWN
     *out = t.p;
     *len = t.len;
 }

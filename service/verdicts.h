@@ -44,9 +44,13 @@ void verdicts_record(const struct core_experiment *e,
 void verdicts_get(const struct core_experiment *e, struct verdict *out);
 
 /* Prometheus text for every experiment of the given list: rollout state,
- * candidate share, verdict, decisions by action. New string in *out. */
+ * candidate share, verdict, decisions by action. labelled[i] false (the
+ * metrics label-set limit, lib/metrics.h) folds experiment i into
+ * experiment="other": states and verdicts counted, decisions summed, no
+ * share; labelled NULL: every experiment has its own. New string in *out. */
 void verdicts_metrics_render(const struct core_experiment *const *exps,
-                             size_t n, char **out, size_t *len);
+                             size_t n, const bool *labelled, char **out,
+                             size_t *len);
 
 /* Forget everything (tests). */
 void verdicts_reset(void);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static db_log_fn *logger;
 
@@ -38,11 +39,104 @@ notice_quiet(void *arg, const char *message)
     (void)message;
 }
 
+/* ---- client-side deadlines (issue 14) -------------------------------------
+ *
+ * A stopped server (SIGSTOP, a frozen VM) accepts TCP connections and never
+ * answers: connect_timeout and statement_timeout cannot fire, and a blocking
+ * libpq call waits for as long as the stall lasts. A connection opened with
+ * db_open_bounded() is driven without blocking: every wait is a poll() on
+ * the socket that ends at a deadline on the monotonic clock. */
+
+int64_t
+db_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool
+db_wait_socket(PGconn *conn, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - db_mono_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = events};
+        if (pfd.fd < 0)
+            return false;
+        int r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+        if (r > 0)
+            return true;
+        if (r < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+/* The connection is in an unknown state after a missed deadline (a query
+ * half sent or unanswered): drop it. The server rolls back an open
+ * transaction when it sees the connection closed -- unless it had already
+ * received the COMMIT, which it then completes (the caller's retry must be
+ * idempotent: db_events_write's batch ids are). */
+void
+db_drop(struct db *db, const char *what, bool timed_out)
+{
+    db->timed_out = timed_out;
+    if (logger)
+        logger(what, timed_out ? "client-side deadline passed; connection "
+                                 "dropped"
+                               : "connection failed; dropped");
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = NULL;
+}
+
+static ab_status
+connect_bounded(struct db *db, const char *const *keys,
+                const char *const *vals)
+{
+    db->conn = PQconnectStartParams(keys, vals, 1);
+    if (db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD) {
+        db_report(db, "connect", NULL);
+        return AB_EDB;
+    }
+    int64_t deadline = db_mono_ms() + db->deadline_ms;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED) {
+            db_report(db, "connect", NULL);
+            return AB_EDB;
+        }
+        short ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        if (!db_wait_socket(db->conn, ev, deadline)) {
+            db_drop(db, "connect", db_mono_ms() >= deadline);
+            return AB_EDB;
+        }
+        st = PQconnectPoll(db->conn);
+    }
+    return AB_OK;
+}
+
 static ab_status
 connect_now(struct db *db)
 {
     if (db->conn)
         PQfinish(db->conn);
+    db->conn = NULL;
+    if (db->deadline_ms > 0) {
+        /* the statement timeout rides in the startup packet: no round
+         * trip outside the deadline */
+        char opt[64];
+        snprintf(opt, sizeof(opt), "-c statement_timeout=%d",
+                 db->timeout_ms > 0 ? db->timeout_ms : 0);
+        const char *keys[] = {"dbname", "keepalives", "keepalives_idle",
+                              "application_name", "options", NULL};
+        const char *vals[] = {db->url, "1", "10", "arbiter", opt, NULL};
+        ab_status rc = connect_bounded(db, keys, vals);
+        if (rc == AB_OK)
+            PQsetNoticeProcessor(db->conn, notice_quiet, NULL);
+        return rc;
+    }
     /* connect_timeout bounds a dead server; keepalives notice a dead peer */
     const char *keys[] = {"dbname", "connect_timeout", "keepalives",
                           "keepalives_idle", "application_name", NULL};
@@ -61,8 +155,17 @@ connect_now(struct db *db)
 ab_status
 db_open(const char *url, struct db **out)
 {
+    return db_open_bounded(url, 0, 0, out);
+}
+
+ab_status
+db_open_bounded(const char *url, int deadline_ms, int timeout_ms,
+                struct db **out)
+{
     struct db *db = ab_xcalloc(1, sizeof(*db));
     db->url = ab_xstrdup(url);
+    db->deadline_ms = deadline_ms;
+    db->timeout_ms = timeout_ms;
     ab_status rc = connect_now(db);
     if (rc != AB_OK) {
         db_close(db);
@@ -203,6 +306,27 @@ ab_status
 db_ping(struct db *db)
 {
     return exec_simple(db, "ping", "SELECT 1", DB_RETRY);
+}
+
+void
+db_set_deadline(struct db *db, int ms)
+{
+    db->deadline_ms = ms;
+}
+
+void
+db_set_patience(struct db *db, bool (*patient)(void *arg), void *arg)
+{
+    db->patient = patient;
+    db->patient_arg = arg;
+}
+
+bool
+db_take_timed_out(struct db *db)
+{
+    bool t = db->timed_out;
+    db->timed_out = false;
+    return t;
 }
 
 ab_status

@@ -28,6 +28,25 @@ ab_status db_ping(struct db *db);
 /* Per-statement timeout for this connection (0: none). */
 ab_status db_set_timeout(struct db *db, int ms);
 
+/* A connection whose waits are bounded on the client side (issue 14): the
+ * connect, and every db_events_write() and db_events_probe() on it, give
+ * up after deadline_ms even when the server is stopped and never answers
+ * (a server-side statement_timeout cannot fire then); the connection is
+ * dropped and the call answers AB_EDB. timeout_ms is the server-side
+ * statement_timeout (0: none), sent with the connect. Release with
+ * db_close(). deadline_ms 0 is db_open(). */
+ab_status db_open_bounded(const char *url, int deadline_ms, int timeout_ms,
+                          struct db **out);
+/* Change the client-side bound of later calls (ms > 0). */
+void db_set_deadline(struct db *db, int ms);
+/* Past the client-side deadline of a db_events_write(), keep waiting in
+ * 50 ms slices while patient(arg) answers true (NULL: give up at the
+ * deadline). For a caller nobody is waiting on while it waits (the spool
+ * replay of acknowledged events, while no new request is held up). */
+void db_set_patience(struct db *db, bool (*patient)(void *arg), void *arg);
+/* True once after a call gave up at its client-side deadline. */
+bool db_take_timed_out(struct db *db);
+
 /* ---- migrations -------------------------------------------------------- */
 struct db_migration {
     int version;

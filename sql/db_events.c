@@ -4,6 +4,7 @@
  * service/ingest.c retries whole batches (and spools them). */
 #include "sql/db_events.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,7 +28,161 @@ permanent_failure(PGconn *conn, const PGresult *res)
     for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
         if (strncmp(state, transient[i], 2) == 0)
             return false;
-    return strcmp(state, "55P03") != 0;
+    /* 23505: a batch id committed meanwhile by another transaction -- the
+     * in-flight one a missed client-side deadline left behind, completing
+     * after the server resumed (ingest_raw's skip test cannot see an
+     * uncommitted row; the primary key waits for it, then refuses). The
+     * retry sees the committed row and skips the batch: exactly once. */
+    return strcmp(state, "55P03") != 0 && strcmp(state, "23505") != 0;
+}
+
+/* ---- one bounded exchange --------------------------------------------------
+ *
+ * On a connection opened with db_open_bounded() (db->deadline_ms > 0) the
+ * statements of one call are sent without blocking and every wait is a
+ * poll() that ends at the call's deadline (db_wait_socket); a missed
+ * deadline marks the run failed, and the caller drops the connection
+ * (db_drop). On other connections these are PQexec and friends. */
+
+struct run {
+    struct db *db;
+    PGconn *conn;
+    bool bounded;
+    bool failed; /* the connection is unusable: drop it */
+    int64_t deadline;
+};
+
+static void
+run_begin(struct run *r, struct db *db, PGconn *conn)
+{
+    *r = (struct run){db, conn, db->deadline_ms > 0, false, 0};
+    if (r->bounded) {
+        r->deadline = db_mono_ms() + db->deadline_ms;
+        if (PQsetnonblocking(conn, 1) != 0)
+            r->failed = true;
+    }
+}
+
+/* Wait for the socket, then read what arrived (keeps libpq's input moving
+ * while output is blocked, as the libpq docs ask of PQflush callers). */
+static bool
+run_wait(struct run *r, short events)
+{
+    while (!r->failed && !db_wait_socket(r->conn, events, r->deadline)) {
+        /* an error, or the deadline: then another slice if the caller
+         * can afford it (db_set_patience) */
+        int64_t now = db_mono_ms();
+        if (now < r->deadline || r->db->patient == NULL ||
+            !r->db->patient(r->db->patient_arg)) {
+            r->failed = true;
+            return false;
+        }
+        r->deadline = now + 50;
+    }
+    if (r->failed || !PQconsumeInput(r->conn)) {
+        r->failed = true;
+        return false;
+    }
+    return true;
+}
+
+static bool
+run_flush(struct run *r)
+{
+    for (;;) {
+        int f = PQflush(r->conn);
+        if (f == 0)
+            return true;
+        if (f < 0 || !run_wait(r, POLLOUT | POLLIN)) {
+            r->failed = true;
+            return false;
+        }
+    }
+}
+
+/* The next result, or NULL (the end, or r->failed). */
+static PGresult *
+run_next(struct run *r)
+{
+    if (r->failed)
+        return NULL;
+    while (r->bounded && PQisBusy(r->conn))
+        if (!run_wait(r, POLLIN))
+            return NULL;
+    return PQgetResult(r->conn);
+}
+
+static bool
+is_copy(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    return st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH;
+}
+
+/* PQexec / PQexecParams (n > 0): the last result, or the first error;
+ * NULL when the run failed. */
+static PGresult *
+run_exec(struct run *r, const char *sql, int n, const char *const *params)
+{
+    if (r->failed)
+        return NULL;
+    if (!r->bounded)
+        return n == 0 ? PQexec(r->conn, sql)
+                      : PQexecParams(r->conn, sql, n, NULL, params, NULL,
+                                     NULL, 0);
+    int sent = n == 0 ? PQsendQuery(r->conn, sql)
+                      : PQsendQueryParams(r->conn, sql, n, NULL, params, NULL,
+                                          NULL, 0);
+    if (!sent || !run_flush(r)) {
+        r->failed = true;
+        return NULL;
+    }
+    PGresult *last = NULL, *res;
+    while ((res = run_next(r)) != NULL) {
+        bool copy = is_copy(res);
+        if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+            PQclear(res);
+        } else {
+            PQclear(last);
+            last = res;
+        }
+        if (copy)
+            break; /* PQgetResult would answer the COPY state again */
+    }
+    if (r->failed) {
+        PQclear(last);
+        return NULL;
+    }
+    return last;
+}
+
+/* PQputCopyData / PQputCopyEnd (data NULL) and the flush after the end. */
+static bool
+run_put(struct run *r, const char *data, size_t len)
+{
+    for (;;) {
+        if (r->failed)
+            return false;
+        int k = data ? PQputCopyData(r->conn, data, (int)len)
+                     : PQputCopyEnd(r->conn, NULL);
+        if (k == 1)
+            return data || !r->bounded || run_flush(r);
+        if (k < 0 || !r->bounded || !run_wait(r, POLLOUT | POLLIN)) {
+            r->failed = true;
+            return false;
+        }
+    }
+}
+
+/* After the call: a failed bounded run leaves the connection in an unknown
+ * state (a statement half sent or unanswered): drop it. */
+static void
+run_end(struct run *r, const char *what)
+{
+    if (r->bounded && r->failed)
+        db_drop(r->db, what, db_mono_ms() >= r->deadline);
+    else if (r->bounded && r->db->conn)
+        PQsetnonblocking(r->conn, 0);
 }
 
 /* ---- COPY text rows -------------------------------------------------------
@@ -126,6 +281,30 @@ step(struct db *db, PGconn *conn, PGresult *res, ExecStatusType want,
     return false;
 }
 
+/* COPY the events into the stage, in 256 KiB messages. */
+static bool
+copy_events(struct run *r, const struct db_event *ev, size_t n, struct buf *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct db_event *e = &ev[i];
+        buf_num(b, "%zu\t%d\t%lld\t", i + 1, e->batch + 1,
+                (long long)e->experiment_id);
+        buf_field(b, e->event_id, '\t');
+        buf_field(b, e->unit, '\t');
+        buf_field(b, e->arm, '\t');
+        buf_field(b, e->arm_hint, '\t');
+        buf_field(b, e->metric, '\t');
+        buf_num(b, "%.17g\t%lld\t", e->value, (long long)e->ts_ms);
+        buf_field(b, e->attributes, '\n');
+        if (b->len >= 256 * 1024 || i + 1 == n) {
+            if (!run_put(r, b->p, b->len))
+                return false;
+            b->len = 0;
+        }
+    }
+    return run_put(r, NULL, 0);
+}
+
 ab_status
 db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
                 const struct db_event *ev, size_t n, struct db_batch_result *out)
@@ -141,39 +320,26 @@ db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
     PGresult *res = NULL;
     PGconn *conn = db_conn(db);
     if (conn == NULL) {
-        rc = AB_EDB;
-        goto done;
+        free(ids.p);
+        return AB_EDB;
     }
+    struct run r;
+    run_begin(&r, db, conn);
     if (!step(db, conn,
-              PQexec(conn, "BEGIN; SELECT arbiter.ingest_stage_prepare()"),
+              run_exec(&r, "BEGIN; SELECT arbiter.ingest_stage_prepare()", 0,
+                       NULL),
               PGRES_TUPLES_OK, "events stage", &rc))
         goto fail;
-    if (!step(db, conn, PQexec(conn, "COPY pg_temp.ingest_stage FROM STDIN"),
+    if (!step(db, conn,
+              run_exec(&r, "COPY pg_temp.ingest_stage FROM STDIN", 0, NULL),
               PGRES_COPY_IN, "events copy", &rc))
         goto fail;
-    for (size_t i = 0; i < n; i++) {
-        const struct db_event *e = &ev[i];
-        buf_num(&b, "%zu\t%d\t%lld\t", i + 1, e->batch + 1,
-                (long long)e->experiment_id);
-        buf_field(&b, e->event_id, '\t');
-        buf_field(&b, e->unit, '\t');
-        buf_field(&b, e->arm, '\t');
-        buf_field(&b, e->arm_hint, '\t');
-        buf_field(&b, e->metric, '\t');
-        buf_num(&b, "%.17g\t%lld\t", e->value, (long long)e->ts_ms);
-        buf_field(&b, e->attributes, '\n');
-        if (b.len >= 256 * 1024 || i + 1 == n) {
-            if (PQputCopyData(conn, b.p, (int)b.len) != 1)
-                break;
-            b.len = 0;
-        }
-    }
-    if (PQputCopyEnd(conn, NULL) != 1) {
+    if (!copy_events(&r, ev, n, &b)) {
         rc = AB_EDB;
         goto fail;
     }
     bool copied = true;
-    while ((res = PQgetResult(conn)) != NULL) {
+    while ((res = run_next(&r)) != NULL) {
         if (copied &&
             !step(db, conn, res, PGRES_COMMAND_OK, "events copy", &rc))
             copied = false;
@@ -181,12 +347,14 @@ db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
             PQclear(res);
         res = NULL;
     }
-    if (!copied)
+    if (!copied || r.failed) {
+        rc = r.failed ? AB_EDB : rc;
         goto fail;
-    res = PQexecParams(conn,
-                       "SELECT accepted, duplicates"
-                       " FROM arbiter.ingest_raw($1::text[])",
-                       1, NULL, &param, NULL, NULL, 0);
+    }
+    res = run_exec(&r,
+                   "SELECT accepted, duplicates"
+                   " FROM arbiter.ingest_raw($1::text[])",
+                   1, &param);
     if (PQresultStatus(res) != PGRES_TUPLES_OK ||
         (size_t)PQntuples(res) != n_batches) {
         if (PQresultStatus(res) == PGRES_TUPLES_OK) {
@@ -195,9 +363,9 @@ db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
             rc = AB_EDB;
             goto fail;
         }
-        PGresult *r = res;
+        PGresult *r2 = res;
         res = NULL;
-        step(db, conn, r, PGRES_TUPLES_OK, "events write", &rc);
+        step(db, conn, r2, PGRES_TUPLES_OK, "events write", &rc);
         goto fail;
     }
     for (size_t i = 0; i < n_batches; i++) {
@@ -207,8 +375,9 @@ db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
     PQclear(res);
     res = NULL;
     /* a failed COMMIT leaves the outcome unknown: AB_EDB, and a retry of
-     * the same batch ids is exactly once */
-    if (!step(db, conn, PQexec(conn, "COMMIT"), PGRES_COMMAND_OK,
+     * the same batch ids is exactly once (so is a COMMIT sent before a
+     * missed deadline, which the server may complete when it resumes) */
+    if (!step(db, conn, run_exec(&r, "COMMIT", 0, NULL), PGRES_COMMAND_OK,
               "events commit", &rc)) {
         if (rc == AB_EINVAL)
             rc = AB_EDB;
@@ -216,10 +385,13 @@ db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
     }
     goto done;
 fail:
-    if (PQstatus(conn) == CONNECTION_OK &&
+    if (!r.failed && PQstatus(conn) == CONNECTION_OK &&
         PQtransactionStatus(conn) != PQTRANS_IDLE)
-        PQclear(PQexec(conn, "ROLLBACK"));
+        PQclear(run_exec(&r, "ROLLBACK", 0, NULL));
 done:
+    if (r.failed)
+        rc = AB_EDB;
+    run_end(&r, "events write");
     PQclear(res);
     free(ids.p);
     free(b.p);
@@ -275,17 +447,23 @@ db_events_probe(struct db *db)
     PGconn *conn = db_conn(db);
     if (conn == NULL)
         return AB_EDB;
+    struct run r;
+    run_begin(&r, db, conn);
     /* the acknowledging write of no event, rolled back */
-    PGresult *res = PQexec(conn,
-                           "BEGIN; SELECT arbiter.ingest_stage_prepare();"
-                           " SELECT count(*) FROM arbiter.ingest_raw("
-                           "'{}'::text[])");
+    PGresult *res = run_exec(&r,
+                             "BEGIN; SELECT arbiter.ingest_stage_prepare();"
+                             " SELECT count(*) FROM arbiter.ingest_raw("
+                             "'{}'::text[])",
+                             0, NULL);
     ab_status rc = AB_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_report(db, "events probe", res);
         rc = AB_EDB;
     }
     PQclear(res);
-    PQclear(PQexec(conn, "ROLLBACK"));
+    PQclear(run_exec(&r, "ROLLBACK", 0, NULL));
+    if (r.failed)
+        rc = AB_EDB;
+    run_end(&r, "events probe");
     return rc;
 }

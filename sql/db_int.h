@@ -32,7 +32,19 @@ struct db {
     int timeout_ms;
     bool in_tx;  /* between db_begin() and db_commit()/db_rollback() */
     bool pinned; /* a session lock spans several statements: no reconnect */
+    int deadline_ms; /* > 0: client-side bound (db_open_bounded) */
+    bool timed_out;  /* a call gave up at the deadline (db_take_timed_out) */
+    bool (*patient)(void *arg); /* db_set_patience */
+    void *patient_arg;
 };
+
+/* Client-side deadlines (db_open_bounded): the monotonic clock in ms; wait
+ * until conn's socket is ready for events (false at the deadline or on an
+ * error); drop a connection left in an unknown state (logged as what;
+ * timed_out: because the deadline passed, for db_take_timed_out). */
+int64_t db_mono_ms(void);
+bool db_wait_socket(PGconn *conn, short events, int64_t deadline);
+void db_drop(struct db *db, const char *what, bool timed_out);
 
 /* What db_run() accepts as success: one libpq status, or DB_WANT_ANY
  * (PGRES_COMMAND_OK or PGRES_TUPLES_OK: arbitrary SQL). */

@@ -12,3 +12,8 @@ test_conninfo_LIBS := libpq
 UNIT_TESTS += test_utf8
 test_utf8_SRCS := lib/utf8.c lib/json_text.c tests/unit/test_utf8.c
 test_utf8_LIBS := jansson
+
+# the /metrics registry: the label-set limit (issue 14)
+UNIT_TESTS += test_metrics
+test_metrics_SRCS := lib/status.c lib/metrics.c tests/unit/test_metrics.c
+test_metrics_LIBS :=

@@ -23,7 +23,11 @@ import harness  # noqa: E402
 class AssignWhileIngestWaits(unittest.TestCase):
     def test_blocked_event_posts_do_not_stall_assignment(self):
         db = harness.fresh_database("it_assign_ingest_waits")
-        with harness.Server(db, env={"ARBITER_THREADS": "2"}) as s:
+        # the writer's commit deadline (which would spool the posts after
+        # 2 s: test_commit_deadline.py) is set past the 5 s lock: here the
+        # posts wait for the database itself
+        with harness.Server(db, env={"ARBITER_THREADS": "2",
+                                     "ARBITER_COMMIT_TIMEOUT_MS": "60000"}) as s:
             r = s.req("POST", "/v1/experiments", {
                 "key": "w", "arms": [{"name": "a", "weight": 50,
                                       "control": True},

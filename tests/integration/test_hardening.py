@@ -8,8 +8,9 @@
     with its exact value, every refused one is absent, and no batch is
     quarantined or refused by the database;
   * strict HTTP: Transfer-Encoding with Content-Length, two different
-    Content-Lengths and %00 inside a query value are each refused with 400
-    (and the framing cases close the connection);
+    Content-Lengths, %00 inside a query value and a NUL byte inside an
+    Authorization or X-API-Key line ("Bearer <token>\\0junk") are each
+    refused with 400 (and the framing cases close the connection);
   * authentication before the body: 40 unauthenticated connections each
     declaring an 8 MiB body get 401 at once, before sending it, and the
     server's RSS stays flat;
@@ -184,6 +185,62 @@ class Hardening(unittest.TestCase):
         self.assertEqual(r.status, 400, r)
         self.assertIn("NUL", r.json()["error"]["message"])
 
+    def test_nul_in_token_header_refused(self):
+        """"Bearer <token>\\0junk" must not authenticate as <token>:
+        libmicrohttpd 0.9.75 cuts the value at the NUL (value_size ==
+        strlen), so the server reads the header block in place (see
+        token_lines_clean() in api/server.c) and refuses with 400."""
+        path = "/v1/assign?experiment=hx&unit=nul1"
+        tok = harness.CLIENT.encode()
+
+        def get(headers, eol=b"\r\n"):
+            req = (b"GET " + path.encode() + b" HTTP/1.1" + eol +
+                   eol.join(headers) + eol + b"Connection: close" + eol +
+                   eol)
+            return raw_http(self.srv.port, req)
+        host = b"Host: x"
+        cases = {
+            "auth last, junk": [host, b"Authorization: Bearer " + tok +
+                                b"\0junk"],
+            "auth first, junk": [b"Authorization: Bearer " + tok +
+                                 b"\0junk", host],
+            "auth, NUL only": [host, b"Authorization: Bearer " + tok +
+                               b"\0"],
+            "auth first, NUL only": [b"Authorization: Bearer " + tok +
+                                     b"\0", host],
+            "auth, NULs": [host, b"Authorization: Bearer " + tok +
+                           b"\0\0\0"],
+            "x-api-key, junk": [host, b"X-API-Key: " + tok + b"\0junk"],
+            "x-api-key first, junk": [b"X-API-Key: " + tok + b"\0x", host],
+        }
+        for name, hs in cases.items():
+            for eol in (b"\r\n", b"\n"):
+                if "NUL only" in name and eol == b"\n":
+                    # one NUL right before a bare LF reads like CR LF after
+                    # libmicrohttpd's rewrite (both become two NULs); it can
+                    # only authenticate the token before it (no junk can
+                    # follow): the residual, in api/server.c
+                    continue
+                a = get(hs, eol)
+                self.assertEqual(status_of(a), 400, (name, eol, a))
+                self.assertIn(b"NUL byte", a, name)
+        # the same requests without the NUL are served (both line ends,
+        # token header first, last, or between others)
+        fine = {
+            "auth last": [host, b"Authorization: Bearer " + tok],
+            "auth first": [b"Authorization: Bearer " + tok, host],
+            "auth middle": [host, b"Authorization: Bearer " + tok,
+                            b"Accept: */*"],
+            "x-api-key": [host, b"X-API-Key: " + tok],
+        }
+        for name, hs in fine.items():
+            for eol in (b"\r\n", b"\n"):
+                a = get(hs, eol)
+                self.assertEqual(status_of(a), 200, (name, eol, a))
+        # and a wrong token stays 401, not 400
+        a = get([host, b"Authorization: Bearer nope"])
+        self.assertEqual(status_of(a), 401, a)
+
     # ---- authentication before the body -----------------------------------
 
     def test_unauthenticated_big_bodies_refused_before_reading(self):
@@ -301,6 +358,61 @@ class Hardening(unittest.TestCase):
         r = harness.request(self.srv.base, "GET", "/metrics",
                             token=harness.CLIENT)
         self.assertEqual(r.status, 401)
+
+
+class LabelLimit(unittest.TestCase):
+    """/metrics label-set limit (ARBITER_METRICS_MAX_LABEL_SETS): past it
+    the series naming experiments are folded into experiment="other" and
+    arbiter_metrics_label_sets_dropped_total moves; every assignment is
+    still counted, under its own labels or under "other"."""
+
+    def test_label_sets_past_the_limit_fold_into_other(self):
+        url = harness.fresh_database("hardening_labels")
+        # 7 label sets: ex0 and its 2 arms, ex1 and its 2 arms, then ex2
+        srv = harness.Server(url, env={
+            "ARBITER_METRICS_MAX_LABEL_SETS": "7"}).start()
+        try:
+            for k in range(5):
+                il.create_experiment(srv, "ex%d" % k, METRICS)
+            n = {}
+            for k in range(5):
+                for u in range(40):
+                    r = srv.req("GET", "/v1/assign?experiment=ex%d&unit=u%d"
+                                % (k, u), token=harness.CLIENT)
+                    self.assertEqual(r.status, 200, r)
+                    n[k] = n.get(k, 0) + 1
+            text, samples = il.scrape(srv.base)
+            own = {k: v for k, v in samples.items()
+                   if k.startswith("arbiter_assignments_total{")}
+            for k in (0, 1):
+                total = sum(v for name, v in own.items()
+                            if 'experiment="ex%d"' % k in name)
+                self.assertEqual(total, 40, own)
+            for k in (3, 4):
+                self.assertNotIn('experiment="ex%d"' % k, text)
+            # ex2 took the 7th label set: its rollout series, no arm's
+            self.assertNotIn('assignments_total{experiment="ex2"', text)
+            self.assertIn('arbiter_rollout_verdict{experiment="ex2"', text)
+            self.assertEqual(own['arbiter_assignments_total{experiment='
+                                 '"other",arm="other"}'], 3 * 40)
+            self.assertEqual(samples["arbiter_metrics_label_sets"], 7)
+            self.assertEqual(samples["arbiter_metrics_label_sets_limit"], 7)
+            # ex2's arms (ex2 itself took the 7th set), ex3 and ex4 whole
+            self.assertEqual(
+                samples["arbiter_metrics_label_sets_dropped_total"], 8)
+            self.assertEqual(samples['arbiter_experiment_state{experiment='
+                                     '"other",state="running"}'], 2)
+            self.assertEqual(samples['arbiter_experiment_state{experiment='
+                                     '"ex2",state="running"}'], 1)
+            # a new experiment moves the counter again; nothing else does
+            il.create_experiment(srv, "ex5", METRICS)
+            time.sleep(0.5)
+            _, samples = il.scrape(srv.base)
+            self.assertEqual(
+                samples["arbiter_metrics_label_sets_dropped_total"], 11)
+            self.assertEqual(samples["arbiter_metrics_label_sets"], 7)
+        finally:
+            srv.stop()
 
 
 class Unavailable(unittest.TestCase):

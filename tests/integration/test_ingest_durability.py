@@ -416,6 +416,10 @@ class Durability(unittest.TestCase):
         with harness.Server(self.url, env={
                 "ARBITER_SPOOL_DIR": tmp, "ARBITER_INGEST_QUEUE": "10000",
                 "ARBITER_SPOOL_MAX_BYTES": "4096",
+                # the writer waits for the slow database (its client-side
+                # commit deadline, which would spool a, is longer than the
+                # lock: test_commit_deadline.py covers the deadline)
+                "ARBITER_COMMIT_TIMEOUT_MS": "600000",
                 # spare HTTP workers: a and b hold two while they wait
                 "ARBITER_THREADS": "6"}) as srv:
             il.create_experiment(srv, key, METRICS)

@@ -200,6 +200,7 @@ class Load:
         self.giveup_at = None
         self.threads = []
         self.sent_ok = threading.Event()  # at least one batch acknowledged
+        self.posts = []        # (start time, seconds, status or None: lost)
 
     def start(self):
         for t in range(self.n_threads):
@@ -254,10 +255,12 @@ class Load:
             first = not b.answers and b.lost == 0
             timeout = self.first_timeout if (first and self.first_timeout) \
                 else self.timeout
+            t0 = time.time()
             try:
                 status, hdrs, text = post_raw(self.base(), b.body,
                                               timeout=timeout)
             except Lost:
+                self.posts.append((t0, time.time() - t0, None))
                 b.lost += 1
                 time.sleep(0.05)
                 continue
@@ -265,6 +268,7 @@ class Load:
                 doc = json.loads(text)
             except ValueError:
                 doc = text
+            self.posts.append((t0, time.time() - t0, status))
             b.answers.append((status, doc))
             if 200 <= status < 300:
                 b.acked = doc

@@ -159,7 +159,7 @@ test_metrics_text(void **state)
     const struct core_experiment *list[] = {&e};
     char *text;
     size_t len;
-    verdicts_metrics_render(list, 1, &text, &len);
+    verdicts_metrics_render(list, 1, NULL, &text, &len);
     assert_int_equal(strlen(text), len);
     const char *want[] = {
         "arbiter_experiment_state{experiment=\"ranker\",state=\"running\"} 1\n",
@@ -179,6 +179,47 @@ test_metrics_text(void **state)
     free(text);
 }
 
+/* The label-set limit: an experiment past it is rendered under
+ * experiment="other" (states and verdicts counted, decisions summed, no
+ * share); the labelled one keeps its own series. */
+static void
+test_metrics_text_folds_unlabelled(void **state)
+{
+    (void)state;
+    struct core_experiment e = canary(CORE_STATE_RUNNING, 1);
+    struct core_experiment g = canary(CORE_STATE_PAUSED, 1);
+    g.key = "search";
+    struct core_experiment h = canary(CORE_STATE_RUNNING, 1);
+    h.key = "ads";
+    struct core_rollout_decision d =
+        decision(CORE_ACTION_ADVANCE, 1, 100000);
+    verdicts_record(&g, &d, AB_OK, 1);
+    verdicts_record(&h, &d, AB_OK, 2);
+    const struct core_experiment *list[] = {&e, &g, &h};
+    const bool labelled[] = {true, false, false};
+    char *text;
+    size_t len;
+    verdicts_metrics_render(list, 3, labelled, &text, &len);
+    assert_int_equal(strlen(text), len);
+    const char *want[] = {
+        "arbiter_experiment_state{experiment=\"ranker\",state=\"running\"} 1\n",
+        "arbiter_experiment_state{experiment=\"other\",state=\"running\"} 1\n",
+        "arbiter_experiment_state{experiment=\"other\",state=\"paused\"} 1\n",
+        "arbiter_experiment_state{experiment=\"other\",state=\"draft\"} 0\n",
+        "arbiter_rollout_decisions_total{experiment=\"other\","
+        "action=\"advance\"} 2\n",
+        "arbiter_rollout_decisions_total{experiment=\"ranker\","
+        "action=\"advance\"} 0\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(text, want[i]) == NULL)
+            fail_msg("missing: %s\nin:\n%s", want[i], text);
+    assert_null(strstr(text, "\"search\""));
+    assert_null(strstr(text, "\"ads\""));
+    assert_null(strstr(text, "candidate_share{experiment=\"other\""));
+    free(text);
+}
+
 int
 main(void)
 {
@@ -189,6 +230,7 @@ main(void)
         cmocka_unit_test_setup(test_a_tick_without_a_rule_says_so, reset),
         cmocka_unit_test_setup(test_failed_writes_are_not_decisions, reset),
         cmocka_unit_test_setup(test_metrics_text, reset),
+        cmocka_unit_test_setup(test_metrics_text_folds_unlabelled, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
