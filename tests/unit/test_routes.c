@@ -33,7 +33,8 @@
     X(api_flagger_rollout) X(api_flagger_confirm_promotion)                  \
     X(api_flagger_rollback) X(api_flagger_event) X(api_ofrep_evaluate)       \
     X(api_ofrep_bulk) X(api_ofrep_preflight) X(api_ofrep_configuration)      \
-    X(api_ofrep_track)
+    X(api_ofrep_track) X(api_shadow_pairs_post) X(api_shadow_labels_post)     \
+    X(api_shadow_get)
 
 #define STUB(name)                                                           \
     void name(struct api_ctx *ctx, const struct api_req *req,                \
