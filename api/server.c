@@ -84,6 +84,8 @@ struct conn_state {
     int fd;
     _Atomic int64_t deadline; /* ms, CLOCK_MONOTONIC; INT64_MAX = none */
     bool reaped;
+    atomic_bool fresh; /* accepted, no request begun yet (counted in
+                          n_fresh) */
 };
 
 struct server {
@@ -98,6 +100,11 @@ struct server {
 static struct limits lim;
 static atomic_bool draining;      /* answers carry Connection: close */
 static _Atomic long n_in_flight;  /* requests between 1st call and done */
+/* Connections accepted whose first request has not begun: a client that
+ * connected just before a drain (SIGUSR2, SIGTERM) has sent, or is
+ * sending, a request the drain must answer rather than cut. */
+static _Atomic long n_fresh;
+#define DRAIN_FRESH_MS 2000
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_state *conns;  /* every open connection */
 
@@ -246,6 +253,14 @@ deadline_set(struct conn_state *cs, int64_t in_ms)
                      in_ms == INT64_MAX ? INT64_MAX : now_ms() + in_ms);
 }
 
+/* The connection's first request has begun, or it closed without one. */
+static void
+conn_begun(struct conn_state *cs)
+{
+    if (cs != NULL && atomic_exchange(&cs->fresh, false))
+        atomic_fetch_sub(&n_fresh, 1);
+}
+
 static void
 notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
             enum MHD_ConnectionNotificationCode toe)
@@ -257,6 +272,8 @@ notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
         struct conn_state *cs = ab_xcalloc(1, sizeof(*cs));
         cs->fd = ci ? (int)ci->connect_fd : -1;
         atomic_store(&cs->deadline, now_ms() + lim.header_ms);
+        atomic_store(&cs->fresh, true);
+        atomic_fetch_add(&n_fresh, 1);
         pthread_mutex_lock(&conns_lock);
         cs->next = conns;
         if (conns)
@@ -269,6 +286,7 @@ notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
     struct conn_state *cs = *socket_context;
     if (cs == NULL)
         return;
+    conn_begun(cs);
     pthread_mutex_lock(&conns_lock);
     if (cs->prev)
         cs->prev->next = cs->next;
@@ -1015,6 +1033,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
         c->cs = conn_state_of(conn);
         deadline_set(c->cs, lim.body_ms);
         atomic_fetch_add(&n_in_flight, 1);
+        conn_begun(c->cs);
         /* Refusals decided from the headers alone are answered now,
          * before a byte of the body is read; answering on this call makes
          * MHD close the connection afterwards, which is what an unread
@@ -1317,8 +1336,16 @@ server_drain(struct server *srv)
     if (srv->listen_fd >= 0)
         close(srv->listen_fd); /* quiesced: MHD no longer owns it */
     srv->listen_fd = -1;
-    int64_t until = now_ms() + lim.drain_ms;
-    while (atomic_load(&n_in_flight) > 0 && now_ms() < until) {
+    int64_t start = now_ms(), until = start + lim.drain_ms;
+    /* connections accepted just before the quiesce get DRAIN_FRESH_MS to
+     * begin their request (then answered with Connection: close); a
+     * connection that sends nothing is not worth waiting longer for */
+    int64_t fresh_until = start + (DRAIN_FRESH_MS < lim.drain_ms
+                                       ? DRAIN_FRESH_MS
+                                       : lim.drain_ms);
+    while ((atomic_load(&n_in_flight) > 0 ||
+            (atomic_load(&n_fresh) > 0 && now_ms() < fresh_until)) &&
+           now_ms() < until) {
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
