@@ -4,13 +4,13 @@
 #include "lib/metrics.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/status.h"
+#include "lib/strbuf.h"
 
 /* Status codes we answer with; anything else is counted as "other". */
 static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404,
@@ -233,39 +233,17 @@ metrics_register(const char *name, const char *help, enum metrics_type type,
 
 /* ---- rendering ---------------------------------------------------------- */
 
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void
-put(struct out *o, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        o->cap = o->cap * 2 + (size_t)(n > 0 ? n : 0);
-        o->p = ab_xrealloc(o->p, o->cap);
-    }
-}
-
 /* Label values escape \, " and newline (exposition format). */
 static void
-put_label(struct out *o, const char *s)
+put_label(struct strbuf *o, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
-            put(o, "\\%c", *s);
+            strbuf_printf(o, "\\%c", *s);
         else if (*s == '\n')
-            put(o, "\\n");
+            strbuf_printf(o, "\\n");
         else
-            put(o, "%c", *s);
+            strbuf_printf(o, "%c", *s);
     }
 }
 
@@ -293,10 +271,12 @@ status_text(size_t slot, char *buf, size_t len)
 void
 metrics_render(char **out_p, size_t *len)
 {
-    struct out o = {ab_xmalloc(16384), 0, 16384};
+    struct strbuf o;
+    strbuf_init(&o, 16384);
     char st[16];
 
-    put(&o, "# HELP arbiter_http_requests_total HTTP requests answered, by "
+    strbuf_printf(
+        &o, "# HELP arbiter_http_requests_total HTTP requests answered, by "
             "route, method and status.\n"
             "# TYPE arbiter_http_requests_total counter\n");
     for (size_t r = 0; r < n_route_slots; r++)
@@ -306,13 +286,15 @@ metrics_render(char **out_p, size_t *len)
             if (c == 0)
                 continue;
             status_text(s, st, sizeof(st));
-            put(&o,
+            strbuf_printf(
+                &o,
                 "arbiter_http_requests_total{route=\"%s\",method=\"%s\","
                 "status=\"%s\"} %llu\n",
                 route_name(r), route_method(r), st, (unsigned long long)c);
         }
 
-    put(&o, "# HELP arbiter_http_request_duration_seconds Time from the "
+    strbuf_printf(
+        &o, "# HELP arbiter_http_request_duration_seconds Time from the "
             "request's arrival to its answer, by route and status.\n"
             "# TYPE arbiter_http_request_duration_seconds histogram\n");
     for (size_t r = 0; r < n_route_slots; r++)
@@ -326,7 +308,8 @@ metrics_render(char **out_p, size_t *len)
             for (size_t b = 0; b < N_BUCKET; b++) {
                 cum += atomic_load_explicit(&x->bucket[b],
                                             memory_order_relaxed);
-                put(&o,
+                strbuf_printf(
+                    &o,
                     "arbiter_http_request_duration_seconds_bucket{route=\"%s\","
                     "method=\"%s\",status=\"%s\",le=\"%g\"} %llu\n",
                     route_name(r), route_method(r), st, buckets[b],
@@ -336,57 +319,65 @@ metrics_render(char **out_p, size_t *len)
              * is only in +Inf); read count after the buckets. */
             if (c < cum)
                 c = cum;
-            put(&o,
+            strbuf_printf(
+                &o,
                 "arbiter_http_request_duration_seconds_bucket{route=\"%s\","
                 "method=\"%s\",status=\"%s\",le=\"+Inf\"} %llu\n",
                 route_name(r), route_method(r), st, (unsigned long long)c);
-            put(&o,
+            strbuf_printf(
+                &o,
                 "arbiter_http_request_duration_seconds_sum{route=\"%s\","
                 "method=\"%s\",status=\"%s\"} %.9f\n",
                 route_name(r), route_method(r), st,
                 (double)atomic_load_explicit(&x->sum_ns,
-                                             memory_order_relaxed) / 1e9);
-            put(&o,
+                                             memory_order_relaxed) /
+                    1e9);
+            strbuf_printf(
+                &o,
                 "arbiter_http_request_duration_seconds_count{route=\"%s\","
                 "method=\"%s\",status=\"%s\"} %llu\n",
                 route_name(r), route_method(r), st, (unsigned long long)c);
         }
 
-    put(&o, "# HELP arbiter_assignments_total Assignments answered, by "
-            "experiment and arm.\n"
-            "# TYPE arbiter_assignments_total counter\n");
+    strbuf_printf(&o,
+                  "# HELP arbiter_assignments_total Assignments answered, by "
+                  "experiment and arm.\n"
+                  "# TYPE arbiter_assignments_total counter\n");
     pthread_mutex_lock(&assign_lock);
     for (struct assign_counter *c = assign_head; c; c = c->next) {
         if (c->folded || c->arm == NULL)
             continue;
-        put(&o, "arbiter_assignments_total{experiment=\"");
+        strbuf_printf(&o, "arbiter_assignments_total{experiment=\"");
         put_label(&o, c->experiment);
-        put(&o, "\",arm=\"");
+        strbuf_printf(&o, "\",arm=\"");
         put_label(&o, c->arm);
-        put(&o, "\"} %llu\n",
-            (unsigned long long)atomic_load_explicit(&c->count,
-                                                     memory_order_relaxed));
+        strbuf_printf(&o, "\"} %llu\n",
+                      (unsigned long long)atomic_load_explicit(
+                          &c->count, memory_order_relaxed));
     }
     if (labels_dropped > 0)
-        put(&o, "arbiter_assignments_total{experiment=\"other\","
-                "arm=\"other\"} %llu\n",
-            (unsigned long long)atomic_load_explicit(&other_count,
-                                                     memory_order_relaxed));
-    put(&o, "# HELP arbiter_metrics_label_sets Label sets naming an "
-            "experiment (one per experiment, one per experiment and arm) "
-            "rendered with their own labels.\n"
-            "# TYPE arbiter_metrics_label_sets gauge\n"
-            "arbiter_metrics_label_sets %zu\n"
-            "# HELP arbiter_metrics_label_sets_limit The most label sets "
-            "naming an experiment (0: no limit); past it they are folded "
-            "into experiment=\"other\".\n"
-            "# TYPE arbiter_metrics_label_sets_limit gauge\n"
-            "arbiter_metrics_label_sets_limit %zu\n"
-            "# HELP arbiter_metrics_label_sets_dropped_total Label sets "
-            "folded into experiment=\"other\" by the limit.\n"
-            "# TYPE arbiter_metrics_label_sets_dropped_total counter\n"
-            "arbiter_metrics_label_sets_dropped_total %zu\n",
-            labels_admitted, label_limit, labels_dropped);
+        strbuf_printf(&o,
+                      "arbiter_assignments_total{experiment=\"other\","
+                      "arm=\"other\"} %llu\n",
+                      (unsigned long long)atomic_load_explicit(
+                          &other_count, memory_order_relaxed));
+    strbuf_printf(
+        &o,
+        "# HELP arbiter_metrics_label_sets Label sets naming an "
+        "experiment (one per experiment, one per experiment and arm) "
+        "rendered with their own labels.\n"
+        "# TYPE arbiter_metrics_label_sets gauge\n"
+        "arbiter_metrics_label_sets %zu\n"
+        "# HELP arbiter_metrics_label_sets_limit The most label sets "
+        "naming an experiment (0: no limit); past it they are folded "
+        "into experiment=\"other\".\n"
+        "# TYPE arbiter_metrics_label_sets_limit gauge\n"
+        "arbiter_metrics_label_sets_limit %zu\n"
+        "# HELP arbiter_metrics_label_sets_dropped_total Label sets "
+        "folded into experiment=\"other\" by the limit.\n"
+        "# TYPE arbiter_metrics_label_sets_dropped_total counter\n"
+        "arbiter_metrics_label_sets_dropped_total %zu\n",
+        labels_admitted, label_limit, labels_dropped);
     pthread_mutex_unlock(&assign_lock);
 
     for (size_t i = 0; i < n_registry; i++) {
@@ -394,15 +385,18 @@ metrics_render(char **out_p, size_t *len)
         if (m->type == METRICS_GAUGE_MILLI) {
             long long v =
                 atomic_load_explicit(m->value, memory_order_relaxed);
-            put(&o, "# HELP %s %s\n# TYPE %s gauge\n%s %s%lld.%03lld\n",
-                m->name, m->help, m->name, m->name, v < 0 ? "-" : "",
-                llabs(v) / 1000, llabs(v) % 1000);
+            strbuf_printf(&o,
+                          "# HELP %s %s\n# TYPE %s gauge\n%s %s%lld.%03lld\n",
+                          m->name, m->help, m->name, m->name,
+                          v < 0 ? "-" : "", llabs(v) / 1000, llabs(v) % 1000);
             continue;
         }
-        put(&o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m->name, m->help,
-            m->name, m->type == METRICS_COUNTER ? "counter" : "gauge",
-            m->name,
-            (long long)atomic_load_explicit(m->value, memory_order_relaxed));
+        strbuf_printf(&o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m->name,
+                      m->help, m->name,
+                      m->type == METRICS_COUNTER ? "counter" : "gauge",
+                      m->name,
+                      (long long)atomic_load_explicit(m->value,
+                                                      memory_order_relaxed));
     }
     *out_p = o.p;
     *len = o.len;

@@ -14,7 +14,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "codec/experiment_json.h"
 #include "core/holdback.h"
 #include "lib/log.h"
+#include "lib/strbuf.h"
 #include "sql/db.h"
 #include "sql/db_stats.h"
 
@@ -75,28 +75,6 @@ watch_set(const struct core_experiment *e, bool active,
     pthread_mutex_unlock(&lock);
 }
 
-struct text {
-    char *p;
-    size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void
-append(struct text *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        t->cap = 2 * t->cap + (n > 0 ? (size_t)n : 0);
-        t->p = ab_xrealloc(t->p, t->cap);
-    }
-}
-
 /* The watch of (key), or NULL; call under lock. */
 static const struct watch *
 watch_of(const char *key)
@@ -125,13 +103,14 @@ void
 holdback_metrics_render(const struct core_experiment *const *exps, size_t n,
                         char **out, size_t *len)
 {
-    struct text t = {ab_xmalloc(1024), 0, 1024};
-    t.p[0] = '\0';
+    struct strbuf t;
+    strbuf_init(&t, 1024);
     pthread_mutex_lock(&lock);
-    append(&t, "# HELP arbiter_holdback_reversed 1 when the promoted arm is "
-               "significantly worse than the previous version kept on the "
-               "holdback (always-valid test, latched)\n"
-               "# TYPE arbiter_holdback_reversed gauge\n");
+    strbuf_printf(
+        &t, "# HELP arbiter_holdback_reversed 1 when the promoted arm is "
+            "significantly worse than the previous version kept on the "
+            "holdback (always-valid test, latched)\n"
+            "# TYPE arbiter_holdback_reversed gauge\n");
     for (size_t i = 0; i < n; i++) {
         const struct core_experiment *e = exps[i];
         if (e->state != CORE_STATE_RUNNING || e->n_arms != 2 ||
@@ -140,32 +119,36 @@ holdback_metrics_render(const struct core_experiment *const *exps, size_t n,
         const struct watch *w = watch_of(e->key);
         for (size_t m = 0; m < e->n_metrics; m++)
             if (e->metrics[m].role != CORE_ROLE_SECONDARY)
-                append(&t, "arbiter_holdback_reversed{experiment=\"%s\","
-                           "metric=\"%s\"} %d\n",
-                       e->key, e->metrics[m].name,
-                       reversed_of(w, e->metrics[m].name));
+                strbuf_printf(&t,
+                              "arbiter_holdback_reversed{experiment=\"%s\","
+                              "metric=\"%s\"} %d\n",
+                              e->key, e->metrics[m].name,
+                              reversed_of(w, e->metrics[m].name));
     }
-    append(&t, "# HELP arbiter_holdback_active 1 while the promoted arm is "
-               "watched against a holdback on the previous version\n"
-               "# TYPE arbiter_holdback_active gauge\n");
+    strbuf_printf(
+        &t, "# HELP arbiter_holdback_active 1 while the promoted arm is "
+            "watched against a holdback on the previous version\n"
+            "# TYPE arbiter_holdback_active gauge\n");
     for (size_t i = 0; i < n_watches; i++) {
         /* a person may end a holdback (promote, rollback, stop) */
         bool running = false;
         for (size_t k = 0; k < n; k++)
             running |= strcmp(exps[k]->key, watches[i].key) == 0 &&
                        exps[k]->state == CORE_STATE_RUNNING;
-        append(&t, "arbiter_holdback_active{experiment=\"%s\"} %d\n",
-               watches[i].key, watches[i].active && running);
+        strbuf_printf(&t, "arbiter_holdback_active{experiment=\"%s\"} %d\n",
+                      watches[i].key, watches[i].active && running);
     }
-    append(&t, "# HELP arbiter_holdback_p_running Running always-valid "
-               "p-value of \"the promoted arm is worse\"\n"
-               "# TYPE arbiter_holdback_p_running gauge\n");
+    strbuf_printf(&t,
+                  "# HELP arbiter_holdback_p_running Running always-valid "
+                  "p-value of \"the promoted arm is worse\"\n"
+                  "# TYPE arbiter_holdback_p_running gauge\n");
     for (size_t i = 0; i < n_watches; i++)
         for (size_t m = 0; m < watches[i].n_metrics; m++)
-            append(&t, "arbiter_holdback_p_running{experiment=\"%s\","
-                       "metric=\"%s\"} %.17g\n",
-                   watches[i].key, watches[i].metric[m],
-                   watches[i].p_running[m]);
+            strbuf_printf(&t,
+                          "arbiter_holdback_p_running{experiment=\"%s\","
+                          "metric=\"%s\"} %.17g\n",
+                          watches[i].key, watches[i].metric[m],
+                          watches[i].p_running[m]);
     pthread_mutex_unlock(&lock);
     *out = t.p;
     *len = t.len;

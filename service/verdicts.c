@@ -17,10 +17,11 @@
 #include "service/verdicts.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/strbuf.h"
 
 #define N_ACTIONS (CORE_ACTION_CONVERT + 1)
 
@@ -163,28 +164,6 @@ verdicts_get(const struct core_experiment *e, struct verdict *out)
 
 /* ---- metrics ------------------------------------------------------------- */
 
-struct text {
-    char *p;
-    size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void
-append(struct text *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        t->cap = 2 * t->cap + (n > 0 ? (size_t)n : 0);
-        t->p = ab_xrealloc(t->p, t->cap);
-    }
-}
-
 static const char *const verdict_words[] = {"continue", "promote", "rollback",
                                             "paused", "stopped"};
 
@@ -229,8 +208,8 @@ void
 verdicts_metrics_render(const struct core_experiment *const *exps, size_t n,
                         const bool *labelled, char **out, size_t *len)
 {
-    struct text t = {ab_xmalloc(4096), 0, 4096};
-    t.p[0] = '\0';
+    struct strbuf t;
+    strbuf_init(&t, 4096);
     struct verdict *v = ab_xcalloc(n ? n : 1, sizeof(*v));
     struct folded f = {0};
     for (size_t i = 0; i < n; i++) {
@@ -239,60 +218,73 @@ verdicts_metrics_render(const struct core_experiment *const *exps, size_t n,
             fold_into(&f, exps[i], &v[i]);
     }
 #define SHOWN(i) (labelled == NULL || labelled[i])
-    append(&t, "# HELP arbiter_experiment_state 1 for the experiment's "
-               "current state\n# TYPE arbiter_experiment_state gauge\n");
+    strbuf_printf(&t,
+                  "# HELP arbiter_experiment_state 1 for the experiment's "
+                  "current state\n# TYPE arbiter_experiment_state gauge\n");
     for (size_t i = 0; i < n; i++)
         for (int k = 0; SHOWN(i) && k < CORE_N_STATES; k++)
-            append(&t, "arbiter_experiment_state{experiment=\"%s\","
-                       "state=\"%s\"} %d\n",
-                   exps[i]->key, core_state_name((enum core_state)k),
-                   (int)exps[i]->state == k);
+            strbuf_printf(&t,
+                          "arbiter_experiment_state{experiment=\"%s\","
+                          "state=\"%s\"} %d\n",
+                          exps[i]->key, core_state_name((enum core_state)k),
+                          (int)exps[i]->state == k);
     for (int k = 0; f.any && k < CORE_N_STATES; k++)
-        append(&t, "arbiter_experiment_state{experiment=\"other\","
-                   "state=\"%s\"} %llu\n",
-               core_state_name((enum core_state)k),
-               (unsigned long long)f.states[k]);
-    append(&t, "# HELP arbiter_rollout_candidate_share Percent of traffic "
-               "the candidate arm is served\n"
-               "# TYPE arbiter_rollout_candidate_share gauge\n");
+        strbuf_printf(&t,
+                      "arbiter_experiment_state{experiment=\"other\","
+                      "state=\"%s\"} %llu\n",
+                      core_state_name((enum core_state)k),
+                      (unsigned long long)f.states[k]);
+    strbuf_printf(&t,
+                  "# HELP arbiter_rollout_candidate_share Percent of traffic "
+                  "the candidate arm is served\n"
+                  "# TYPE arbiter_rollout_candidate_share gauge\n");
     for (size_t i = 0; i < n; i++)
         if (SHOWN(i))
-            append(&t, "arbiter_rollout_candidate_share{experiment=\"%s\"} "
-                       "%.17g\n",
-                   exps[i]->key, v[i].share);
-    append(&t, "# HELP arbiter_rollout_verdict 1 for the verdict the "
-               "verdict route answers\n# TYPE arbiter_rollout_verdict gauge\n");
+            strbuf_printf(
+                &t,
+                "arbiter_rollout_candidate_share{experiment=\"%s\"} "
+                "%.17g\n",
+                exps[i]->key, v[i].share);
+    strbuf_printf(
+        &t, "# HELP arbiter_rollout_verdict 1 for the verdict the "
+            "verdict route answers\n# TYPE arbiter_rollout_verdict gauge\n");
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; SHOWN(i) && k < AB_ARRAY_LEN(verdict_words); k++)
-            append(&t, "arbiter_rollout_verdict{experiment=\"%s\","
-                       "verdict=\"%s\"} %d\n",
-                   exps[i]->key, verdict_words[k],
-                   strcmp(v[i].verdict, verdict_words[k]) == 0);
+            strbuf_printf(&t,
+                          "arbiter_rollout_verdict{experiment=\"%s\","
+                          "verdict=\"%s\"} %d\n",
+                          exps[i]->key, verdict_words[k],
+                          strcmp(v[i].verdict, verdict_words[k]) == 0);
     for (size_t k = 0; f.any && k < AB_ARRAY_LEN(verdict_words); k++)
-        append(&t, "arbiter_rollout_verdict{experiment=\"other\","
-                   "verdict=\"%s\"} %llu\n",
-               verdict_words[k], (unsigned long long)f.verdicts[k]);
+        strbuf_printf(&t,
+                      "arbiter_rollout_verdict{experiment=\"other\","
+                      "verdict=\"%s\"} %llu\n",
+                      verdict_words[k], (unsigned long long)f.verdicts[k]);
     free(v);
-    append(&t, "# HELP arbiter_rollout_decisions_total Rollout decisions "
-               "applied by this process (the decision leader), by action\n"
-               "# TYPE arbiter_rollout_decisions_total counter\n");
+    strbuf_printf(&t,
+                  "# HELP arbiter_rollout_decisions_total Rollout decisions "
+                  "applied by this process (the decision leader), by action\n"
+                  "# TYPE arbiter_rollout_decisions_total counter\n");
     for (size_t i = 0; i < n; i++) {
         if (!SHOWN(i))
             continue;
         uint64_t counts[N_ACTIONS];
         decisions_of(exps[i]->key, counts);
         for (int a = 0; a < N_ACTIONS; a++)
-            append(&t, "arbiter_rollout_decisions_total{experiment=\"%s\","
-                       "action=\"%s\"} %llu\n",
-                   exps[i]->key,
-                   core_rollout_action_name((enum core_rollout_action)a),
-                   (unsigned long long)counts[a]);
+            strbuf_printf(&t,
+                          "arbiter_rollout_decisions_total{experiment=\"%s\","
+                          "action=\"%s\"} %llu\n",
+                          exps[i]->key,
+                          core_rollout_action_name(
+                              (enum core_rollout_action)a),
+                          (unsigned long long)counts[a]);
     }
     for (int a = 0; f.any && a < N_ACTIONS; a++)
-        append(&t, "arbiter_rollout_decisions_total{experiment=\"other\","
-                   "action=\"%s\"} %llu\n",
-               core_rollout_action_name((enum core_rollout_action)a),
-               (unsigned long long)f.decisions[a]);
+        strbuf_printf(&t,
+                      "arbiter_rollout_decisions_total{experiment=\"other\","
+                      "action=\"%s\"} %llu\n",
+                      core_rollout_action_name((enum core_rollout_action)a),
+                      (unsigned long long)f.decisions[a]);
 #undef SHOWN
     *out = t.p;
     *len = t.len;

@@ -15,5 +15,10 @@ test_utf8_LIBS := jansson
 
 # the /metrics registry: the label-set limit (issue 14)
 UNIT_TESTS += test_metrics
-test_metrics_SRCS := lib/status.c lib/metrics.c tests/unit/test_metrics.c
+test_metrics_SRCS := lib/status.c lib/metrics.c lib/strbuf.c tests/unit/test_metrics.c
 test_metrics_LIBS :=
+
+# the growable printf buffer behind every in-memory /metrics text
+UNIT_TESTS += test_strbuf
+test_strbuf_SRCS := lib/status.c lib/strbuf.c tests/unit/test_strbuf.c
+test_strbuf_LIBS :=

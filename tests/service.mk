@@ -6,7 +6,7 @@ test_hazard_LIBS :=
 
 # The route table and its matcher (api/routes.c) with stub handlers.
 UNIT_TESTS += test_routes
-test_routes_SRCS := lib/status.c lib/metrics.c api/routes.c \
+test_routes_SRCS := lib/status.c lib/metrics.c lib/strbuf.c api/routes.c \
                     tests/unit/test_routes.c
 test_routes_LIBS :=
 
@@ -19,7 +19,7 @@ test_spool_LIBS := libxxhash
 # no database reached).
 UNIT_TESTS += test_exposure_merge
 test_exposure_merge_SRCS := lib/status.c lib/clock.c lib/json_text.c \
-                            lib/utf8.c lib/log.c lib/metrics.c \
+                            lib/utf8.c lib/log.c lib/metrics.c lib/strbuf.c \
                             service/exposures.c sql/db.c sql/pgarray.c \
                             tests/unit/test_exposure_merge.c
 test_exposure_merge_LIBS := libpq libxxhash jansson
