@@ -34,32 +34,6 @@
 #include "bandits/ucb.h"
 #include "bandits/workspace.h"
 
-static const char *const policy_names[] = {
-    [BANDIT_UNIFORM] = "uniform",   [BANDIT_THOMPSON] = "thompson",
-    [BANDIT_TOP_TWO] = "top_two",   [BANDIT_UCB1] = "ucb1",
-    [BANDIT_KL_UCB] = "kl_ucb",     [BANDIT_EPS_GREEDY] = "eps_greedy",
-};
-
-const char *
-bandit_policy_name(enum bandit_policy policy)
-{
-    if ((size_t)policy < AB_ARRAY_LEN(policy_names))
-        return policy_names[policy];
-    return "unknown";
-}
-
-ab_status
-bandit_policy_parse(const char *name, enum bandit_policy *out)
-{
-    for (size_t i = 0; i < AB_ARRAY_LEN(policy_names); i++) {
-        if (strcmp(name, policy_names[i]) == 0) {
-            *out = (enum bandit_policy)i;
-            return AB_OK;
-        }
-    }
-    return AB_EINVAL;
-}
-
 void
 bandit_config_default(struct bandit_config *cfg, enum bandit_policy policy,
                       enum bandit_reward reward)
@@ -86,7 +60,7 @@ bandit_config_default(struct bandit_config *cfg, enum bandit_policy policy,
 ab_status
 bandit_config_check(const struct bandit_config *cfg, size_t n_arms)
 {
-    if ((size_t)cfg->policy >= AB_ARRAY_LEN(policy_names))
+    if ((size_t)cfg->policy >= BANDIT_N_POLICIES)
         return AB_EINVAL;
     if (cfg->reward != BANDIT_REWARD_BINARY &&
         cfg->reward != BANDIT_REWARD_GAUSSIAN)

@@ -57,6 +57,7 @@ enum bandit_policy {
     BANDIT_KL_UCB,
     BANDIT_EPS_GREEDY
 };
+#define BANDIT_N_POLICIES (BANDIT_EPS_GREEDY + 1)
 
 /* How P(arm is best) is computed (see bandits/thompson.h). */
 enum bandit_pbest_method {
@@ -113,10 +114,10 @@ void bandit_config_default(struct bandit_config *cfg,
 ab_status bandit_config_check(const struct bandit_config *cfg,
                               size_t n_arms);
 
-/* Stable lowercase names: "uniform", "thompson", "top_two", "ucb1",
- * "kl_ucb", "eps_greedy". _parse returns AB_EINVAL for an unknown name. */
-const char *bandit_policy_name(enum bandit_policy policy);
-ab_status bandit_policy_parse(const char *name, enum bandit_policy *out);
+/* The policies' names ("thompson", "top_two", ...) live in ONE table, the
+ * model's (codec/experiment_json.c, over enum core_bandit_policy, which
+ * lists them in this order); service/reweight.h maps one enum onto the
+ * other. */
 
 /* Scratch memory for up to max_arms arms and the quadrature rules. Made
  * once (this allocates); stores a new workspace in *out; release with

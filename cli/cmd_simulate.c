@@ -43,6 +43,8 @@
 #include "bandits/bandit.h"
 #include "bandits/estimate.h"
 #include "bandits/ucb.h"
+#include "codec/experiment_json.h"
+#include "service/reweight.h"
 #include "lib/status.h"
 
 #define SIM_MAX_ARMS 10
@@ -56,7 +58,8 @@ struct sim {
     double sd;
     int drifting;
     size_t n_policies;
-    enum bandit_policy policies[SIM_MAX_POLICIES];
+    /* the model's policies (codec/experiment_json.c names them) */
+    enum core_bandit_policy policies[SIM_MAX_POLICIES];
     long horizon, runs, batch, points;
     unsigned long seed;
     int estimators, json;
@@ -185,7 +188,7 @@ parse_policies(const char *s, struct sim *sim)
     sim->n_policies = 0;
     if (strcmp(s, "all") == 0) {
         for (int i = 0; i < SIM_MAX_POLICIES; i++)
-            sim->policies[i] = (enum bandit_policy)i;
+            sim->policies[i] = (enum core_bandit_policy)i;
         sim->n_policies = SIM_MAX_POLICIES;
         return 0;
     }
@@ -198,7 +201,7 @@ parse_policies(const char *s, struct sim *sim)
             return -1;
         memcpy(name, s, len);
         name[len] = '\0';
-        if (bandit_policy_parse(name, &sim->policies[sim->n_policies]) !=
+        if (api_bandit_policy_parse(name, &sim->policies[sim->n_policies]) !=
             AB_OK)
             return -1;
         sim->n_policies++;
@@ -301,7 +304,7 @@ run_one(const struct sim *sim, size_t pi, long run, gsl_rng *prng,
     size_t k, K = sim->n_arms;
     ab_status rc;
 
-    cfg.policy = sim->policies[pi];
+    cfg.policy = reweight_policy(sim->policies[pi]);
     gsl_rng_set(prng, mix_seed(sim->seed, (unsigned long)run, pi + 1));
     gsl_rng_set(yrng, mix_seed(sim->seed, (unsigned long)run, 0));
     memset(arms, 0, sizeof(arms));
@@ -469,7 +472,7 @@ print_json(const struct sim *sim, const struct curve *cv,
     for (size_t p = 0; p < sim->n_policies; p++) {
         const struct curve *c = &cv[p];
         printf("%s{\"policy\":\"%s\",\"curve\":[", p ? "," : "",
-               bandit_policy_name(sim->policies[p]));
+               api_bandit_policy_name(sim->policies[p]));
         for (long i = 0; i < sim->points; i++) {
             double m = c->reg[i] / R;
             double var = R > 1 ? (c->reg2[i] / R - m * m) * R / (R - 1) : 0;
@@ -522,9 +525,9 @@ print_text(const struct sim *sim, const struct curve *cv,
         const struct curve *c = &cv[p];
         double m = c->reg[last] / R;
         double var = R > 1 ? (c->reg2[last] / R - m * m) * R / (R - 1) : 0;
-        printf("%-12s %14.6f %10.6f %12.6f", bandit_policy_name(
-                   sim->policies[p]), m, sqrt(var > 0 ? var / R : 0),
-               c->share[last] / R);
+        printf("%-12s %14.6f %10.6f %12.6f",
+               api_bandit_policy_name(sim->policies[p]), m,
+               sqrt(var > 0 ? var / R : 0), c->share[last] / R);
         if (isfinite(lr))
             printf(" %10.4f\n", m / (lr * log(T)));
         else
@@ -542,8 +545,8 @@ print_text(const struct sim *sim, const struct curve *cv,
             const struct est *e = &est[p * sim->n_arms + k];
             const struct acc *a[4] = { &e->naive, &e->ht, &e->hajek,
                                        &e->period };
-            printf("%-12s %4zu %9.5f", bandit_policy_name(sim->policies[p]),
-                   k, e->truth);
+            printf("%-12s %4zu %9.5f",
+                   api_bandit_policy_name(sim->policies[p]), k, e->truth);
             for (int j = 0; j < 4; j++) {
                 double b, se, z;
                 acc_stats(a[j], &b, &se, &z);
@@ -835,7 +838,7 @@ cmd_simulate(int argc, char **argv)
             if (run_one(&sim, p, r, prng, yrng, ws, &cv[p],
                         &est[p * sim.n_arms], periods, max_periods) != 0) {
                 fprintf(stderr, "arbiter simulate: policy %s failed\n",
-                        bandit_policy_name(sim.policies[p]));
+                        api_bandit_policy_name(sim.policies[p]));
                 rc = 1;
                 break;
             }

@@ -325,11 +325,11 @@ parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
             e->arm_values[i] = ab_xstrdup(text);
             free(text);
         }
-        json_t *c = json_object_get(a, "control");
+        arm->control = false;
+        if (codec_get_bool(a, path, "control", CODEC_NULL_REFUSED,
+                           &arm->control, p->err, p->errlen) != AB_OK)
+            return AB_EINVAL;
         snprintf(f, sizeof(f), "%s.control", path);
-        if (c != NULL && !json_is_boolean(c))
-            return bad(p, f, "must be true or false");
-        arm->control = c != NULL && json_is_true(c);
         if (arm->control) {
             if (n_control > 0)
                 return bad(p, f, "a second control arm (arms[%zu] is control)",
@@ -642,21 +642,13 @@ static const char *const drift_fields[] = {
     "reference_s", "window_s", "interval_s", "bins", "alpha", "min_values",
     NULL};
 
+/* An integer drift setting in [min, max]; null keeps the default. */
 static ab_status
 drift_int(struct parser *p, const json_t *d, const char *path,
           const char *field, int64_t min, int64_t max, int64_t *out)
 {
-    json_t *v = json_object_get(d, field);
-    if (v == NULL || json_is_null(v))
-        return AB_OK;
-    char f[160];
-    codec_join(f, sizeof(f), path, field);
-    if (!json_is_integer(v) || json_integer_value(v) < min ||
-        json_integer_value(v) > max)
-        return bad(p, f, "must be an integer between %lld and %lld",
-                   (long long)min, (long long)max);
-    *out = (int64_t)json_integer_value(v);
-    return AB_OK;
+    const struct codec_int spec = {min, max, CODEC_NULL_ABSENT, NULL};
+    return codec_get_int(d, path, field, &spec, out, p->err, p->errlen);
 }
 
 static ab_status
@@ -686,16 +678,12 @@ parse_drift(struct parser *p, const json_t *m, const char *mpath,
     if (rc != AB_OK)
         return rc;
     x.bins = (uint32_t)bins;
-    json_t *a = json_object_get(d, "alpha");
-    if (a != NULL && !json_is_null(a)) {
-        double v = json_is_number(a) ? json_number_value(a) : NAN;
-        if (!(v > 0 && v <= 0.5)) {
-            char f[160];
-            codec_join(f, sizeof(f), path, "alpha");
-            return bad(p, f, "must be a number in (0, 0.5]");
-        }
-        x.alpha = v;
-    }
+    static const struct codec_num alpha = {
+        0, 0.5, true, false, CODEC_NULL_ABSENT, "a number in (0, 0.5]"};
+    rc = codec_get_number(d, path, "alpha", &alpha, &x.alpha, NULL, p->err,
+                          p->errlen);
+    if (rc != AB_OK)
+        return rc;
     *out = x;
     return AB_OK;
 }
@@ -738,10 +726,12 @@ metric_quantile(struct parser *p, const json_t *m, const char *path,
                    : bad(p, f, "only for kind \"quantile\"");
     if (q == NULL || json_is_null(q))
         return bad(p, f, "required for kind \"quantile\" (0.99: p99)");
-    if (!json_is_number(q) || !(json_number_value(q) > 0) ||
-        !(json_number_value(q) < 1))
-        return bad(p, f, "must be a number in (0, 1)");
-    mt->q = json_number_value(q);
+    static const struct codec_num q_range = {
+        0, 1, true, true, CODEC_NULL_REFUSED, "a number in (0, 1)"};
+    ab_status rc = codec_get_number(m, path, "q", &q_range, &mt->q, NULL,
+                                    p->err, p->errlen);
+    if (rc != AB_OK)
+        return rc;
     if (mt->covariate != NULL) {
         codec_join(f, sizeof(f), path, "covariate");
         return bad(p, f, "not supported for kind \"quantile\"");
@@ -867,6 +857,17 @@ api_bandit_policy_name(enum core_bandit_policy policy)
                     (int)policy);
 }
 
+ab_status
+api_bandit_policy_parse(const char *name, enum core_bandit_policy *out)
+{
+    int v;
+    if (!codec_name_find(bandit_policy_names,
+                         AB_ARRAY_LEN(bandit_policy_names), name, &v))
+        return AB_EINVAL;
+    *out = (enum core_bandit_policy)v;
+    return AB_OK;
+}
+
 static int64_t
 key_seed(const char *key)
 {
@@ -883,48 +884,25 @@ static ab_status
 bandit_int(struct parser *p, const json_t *b, const char *field, int64_t min,
            int64_t max, int64_t dflt, int64_t *out)
 {
-    char f[64];
-    json_t *v = json_object_get(b, field);
-    snprintf(f, sizeof(f), "bandit.%s", field);
-    if (v == NULL) {
-        *out = dflt;
-        return AB_OK;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < min ||
-        json_integer_value(v) > max)
-        return bad(p, f, "must be an integer between %lld and %lld",
-                   (long long)min, (long long)max);
-    *out = (int64_t)json_integer_value(v);
-    return AB_OK;
+    const struct codec_int spec = {min, max, CODEC_NULL_REFUSED, NULL};
+    *out = dflt;
+    return codec_get_int(b, "bandit", field, &spec, out, p->err, p->errlen);
 }
 
-/* A number field; 'nullable': null gives *is_null (and no value). */
+/* A number field in 'range' (want: its words); 'nullable': null gives
+ * *is_null (and no value); absent gives dflt, or null when dflt_null. */
 static ab_status
 bandit_num(struct parser *p, const json_t *b, const char *field,
-           bool nullable, const char *range, double dflt, bool dflt_null,
+           const struct codec_num *range, double dflt, bool dflt_null,
            double *out, bool *is_null)
 {
-    char f[64];
-    json_t *v = json_object_get(b, field);
-    snprintf(f, sizeof(f), "bandit.%s", field);
+    bool null_read = dflt_null;
+    *out = dflt_null ? 0 : dflt;
+    ab_status rc = codec_get_number(b, "bandit", field, range, out,
+                                    &null_read, p->err, p->errlen);
     if (is_null)
-        *is_null = false;
-    if (v == NULL) {
-        if (is_null)
-            *is_null = dflt_null;
-        *out = dflt_null ? 0 : dflt;
-        return AB_OK;
-    }
-    if (nullable && json_is_null(v)) {
-        *is_null = true;
-        *out = 0;
-        return AB_OK;
-    }
-    double x = json_is_number(v) ? json_number_value(v) : NAN;
-    if (!isfinite(x))
-        return bad(p, f, "must be %s%s", nullable ? "null or " : "", range);
-    *out = x;
-    return AB_OK;
+        *is_null = null_read;
+    return rc;
 }
 
 static ab_status
@@ -1005,22 +983,20 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
     if (rc != AB_OK)
         goto done;
     bool is_null;
-    rc = bandit_num(p, b, "control_share", true, "a number in [0, 1)", 0,
-                    true, &bd->control_share, &is_null);
+    static const struct codec_num share = {
+        0, 1, false, true, CODEC_NULL_VALUE, "a number in [0, 1)"};
+    rc = bandit_num(p, b, "control_share", &share, 0, true,
+                    &bd->control_share, &is_null);
     if (rc != AB_OK)
         goto done;
-    if (!is_null && !(bd->control_share >= 0 && bd->control_share < 1)) {
-        rc = bad(p, "bandit.control_share",
-                 "must be null or a number in [0, 1)");
-        goto done;
-    }
     bd->control_pinned = !is_null;
     size_t n_free = e->n_arms - (bd->control_pinned ? 1 : 0);
     double floor_max = (1.0 - bd->control_share) / (double)n_free;
     char range[96];
     snprintf(range, sizeof(range), "a number between 0 and %.6g", floor_max);
-    rc = bandit_num(p, b, "floor", false, range, 0.01, false, &bd->floor,
-                    NULL);
+    const struct codec_num any = {-INFINITY, INFINITY,           false,
+                                  false,     CODEC_NULL_REFUSED, range};
+    rc = bandit_num(p, b, "floor", &any, 0.01, false, &bd->floor, NULL);
     if (rc != AB_OK)
         goto done;
     if (!(bd->floor >= 0 && bd->floor <= floor_max * (1 + 1e-12))) {
@@ -1036,17 +1012,12 @@ parse_bandit(struct parser *p, const json_t *doc, struct core_experiment *e)
                     &bd->min_units);
     if (rc != AB_OK)
         goto done;
-    rc = bandit_num(p, b, "promote_threshold", true,
-                    "a number in (0.5, 1)", 0.95, false,
+    static const struct codec_num threshold = {
+        0.5, 1, true, true, CODEC_NULL_VALUE, "a number in (0.5, 1)"};
+    rc = bandit_num(p, b, "promote_threshold", &threshold, 0.95, false,
                     &bd->promote_threshold, &is_null);
     if (rc != AB_OK)
         goto done;
-    if (!is_null &&
-        !(bd->promote_threshold > 0.5 && bd->promote_threshold < 1)) {
-        rc = bad(p, "bandit.promote_threshold",
-                 "must be null or a number in (0.5, 1)");
-        goto done;
-    }
     bd->promote = !is_null;
     rc = bandit_int(p, b, "promote_after_s", 0, BANDIT_AFTER_MAX, 3600,
                     &bd->promote_after_s);
@@ -1141,17 +1112,13 @@ static ab_status
 get_u32(struct parser *p, const json_t *doc, const char *field,
         uint32_t min, uint32_t max, uint32_t dflt, uint32_t *out)
 {
-    json_t *v = json_object_get(doc, field);
-    if (v == NULL) {
-        *out = dflt;
-        return AB_OK;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
-        json_integer_value(v) > (json_int_t)max)
-        return bad(p, field, "must be an integer between %" PRIu32
-                   " and %" PRIu32, min, max);
-    *out = (uint32_t)json_integer_value(v);
-    return AB_OK;
+    const struct codec_int spec = {min, max, CODEC_NULL_REFUSED, NULL};
+    int64_t v = dflt;
+    ab_status rc = codec_get_int(doc, "", field, &spec, &v, p->err,
+                                 p->errlen);
+    if (rc == AB_OK)
+        *out = (uint32_t)v;
+    return rc;
 }
 
 static ab_status
@@ -1228,11 +1195,11 @@ parse_doc(struct parser *p, const json_t *doc, struct core_experiment *e)
     if (rc != AB_OK)
         return rc;
 
-    json_t *sticky = json_object_get(doc, "sticky");
-    if (sticky != NULL && !json_is_boolean(sticky))
-        return bad(p, "sticky", "must be true or false");
-    e->sticky = sticky != NULL ? json_is_true(sticky)
-                               : e->strategy == CORE_STRATEGY_BANDIT;
+    e->sticky = e->strategy == CORE_STRATEGY_BANDIT;
+    rc = codec_get_bool(doc, "", "sticky", CODEC_NULL_REFUSED, &e->sticky,
+                        p->err, p->errlen);
+    if (rc != AB_OK)
+        return rc;
 
     rc = parse_metrics(p, doc, e);
     if (rc != AB_OK)

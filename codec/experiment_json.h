@@ -72,5 +72,9 @@ const char *api_metric_kind_name(enum core_metric_kind k);
 const char *api_direction_name(enum core_direction d);
 const char *api_role_name(enum core_role r);
 const char *api_bandit_policy_name(enum core_bandit_policy p);
+/* The policy named 'name' (the same one table) into *out; AB_EINVAL for
+ * an unknown name (or NULL). '*out' is written only on AB_OK. */
+ab_status api_bandit_policy_parse(const char *name,
+                                  enum core_bandit_policy *out);
 
 #endif /* CODEC_EXPERIMENT_JSON_H */

@@ -132,3 +132,84 @@ codec_percent_json(uint32_t millionths)
 {
     return codec_scaled_json(millionths, 10000);
 }
+
+/* ---- scalar members ------------------------------------------------------ */
+
+ab_status
+codec_get_int(const json_t *obj, const char *path, const char *field,
+              const struct codec_int *spec, int64_t *out, char *err,
+              size_t len)
+{
+    json_t *v = json_object_get(obj, field);
+    if (v == NULL || (json_is_null(v) && spec->null_is == CODEC_NULL_ABSENT))
+        return AB_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < spec->min ||
+        json_integer_value(v) > spec->max) {
+        char f[160];
+        codec_join(f, sizeof(f), path, field);
+        if (spec->want != NULL)
+            return codec_bad(err, len, f, "must be %s", spec->want);
+        return codec_bad(err, len, f,
+                         "must be an integer between %lld and %lld",
+                         (long long)spec->min, (long long)spec->max);
+    }
+    *out = (int64_t)json_integer_value(v);
+    return AB_OK;
+}
+
+static bool
+in_range(const struct codec_num *spec, double x)
+{
+    return isfinite(x) && !(x < spec->lo) && !(x > spec->hi) &&
+           !(spec->lo_open && x == spec->lo) &&
+           !(spec->hi_open && x == spec->hi);
+}
+
+ab_status
+codec_get_number(const json_t *obj, const char *path, const char *field,
+                 const struct codec_num *spec, double *out, bool *is_null,
+                 char *err, size_t len)
+{
+    json_t *v = json_object_get(obj, field);
+    if (v == NULL || (json_is_null(v) && spec->null_is == CODEC_NULL_ABSENT))
+        return AB_OK;
+    bool nullable = spec->null_is == CODEC_NULL_VALUE;
+    if (nullable && json_is_null(v)) {
+        *is_null = true;
+        *out = 0;
+        return AB_OK;
+    }
+    double x = json_is_number(v) ? json_number_value(v) : NAN;
+    if (!in_range(spec, x)) {
+        char f[160];
+        codec_join(f, sizeof(f), path, field);
+        if (spec->want != NULL)
+            return codec_bad(err, len, f, "must be %s%s",
+                             nullable ? "null or " : "", spec->want);
+        if (!json_is_number(v))
+            return codec_bad(err, len, f, "must be a number");
+        return codec_bad(err, len, f, "must be in %s%g, %g%s",
+                         spec->lo_open ? "(" : "[", spec->lo, spec->hi,
+                         spec->hi_open ? ")" : "]");
+    }
+    if (nullable)
+        *is_null = false;
+    *out = x;
+    return AB_OK;
+}
+
+ab_status
+codec_get_bool(const json_t *obj, const char *path, const char *field,
+               enum codec_null null_is, bool *out, char *err, size_t len)
+{
+    json_t *v = json_object_get(obj, field);
+    if (v == NULL || (json_is_null(v) && null_is == CODEC_NULL_ABSENT))
+        return AB_OK;
+    if (!json_is_boolean(v)) {
+        char f[160];
+        codec_join(f, sizeof(f), path, field);
+        return codec_bad(err, len, f, "must be true or false");
+    }
+    *out = json_is_true(v);
+    return AB_OK;
+}

@@ -71,6 +71,51 @@ ab_status codec_check_fields(const json_t *obj, const char *path,
                              const char *const *allowed, char *err,
                              size_t len);
 
+/* ---- scalar members -------------------------------------------------------
+ * The one reader for an integer, a number or a boolean member 'field' of a
+ * JSON object. An absent member leaves *out as the caller set it (its
+ * default); what null means is the caller's choice. Errors read
+ * "path.field: must be ..." (codec_bad). */
+enum codec_null {
+    CODEC_NULL_REFUSED, /* null is a wrong type, like any other */
+    CODEC_NULL_ABSENT,  /* null means "not given": *out keeps its default */
+    CODEC_NULL_VALUE    /* null is a value: *is_null = true, *out = 0 */
+};
+
+/* An integer in [min, max]. Message "must be <want>", or "must be an
+ * integer between <min> and <max>" when want is NULL. null_is: REFUSED
+ * or ABSENT. */
+struct codec_int {
+    int64_t min, max;
+    enum codec_null null_is;
+    const char *want; /* "a non-negative integer", or NULL */
+};
+ab_status codec_get_int(const json_t *obj, const char *path,
+                        const char *field, const struct codec_int *spec,
+                        int64_t *out, char *err, size_t len);
+
+/* A finite number in the interval lo..hi (each end open or closed; give
+ * -INFINITY/INFINITY to leave an end to the caller). Messages: with want,
+ * "must be [null or ]<want>" for any wrong value ("null or" when null is a
+ * value); without, "must be a number" for a wrong type and "must be in
+ * [lo, hi]" (brackets as the ends) for a value out of range. is_null is
+ * written only with CODEC_NULL_VALUE (false when a number was read; an
+ * absent member leaves it as the caller set it). */
+struct codec_num {
+    double lo, hi;
+    bool lo_open, hi_open;
+    enum codec_null null_is;
+    const char *want; /* "a number in (0, 1)", or NULL */
+};
+ab_status codec_get_number(const json_t *obj, const char *path,
+                           const char *field, const struct codec_num *spec,
+                           double *out, bool *is_null, char *err, size_t len);
+
+/* true or false ("must be true or false"); null_is: REFUSED or ABSENT. */
+ab_status codec_get_bool(const json_t *obj, const char *path,
+                         const char *field, enum codec_null null_is,
+                         bool *out, char *err, size_t len);
+
 /* ---- percentages ---------------------------------------------------------
  * Traffic is held in millionths (CORE_SCALE = 100 %): a percentage has at
  * most 4 decimals (0.0001 % is one millionth). */

@@ -36,49 +36,31 @@ bad(char *err, size_t len, const char *field, const char *msg)
     return codec_bad(err, len, path, "%s", msg);
 }
 
+/* The rollout's settings through the one set of field readers
+ * (codec/field.h): null reads as absent, the default stays. */
 static ab_status
 number(const json_t *obj, const char *f, double lo, double hi, bool lo_open,
        double *out, char *err, size_t len)
 {
-    json_t *v = json_object_get(obj, f);
-    if (v == NULL || json_is_null(v))
-        return AB_OK;
-    if (!json_is_number(v))
-        return bad(err, len, f, "must be a number");
-    double x = json_number_value(v);
-    if (!isfinite(x) || x > hi || x < lo || (lo_open && x == lo)) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "must be in %s%g, %g]", lo_open ? "(" : "[",
-                 lo, hi);
-        return bad(err, len, f, msg);
-    }
-    *out = x;
-    return AB_OK;
+    const struct codec_num spec = {lo,  hi, lo_open, false, CODEC_NULL_ABSENT,
+                                   NULL};
+    return codec_get_number(obj, "rollout", f, &spec, out, NULL, err, len);
 }
 
 static ab_status
 seconds(const json_t *obj, const char *f, int64_t *out, char *err, size_t len)
 {
-    json_t *v = json_object_get(obj, f);
-    if (v == NULL || json_is_null(v))
-        return AB_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > 100LL * 365 * 86400)
-        return bad(err, len, f, "must be a non-negative integer");
-    *out = (int64_t)json_integer_value(v);
-    return AB_OK;
+    static const struct codec_int spec = {0, 100LL * 365 * 86400,
+                                          CODEC_NULL_ABSENT,
+                                          "a non-negative integer"};
+    return codec_get_int(obj, "rollout", f, &spec, out, err, len);
 }
 
 static ab_status
 boolean(const json_t *obj, const char *f, bool *out, char *err, size_t len)
 {
-    json_t *v = json_object_get(obj, f);
-    if (v == NULL || json_is_null(v))
-        return AB_OK;
-    if (!json_is_boolean(v))
-        return bad(err, len, f, "must be true or false");
-    *out = json_is_true(v);
-    return AB_OK;
+    return codec_get_bool(obj, "rollout", f, CODEC_NULL_ABSENT, out, err,
+                          len);
 }
 
 /* The watch after promotion (core/holdback.h): "holdback_pct" in [0, 50]

@@ -84,6 +84,20 @@ struct reweight {
     struct fold_gate *gate; /* no reweight on stale statistics */
 };
 
+enum bandit_policy
+reweight_policy(enum core_bandit_policy p)
+{
+    switch (p) {
+    case CORE_BANDIT_UNIFORM: return BANDIT_UNIFORM;
+    case CORE_BANDIT_THOMPSON: return BANDIT_THOMPSON;
+    case CORE_BANDIT_TOP_TWO: return BANDIT_TOP_TWO;
+    case CORE_BANDIT_UCB1: return BANDIT_UCB1;
+    case CORE_BANDIT_KL_UCB: return BANDIT_KL_UCB;
+    case CORE_BANDIT_EPS_GREEDY: return BANDIT_EPS_GREEDY;
+    }
+    return (enum bandit_policy)BANDIT_N_POLICIES; /* _config_check refuses */
+}
+
 ab_status
 reweight_new(struct reweight **out)
 {
@@ -251,12 +265,8 @@ compute(struct reweight *r, struct db *db, struct run *run)
             sum_sq[k] = min_sq;
         run->arms[k] = (struct bandit_arm){n[k], sum[k], sum_sq[k], 1};
     }
-    enum bandit_policy policy;
-    if (bandit_policy_parse(api_bandit_policy_name(b->policy), &policy) !=
-        AB_OK)
-        return AB_EINVAL;
     struct bandit_config cfg;
-    bandit_config_default(&cfg, policy,
+    bandit_config_default(&cfg, reweight_policy(b->policy),
                           metric->kind == CORE_METRIC_BINARY
                               ? BANDIT_REWARD_BINARY
                               : BANDIT_REWARD_GAUSSIAN);

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bandits/bandit.h"
 #include "core/experiment.h"
 #include "lib/status.h"
 
@@ -32,6 +33,10 @@ struct reweight;
 /* A job (allocates the bandit workspace and the rng); stores a new one in
  * *out, release with reweight_free() (NULL is a no-op) after the leader
  * stopped. Registers the arbiter_bandit_* counters. */
+/* The bandits/ policy that runs the model's (codec/experiment_json.c names
+ * them; the two enums list the same policies). */
+enum bandit_policy reweight_policy(enum core_bandit_policy p);
+
 ab_status reweight_new(struct reweight **out);
 void reweight_free(struct reweight *r);
 

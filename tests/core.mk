@@ -29,3 +29,8 @@ UNIT_TESTS += test_targeting
 test_targeting_SRCS := lib/status.c core/semver.c core/targeting.c \
                        tests/unit/test_targeting.c
 test_targeting_LIBS :=
+
+# the codecs' one set of field readers (codec/field.c)
+UNIT_TESTS += test_field
+test_field_SRCS := lib/status.c codec/field.c tests/unit/test_field.c
+test_field_LIBS := jansson

@@ -970,6 +970,14 @@ test_bandit_object_values(void **state)
                             policies[i]);
         core_experiment_free(e);
     }
+    /* the one name table (moved here from test_bandit_policies) */
+    enum core_bandit_policy p;
+    assert_int_equal(api_bandit_policy_parse("kl_ucb", &p), AB_OK);
+    assert_int_equal(p, CORE_BANDIT_KL_UCB);
+    assert_string_equal(api_bandit_policy_name(CORE_BANDIT_TOP_TWO),
+                        "top_two");
+    assert_int_equal(api_bandit_policy_parse("ucb2", &p), AB_EINVAL);
+    assert_int_equal(api_bandit_policy_parse(NULL, &p), AB_EINVAL);
     /* the floor may reach exactly 1/K (K arms share everything) */
     e = parse_ok(with_bandit("{\"floor\":0.3333333333333333}"));
     core_experiment_free(e);
