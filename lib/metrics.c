@@ -268,76 +268,84 @@ status_text(size_t slot, char *buf, size_t len)
         snprintf(buf, len, "other");
 }
 
+/* One HTTP series (route, method, status) with a count: its label text
+ * ('labels', without braces) and the series itself. */
+typedef void http_row_fn(struct strbuf *o, const struct series *x, uint64_t c,
+                         const char *labels);
+
+static void
+count_row(struct strbuf *o, const struct series *x, uint64_t c,
+          const char *labels)
+{
+    (void)x;
+    strbuf_printf(o, "arbiter_http_requests_total{%s} %llu\n", labels,
+                  (unsigned long long)c);
+}
+
+static void
+duration_rows(struct strbuf *o, const struct series *x, uint64_t c,
+              const char *labels)
+{
+    uint64_t cum = 0;
+    for (size_t b = 0; b < N_BUCKET; b++) {
+        cum += atomic_load_explicit(&x->bucket[b], memory_order_relaxed);
+        strbuf_printf(o,
+                      "arbiter_http_request_duration_seconds_bucket{%s,"
+                      "le=\"%g\"} %llu\n",
+                      labels, buckets[b], (unsigned long long)cum);
+    }
+    /* +Inf equals the count (a request slower than every bucket is only
+     * in +Inf); count was read before the buckets. */
+    if (c < cum)
+        c = cum;
+    double sum_s = (double)atomic_load_explicit(&x->sum_ns,
+                                                memory_order_relaxed) /
+                   1e9;
+    strbuf_printf(o,
+                  "arbiter_http_request_duration_seconds_bucket{%s,"
+                  "le=\"+Inf\"} %llu\n"
+                  "arbiter_http_request_duration_seconds_sum{%s} %.9f\n"
+                  "arbiter_http_request_duration_seconds_count{%s} %llu\n",
+                  labels, (unsigned long long)c, labels, sum_s, labels,
+                  (unsigned long long)c);
+}
+
+/* Every (route, status) series with a request, in table order. */
+static void
+http_family(struct strbuf *o, const char *head, http_row_fn *row)
+{
+    char st[16], labels[512];
+    strbuf_printf(o, "%s", head);
+    for (size_t r = 0; r < n_route_slots; r++)
+        for (size_t s = 0; s < N_STATUS; s++) {
+            const struct series *x = &http[r * N_STATUS + s];
+            uint64_t c = atomic_load_explicit(&x->count, memory_order_relaxed);
+            if (c == 0)
+                continue;
+            status_text(s, st, sizeof(st));
+            snprintf(labels, sizeof(labels),
+                     "route=\"%s\",method=\"%s\",status=\"%s\"",
+                     route_name(r), route_method(r), st);
+            row(o, x, c, labels);
+        }
+}
+
 void
 metrics_render(char **out_p, size_t *len)
 {
     struct strbuf o;
     strbuf_init(&o, 16384);
-    char st[16];
 
-    strbuf_printf(
-        &o, "# HELP arbiter_http_requests_total HTTP requests answered, by "
-            "route, method and status.\n"
-            "# TYPE arbiter_http_requests_total counter\n");
-    for (size_t r = 0; r < n_route_slots; r++)
-        for (size_t s = 0; s < N_STATUS; s++) {
-            struct series *x = &http[r * N_STATUS + s];
-            uint64_t c = atomic_load_explicit(&x->count, memory_order_relaxed);
-            if (c == 0)
-                continue;
-            status_text(s, st, sizeof(st));
-            strbuf_printf(
-                &o,
-                "arbiter_http_requests_total{route=\"%s\",method=\"%s\","
-                "status=\"%s\"} %llu\n",
-                route_name(r), route_method(r), st, (unsigned long long)c);
-        }
-
-    strbuf_printf(
-        &o, "# HELP arbiter_http_request_duration_seconds Time from the "
-            "request's arrival to its answer, by route and status.\n"
-            "# TYPE arbiter_http_request_duration_seconds histogram\n");
-    for (size_t r = 0; r < n_route_slots; r++)
-        for (size_t s = 0; s < N_STATUS; s++) {
-            struct series *x = &http[r * N_STATUS + s];
-            uint64_t c = atomic_load_explicit(&x->count, memory_order_relaxed);
-            if (c == 0)
-                continue;
-            status_text(s, st, sizeof(st));
-            uint64_t cum = 0;
-            for (size_t b = 0; b < N_BUCKET; b++) {
-                cum += atomic_load_explicit(&x->bucket[b],
-                                            memory_order_relaxed);
-                strbuf_printf(
-                    &o,
-                    "arbiter_http_request_duration_seconds_bucket{route=\"%s\","
-                    "method=\"%s\",status=\"%s\",le=\"%g\"} %llu\n",
-                    route_name(r), route_method(r), st, buckets[b],
-                    (unsigned long long)cum);
-            }
-            /* +Inf equals the count (a request slower than every bucket
-             * is only in +Inf); read count after the buckets. */
-            if (c < cum)
-                c = cum;
-            strbuf_printf(
-                &o,
-                "arbiter_http_request_duration_seconds_bucket{route=\"%s\","
-                "method=\"%s\",status=\"%s\",le=\"+Inf\"} %llu\n",
-                route_name(r), route_method(r), st, (unsigned long long)c);
-            strbuf_printf(
-                &o,
-                "arbiter_http_request_duration_seconds_sum{route=\"%s\","
-                "method=\"%s\",status=\"%s\"} %.9f\n",
-                route_name(r), route_method(r), st,
-                (double)atomic_load_explicit(&x->sum_ns,
-                                             memory_order_relaxed) /
-                    1e9);
-            strbuf_printf(
-                &o,
-                "arbiter_http_request_duration_seconds_count{route=\"%s\","
-                "method=\"%s\",status=\"%s\"} %llu\n",
-                route_name(r), route_method(r), st, (unsigned long long)c);
-        }
+    http_family(&o,
+                "# HELP arbiter_http_requests_total HTTP requests answered, "
+                "by route, method and status.\n"
+                "# TYPE arbiter_http_requests_total counter\n",
+                count_row);
+    http_family(&o,
+                "# HELP arbiter_http_request_duration_seconds Time from the "
+                "request's arrival to its answer, by route and status.\n"
+                "# TYPE arbiter_http_request_duration_seconds histogram\n",
+                duration_rows);
 
     strbuf_printf(&o,
                   "# HELP arbiter_assignments_total Assignments answered, by "
