@@ -11,33 +11,15 @@ import os
 import random
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
-sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from test_rollouts import (ADMIN, FAST, Client, decisions, drive,  # noqa
-                           run_until, state)
+from service_client import (ADMIN, ServiceCase, decisions,  # noqa: E402
+                            drive, post_events, run_until)
 
 
-def post_events(c, events):
-    for k in range(0, len(events), 2000):
-        st, ans = c.call("POST", "/v1/events", events[k:k + 2000])
-        assert st == 202, ans
-        assert not ans["rejected"], ans["rejected"][:3]
-
-
-class GuardrailSidedness(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = harness.fresh_database("e2e_decisions")
-        cls.server = harness.Server(cls.db, env=FAST).start()
-        cls.c = Client(cls.server.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.close()
-        cls.server.stop()
+class GuardrailSidedness(ServiceCase):
+    DB = "e2e_decisions"
 
     def test_harmful_guardrails_are_reported_worse(self):
         key = "guard-sides"
@@ -50,11 +32,7 @@ class GuardrailSidedness(unittest.TestCase):
                    {"name": "throughput", "kind": "mean",
                     "direction": "increase", "role": "guardrail"}],
                "rollout": {"auto_promote": False}}
-        st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
-        self.assertEqual(st, 201, ans)
-        st, ans = self.c.call("POST", "/v1/experiments/%s/start" % key,
-                              token=ADMIN)
-        self.assertEqual(st, 200, ans)
+        self.create(doc)
         rng = random.Random(3)
         events = []
         for i in range(400):
@@ -93,14 +71,6 @@ class GuardrailSidedness(unittest.TestCase):
 
     # -- canaries ---------------------------------------------------------
 
-    def create_start(self, doc):
-        st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
-        self.assertEqual(st, 201, ans)
-        st, ans = self.c.call("POST", "/v1/experiments/%s/start" % doc["key"],
-                              token=ADMIN)
-        self.assertEqual(st, 200, ans)
-        return ans
-
     @staticmethod
     def canary(key, weights=(100, 0), **rollout):
         return {"key": key, "strategy": "canary",
@@ -129,7 +99,7 @@ class GuardrailSidedness(unittest.TestCase):
         doc = self.canary(key, weights=(95, 5), steps=[1, 50, 100],
                           step_min_s=1, step_min_units=20,
                           manual_approval=True, error_metric="errors")
-        started = self.create_start(doc)
+        started = self.create(doc)
         # the start itself serves the first step, not the declared 95/5
         arms = {a["name"]: a["weight"] for a in started["arms"]}
         self.assertEqual(arms, {"stable": 99, "next": 1}, started)
@@ -177,7 +147,7 @@ class GuardrailSidedness(unittest.TestCase):
 
     def test_batch_assign_includes_promoted_experiments(self):
         key = "promoted-batch"
-        self.create_start({"key": key, "strategy": "ab",
+        self.create({"key": key, "strategy": "ab",
                            "arms": [{"name": "a", "weight": 50,
                                      "control": True},
                                     {"name": "b", "weight": 50}]})
@@ -198,7 +168,7 @@ class GuardrailSidedness(unittest.TestCase):
 
     def harmful(self, key, p_c, p_t, lat_t, seed):
         """A canary with the default statistics; True when rolled back."""
-        self.create_start(self.canary(key, steps=[10, 50, 100], step_min_s=1,
+        self.create(self.canary(key, steps=[10, 50, 100], step_min_s=1,
                                       step_min_units=100,
                                       error_metric="errors"))
         rng = random.Random(seed)

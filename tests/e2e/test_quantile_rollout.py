@@ -23,12 +23,12 @@ import os
 import random
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
-sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from test_rollouts import ADMIN, FAST, Client, decisions, run_until, state  # noqa: E402
+from service_client import (ADMIN, ServiceCase, decisions,  # noqa: E402
+                            run_until)
+from service_client import drive as drive_units  # noqa: E402
 
 SIGMA_C = 0.3
 MU_C = math.log(100)
@@ -38,39 +38,23 @@ PER_UNIT = 20
 
 
 def drive(client, key, n_units, harmful, prefix, rng):
-    events = []
-    for i in range(n_units):
-        unit = "%s-%d" % (prefix, i)
-        st, ans = client.call("POST", "/v1/assign",
-                              {"unit": unit, "experiments": [key]})
-        assert st == 200, ans
-        arm = ans["assignments"][0]["arm"]
-        bad = harmful and arm == "next"
+    """PER_UNIT requests per unit: lognormal latencies, the candidate's with
+    the heavier tail when harmful."""
+    def requests(a, rng):
+        bad = harmful and a["arm"] == "next"
+        out = []
         for j in range(PER_UNIT):
             v = round(rng.lognormvariate(MU_T if bad else MU_C,
                                          SIGMA_T if bad else SIGMA_C), 4)
-            events.append({"experiment": key, "unit": unit,
-                           "metric": "latency_p99", "value": v})
+            out.append(("latency_p99", v, None))
             if j % 4 == 0:  # the mean from every 4th request of the unit
-                events.append({"experiment": key, "unit": unit,
-                               "metric": "latency_mean", "value": v})
-    for k in range(0, len(events), 4000):
-        st, ans = client.call("POST", "/v1/events", events[k:k + 4000])
-        assert st == 202, ans
-        assert not ans["rejected"], ans["rejected"][:3]
+                out.append(("latency_mean", v, None))
+        return out
+    drive_units(client, key, n_units, requests, prefix, rng, chunk=4000)
 
 
-class QuantileRollout(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = harness.fresh_database("e2e_quantile_rollout")
-        cls.server = harness.Server(cls.db, env=FAST).start()
-        cls.c = Client(cls.server.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.close()
-        cls.server.stop()
+class QuantileRollout(ServiceCase):
+    DB = "e2e_quantile_rollout"
 
     def create(self, key, step_min_s=20, **metric):
         m = {"name": "latency_p99", "kind": "quantile", "q": 0.99,

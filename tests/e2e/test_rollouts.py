@@ -15,8 +15,6 @@ and step gates are short, so each scenario runs in seconds. Scenarios
     the stored state;
 plus manual promote / rollback / approve, and `arbiter rollout wait`.
 """
-import http.client
-import json
 import os
 import random
 import sys
@@ -27,107 +25,12 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import harness  # noqa: E402
-
-ADMIN, CLIENT = harness.ADMIN, harness.CLIENT
-FAST = {"ARBITER_DECISION_TICK_MS": "200", "ARBITER_TICK_MS": "100"}
-
-
-class Client:
-    """A keep-alive HTTP client (urllib opens a connection per request)."""
-
-    def __init__(self, port):
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def call(self, method, path, body=None, token=CLIENT):
-        data = json.dumps(body) if body is not None else None
-        hdrs = {"Authorization": "Bearer " + token}
-        if data is not None:
-            hdrs["Content-Type"] = "application/json"
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=hdrs)
-                r = self.conn.getresponse()
-                text = r.read().decode()
-                harness.check_response(method, path, r.status,
-                                       dict(r.getheaders()), text)
-                return r.status, (json.loads(text) if text else None)
-            except (http.client.HTTPException, OSError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                       timeout=30)
-                if attempt == 1:
-                    raise
-
-    def close(self):
-        self.conn.close()
+from service_client import (ADMIN, CLIENT, FAST, Client,  # noqa: E402
+                            ServiceCase, decisions, drive, run_until)
 
 
-def drive(client, key, n_units, outcome, prefix, rng):
-    """Assign n_units new units of experiment key and post their outcomes.
-    outcome(arm, rng) -> list of (metric, value, explicit_arm or None)."""
-    events = []
-    for i in range(n_units):
-        unit = "%s-%d" % (prefix, i)
-        st, ans = client.call("POST", "/v1/assign",
-                              {"unit": unit, "experiments": [key]})
-        assert st == 200, ans
-        a = ans["assignments"][0]
-        for metric, value, arm in outcome(a, rng):
-            ev = {"experiment": key, "unit": unit, "metric": metric,
-                  "value": value}
-            if arm is not None:
-                ev["arm"] = arm
-            events.append(ev)
-    for k in range(0, len(events), 2000):
-        st, ans = client.call("POST", "/v1/events", events[k:k + 2000])
-        assert st == 202, ans
-        assert not ans["rejected"], ans["rejected"][:3]
-
-
-def state(client, key):
-    st, doc = client.call("GET", "/v1/experiments/" + key, token=ADMIN)
-    assert st == 200, doc
-    return doc
-
-
-def decisions(client, key):
-    st, doc = client.call("GET", "/v1/experiments/%s/decisions" % key,
-                          token=ADMIN)
-    assert st == 200, doc
-    return doc["decisions"]
-
-
-def run_until(client, key, step, done, rounds=60, pause=0.25):
-    """Call step(round) until done(experiment doc) or rounds run out."""
-    doc = state(client, key)
-    for r in range(rounds):
-        if done(doc):
-            return doc
-        step(r)
-        time.sleep(pause)
-        doc = state(client, key)
-    return doc
-
-
-class Rollouts(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = harness.fresh_database("e2e_rollouts")
-        cls.server = harness.Server(cls.db, env=FAST).start()
-        cls.c = Client(cls.server.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.close()
-        cls.server.stop()
-
-    def create(self, doc):
-        st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
-        self.assertEqual(st, 201, ans)
-        st, ans = self.c.call("POST", "/v1/experiments/%s/start" % doc["key"],
-                              token=ADMIN)
-        self.assertEqual(st, 200, ans)
+class Rollouts(ServiceCase):
+    DB = "e2e_rollouts"
 
     def canary(self, key, **rollout):
         # these scenarios test the mechanics in seconds: the last partial

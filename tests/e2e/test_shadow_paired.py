@@ -15,12 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
-sys.path.insert(0, os.path.dirname(__file__))
-import harness  # noqa: E402
-from test_rollouts import Client, decisions, state  # noqa: E402
-
-ADMIN, CLIENT = harness.ADMIN, harness.CLIENT
-FAST = {"ARBITER_DECISION_TICK_MS": "200", "ARBITER_TICK_MS": "100"}
+from service_client import ADMIN, ServiceCase, decisions, state  # noqa: E402
 
 
 def pair(i, ctrl_out, cand_out, ctrl_ms, cand_ms, label=None, prefix="r"):
@@ -33,17 +28,8 @@ def pair(i, ctrl_out, cand_out, ctrl_ms, cand_ms, label=None, prefix="r"):
     return p
 
 
-class ShadowPaired(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = harness.fresh_database("e2e_shadow_paired")
-        cls.server = harness.Server(cls.db, env=FAST).start()
-        cls.c = Client(cls.server.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.close()
-        cls.server.stop()
+class ShadowPaired(ServiceCase):
+    DB = "e2e_shadow_paired"
 
     def create(self, key, then="stop", **paired):
         doc = {"key": key, "strategy": "shadow",

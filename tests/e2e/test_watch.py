@@ -19,11 +19,10 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 import harness  # noqa: E402
-from test_rollouts import (ADMIN, FAST, Client, decisions, drive,  # noqa: E402
-                           run_until, state)
+from service_client import (ADMIN, ServiceCase, decisions,  # noqa: E402
+                            drive, run_until, state)
 
 
 def canary(key, **rollout):
@@ -49,24 +48,8 @@ def metric_value(text, name, **labels):
     return None
 
 
-class Watch(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.db = harness.fresh_database("e2e_watch")
-        cls.server = harness.Server(cls.db, env=FAST).start()
-        cls.c = Client(cls.server.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.close()
-        cls.server.stop()
-
-    def create(self, doc):
-        st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
-        self.assertEqual(st, 201, ans)
-        st, ans = self.c.call("POST", "/v1/experiments/%s/start" % doc["key"],
-                              token=ADMIN)
-        self.assertEqual(st, 200, ans)
+class Watch(ServiceCase):
+    DB = "e2e_watch"
 
     def metrics(self):
         r = harness.request("http://127.0.0.1:%d" % self.server.port, "GET",
