@@ -254,6 +254,23 @@ compare_bayes(const struct core_analysis_req *r, const struct core_analysis_arm 
     o->has_bayes = 1;
 }
 
+ab_status
+core_analysis_msprt(enum core_metric_kind kind, const struct stats_summary *c,
+                    const struct stats_summary *t,
+                    const struct stats_msprt_opts *o, bool pooled,
+                    struct stats_msprt_state *running,
+                    struct stats_msprt_result *out, enum stats_reason *why)
+{
+    struct stats_summary pc = *c, pt = *t;
+    if (pooled && kind == CORE_METRIC_BINARY && pc.n + pt.n > 0) {
+        double p = (pc.mean * pc.n + pt.mean * pt.n) / (pc.n + pt.n);
+        double v = p * (1 - p);
+        if (v > 0)
+            pc.var = pt.var = v;
+    }
+    return stats_msprt_test(&pc, &pt, o, running, out, why);
+}
+
 static void
 compare_msprt(const struct core_analysis_req *r, const struct core_analysis_arm_out *c,
               const struct core_analysis_arm_out *t, struct core_analysis_cmp *o)
@@ -262,7 +279,8 @@ compare_msprt(const struct core_analysis_req *r, const struct core_analysis_arm_
     struct stats_msprt_result m;
     const struct stats_msprt_effect *e;
 
-    o->rc = stats_msprt_test(&c->s, &t->s, &opts, NULL, &m, &o->why);
+    o->rc = core_analysis_msprt(r->kind, &c->s, &t->s, &opts, false, NULL, &m,
+                                &o->why);
     if (o->rc != AB_OK)
         return;
     if (r->effect == STATS_EFFECT_RELATIVE && !m.has_rel) {

@@ -3,9 +3,13 @@
  * fills the request from sql/db_stats.h's typed rows), POST /v1/analyze and
  * `arbiter analyze` (codec/analyze.c translates their JSON to a request and
  * the result back to JSON; the JSON field names are documented there).
- * The rollout engine (core/rollout_eval.h) summarises arms with the same
- * core_analysis_arm_summary(). No I/O; the result and its workspace are
- * allocated once by core_analysis_new().
+ * The rollout engine (core/rollout_eval.h) and the holdback watch
+ * (core/holdback.h) go through the same path: the per-kind summary under
+ * core_analysis_arm_summary() for every arm (core_eval_summary()) and
+ * core_analysis_msprt() for every sequential test, the
+ * function behind method msprt here (there with a running state carried
+ * from tick to tick). No I/O; the result and its workspace are allocated
+ * once by core_analysis_new().
  *
  *   request --per arm---------> summary (mean, var) or CUPED-adjusted
  *           --per comparison--> welch | z (prop) | bayes | msprt | gst
@@ -25,6 +29,7 @@
 #include "stats/common.h"
 #include "stats/cuped.h"
 #include "stats/gst.h"
+#include "stats/msprt.h"
 #include "stats/multiple.h"
 
 #define CORE_ANALYSIS_MAX_ARMS 1000
@@ -147,6 +152,22 @@ ab_status core_analysis_arm_summary(enum core_metric_kind kind,
                                     const struct core_analysis_arm *a,
                                     struct stats_summary *out,
                                     enum stats_reason *why);
+
+/* The always-valid mSPRT of treatment t against control c (stats/msprt.h):
+ * the one sequential comparison. GET /results' method msprt calls it for
+ * one look (running NULL, pooled false); the rollout engine and the
+ * holdback watch with a running state carried from tick to tick and
+ * pooled true: a binary metric is then tested against "no difference"
+ * with the pooled variance p (1 - p) in both arms (the score test;
+ * core/rollout_eval.c says why). Other kinds ignore pooled. Statuses as
+ * stats_msprt_test(). */
+ab_status core_analysis_msprt(enum core_metric_kind kind,
+                              const struct stats_summary *c,
+                              const struct stats_summary *t,
+                              const struct stats_msprt_opts *o, bool pooled,
+                              struct stats_msprt_state *running,
+                              struct stats_msprt_result *out,
+                              enum stats_reason *why);
 
 const char *core_analysis_method_name(enum core_analysis_method m);
 ab_status core_analysis_method_parse(const char *s,

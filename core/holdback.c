@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "stats/delta.h"
+#include "core/analysis.h"
 
 void
 core_holdback_tests_init(struct core_holdback_tests *t)
@@ -32,21 +32,6 @@ since(const struct core_eval_stats *now, const struct core_eval_stats *base)
         now->cross_sum - base->cross_sum,
         now->units_with_events - base->units_with_events};
     return d;
-}
-
-static ab_status
-summary(const struct core_metric *m, const struct core_eval_stats *s,
-        struct stats_summary *out)
-{
-    enum stats_reason why;
-    if (m->kind == CORE_METRIC_RATIO) {
-        struct stats_ratio_moments rm = {s->n,          s->sum,
-                                         s->sum_sq,     s->den_sum,
-                                         s->den_sum_sq, s->cross_sum};
-        return stats_ratio_summary(&rm, out, &why);
-    }
-    struct stats_moments mm = {s->n, s->sum, s->sum_sq};
-    return stats_moments_summary(&mm, out, &why);
 }
 
 static size_t
@@ -80,21 +65,19 @@ test_metric(const struct core_experiment *e,
     l->ci_high = INFINITY;
     struct stats_summary a, b;
     if (sp.n < c->min_units || sq.n < c->min_units ||
-        summary(m, &sp, &a) != AB_OK || summary(m, &sq, &b) != AB_OK)
+        core_eval_summary(m, &sp, 0, &a) != AB_OK ||
+        core_eval_summary(m, &sq, 0, &b) != AB_OK)
         return;
     l->mean_previous = a.mean;
     l->mean_promoted = b.mean;
     l->effect = b.mean - a.mean;
-    if (m->kind == CORE_METRIC_BINARY && a.n + b.n > 0) {
-        double p = (a.mean * a.n + b.mean * b.n) / (a.n + b.n);
-        if (p * (1 - p) > 0)
-            a.var = b.var = p * (1 - p);
-    }
     /* "worse": lower when higher is better, higher when lower is better */
     struct stats_msprt_opts o = {alpha, c->tuning, core_guardrail_harm_side(m),
                                  0, 0};
     struct stats_msprt_result r;
-    if (stats_msprt_test(&a, &b, &o, &t->worse[mi], &r, NULL) != AB_OK)
+    /* binary: the pooled variance, as the engine's harm test */
+    if (core_analysis_msprt(m->kind, &a, &b, &o, true, &t->worse[mi], &r,
+                            NULL) != AB_OK)
         return;
     l->tested = true;
     l->ci_low = r.abs.ci_low_running;

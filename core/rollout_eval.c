@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/analysis.h"
 #include "core/metric_kind.h"
 #include "stats/delta.h"
 #include "stats/power.h"
@@ -31,15 +32,18 @@ at(const struct core_eval_input *in, size_t m, size_t a)
     return &in->stats[m * CORE_EVAL_MAX_ARMS + a];
 }
 
-/* A summary for the tests; AB_ENUMERIC below min_units units. */
-static ab_status
-summary(const struct core_metric *m, const struct core_eval_stats *s,
-        double min_units, struct stats_summary *out)
+ab_status
+core_eval_summary(const struct core_metric *m,
+                  const struct core_eval_stats *s, double min_units,
+                  struct stats_summary *out)
 {
     enum stats_reason why;
     if (s->n < min_units)
         return AB_ENUMERIC;
-    /* the analysis' own summary (core/metric_kind.h), as GET /results */
+    /* the analysis' own per-kind summary (core/metric_kind.h, under
+     * core_analysis_arm_summary()), as GET /results; without its check of
+     * binary sums against n, which the engine's inputs (and the simulator's
+     * normal draws) need not pass */
     struct stats_ratio_moments rm = {s->n,       s->sum,
                                      s->sum_sq,  s->den_sum,
                                      s->den_sum_sq, s->cross_sum};
@@ -47,22 +51,13 @@ summary(const struct core_metric *m, const struct core_eval_stats *s,
 }
 
 /* Binary metrics are tested against "no difference" with the pooled
- * variance p (1 - p) in both arms (the score / pooled z test): with the
- * per-arm variance, an arm with few successes gets a small variance and a
- * spuriously large z exactly when its rate is low, which for a small
- * canary arm rolled harmless candidates back well above the nominal rate
- * (simulated: 4 % of rollouts for a 2 % budget). */
-static void
-pool_binary(const struct core_metric *m, struct stats_summary *c,
-            struct stats_summary *t)
-{
-    if (m->kind != CORE_METRIC_BINARY || !(c->n + t->n > 0))
-        return;
-    double p = (c->mean * c->n + t->mean * t->n) / (c->n + t->n);
-    double v = p * (1 - p);
-    if (v > 0)
-        c->var = t->var = v;
-}
+ * variance p (1 - p) in both arms (the score / pooled z test, "pooled" in
+ * core_analysis_msprt()): with the per-arm variance, an arm with few
+ * successes gets a small variance and a spuriously large z exactly when
+ * its rate is low, which for a small canary arm rolled harmless candidates
+ * back well above the nominal rate (simulated: 4 % of rollouts for a 2 %
+ * budget). The non-inferiority (safety) test keeps the per-arm variances. */
+#define POOLED true
 
 static struct core_eval_line *
 add_line(struct core_eval_report *rep)
@@ -127,22 +122,23 @@ primary(const struct core_experiment *e, const struct core_rollout_config *c,
         return;
     const struct core_metric *m = &e->metrics[mi];
     struct stats_summary sc;
-    if (summary(m, at(in, mi, e->control), (double)c->min_test_units, &sc) != AB_OK)
+    if (core_eval_summary(m, at(in, mi, e->control),
+                          (double)c->min_test_units, &sc) != AB_OK)
         return;
     double k = e->n_arms > 1 ? (double)(e->n_arms - 1) : 1;
     size_t tested = 0, wins = 0, harms = 0;
     double best = -INFINITY;
     for (size_t a = 0; a < e->n_arms; a++) {
         struct stats_summary st;
-        if (a == e->control || summary(m, at(in, mi, a), (double)c->min_test_units, &st) != AB_OK)
+        if (a == e->control ||
+            core_eval_summary(m, at(in, mi, a), (double)c->min_test_units,
+                              &st) != AB_OK)
             continue;
         struct stats_msprt_opts o = {c->alpha / k, c->tuning, STATS_SIDE_TWO,
                                      0, 0};
         struct stats_msprt_result r;
-        struct stats_summary pc = sc;
-        pool_binary(m, &pc, &st);
-        if (stats_msprt_test(&pc, &st, &o, &t->primary[mi][a], &r, NULL) !=
-            AB_OK)
+        if (core_analysis_msprt(m->kind, &sc, &st, &o, POOLED,
+                                &t->primary[mi][a], &r, NULL) != AB_OK)
             continue;
         tested++;
         enum core_verdict v = CORE_VERDICT_OPEN;
@@ -208,18 +204,18 @@ guardrails(const struct core_experiment *e,
                 continue;
             n++;
             struct stats_summary sc, st;
-            if (summary(m, at(in, mi, e->control), (double)c->min_test_units, &sc) != AB_OK ||
-                summary(m, at(in, mi, a), (double)c->min_test_units, &st) != AB_OK)
+            if (core_eval_summary(m, at(in, mi, e->control),
+                                  (double)c->min_test_units, &sc) != AB_OK ||
+                core_eval_summary(m, at(in, mi, a), (double)c->min_test_units,
+                                  &st) != AB_OK)
                 continue;
             bool lower_better = m->direction == CORE_DECREASE;
             double bound = c->margin * fabs(sc.mean);
             struct stats_msprt_opts oh = {
                 alpha_harm, c->tuning, core_guardrail_harm_side(m), 0, 0};
             struct stats_msprt_result rh;
-            struct stats_summary hc = sc, ht = st;
-            pool_binary(m, &hc, &ht);
-            if (stats_msprt_test(&hc, &ht, &oh, &t->harm[mi][a], &rh, NULL) !=
-                AB_OK)
+            if (core_analysis_msprt(m->kind, &sc, &st, &oh, POOLED,
+                                    &t->harm[mi][a], &rh, NULL) != AB_OK)
                 continue;
             bool harmed = lower_better ? rh.abs.ci_low_running > bound
                                        : rh.abs.ci_high_running < -bound;
@@ -233,8 +229,8 @@ guardrails(const struct core_experiment *e,
             struct stats_msprt_result rs;
             double p_safe = NAN;
             bool proven = false;
-            if (stats_msprt_test(&sc, &st, &os, &t->safe[mi][a], &rs, NULL) ==
-                AB_OK) {
+            if (core_analysis_msprt(m->kind, &sc, &st, &os, !POOLED,
+                                    &t->safe[mi][a], &rs, NULL) == AB_OK) {
                 proven = rs.abs.reject != 0;
                 p_safe = rs.abs.p_running;
             }
@@ -388,7 +384,7 @@ plan_metric(const struct core_experiment *e,
     p->have_candidate = st->n;
     p->units_control = p->units_candidate = INFINITY;
     struct stats_summary s;
-    if (summary(m, sc, (double)c->min_test_units, &s) != AB_OK ||
+    if (core_eval_summary(m, sc, (double)c->min_test_units, &s) != AB_OK ||
         !(st->n > 0))
         return false;
     double ratio = st->n / sc->n;

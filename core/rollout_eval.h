@@ -103,6 +103,13 @@ struct core_eval_input {
     int64_t now_ms;
 };
 
+/* The summary of metric m's arm statistics s by the analysis' per-kind
+ * rule (core_metric_kind_summary(), as GET /results); AB_ENUMERIC below
+ * min_units units. The engine and the holdback watch summarise with it. */
+ab_status core_eval_summary(const struct core_metric *m,
+                            const struct core_eval_stats *s, double min_units,
+                            struct stats_summary *out);
+
 /* Evaluate; AB_EINVAL when e has more arms or metrics than the limits.
  * tests is read and updated; ev and rep are written. */
 /* The side on which a guardrail is harmed: treatment minus control is

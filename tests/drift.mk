@@ -8,7 +8,9 @@ UNIT_TESTS += test_holdback
 test_holdback_SRCS := lib/status.c core/holdback.c core/rollout_eval.c core/metric_kind.c \
                       core/rollout.c core/experiment.c stats/msprt.c \
                       stats/counts.c stats/srm.c stats/delta.c stats/power.c \
-                      stats/root.c tests/unit/test_holdback.c
+                      stats/root.c core/analysis.c stats/welch.c stats/prop.c \
+                      stats/cuped.c stats/bayes.c stats/multiple.c stats/gst.c \
+                      tests/unit/test_holdback.c
 test_holdback_LIBS := gsl
 
 # the definition fields: metrics[].drift and rollout.holdback_*

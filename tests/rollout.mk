@@ -1,8 +1,10 @@
 # rollout.mk -- the rollout rules (pure: core + stats) and their simulator.
 ROLLOUT_SRCS := lib/status.c core/experiment.c core/rollout.c \
-                core/rollout_eval.c core/metric_kind.c \
+                core/rollout_eval.c core/metric_kind.c core/analysis.c \
                 stats/msprt.c stats/counts.c stats/srm.c \
-                stats/delta.c stats/power.c stats/root.c
+                stats/delta.c stats/power.c stats/root.c \
+                stats/welch.c stats/prop.c stats/cuped.c stats/bayes.c \
+                stats/multiple.c stats/gst.c
 
 UNIT_TESTS += test_rollout
 test_rollout_SRCS := $(ROLLOUT_SRCS) tests/unit/test_rollout.c
