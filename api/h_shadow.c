@@ -233,16 +233,28 @@ batch_or_reply(const struct api_req *req, const char *member,
     return b;
 }
 
-void
-api_shadow_pairs_post(struct api_ctx *ctx, const struct api_req *req,
-                      struct api_resp *resp)
+/* What both POSTs begin with: the running shadow experiment of the path
+ * and the body's batch (borrowed from req), or NULL with the reply made.
+ * *id: the experiment's id (the snapshot is released here). */
+static json_t *
+posted_batch(struct api_ctx *ctx, const struct api_req *req,
+             const char *member, struct api_resp *resp, int64_t *id)
 {
     struct snapshot *s = app_snapshot_get(ctx->app);
     const struct core_experiment *e =
         shadow_or_reply(s, req->params[0], true, resp);
-    json_t *batch = e ? batch_or_reply(req, "pairs", resp) : NULL;
-    int64_t id = e ? e->id : 0;
+    json_t *batch = e ? batch_or_reply(req, member, resp) : NULL;
+    *id = e ? e->id : 0;
     app_snapshot_release(s);
+    return batch;
+}
+
+void
+api_shadow_pairs_post(struct api_ctx *ctx, const struct api_req *req,
+                      struct api_resp *resp)
+{
+    int64_t id;
+    json_t *batch = posted_batch(ctx, req, "pairs", resp, &id);
     if (batch == NULL)
         return;
     json_t *rows = json_array();
@@ -297,12 +309,8 @@ void
 api_shadow_labels_post(struct api_ctx *ctx, const struct api_req *req,
                        struct api_resp *resp)
 {
-    struct snapshot *s = app_snapshot_get(ctx->app);
-    const struct core_experiment *e =
-        shadow_or_reply(s, req->params[0], true, resp);
-    json_t *batch = e ? batch_or_reply(req, "labels", resp) : NULL;
-    int64_t id = e ? e->id : 0;
-    app_snapshot_release(s);
+    int64_t id;
+    json_t *batch = posted_batch(ctx, req, "labels", resp, &id);
     if (batch == NULL)
         return;
     static const char *const names[] = {"request_id", "label"};

@@ -101,6 +101,20 @@ reported(const struct core_shadow_config *c, double alpha,
                                      &a->wilcoxon) == AB_OK;
 }
 
+/* A tested check against its limit. higher_is_worse: harm when the
+ * always-valid lower bound is above the limit, proven safe when the upper
+ * bound is below it; else the mirror (accuracy: a drop is the harm). */
+static void
+limit(struct core_shadow_check *k, double lim, bool higher_is_worse)
+{
+    k->limit = lim;
+    double worst = higher_is_worse ? k->mean.cs_low : -k->mean.cs_high;
+    double best = higher_is_worse ? k->mean.cs_high : -k->mean.cs_low;
+    double l = higher_is_worse ? lim : -lim;
+    k->harm = k->tested && worst > l;
+    k->safe = k->tested && best < l;
+}
+
 void
 core_shadow_analyze(const struct core_shadow_config *c, double alpha,
                     double rollback_alpha, double n_star,
@@ -119,36 +133,56 @@ core_shadow_analyze(const struct core_shadow_config *c, double alpha,
     v = s->n_compared > 1 ? s->n_compared * p * (1 - p) / (s->n_compared - 1)
                           : 0;
     check(s->n_compared, p, v, a->check_alpha, n_star, min, &a->disagreement);
-    a->disagreement.limit = c->max_disagreement;
-    a->disagreement.harm = a->disagreement.tested &&
-                           a->disagreement.mean.cs_low > c->max_disagreement;
-    a->disagreement.safe = a->disagreement.tested &&
-                           a->disagreement.mean.cs_high < c->max_disagreement;
+    limit(&a->disagreement, c->max_disagreement, true);
 
     check(s->n_latency, s->lat_diff_mean, s->lat_diff_var, a->check_alpha,
           n_star, min, &a->latency);
-    a->latency.limit = c->max_latency_increase * fabs(s->lat_control_mean);
-    a->latency.harm = a->latency.tested &&
-                      a->latency.mean.cs_low > a->latency.limit;
-    a->latency.safe = a->latency.tested &&
-                      a->latency.mean.cs_high < a->latency.limit;
+    limit(&a->latency, c->max_latency_increase * fabs(s->lat_control_mean),
+          true);
 
     ternary(s->n_pairs, s->err_only_candidate, s->err_only_control, &m, &v);
     check(s->n_pairs, m, v, a->check_alpha, n_star, min, &a->errors);
-    a->errors.limit = c->max_error_increase;
-    a->errors.harm = a->errors.tested &&
-                     a->errors.mean.cs_low > c->max_error_increase;
-    a->errors.safe = a->errors.tested &&
-                     a->errors.mean.cs_high < c->max_error_increase;
+    limit(&a->errors, c->max_error_increase, true);
 
     ternary(s->n_labelled, s->only_candidate_right, s->only_control_right, &m,
             &v);
     check(s->n_labelled, m, v, a->check_alpha, n_star, min, &a->accuracy);
-    a->accuracy.limit = -c->max_accuracy_drop;
-    a->accuracy.harm = a->accuracy.tested &&
-                       a->accuracy.mean.cs_high < -c->max_accuracy_drop;
-    a->accuracy.safe = a->accuracy.tested &&
-                       a->accuracy.mean.cs_low > -c->max_accuracy_drop;
+    limit(&a->accuracy, -c->max_accuracy_drop, false);
+}
+
+/* The four paired checks in the order they are reported, with the words
+ * of their messages: "paired check <name>: <before><mean><after>,
+ * always-valid <lower|upper> bound <b> <cmp> <limit word><limit><unit>". */
+struct check_row {
+    const char *name;
+    const struct core_shadow_check *k;
+    double margin;
+    int prec;           /* significant digits */
+    bool sign;          /* the mean with its sign (a difference) */
+    const char *before; /* before the mean */
+    const char *after;  /* after the mean */
+    bool upper;         /* harm is the upper bound below the limit */
+    const char *max;    /* before the limit */
+    const char *unit;   /* after the limit */
+};
+
+static bool
+harm_reason(const struct check_row *r, char *reason, size_t len)
+{
+    if (!r->k->harm)
+        return false;
+    char mean[48];
+    if (r->sign)
+        snprintf(mean, sizeof(mean), "%+.*g", r->prec, r->k->mean.mean);
+    else
+        snprintf(mean, sizeof(mean), "%.*g", r->prec, r->k->mean.mean);
+    snprintf(reason, len,
+             "paired check %s: %s%s%s, always-valid %s bound %.*g %s "
+             "%s%.*g%s",
+             r->name, r->before, mean, r->after, r->upper ? "upper" : "lower",
+             r->prec, r->upper ? r->k->mean.cs_high : r->k->mean.cs_low,
+             r->upper ? "<" : ">", r->max, r->prec, r->k->limit, r->unit);
+    return true;
 }
 
 enum core_shadow_verdict
@@ -161,55 +195,30 @@ core_shadow_decide(const struct core_shadow_config *c,
         reason[0] = '\0';
     if (s->n_pairs <= 0)
         return CORE_SHADOW_NO_DATA;
-    const struct core_shadow_check *d = &a->disagreement, *l = &a->latency,
-                                   *e = &a->errors, *x = &a->accuracy;
-    if (d->harm) {
-        snprintf(reason, len,
-                 "paired check disagreement: rate %.3g, always-valid lower "
-                 "bound %.3g > max %.3g",
-                 d->mean.mean, d->mean.cs_low, d->limit);
-        return CORE_SHADOW_REGRESSED;
-    }
-    if (l->harm) {
-        snprintf(reason, len,
-                 "paired check latency: %+.4g ms per request, always-valid "
-                 "lower bound %.4g > max %.4g ms",
-                 l->mean.mean, l->mean.cs_low, l->limit);
-        return CORE_SHADOW_REGRESSED;
-    }
-    if (e->harm) {
-        snprintf(reason, len,
-                 "paired check errors: %+.3g error rate, always-valid lower "
-                 "bound %.3g > max %.3g",
-                 e->mean.mean, e->mean.cs_low, e->limit);
-        return CORE_SHADOW_REGRESSED;
-    }
-    if (x->harm) {
-        snprintf(reason, len,
-                 "paired check accuracy: %+.3g, always-valid upper bound "
-                 "%.3g < %.3g",
-                 x->mean.mean, x->mean.cs_high, x->limit);
-        return CORE_SHADOW_REGRESSED;
-    }
+    const struct check_row rows[] = {
+        {"disagreement", &a->disagreement, c->max_disagreement, 3, false,
+         "rate ", "", false, "max ", ""},
+        {"latency", &a->latency, c->max_latency_increase, 4, true, "",
+         " ms per request", false, "max ", " ms"},
+        {"errors", &a->errors, c->max_error_increase, 3, true, "",
+         " error rate", false, "max ", ""},
+        {"accuracy", &a->accuracy, c->max_accuracy_drop, 3, true, "", "",
+         true, "", ""},
+    };
+    for (size_t i = 0; i < AB_ARRAY_LEN(rows); i++)
+        if (harm_reason(&rows[i], reason, len))
+            return CORE_SHADOW_REGRESSED;
     if (s->n_pairs < (double)c->min_pairs) {
         snprintf(reason, len, "waiting for %lld pairs (%.0f so far)",
                  (long long)c->min_pairs, s->n_pairs);
         return CORE_SHADOW_WAITING;
     }
-    const struct {
-        const char *name;
-        const struct core_shadow_check *k;
-        double margin;
-    } need[] = {{"disagreement", d, c->max_disagreement},
-                {"latency", l, c->max_latency_increase},
-                {"errors", e, c->max_error_increase},
-                {"accuracy", x, c->max_accuracy_drop}};
-    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
-        if (need[i].margin > 0 && need[i].k->tested && !need[i].k->safe) {
+    for (size_t i = 0; i < AB_ARRAY_LEN(rows); i++)
+        if (rows[i].margin > 0 && rows[i].k->tested && !rows[i].k->safe) {
             snprintf(reason, len,
                      "waiting for paired check %s to be proven within its "
                      "limit %.4g",
-                     need[i].name, need[i].k->limit);
+                     rows[i].name, rows[i].k->limit);
             return CORE_SHADOW_WAITING;
         }
     snprintf(reason, len, "every paired check holds");
