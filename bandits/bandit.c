@@ -38,23 +38,23 @@ void
 bandit_config_default(struct bandit_config *cfg, enum bandit_policy policy,
                       enum bandit_reward reward)
 {
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->policy = policy;
-    cfg->reward = reward;
-    cfg->control = -1;
-    cfg->prior.alpha = 1;
-    cfg->prior.beta = 1;
-    cfg->prior.mu0 = 0;
-    cfg->prior.kappa0 = 1e-3;
-    cfg->prior.a0 = 1;
-    cfg->prior.b0 = 1;
-    cfg->pbest = BANDIT_PBEST_QUAD;
-    cfg->mc_draws = 10000;
-    cfg->top_two_beta = 0.5;
-    cfg->epsilon = 0.1;
-    cfg->epsilon_c = 0;
-    cfg->ucb_c = 1;
-    cfg->klucb_c = 0;
+    /* the fields not named are 0 (no floor, no burn-in, eps decay off) */
+    *cfg = (struct bandit_config){
+        .policy = policy,
+        .reward = reward,
+        .control = -1,
+        .prior = {.alpha = 1,
+                  .beta = 1,
+                  .mu0 = 0,
+                  .kappa0 = 1e-3,
+                  .a0 = 1,
+                  .b0 = 1},
+        .pbest = BANDIT_PBEST_QUAD,
+        .mc_draws = 10000,
+        .top_two_beta = 0.5,
+        .epsilon = 0.1,
+        .ucb_c = 1,
+    };
 }
 
 ab_status

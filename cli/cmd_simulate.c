@@ -759,17 +759,16 @@ parse_args(int argc, char **argv, struct sim *sim)
     size_t n_end = 0;
     int have_end = 0, opt, rc;
 
-    memset(sim, 0, sizeof(*sim));
+    *sim = (struct sim){.reward = BANDIT_REWARD_BINARY,
+                        .sd = 1,
+                        .horizon = 10000,
+                        .runs = 20,
+                        .batch = 1,
+                        .seed = 1,
+                        .points = 20};
     bandit_config_default(&sim->base, BANDIT_UNIFORM, BANDIT_REWARD_BINARY);
     sim->base.pbest = BANDIT_PBEST_MC;
     sim->base.mc_draws = 2000;
-    sim->reward = BANDIT_REWARD_BINARY;
-    sim->sd = 1;
-    sim->horizon = 10000;
-    sim->runs = 20;
-    sim->batch = 1;
-    sim->seed = 1;
-    sim->points = 20;
     parse_policies("all", sim);
 
     optind = 1;

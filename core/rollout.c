@@ -13,29 +13,28 @@
 void
 core_rollout_config_default(struct core_rollout_config *c)
 {
-    static const uint32_t steps[] = {10000, 50000, 100000, 250000, 500000,
-                                     1000000};
-    memset(c, 0, sizeof(*c));
-    c->alpha = 0.05;
-    c->rollback_alpha = 0.02;
-    c->tuning = 5000;
-    c->auto_promote = true;
-    memcpy(c->steps, steps, sizeof(steps));
-    c->n_steps = AB_ARRAY_LEN(steps);
-    c->step_min_s = 60;
-    c->step_min_units = 100;
-    c->smoke_s = 60;
-    c->rollback_window_s = 600;
-    c->shadow_min_s = 60;
-    c->shadow_min_units = 100;
-    c->then = CORE_THEN_CANARY;
-    c->min_test_units = 100;
-    c->plan_power = 0.99;
-    c->plan_error_ratio = 2;
-    c->plan_regression = 0.10;
-    c->holdback_share = 0;
-    c->holdback_s = 86400;
-    c->holdback_alpha = 0.05;
+    /* the fields not named are 0 or off (holdback_share 0: no holdback) */
+    *c = (struct core_rollout_config){
+        .alpha = 0.05,
+        .rollback_alpha = 0.02,
+        .tuning = 5000,
+        .auto_promote = true,
+        .steps = {10000, 50000, 100000, 250000, 500000, 1000000},
+        .n_steps = 6,
+        .step_min_s = 60,
+        .step_min_units = 100,
+        .smoke_s = 60,
+        .rollback_window_s = 600,
+        .shadow_min_s = 60,
+        .shadow_min_units = 100,
+        .then = CORE_THEN_CANARY,
+        .min_test_units = 100,
+        .plan_power = 0.99,
+        .plan_error_ratio = 2,
+        .plan_regression = 0.10,
+        .holdback_s = 86400,
+        .holdback_alpha = 0.05,
+    };
     core_shadow_config_default(&c->paired);
 }
 

@@ -60,12 +60,9 @@ struct core_shadow_config {
 static inline void
 core_shadow_config_default(struct core_shadow_config *c)
 {
-    c->max_disagreement = 0.02;
-    c->max_latency_increase = 0.05;
-    c->max_error_increase = 0;
-    c->max_accuracy_drop = 0;
-    c->min_pairs = 100;
-    c->score_tolerance = 0;
+    *c = (struct core_shadow_config){.max_disagreement = 0.02,
+                                     .max_latency_increase = 0.05,
+                                     .min_pairs = 100}; /* others 0 */
 }
 
 /* What the caller measured over every stored pair, as counts and moments
