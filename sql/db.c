@@ -247,6 +247,13 @@ db_run(struct db *db, const char *what, const char *sql, int n,
 
 /* ---- column readers -------------------------------------------------------- */
 
+const char *
+db_i64(struct db_i64 *b, int64_t v)
+{
+    snprintf(b->s, sizeof(b->s), "%lld", (long long)v);
+    return b->s;
+}
+
 int64_t
 db_get_i64(const PGresult *res, int row, int col, int64_t null_value)
 {

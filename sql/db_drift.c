@@ -6,18 +6,17 @@
 #include <stdlib.h>
 
 #include "sql/db.h"
+#include "sql/db_int.h"
 
 ab_status
 db_drift_reference_json(struct db *db, int64_t experiment_id,
                         const char *metric, int64_t reference_s,
                         int64_t min_values, int64_t cap, char **out)
 {
-    char id[32], ref[32], min[32], c[32];
-    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
-    snprintf(ref, sizeof(ref), "%lld", (long long)reference_s);
-    snprintf(min, sizeof(min), "%lld", (long long)min_values);
-    snprintf(c, sizeof(c), "%lld", (long long)cap);
-    const char *params[5] = {id, metric, ref, min, c};
+    struct db_i64 id, ref, min, c;
+    const char *params[5] = {db_i64(&id, experiment_id), metric,
+                             db_i64(&ref, reference_s),
+                             db_i64(&min, min_values), db_i64(&c, cap)};
     return db_text(db, "drift reference",
                    "SELECT arbiter.drift_reference($1::bigint, $2,"
                    " $3::float8, $4::int, $5::int)::text",
@@ -29,11 +28,9 @@ db_drift_current_json(struct db *db, int64_t experiment_id,
                       const char *metric, int64_t window_s, int64_t cap,
                       char **out)
 {
-    char id[32], w[32], c[32];
-    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
-    snprintf(w, sizeof(w), "%lld", (long long)window_s);
-    snprintf(c, sizeof(c), "%lld", (long long)cap);
-    const char *params[4] = {id, metric, w, c};
+    struct db_i64 id, w, c;
+    const char *params[4] = {db_i64(&id, experiment_id), metric,
+                             db_i64(&w, window_s), db_i64(&c, cap)};
     return db_text(db, "drift current",
                    "SELECT arbiter.drift_current($1::bigint, $2, $3::float8,"
                    " $4::int)::text",
@@ -45,11 +42,12 @@ db_drift_save(struct db *db, int64_t experiment_id, const char *metric,
               int64_t looks, int64_t last_seen_ms, bool drift,
               const char *result)
 {
-    char id[32], lk[32], seen[32];
-    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
-    snprintf(lk, sizeof(lk), "%lld", (long long)looks);
-    snprintf(seen, sizeof(seen), "%lld", (long long)last_seen_ms);
-    const char *params[6] = {id, metric, lk, seen, drift ? "true" : "false",
+    struct db_i64 id, lk, seen;
+    const char *params[6] = {db_i64(&id, experiment_id),
+                             metric,
+                             db_i64(&lk, looks),
+                             db_i64(&seen, last_seen_ms),
+                             drift ? "true" : "false",
                              result};
     char *text = NULL;
     ab_status rc = db_text(

@@ -78,6 +78,15 @@ const char *db_sqlstate(const PGresult *res);
  * connection). */
 void db_report(struct db *db, const char *what, const PGresult *res);
 
+/* A bigint parameter as text in the caller's buffer (returns b->s), so a
+ * statement's parameter list is written in one line:
+ *   struct db_i64 id;
+ *   const char *p[2] = {db_i64(&id, experiment_id), doc}; */
+struct db_i64 {
+    char s[24];
+};
+const char *db_i64(struct db_i64 *b, int64_t v);
+
 /* Column readers for a result row: NULL reads as null_value / NULL. */
 int64_t db_get_i64(const PGresult *res, int row, int col, int64_t null_value);
 double db_get_f64(const PGresult *res, int row, int col);
