@@ -137,6 +137,26 @@ layer_end(struct db *db, const struct core_experiment *e, bool commit)
     return AB_OK;
 }
 
+/* layer_begin() and the overlap check; on failure the transaction is
+ * rolled back and the reply made (409 for an overlap). */
+static ab_status
+layer_or_reply(struct api_ctx *ctx, const struct core_experiment *e,
+               struct api_resp *resp)
+{
+    char err[512];
+    ab_status rc = layer_begin(ctx->db, e);
+    if (rc == AB_OK)
+        rc = check_layer(ctx->db, e, err, sizeof(err));
+    if (rc != AB_OK) {
+        layer_end(ctx->db, e, false);
+        if (rc == AB_ECONFLICT)
+            api_reply_error(resp, 409, "conflict", "%s", err);
+        else
+            api_reply_status(resp, rc, "could not read experiments");
+    }
+    return rc;
+}
+
 static void
 reply_row(struct api_ctx *ctx, struct api_resp *resp, int status,
           struct db_experiment *row)
@@ -161,15 +181,8 @@ api_experiment_create(struct api_ctx *ctx, const struct api_req *req,
         api_reply_error(resp, 400, "invalid", "%s", err);
         return;
     }
-    ab_status rc = layer_begin(ctx->db, e);
-    if (rc == AB_OK)
-        rc = check_layer(ctx->db, e, err, sizeof(err));
+    ab_status rc = layer_or_reply(ctx, e, resp);
     if (rc != AB_OK) {
-        layer_end(ctx->db, e, false);
-        if (rc == AB_ECONFLICT)
-            api_reply_error(resp, 409, "conflict", "%s", err);
-        else
-            api_reply_status(resp, rc, "could not read experiments");
         core_experiment_free(e);
         return;
     }
@@ -337,17 +350,9 @@ api_experiment_patch(struct api_ctx *ctx, const struct api_req *req,
                         rehash, old->bucket_version);
         goto done;
     }
-    rc = layer_begin(ctx->db, e);
-    if (rc == AB_OK)
-        rc = check_layer(ctx->db, e, err, sizeof(err));
-    if (rc != AB_OK) {
-        layer_end(ctx->db, e, false);
-        if (rc == AB_ECONFLICT)
-            api_reply_error(resp, 409, "conflict", "%s", err);
-        else
-            api_reply_status(resp, rc, "could not read experiments");
+    rc = layer_or_reply(ctx, e, resp);
+    if (rc != AB_OK)
         goto done;
-    }
     json_t *def = api_experiment_definition(e);
     char *def_text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
     char *w_text = NULL;

@@ -46,17 +46,27 @@ reply_after(struct api_ctx *ctx, const struct api_req *req,
     }
 }
 
+/* The action's body (strings only) and the experiment of the path from a
+ * held snapshot (release *s), or NULL with the reply made. */
+static const struct core_experiment *
+body_and_experiment(struct api_ctx *ctx, const struct api_req *req,
+                    struct api_resp *resp, const char *const *allowed,
+                    char v[][API_STRING_MAX], size_t n, struct snapshot **s)
+{
+    if (!api_body_strings(req, resp, allowed, v, n))
+        return NULL;
+    return api_snapshot_experiment(ctx, req->params[0], resp, s, NULL);
+}
+
 void
 api_experiment_promote(struct api_ctx *ctx, const struct api_req *req,
                        struct api_resp *resp)
 {
     static const char *const allowed[] = {"arm", "reason"};
     char v[2][API_STRING_MAX];
-    if (!api_body_strings(req, resp, allowed, v, 2))
-        return;
     struct snapshot *s;
-    const struct core_experiment *e =
-        api_snapshot_experiment(ctx, req->params[0], resp, &s, NULL);
+    const struct core_experiment *e = body_and_experiment(ctx, req, resp,
+                                                          allowed, v, 2, &s);
     if (e == NULL)
         return;
     const char *arm = NULL;
@@ -103,11 +113,9 @@ api_experiment_rollback(struct api_ctx *ctx, const struct api_req *req,
 {
     static const char *const allowed[] = {"reason"};
     char v[1][API_STRING_MAX];
-    if (!api_body_strings(req, resp, allowed, v, 1))
-        return;
     struct snapshot *s;
-    const struct core_experiment *e =
-        api_snapshot_experiment(ctx, req->params[0], resp, &s, NULL);
+    const struct core_experiment *e = body_and_experiment(ctx, req, resp,
+                                                          allowed, v, 1, &s);
     if (e == NULL)
         return;
     char control[CORE_KEY_MAX + 1];
