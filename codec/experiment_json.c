@@ -520,19 +520,35 @@ parse_rule(struct parser *p, const json_t *r, size_t idx,
     }
 }
 
+/* An optional array member of at most max elements (null or absent: none,
+ * *n = 0). */
 static ab_status
-parse_targeting(struct parser *p, const json_t *doc, struct core_experiment *e)
+get_array(struct parser *p, const json_t *doc, const char *field, size_t max,
+          const char *noun, json_t **out, size_t *n)
 {
-    json_t *t = json_object_get(doc, "targeting");
-    if (t == NULL || json_is_null(t))
+    json_t *a = json_object_get(doc, field);
+    *out = a;
+    *n = 0;
+    if (a == NULL || json_is_null(a))
         return AB_OK;
-    if (!json_is_array(t))
-        return bad(p, "targeting", "must be an array");
-    size_t n = json_array_size(t);
-    if (n > RULES_MAX)
-        return bad(p, "targeting", "at most %d rules", RULES_MAX);
-    if (n == 0)
-        return AB_OK;
+    if (!json_is_array(a))
+        return bad(p, field, "must be an array");
+    if (json_array_size(a) > max)
+        return bad(p, field, "at most %zu %s", max, noun);
+    *n = json_array_size(a);
+    return AB_OK;
+}
+
+static ab_status
+parse_targeting(struct parser *p, const json_t *doc,
+                struct core_experiment *e)
+{
+    json_t *t;
+    size_t n;
+    ab_status rc0 = get_array(p, doc, "targeting", RULES_MAX, "rules", &t,
+                              &n);
+    if (rc0 != AB_OK || n == 0)
+        return rc0;
     e->rules = ab_xcalloc(n, sizeof(*e->rules));
     e->n_rules = n;
     for (size_t i = 0; i < n; i++) {
@@ -742,16 +758,12 @@ metric_quantile(struct parser *p, const json_t *m, const char *path,
 static ab_status
 parse_metrics(struct parser *p, const json_t *doc, struct core_experiment *e)
 {
-    json_t *ms = json_object_get(doc, "metrics");
-    if (ms == NULL || json_is_null(ms))
-        return AB_OK;
-    if (!json_is_array(ms))
-        return bad(p, "metrics", "must be an array");
-    size_t n = json_array_size(ms);
-    if (n > METRICS_MAX)
-        return bad(p, "metrics", "at most %d metrics", METRICS_MAX);
-    if (n == 0)
-        return AB_OK;
+    json_t *ms;
+    size_t n;
+    ab_status rc0 = get_array(p, doc, "metrics", METRICS_MAX, "metrics", &ms,
+                              &n);
+    if (rc0 != AB_OK || n == 0)
+        return rc0;
     e->metrics = ab_xcalloc(n, sizeof(*e->metrics));
     e->n_metrics = n;
     for (size_t i = 0; i < n; i++) {
