@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "codec/experiment_json.h"
+#include "codec/state_json.h"
 #include "core/holdback.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
@@ -156,18 +157,6 @@ holdback_metrics_render(const struct core_experiment *const *exps, size_t n,
 
 /* ---- state <-> JSON ---------------------------------------------------- */
 
-static double
-num_or(json_t *v, double dflt)
-{
-    return json_is_number(v) ? json_number_value(v) : dflt;
-}
-
-static json_t *
-finite_or_null(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 static size_t
 arm_index(const struct core_experiment *e, const char *name)
 {
@@ -239,13 +228,13 @@ base_from_json(const struct core_experiment *e, json_t *o,
                      e->arms[a].name);
             json_t *v = json_object_get(o, key);
             struct core_eval_stats *x = &s[m * CORE_EVAL_MAX_ARMS + a];
-            x->n = num_or(json_array_get(v, 0), 0);
-            x->sum = num_or(json_array_get(v, 1), 0);
-            x->sum_sq = num_or(json_array_get(v, 2), 0);
-            x->den_sum = num_or(json_array_get(v, 3), 0);
-            x->den_sum_sq = num_or(json_array_get(v, 4), 0);
-            x->cross_sum = num_or(json_array_get(v, 5), 0);
-            x->units_with_events = num_or(json_array_get(v, 6), 0);
+            x->n = codec_num_or(json_array_get(v, 0), 0);
+            x->sum = codec_num_or(json_array_get(v, 1), 0);
+            x->sum_sq = codec_num_or(json_array_get(v, 2), 0);
+            x->den_sum = codec_num_or(json_array_get(v, 3), 0);
+            x->den_sum_sq = codec_num_or(json_array_get(v, 4), 0);
+            x->cross_sum = codec_num_or(json_array_get(v, 5), 0);
+            x->units_with_events = codec_num_or(json_array_get(v, 6), 0);
         }
 }
 
@@ -257,14 +246,8 @@ tests_from_json(const struct core_experiment *e, json_t *h,
     t->alerted = json_is_true(json_object_get(h, "alerted"));
     json_t *w = json_object_get(h, "worse");
     for (size_t m = 0; m < e->n_metrics && m < CORE_EVAL_MAX_METRICS; m++) {
-        json_t *o = json_object_get(w, e->metrics[m].name);
-        if (!json_is_object(o))
-            continue;
-        struct stats_msprt_state *st = &t->worse[m];
-        st->n_looks = (uint64_t)num_or(json_object_get(o, "looks"), 0);
-        st->p_abs = num_or(json_object_get(o, "p_abs"), 1);
-        st->abs_low = num_or(json_object_get(o, "abs_low"), -INFINITY);
-        st->abs_high = num_or(json_object_get(o, "abs_high"), INFINITY);
+        codec_msprt_state_read(json_object_get(w, e->metrics[m].name),
+                               &t->worse[m]);
     }
 }
 
@@ -277,12 +260,8 @@ tests_to_json(const struct core_experiment *e,
         const struct stats_msprt_state *st = &t->worse[m];
         if (st->n_looks == 0)
             continue;
-        json_object_set_new(
-            w, e->metrics[m].name,
-            json_pack("{s:I,s:o,s:o,s:o}", "looks", (json_int_t)st->n_looks,
-                      "p_abs", finite_or_null(st->p_abs), "abs_low",
-                      finite_or_null(st->abs_low), "abs_high",
-                      finite_or_null(st->abs_high)));
+        json_object_set_new(w, e->metrics[m].name,
+                            codec_msprt_state_json(st, false));
     }
     json_object_set_new(h, "worse", w);
     json_object_set_new(h, "alerted", json_boolean(t->alerted));
@@ -399,14 +378,16 @@ result_json(const struct core_experiment *e,
                       "metric", e->metrics[l->metric].name, "tested",
                       l->tested, "n_previous", l->n_previous, "n_promoted",
                       l->n_promoted, "mean_previous",
-                      finite_or_null(l->mean_previous), "mean_promoted",
-                      finite_or_null(l->mean_promoted), "effect",
-                      finite_or_null(l->effect), "ci_running",
-                      finite_or_null(l->ci_low), finite_or_null(l->ci_high),
-                      "p_running", finite_or_null(l->p_running), "reversed",
+                      codec_real_or_null(l->mean_previous), "mean_promoted",
+                      codec_real_or_null(l->mean_promoted), "effect",
+                      codec_real_or_null(l->effect), "ci_running",
+                      codec_real_or_null(l->ci_low),
+                      codec_real_or_null(l->ci_high), "p_running",
+                      codec_real_or_null(l->p_running), "reversed",
                       l->reversed));
     }
-    int64_t started = (int64_t)num_or(json_object_get(h, "started_ms"), 0);
+    int64_t started = (int64_t)codec_num_or(json_object_get(h, "started_ms"),
+                                            0);
     return json_pack(
         "{s:o,s:I,s:I,s:o,s:f,s:f,s:s,s:O,s:O,s:o}", "share_pct",
         percent(hc->share), "period_s", (json_int_t)hc->period_s,
@@ -493,7 +474,8 @@ holdback_tick(struct db *db, const struct core_experiment *e,
     base_from_json(e, json_object_get(h, "base"), base);
     struct core_holdback_tests t;
     tests_from_json(e, h, &t);
-    int64_t started = (int64_t)num_or(json_object_get(h, "started_ms"), 0);
+    int64_t started = (int64_t)codec_num_or(json_object_get(h, "started_ms"),
+                                            0);
     struct core_holdback_result r;
     if (core_holdback_evaluate(e, &hc, e->control, promoted, now, base,
                                started, now_ms, &t, &r) == AB_OK) {

@@ -57,6 +57,7 @@
 
 #include "codec/experiment_json.h"
 #include "codec/field.h"
+#include "codec/state_json.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "bandits/alloc.h"
@@ -632,12 +633,6 @@ reweight_job(void *arg, struct db *db, int64_t now_ms)
 
 /* ---- corrected estimates ------------------------------------------------- */
 
-static json_t *
-num_or_null(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 ab_status
 reweight_estimates_json(struct db *db, const struct core_experiment *e,
                         json_t **out)
@@ -719,17 +714,18 @@ reweight_estimates_json(struct db *db, const struct core_experiment *e,
         json_t *o = json_object();
         json_object_set_new(o, "arm", json_string(arm));
         json_object_set_new(o, "units", json_integer((json_int_t)n));
-        json_object_set_new(o, "naive_mean", num_or_null(naive));
-        json_object_set_new(o, "naive_se", num_or_null(naive_se));
-        json_object_set_new(o, "corrected_mean", num_or_null(pm.mean));
-        json_object_set_new(o, "corrected_se", num_or_null(pm.se));
+        json_object_set_new(o, "naive_mean", codec_real_or_null(naive));
+        json_object_set_new(o, "naive_se", codec_real_or_null(naive_se));
+        json_object_set_new(o, "corrected_mean", codec_real_or_null(pm.mean));
+        json_object_set_new(o, "corrected_se", codec_real_or_null(pm.se));
         json_object_set_new(o, "method", json_string("per_period"));
-        json_object_set_new(
-            o, "ipw",
-            json_pack("{s:I, s:o, s:o, s:o, s:o}", "units",
-                      (json_int_t)ipw_units, "ht_mean", num_or_null(ht.mean),
-                      "ht_se", num_or_null(ht.se), "hajek_mean",
-                      num_or_null(hj.mean), "hajek_se", num_or_null(hj.se)));
+        json_object_set_new(o, "ipw",
+                            json_pack("{s:I, s:o, s:o, s:o, s:o}", "units",
+                                      (json_int_t)ipw_units, "ht_mean",
+                                      codec_real_or_null(ht.mean), "ht_se",
+                                      codec_real_or_null(ht.se), "hajek_mean",
+                                      codec_real_or_null(hj.mean), "hajek_se",
+                                      codec_real_or_null(hj.se)));
         json_array_append_new(arr, o);
     }
     *out = json_pack("{s:s, s:s, s:b, s:s, s:I, s:I, s:I, s:o}", "metric",

@@ -17,6 +17,7 @@
 #include "codec/experiment_json.h"
 #include "lib/log.h"
 #include "codec/rollout_json.h"
+#include "codec/state_json.h"
 #include "core/rollout.h"
 #include "core/rollout_eval.h"
 #include "service/fold.h"
@@ -55,46 +56,16 @@ rollout_job_free(struct rollout_job *j)
 
 /* ---- running test state, kept as JSON between ticks ---------------------- */
 
-static double
-num_or(json_t *v, double dflt)
-{
-    return json_is_number(v) ? json_number_value(v) : dflt;
-}
-
-static json_t *
-finite_or_null(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 static void
 state_get(json_t *tests, const char *key, struct stats_msprt_state *st)
 {
-    stats_msprt_state_init(st);
-    json_t *o = json_object_get(tests, key);
-    if (!json_is_object(o))
-        return;
-    st->n_looks = (uint64_t)num_or(json_object_get(o, "looks"), 0);
-    st->p_abs = num_or(json_object_get(o, "p_abs"), 1);
-    st->abs_low = num_or(json_object_get(o, "abs_low"), -INFINITY);
-    st->abs_high = num_or(json_object_get(o, "abs_high"), INFINITY);
-    st->p_rel = num_or(json_object_get(o, "p_rel"), 1);
-    st->rel_low = num_or(json_object_get(o, "rel_low"), -INFINITY);
-    st->rel_high = num_or(json_object_get(o, "rel_high"), INFINITY);
+    codec_msprt_state_read(json_object_get(tests, key), st);
 }
 
 static void
 state_put(json_t *tests, const char *key, const struct stats_msprt_state *st)
 {
-    json_object_set_new(
-        tests, key,
-        json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "looks",
-                  (json_int_t)st->n_looks, "p_abs", finite_or_null(st->p_abs),
-                  "abs_low", finite_or_null(st->abs_low), "abs_high",
-                  finite_or_null(st->abs_high), "p_rel",
-                  finite_or_null(st->p_rel), "rel_low",
-                  finite_or_null(st->rel_low), "rel_high",
-                  finite_or_null(st->rel_high)));
+    json_object_set_new(tests, key, codec_msprt_state_json(st, true));
 }
 
 /* ---- inputs from the database ---------------------------------------------- */
@@ -119,9 +90,10 @@ tests_from_json(const struct core_experiment *e, json_t *j,
                      e->arms[a].name);
             state_get(j, key, &t->safe[m][a]);
         }
-    t->errors_p = num_or(json_object_get(j, "errors_p_running"), 1);
-    t->srm_p = num_or(json_object_get(j, "srm_p_running"), 1);
-    t->srm_version = (int64_t)num_or(json_object_get(j, "srm_version"), 0);
+    t->errors_p = codec_num_or(json_object_get(j, "errors_p_running"), 1);
+    t->srm_p = codec_num_or(json_object_get(j, "srm_p_running"), 1);
+    t->srm_version = (int64_t)codec_num_or(json_object_get(j, "srm_version"),
+                                           0);
 }
 
 static json_t *
@@ -177,25 +149,28 @@ report_json(const struct core_experiment *e,
     json_t *prim = json_array(), *guard = json_array();
     for (size_t i = 0; i < rep->n_lines; i++) {
         const struct core_eval_line *l = &rep->lines[i];
-        json_t *o = json_pack(
-            "{s:s,s:s,s:o,s:o,s:o,s:[o,o],s:o,s:s}", "metric",
-            e->metrics[l->metric].name, "arm", e->arms[l->arm].name,
-            "control_mean", finite_or_null(l->control_mean), "effect",
-            finite_or_null(l->effect), "se", finite_or_null(l->se),
-            "ci_running", finite_or_null(l->ci_low),
-            finite_or_null(l->ci_high), "p_running",
-            finite_or_null(l->p_running), "verdict",
-            verdict_name(l->verdict, l->kind));
+        json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:[o,o],s:o,s:s}",
+                              "metric", e->metrics[l->metric].name, "arm",
+                              e->arms[l->arm].name, "control_mean",
+                              codec_real_or_null(l->control_mean), "effect",
+                              codec_real_or_null(l->effect), "se",
+                              codec_real_or_null(l->se), "ci_running",
+                              codec_real_or_null(l->ci_low),
+                              codec_real_or_null(l->ci_high), "p_running",
+                              codec_real_or_null(l->p_running), "verdict",
+                              verdict_name(l->verdict, l->kind));
         if (l->kind == CORE_EVAL_GUARDRAIL) {
             /* a guardrail's p_running is its harm test's (the test that
              * rolls back, at alpha_harm), so a verdict "harm" never sits
              * beside p = 1; the non-inferiority test is p_safe_running */
-            json_object_set_new(o, "p_running", finite_or_null(l->p_harm));
-            json_object_set_new(o, "margin_abs", finite_or_null(l->margin_abs));
+            json_object_set_new(o, "p_running",
+                                codec_real_or_null(l->p_harm));
+            json_object_set_new(o, "margin_abs",
+                                codec_real_or_null(l->margin_abs));
             json_object_set_new(o, "p_safe_running",
-                                finite_or_null(l->p_running));
+                                codec_real_or_null(l->p_running));
             json_object_set_new(o, "p_harm_running",
-                                finite_or_null(l->p_harm));
+                                codec_real_or_null(l->p_harm));
             json_array_append_new(guard, o);
         } else
             json_array_append_new(prim, o);
@@ -206,7 +181,7 @@ report_json(const struct core_experiment *e,
                           srm_units ? srm_units : json_null(), "min_units",
                           ev->min_units, "total_units", ev->total_units,
                           "alpha", c->alpha);
-    json_object_set_new(d, "alpha_harm", finite_or_null(rep->alpha_harm));
+    json_object_set_new(d, "alpha_harm", codec_real_or_null(rep->alpha_harm));
     json_object_set_new(d, "rollback_alpha", json_real(c->rollback_alpha));
     json_t *plans = json_array();
     for (size_t i = 0; i < rep->n_plans; i++) {
@@ -215,9 +190,9 @@ report_json(const struct core_experiment *e,
             plans,
             json_pack("{s:s,s:o,s:o,s:o,s:f,s:f,s:b}", "metric",
                       e->metrics[p->metric].name, "harm_abs",
-                      finite_or_null(p->harm_abs), "units_control",
-                      finite_or_null(p->units_control), "units_candidate",
-                      finite_or_null(p->units_candidate), "have_control",
+                      codec_real_or_null(p->harm_abs), "units_control",
+                      codec_real_or_null(p->units_control), "units_candidate",
+                      codec_real_or_null(p->units_candidate), "have_control",
                       p->have_control, "have_candidate", p->have_candidate,
                       "reached", p->reached));
     }
@@ -280,10 +255,11 @@ gather(struct db *db, const struct core_experiment *e,
         free(text);
     }
     for (size_t a = 0; a < e->n_arms && a < CORE_EVAL_MAX_ARMS; a++)
-        srm_units[a] = num_or(json_object_get(srm, e->arms[a].name), 0);
+        srm_units[a] = codec_num_or(json_object_get(srm, e->arms[a].name), 0);
     size_t i;
     json_t *x;
-    json_array_foreach(exposed, i, x) total += num_or(json_object_get(x, "units"), 0);
+    json_array_foreach(exposed, i, x)
+        total += codec_num_or(json_object_get(x, "units"), 0);
     json_decref(exposed);
 
     struct stats_count_period periods[256];
@@ -298,9 +274,15 @@ gather(struct db *db, const struct core_experiment *e,
             json_array_foreach(arr, i, x) {
                 if (n_periods == AB_ARRAY_LEN(periods))
                     break;
-                periods[n_periods].share_t = num_or(json_array_get(x, 0), 0);
-                periods[n_periods].errors_c = num_or(json_array_get(x, 1), 0);
-                periods[n_periods].errors_t = num_or(json_array_get(x, 2), 0);
+                periods[n_periods].share_t = codec_num_or(json_array_get(x,
+                                                                         0),
+                                                          0);
+                periods[n_periods].errors_c = codec_num_or(json_array_get(x,
+                                                                          1),
+                                                           0);
+                periods[n_periods].errors_t = codec_num_or(json_array_get(x,
+                                                                          2),
+                                                           0);
                 n_periods++;
             }
             json_decref(arr);
@@ -531,7 +513,8 @@ rollout_status_json(struct db *db, const struct core_experiment *e,
     db_rollout_clear(&row);
     size_t cand = core_rollout_candidate(e);
     double in_phase_s = (double)(now_ms - st.phase_started_ms) / 1000.0;
-    double min_units = num_or(json_object_get(evidence, "min_units"), 0);
+    double min_units = codec_num_or(json_object_get(evidence, "min_units"),
+                                    0);
     char waiting[256] = "";
     if (e->state != CORE_STATE_RUNNING)
         snprintf(waiting, sizeof(waiting), "nothing: the experiment is %s",
@@ -575,9 +558,10 @@ rollout_status_json(struct db *db, const struct core_experiment *e,
             snprintf(waiting, sizeof(waiting),
                      "the planned power of the last partial step: %.0f "
                      "units per arm (evidence.plan)",
-                     num_or(json_object_get(json_object_get(evidence, "plan"),
-                                            "units_per_arm"),
-                            0));
+                     codec_num_or(json_object_get(json_object_get(evidence,
+                                                                  "plan"),
+                                                  "units_per_arm"),
+                                  0));
         else
             snprintf(waiting, sizeof(waiting), "the next analysis tick");
     }
