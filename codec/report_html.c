@@ -98,6 +98,15 @@ str(json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* One text cell of a row: o's member k, escaped, then the next cell
+ * opens. */
+static void
+td(struct buf *b, json_t *o, const char *k)
+{
+    esc(b, str(o, k));
+    puts_(b, "</td><td>");
+}
+
 static double
 num(json_t *v)
 {
@@ -390,8 +399,7 @@ summary(struct buf *b, json_t *x, json_t *rollout)
     json_t *a;
     json_array_foreach(json_object_get(def, "arms"), i, a) {
         puts_(b, "<tr><td>");
-        esc(b, str(a, "name"));
-        puts_(b, "</td><td>");
+        td(b, a, "name");
         esc(b, str(a, "model"));
         putf(b, "</td><td>%s</td><td>%.4g</td></tr>",
              json_is_true(json_object_get(a, "control")) ? "yes" : "",
@@ -415,18 +423,13 @@ model_moves(struct buf *b, json_t *models)
     json_t *m;
     json_array_foreach(models, i, m) {
         puts_(b, "<tr><td>");
-        esc(b, str(m, "at"));
-        puts_(b, "</td><td>");
+        td(b, m, "at");
         esc(b, str(m, "model"));
         puts_(b, "@");
-        esc(b, str(m, "version"));
-        puts_(b, "</td><td>");
-        esc(b, str(m, "action"));
-        puts_(b, "</td><td>");
-        esc(b, str(m, "from_stage"));
-        puts_(b, "</td><td>");
-        esc(b, str(m, "to_stage"));
-        puts_(b, "</td><td>");
+        td(b, m, "version");
+        td(b, m, "action");
+        td(b, m, "from_stage");
+        td(b, m, "to_stage");
         json_t *d = json_object_get(m, "decision_id");
         if (json_is_integer(d))
             putf(b, "#%lld", (long long)json_integer_value(d));
@@ -607,8 +610,7 @@ result_row(void *arg, json_t *l, const char *kind)
                                                i == 3 ? "+inf" : "-");
     }
     puts_(b, "<tr><td>");
-    esc(b, str(l, "metric"));
-    puts_(b, "</td><td>");
+    td(b, l, "metric");
     esc(b, kind);
     puts_(b, "</td><td>");
     esc(b, str(l, "arm"));
@@ -661,10 +663,8 @@ timeline(struct buf *b, json_t *weights)
     json_array_foreach(weights, i, w) {
         putf(b, "<tr><td>%lld</td><td>",
              (long long)json_integer_value(json_object_get(w, "version")));
-        esc(b, str(w, "at"));
-        puts_(b, "</td><td>");
-        esc(b, str(w, "source"));
-        puts_(b, "</td><td>");
+        td(b, w, "at");
+        td(b, w, "source");
         const char *arm;
         json_t *v;
         bool first = true;
@@ -691,18 +691,13 @@ decisions(struct buf *b, json_t *list)
     json_array_foreach(list, i, d) {
         putf(b, "<tr><td>%lld</td><td>",
              (long long)json_integer_value(json_object_get(d, "id")));
-        esc(b, str(d, "at"));
-        puts_(b, "</td><td>");
-        esc(b, str(d, "action"));
-        puts_(b, "</td><td>");
+        td(b, d, "at");
+        td(b, d, "action");
         esc(b, str(d, "from_state"));
         puts_(b, " &#8594; ");
-        esc(b, str(d, "to_state"));
-        puts_(b, "</td><td>");
-        esc(b, str(d, "actor"));
-        puts_(b, "</td><td>");
-        esc(b, str(d, "reason"));
-        puts_(b, "</td><td>");
+        td(b, d, "to_state");
+        td(b, d, "actor");
+        td(b, d, "reason");
         json_t *det = json_object_get(d, "details");
         if (json_object_size(det) > 0) {
             char *text = json_dumps(det, JSON_INDENT(1) | JSON_SORT_KEYS);
