@@ -105,6 +105,15 @@ stats_set_reason(enum stats_reason *why, enum stats_reason r)
         *why = r;
 }
 
+/* The one-line failure: set the reason, answer rc
+ *   return stats_fail(why, STATS_REASON_OVERFLOW, AB_ENUMERIC); */
+static inline ab_status
+stats_fail(enum stats_reason *why, enum stats_reason r, ab_status rc)
+{
+    stats_set_reason(why, r);
+    return rc;
+}
+
 /* Summarise m: mean = sum/n, var = (sum_sq - sum*mean)/(n-1). A tiny
  * negative numerator from rounding (|.| <= 1e-12 sum_sq) is taken as 0.
  * AB_EINVAL: non-finite input, n < 0, sum_sq < 0, n not an integer,

@@ -26,10 +26,8 @@ arm_moments(const struct stats_cuped_moments *m, struct stats_summary *sy,
     struct stats_moments mx = { m->n, m->pre_sum, m->pre_sum_sq };
     ab_status rc;
 
-    if (!isfinite(m->pre_cross_sum)) {
-        stats_set_reason(why, STATS_REASON_NOT_FINITE);
-        return AB_EINVAL;
-    }
+    if (!isfinite(m->pre_cross_sum))
+        return stats_fail(why, STATS_REASON_NOT_FINITE, AB_EINVAL);
     rc = stats_moments_summary(&my, sy, why);
     if (rc != AB_OK)
         return rc;
@@ -37,16 +35,12 @@ arm_moments(const struct stats_cuped_moments *m, struct stats_summary *sy,
     if (rc != AB_OK)
         return rc;
     *sxy = m->pre_cross_sum - m->sum * sx->mean;   /* co-moment, not / (n-1) */
-    if (!isfinite(*sxy)) {
-        stats_set_reason(why, STATS_REASON_OVERFLOW);
-        return AB_ENUMERIC;
-    }
+    if (!isfinite(*sxy))
+        return stats_fail(why, STATS_REASON_OVERFLOW, AB_ENUMERIC);
     {
         double syy = sy->var * (m->n - 1), sxx = sx->var * (m->n - 1);
-        if (*sxy * *sxy > syy * sxx * (1 + 1e-9) + 1e-300) {
-            stats_set_reason(why, STATS_REASON_INCONSISTENT);
-            return AB_EINVAL;
-        }
+        if (*sxy * *sxy > syy * sxx * (1 + 1e-9) + 1e-300)
+            return stats_fail(why, STATS_REASON_INCONSISTENT, AB_EINVAL);
     }
     return AB_OK;
 }
@@ -57,10 +51,8 @@ stats_cuped_theta(const struct stats_cuped_moments *arms, size_t k,
 {
     double num = 0, den = 0;
 
-    if (k == 0) {
-        stats_set_reason(why, STATS_REASON_BAD_PARAMETER);
-        return AB_EINVAL;
-    }
+    if (k == 0)
+        return stats_fail(why, STATS_REASON_BAD_PARAMETER, AB_EINVAL);
     for (size_t i = 0; i < k; i++) {
         struct stats_summary sy, sx;
         double sxy;
@@ -70,10 +62,8 @@ stats_cuped_theta(const struct stats_cuped_moments *arms, size_t k,
         num += sxy;
         den += sx.var * (arms[i].n - 1);
     }
-    if (!isfinite(num) || !isfinite(den)) {
-        stats_set_reason(why, STATS_REASON_OVERFLOW);
-        return AB_ENUMERIC;
-    }
+    if (!isfinite(num) || !isfinite(den))
+        return stats_fail(why, STATS_REASON_OVERFLOW, AB_ENUMERIC);
     *theta = den > 0 ? num / den : 0;
     return AB_OK;
 }
@@ -88,14 +78,10 @@ stats_cuped_pre_mean(const struct stats_cuped_moments *arms, size_t k,
         n += arms[i].n;
         s += arms[i].pre_sum;
     }
-    if (!isfinite(n) || !isfinite(s)) {
-        stats_set_reason(why, STATS_REASON_NOT_FINITE);
-        return AB_EINVAL;
-    }
-    if (!(n > 0)) {
-        stats_set_reason(why, STATS_REASON_FEW_UNITS);
-        return AB_ENUMERIC;
-    }
+    if (!isfinite(n) || !isfinite(s))
+        return stats_fail(why, STATS_REASON_NOT_FINITE, AB_EINVAL);
+    if (!(n > 0))
+        return stats_fail(why, STATS_REASON_FEW_UNITS, AB_ENUMERIC);
     *xbar = s / n;
     return AB_OK;
 }
@@ -109,19 +95,15 @@ stats_cuped_summary(const struct stats_cuped_moments *m, double theta,
     double sxy, cxy, v;
     ab_status rc;
 
-    if (!isfinite(theta) || !isfinite(xbar)) {
-        stats_set_reason(why, STATS_REASON_NOT_FINITE);
-        return AB_EINVAL;
-    }
+    if (!isfinite(theta) || !isfinite(xbar))
+        return stats_fail(why, STATS_REASON_NOT_FINITE, AB_EINVAL);
     rc = arm_moments(m, &sy, &sx, &sxy, why);
     if (rc != AB_OK)
         return rc;
     cxy = sxy / (m->n - 1);
     v = sy.var - 2 * theta * cxy + theta * theta * sx.var;
-    if (!isfinite(v)) {
-        stats_set_reason(why, STATS_REASON_OVERFLOW);
-        return AB_ENUMERIC;
-    }
+    if (!isfinite(v))
+        return stats_fail(why, STATS_REASON_OVERFLOW, AB_ENUMERIC);
     if (v < 0)
         v = 0;
     out->raw = sy;
@@ -145,22 +127,16 @@ stats_cuped_compare(const struct stats_cuped_summary *c,
     if (effect != STATS_EFFECT_RELATIVE)
         return stats_welch_compare(&c->adj, &t->adj, effect, side, alpha,
                                    use_t, out, why);
-    if (c->adj.n <= 1 || t->adj.n <= 1) {
-        stats_set_reason(why, STATS_REASON_FEW_UNITS);
-        return AB_ENUMERIC;
-    }
+    if (c->adj.n <= 1 || t->adj.n <= 1)
+        return stats_fail(why, STATS_REASON_FEW_UNITS, AB_ENUMERIC);
     vc = c->adj.var / c->adj.n;
     vt = t->adj.var / t->adj.n;
-    if (vc + vt == 0) {
-        stats_set_reason(why, STATS_REASON_ZERO_VARIANCE);
-        return AB_ENUMERIC;
-    }
+    if (vc + vt == 0)
+        return stats_fail(why, STATS_REASON_ZERO_VARIANCE, AB_ENUMERIC);
     if (use_t) {
         df = stats_welch_df(&c->adj, &t->adj);
-        if (!(df > 0)) {
-            stats_set_reason(why, STATS_REASON_ZERO_VARIANCE);
-            return AB_ENUMERIC;
-        }
+        if (!(df > 0))
+            return stats_fail(why, STATS_REASON_ZERO_VARIANCE, AB_ENUMERIC);
     }
     d = t->adj.mean - c->adj.mean;
     rc = stats_delta_lift(d, vt + vc, c->raw.mean, c->raw.var / c->raw.n,
