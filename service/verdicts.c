@@ -203,6 +203,58 @@ fold_into(struct folded *f, const struct core_experiment *e,
         f->decisions[a] += counts[a];
 }
 
+enum family { F_STATE, F_VERDICT, F_DECISIONS };
+
+static const char *
+value_word(enum family fam, size_t k)
+{
+    switch (fam) {
+    case F_STATE: return core_state_name((enum core_state)k);
+    case F_VERDICT: return verdict_words[k];
+    case F_DECISIONS: break;
+    }
+    return core_rollout_action_name((enum core_rollout_action)k);
+}
+
+/* One label set's rows of a family: an experiment's key with its own
+ * counts (0/1 for the state and verdict gauges), or "other" with the
+ * folded ones. */
+static void
+family_rows(struct strbuf *t, enum family fam, const char *experiment,
+            const struct folded *x)
+{
+    static const char *const metric[] = {"arbiter_experiment_state",
+                                         "arbiter_rollout_verdict",
+                                         "arbiter_rollout_decisions_total"};
+    static const char *const label[] = {"state", "verdict", "action"};
+    const uint64_t *counts = fam == F_STATE     ? x->states
+                             : fam == F_VERDICT ? x->verdicts
+                                                : x->decisions;
+    size_t n = fam == F_STATE     ? CORE_N_STATES
+               : fam == F_VERDICT ? AB_ARRAY_LEN(verdict_words)
+                                  : N_ACTIONS;
+    for (size_t k = 0; k < n; k++)
+        strbuf_printf(t, "%s{experiment=\"%s\",%s=\"%s\"} %llu\n",
+                      metric[fam], experiment, label[fam], value_word(fam, k),
+                      (unsigned long long)counts[k]);
+}
+
+/* A family: every labelled experiment, then "other" when any was
+ * folded. */
+static void
+family(struct strbuf *t, enum family fam, const char *head,
+       const struct core_experiment *const *exps, size_t n,
+       const bool *labelled, const struct folded *one,
+       const struct folded *other)
+{
+    strbuf_printf(t, "%s", head);
+    for (size_t i = 0; i < n; i++)
+        if (labelled == NULL || labelled[i])
+            family_rows(t, fam, exps[i]->key, &one[i]);
+    if (other->any)
+        family_rows(t, fam, "other", other);
+}
+
 /* Experiment keys are [A-Za-z0-9_.-]: nothing to escape in a label. */
 void
 verdicts_metrics_render(const struct core_experiment *const *exps, size_t n,
@@ -211,81 +263,38 @@ verdicts_metrics_render(const struct core_experiment *const *exps, size_t n,
     struct strbuf t;
     strbuf_init(&t, 4096);
     struct verdict *v = ab_xcalloc(n ? n : 1, sizeof(*v));
+    struct folded *one = ab_xcalloc(n ? n : 1, sizeof(*one));
     struct folded f = {0};
     for (size_t i = 0; i < n; i++) {
         verdicts_get(exps[i], &v[i]);
-        if (labelled && !labelled[i])
-            fold_into(&f, exps[i], &v[i]);
+        fold_into(labelled && !labelled[i] ? &f : &one[i], exps[i], &v[i]);
     }
-#define SHOWN(i) (labelled == NULL || labelled[i])
-    strbuf_printf(&t,
-                  "# HELP arbiter_experiment_state 1 for the experiment's "
-                  "current state\n# TYPE arbiter_experiment_state gauge\n");
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; SHOWN(i) && k < CORE_N_STATES; k++)
-            strbuf_printf(&t,
-                          "arbiter_experiment_state{experiment=\"%s\","
-                          "state=\"%s\"} %d\n",
-                          exps[i]->key, core_state_name((enum core_state)k),
-                          (int)exps[i]->state == k);
-    for (int k = 0; f.any && k < CORE_N_STATES; k++)
-        strbuf_printf(&t,
-                      "arbiter_experiment_state{experiment=\"other\","
-                      "state=\"%s\"} %llu\n",
-                      core_state_name((enum core_state)k),
-                      (unsigned long long)f.states[k]);
+    family(&t, F_STATE,
+           "# HELP arbiter_experiment_state 1 for the experiment's "
+           "current state\n# TYPE arbiter_experiment_state gauge\n",
+           exps, n, labelled, one, &f);
     strbuf_printf(&t,
                   "# HELP arbiter_rollout_candidate_share Percent of traffic "
                   "the candidate arm is served\n"
                   "# TYPE arbiter_rollout_candidate_share gauge\n");
     for (size_t i = 0; i < n; i++)
-        if (SHOWN(i))
+        if (labelled == NULL || labelled[i])
             strbuf_printf(
                 &t,
                 "arbiter_rollout_candidate_share{experiment=\"%s\"} "
                 "%.17g\n",
                 exps[i]->key, v[i].share);
-    strbuf_printf(
-        &t, "# HELP arbiter_rollout_verdict 1 for the verdict the "
-            "verdict route answers\n# TYPE arbiter_rollout_verdict gauge\n");
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; SHOWN(i) && k < AB_ARRAY_LEN(verdict_words); k++)
-            strbuf_printf(&t,
-                          "arbiter_rollout_verdict{experiment=\"%s\","
-                          "verdict=\"%s\"} %d\n",
-                          exps[i]->key, verdict_words[k],
-                          strcmp(v[i].verdict, verdict_words[k]) == 0);
-    for (size_t k = 0; f.any && k < AB_ARRAY_LEN(verdict_words); k++)
-        strbuf_printf(&t,
-                      "arbiter_rollout_verdict{experiment=\"other\","
-                      "verdict=\"%s\"} %llu\n",
-                      verdict_words[k], (unsigned long long)f.verdicts[k]);
+    family(&t, F_VERDICT,
+           "# HELP arbiter_rollout_verdict 1 for the verdict the "
+           "verdict route answers\n# TYPE arbiter_rollout_verdict gauge\n",
+           exps, n, labelled, one, &f);
+    family(&t, F_DECISIONS,
+           "# HELP arbiter_rollout_decisions_total Rollout decisions "
+           "applied by this process (the decision leader), by action\n"
+           "# TYPE arbiter_rollout_decisions_total counter\n",
+           exps, n, labelled, one, &f);
     free(v);
-    strbuf_printf(&t,
-                  "# HELP arbiter_rollout_decisions_total Rollout decisions "
-                  "applied by this process (the decision leader), by action\n"
-                  "# TYPE arbiter_rollout_decisions_total counter\n");
-    for (size_t i = 0; i < n; i++) {
-        if (!SHOWN(i))
-            continue;
-        uint64_t counts[N_ACTIONS];
-        decisions_of(exps[i]->key, counts);
-        for (int a = 0; a < N_ACTIONS; a++)
-            strbuf_printf(&t,
-                          "arbiter_rollout_decisions_total{experiment=\"%s\","
-                          "action=\"%s\"} %llu\n",
-                          exps[i]->key,
-                          core_rollout_action_name(
-                              (enum core_rollout_action)a),
-                          (unsigned long long)counts[a]);
-    }
-    for (int a = 0; f.any && a < N_ACTIONS; a++)
-        strbuf_printf(&t,
-                      "arbiter_rollout_decisions_total{experiment=\"other\","
-                      "action=\"%s\"} %llu\n",
-                      core_rollout_action_name((enum core_rollout_action)a),
-                      (unsigned long long)f.decisions[a]);
-#undef SHOWN
+    free(one);
     *out = t.p;
     *len = t.len;
 }
