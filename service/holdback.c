@@ -23,8 +23,8 @@
 #include "core/holdback.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
+#include "service/rollout_job.h"
 #include "sql/db.h"
-#include "sql/db_stats.h"
 
 #define N_STATS (CORE_EVAL_MAX_METRICS * CORE_EVAL_MAX_ARMS)
 
@@ -166,37 +166,6 @@ arm_index(const struct core_experiment *e, const char *name)
     return SIZE_MAX;
 }
 
-/* The current per-arm statistics, as the rollout tick reads them (typed
- * rows, sql/db_stats.h). */
-static ab_status
-read_stats(struct db *db, const struct core_experiment *e,
-           struct core_eval_stats *s)
-{
-    struct db_arm_stat *rows = NULL;
-    size_t n_rows = 0;
-    if (db_arm_stats_read(db, e->key, &rows, &n_rows) != AB_OK)
-        return AB_EDB;
-    memset(s, 0, N_STATS * sizeof(*s));
-    for (size_t i = 0; i < n_rows; i++) {
-        const struct db_arm_stat *r = &rows[i];
-        size_t a = arm_index(e, r->arm);
-        for (size_t m = 0; a != SIZE_MAX && m < e->n_metrics; m++) {
-            if (strcmp(e->metrics[m].name, r->metric) != 0)
-                continue;
-            struct core_eval_stats *x = &s[m * CORE_EVAL_MAX_ARMS + a];
-            x->n = r->n;
-            x->sum = r->sum;
-            x->sum_sq = r->sum_sq;
-            x->den_sum = r->den_sum;
-            x->den_sum_sq = r->den_sum_sq;
-            x->cross_sum = r->cross_sum;
-            x->units_with_events = r->units_with_events;
-        }
-    }
-    db_arm_stats_free(rows, n_rows);
-    return AB_OK;
-}
-
 static json_t *
 base_to_json(const struct core_experiment *e, const struct core_eval_stats *s)
 {
@@ -297,7 +266,7 @@ holdback_begin(struct db *db, const struct core_experiment *e,
     size_t promoted = dec->promote_arm;
     if (dec->action != CORE_ACTION_PROMOTE || c->holdback_share == 0 ||
         e->n_arms != 2 || promoted >= e->n_arms || promoted == e->control ||
-        read_stats(db, e, base) != AB_OK)
+        rollout_stats_read(db, e, base) != AB_OK)
         return false;
     /* the previous version keeps the share; arm hashing is ramp-monotone,
      * so its units were on it at every earlier step */
@@ -467,7 +436,7 @@ holdback_tick(struct db *db, const struct core_experiment *e,
     struct core_holdback_config hc;
     config_of(c, &hc);
     if (!json_is_object(h) || promoted == SIZE_MAX || hc.share == 0 ||
-        read_stats(db, e, now) != AB_OK) {
+        rollout_stats_read(db, e, now) != AB_OK) {
         json_decref(tests);
         return true; /* a holdback phase is never a ramp */
     }
