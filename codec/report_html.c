@@ -107,6 +107,14 @@ td(struct buf *b, json_t *o, const char *k)
     puts_(b, "</td><td>");
 }
 
+/* A row opened by o's integer member k in its first cell. */
+static void
+row_id(struct buf *b, json_t *o, const char *k)
+{
+    putf(b, "<tr><td>%lld</td><td>",
+         (long long)json_integer_value(json_object_get(o, k)));
+}
+
 static double
 num(json_t *v)
 {
@@ -661,8 +669,7 @@ timeline(struct buf *b, json_t *weights)
     size_t i;
     json_t *w;
     json_array_foreach(weights, i, w) {
-        putf(b, "<tr><td>%lld</td><td>",
-             (long long)json_integer_value(json_object_get(w, "version")));
+        row_id(b, w, "version");
         td(b, w, "at");
         td(b, w, "source");
         const char *arm;
@@ -689,8 +696,7 @@ decisions(struct buf *b, json_t *list)
     size_t i;
     json_t *d;
     json_array_foreach(list, i, d) {
-        putf(b, "<tr><td>%lld</td><td>",
-             (long long)json_integer_value(json_object_get(d, "id")));
+        row_id(b, d, "id");
         td(b, d, "at");
         td(b, d, "action");
         esc(b, str(d, "from_state"));
