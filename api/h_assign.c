@@ -174,12 +174,23 @@ put_propensity(struct out *o, double x)
 }
 
 /* Same bytes as api_json_escape(tmp, 2 * 256 + 8, s) followed by "%s" of
- * tmp. */
+ * tmp. A model name with nothing to escape (all of them in practice) is
+ * copied as it is: api_json_escape() would copy it byte by byte too, and
+ * stops only past 2 * 256 bytes. */
+#define MODEL_ESCAPED_MAX (2 * 256 + 8)
 static void
 put_escaped_model(struct out *o, const char *s)
 {
-    char tmp[2 * 256 + 8];
-    size_t n = api_json_escape(tmp, sizeof(tmp), s);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    while (p[n] >= 0x20 && p[n] != '"' && p[n] != '\\')
+        n++;
+    if (p[n] == '\0' && n + 7 < MODEL_ESCAPED_MAX) {
+        put(o, s, n);
+        return;
+    }
+    char tmp[MODEL_ESCAPED_MAX];
+    n = api_json_escape(tmp, sizeof(tmp), s);
     put(o, tmp, n);
 }
 
@@ -446,9 +457,12 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
     /* {"unit":..., "assignments":[...]} */
     size_t cap = 64 + 2 * unit_len * 6 + (n + 1) * ANSWER_MAX, len = 0;
     char *buf = ab_xmalloc(cap);
-    len += (size_t)snprintf(buf, cap, "{\"unit\":\"");
+    static const char head[] = "{\"unit\":\"", mid[] = "\",\"assignments\":[";
+    memcpy(buf, head, sizeof(head) - 1);
+    len = sizeof(head) - 1;
     len += api_json_escape(buf + len, cap - len, unit);
-    len += (size_t)snprintf(buf + len, cap - len, "\",\"assignments\":[");
+    memcpy(buf + len, mid, sizeof(mid) - 1);
+    len += sizeof(mid) - 1;
     bool first = true;
     for (i = 0; i < n; i++) {
         struct answer ans;
@@ -466,7 +480,8 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
         first = false;
         len += (size_t)format_answer(buf + len, cap - len, &ans);
     }
-    len += (size_t)snprintf(buf + len, cap - len, "]}");
+    memcpy(buf + len, "]}", 3);
+    len += 2;
     free(sel);
     app_snapshot_release(s);
     api_reply_raw(resp, 200, "application/json", buf, len);
