@@ -106,10 +106,22 @@ struct out {
 };
 
 static void
+put_truncated(struct out *o, const char *s, size_t n)
+{
+    n = o->len + 1 < o->cap ? o->cap - o->len - 1 : 0;
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+/* Inlined, so that the copy of a literal (PUT_LIT) is a few moves rather
+ * than a call of memcpy: 17 calls per answer before (callgrind). */
+static inline __attribute__((always_inline)) void
 put(struct out *o, const char *s, size_t n)
 {
-    if (o->len + n >= o->cap) /* never with ANSWER_MAX; truncate like snprintf */
-        n = o->len + 1 < o->cap ? o->cap - o->len - 1 : 0;
+    if (__builtin_expect(o->len + n >= o->cap, 0)) {
+        put_truncated(o, s, n); /* never with ANSWER_MAX; as snprintf */
+        return;
+    }
     memcpy(o->p + o->len, s, n);
     o->len += n;
 }
@@ -217,18 +229,15 @@ format_answer(char *buf, size_t n, const struct answer *ans)
     put_str(&o, arm->name);
     PUT_LIT(&o, "\",\"model\":\"");
     put_escaped_model(&o, arm->model ? arm->model : "");
-    PUT_LIT(&o, "\",\"in_experiment\":");
     if (ans->a.in_experiment)
-        PUT_LIT(&o, "true");
+        PUT_LIT(&o, "\",\"in_experiment\":true,\"reason\":\"");
     else
-        PUT_LIT(&o, "false");
-    PUT_LIT(&o, ",\"reason\":\"");
+        PUT_LIT(&o, "\",\"in_experiment\":false,\"reason\":\"");
     put_str(&o, ans->a.reason);
     PUT_LIT(&o, "\",\"bucket\":");
     put_u64(&o, ans->a.bucket);
-    PUT_LIT(&o, ",\"hash_version\":");
-    put_i64(&o, CORE_HASH_VERSION);
-    PUT_LIT(&o, ",\"bucket_version\":");
+    _Static_assert(CORE_HASH_VERSION == 1, "the literal below says 1");
+    PUT_LIT(&o, ",\"hash_version\":1,\"bucket_version\":");
     put_u64(&o, e->bucket_version);
     PUT_LIT(&o, ",\"weights_version\":");
     put_i64(&o, (int64_t)e->weights_version);
