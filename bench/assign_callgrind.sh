@@ -15,6 +15,8 @@
 #      the sum over threads
 #
 # Environment: CG_CONNS (16), CG_ROUNDS (200), CG_KINDS ("get batch ofrep"),
+# CG_MODE (burst | serial: one request in flight at a time over CG_CONNS
+# open connections, bench/assign_drive.py),
 # CG_KEEP (1: keep the temporary directory with the dumps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ BIN=${1:-bin/arbiter}
 CONNS=${CG_CONNS:-16}
 ROUNDS=${CG_ROUNDS:-200}
 KINDS=${CG_KINDS:-get batch ofrep}
+MODE=${CG_MODE:-burst}
 
 tmp=$(mktemp -d /tmp/arbiter-cg.XXXXXX)
 chmod 755 "$tmp"
@@ -50,6 +53,7 @@ a_url=http://127.0.0.1:$port
 env ARBITER_DATABASE_URL="$db_url" ARBITER_LISTEN="127.0.0.1:$port" \
     ARBITER_ADMIN_TOKEN="$ADMIN" ARBITER_CLIENT_TOKEN="$CLIENT" \
     ARBITER_THREADS=1 ARBITER_LOG_LEVEL=warn \
+    ${CG_HTTP_POLL:+ARBITER_HTTP_POLL=$CG_HTTP_POLL} \
     valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$tmp/cg.out" "$BIN" serve >"$tmp/arbiter.log" 2>&1 &
 vg_pid=$!
@@ -71,12 +75,12 @@ admin() { # METHOD PATH [BODY]: fail loudly on anything but 2xx
 . bench/assign_exps.sh
 
 n=$((CONNS * ROUNDS))
-echo "callgrind: $BIN, $CONNS connections x $ROUNDS rounds = $n requests per kind"
+echo "callgrind: $BIN, $CONNS connections x $ROUNDS rounds = $n requests per kind ($MODE)"
 for kind in $KINDS; do
     bench/assign_drive.py "$port" "$CLIENT" "$kind" "$CONNS" 20
     sleep 0.5 # the exposure writer's flush of the warm-up
     callgrind_control -z "$vg_pid" >/dev/null
-    bench/assign_drive.py "$port" "$CLIENT" "$kind" "$CONNS" "$ROUNDS"
+    bench/assign_drive.py "$port" "$CLIENT" "$kind" "$CONNS" "$ROUNDS" "$MODE"
     sleep 0.5 # and of the measured requests (5 ms cadence)
     callgrind_control -d "$kind" "$vg_pid" >/dev/null
     # one file per thread: cg.out.<n>-<thread>, moved to $tmp/<kind>/

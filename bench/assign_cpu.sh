@@ -9,6 +9,12 @@
 # with arbiter's bodies: with the server on one core, requests/s at full
 # load is the inverse of CPU per request, so the ratio of the two is the
 # throughput ratio of `make bench-assign` at 100 %.
+#
+# CPU_RATE=N paces wrk to about N requests/s (bench/assign_rate.lua);
+# CPU_SCHED=1 adds, for each arbiter run, every thread's time on the CPU
+# and time runnable but waiting for it (/proc/PID/task/TID/schedstat),
+# in microseconds per request: whether requests wait behind arbiter's own
+# background threads on the server's core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-bin/arbiter}
@@ -60,19 +66,36 @@ ticks() { # PID...: utime stime over every thread
 }
 HZ=$(getconf CLK_TCK)
 batch_body='{"unit":"user-4242","attributes":{"country":"de","app_version":"3.2.1"}}'
+sched() { # PID: "tid comm run_ns wait_ns" per thread
+    local t
+    for t in /proc/"$1"/task/*; do
+        echo "${t##*/} $(tr -d ' ' <"$t/comm") $(cut -d' ' -f1,2 "$t/schedstat")"
+    done 2>/dev/null | sort
+}
 measure() { # NAME KIND URL PID...
     local name=$1 kind=$2 url=$3 out n u0 s0 u1 s1
     shift 3
+    sched "$1" >"$tmp/sched0"
     read -r u0 s0 < <(ticks "$@")
     out=$(BENCH_TOKEN=$CLIENT BENCH_BODY=$batch_body BENCH_KIND=$kind \
-        BENCH_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" \
-        -s bench/assign_rate.lua "$url")
+        BENCH_CONNS=$CONNS BENCH_RATE=${CPU_RATE:-0} taskset -c 1 wrk -t1 \
+        -c"$CONNS" -d"$DURATION" --latency -s bench/assign_rate.lua "$url")
     read -r u1 s1 < <(ticks "$@")
+    sched "$1" >"$tmp/sched1"
     n=$(grep -o ' n=[0-9]*' <<<"$out" | cut -d= -f2)
     grep -qE 'errors=0 status=0' <<<"$out" || { echo "$out" >&2; exit 1; }
     awk -v k="$name $kind" -v n="$n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) \
         -v hz="$HZ" 'BEGIN { printf "%-14s %7d requests  user %5.2f us  system %5.2f us  total %5.2f us per request\n",
             k, n, u * 1e6 / hz / n, s * 1e6 / hz / n, (u + s) * 1e6 / hz / n }'
+    grep -o 'p50=[0-9]* p90=[0-9]* p99=[0-9]* p999=[0-9]* max=[0-9]*' \
+        <<<"$out" | sed 's/^/    wrk latency (us): /'
+    if [ "${CPU_SCHED:-0}" = 1 ]; then
+        join "$tmp/sched0" "$tmp/sched1" | awk -v n="$n" '{
+            run = ($6 - $3) / 1e3 / n; wait = ($7 - $4) / 1e3 / n
+            if (run + wait > 0.005)
+                printf "    thread %-7s %-16s on CPU %7.3f us  waiting for it %7.3f us per request\n",
+                    $1, $2, run, wait }'
+    fi
 }
 for kind in ${CPU_KINDS:-get batch ofrep}; do
     measure arbiter "$kind" "$a_url" "$a_pid"

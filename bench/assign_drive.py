@@ -7,8 +7,12 @@ as under wrk). A fixed count makes the server's instruction counts
 (callgrind) per request comparable between builds, whatever the load on
 the machine.
 
-usage: assign_drive.py PORT TOKEN KIND CONNS ROUNDS
+usage: assign_drive.py PORT TOKEN KIND CONNS ROUNDS [MODE]
   KIND: get | batch | ofrep
+  MODE: burst (default: every connection sends, then every answer is
+        read) | serial (one request in flight at a time, the connections
+        taking turns: each poll wake-up finds one ready connection among
+        CONNS open ones, as at low load)
 Exits 1 on any answer other than 200."""
 import socket
 import sys
@@ -56,6 +60,7 @@ def read_answer(sock, buf):
 def main():
     port, token, kind = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     conns, rounds = int(sys.argv[4]), int(sys.argv[5])
+    serial = len(sys.argv) > 6 and sys.argv[6] == "serial"
     req = request(kind, token)
     socks = [socket.create_connection(("127.0.0.1", port))
              for _ in range(conns)]
@@ -63,6 +68,11 @@ def main():
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     bufs = [b""] * conns
     for _ in range(rounds):
+        if serial:
+            for i, s in enumerate(socks):
+                s.sendall(req)
+                bufs[i] = read_answer(s, bufs[i])
+            continue
         for s in socks:
             s.sendall(req)
         for i, s in enumerate(socks):
