@@ -106,10 +106,22 @@ struct out {
 };
 
 static void
+put_truncated(struct out *o, const char *s, size_t n)
+{
+    n = o->len + 1 < o->cap ? o->cap - o->len - 1 : 0;
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+/* Inlined, so that the copy of a literal (PUT_LIT) is a few moves rather
+ * than a call of memcpy: 17 calls per answer before (callgrind). */
+static inline __attribute__((always_inline)) void
 put(struct out *o, const char *s, size_t n)
 {
-    if (o->len + n >= o->cap) /* never with ANSWER_MAX; truncate like snprintf */
-        n = o->len + 1 < o->cap ? o->cap - o->len - 1 : 0;
+    if (__builtin_expect(o->len + n >= o->cap, 0)) {
+        put_truncated(o, s, n); /* never with ANSWER_MAX; as snprintf */
+        return;
+    }
     memcpy(o->p + o->len, s, n);
     o->len += n;
 }
@@ -174,12 +186,23 @@ put_propensity(struct out *o, double x)
 }
 
 /* Same bytes as api_json_escape(tmp, 2 * 256 + 8, s) followed by "%s" of
- * tmp. */
+ * tmp. A model name with nothing to escape (all of them in practice) is
+ * copied as it is: api_json_escape() would copy it byte by byte too, and
+ * stops only past 2 * 256 bytes. */
+#define MODEL_ESCAPED_MAX (2 * 256 + 8)
 static void
 put_escaped_model(struct out *o, const char *s)
 {
-    char tmp[2 * 256 + 8];
-    size_t n = api_json_escape(tmp, sizeof(tmp), s);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    while (p[n] >= 0x20 && p[n] != '"' && p[n] != '\\')
+        n++;
+    if (p[n] == '\0' && n + 7 < MODEL_ESCAPED_MAX) {
+        put(o, s, n);
+        return;
+    }
+    char tmp[MODEL_ESCAPED_MAX];
+    n = api_json_escape(tmp, sizeof(tmp), s);
     put(o, tmp, n);
 }
 
@@ -206,18 +229,15 @@ format_answer(char *buf, size_t n, const struct answer *ans)
     put_str(&o, arm->name);
     PUT_LIT(&o, "\",\"model\":\"");
     put_escaped_model(&o, arm->model ? arm->model : "");
-    PUT_LIT(&o, "\",\"in_experiment\":");
     if (ans->a.in_experiment)
-        PUT_LIT(&o, "true");
+        PUT_LIT(&o, "\",\"in_experiment\":true,\"reason\":\"");
     else
-        PUT_LIT(&o, "false");
-    PUT_LIT(&o, ",\"reason\":\"");
+        PUT_LIT(&o, "\",\"in_experiment\":false,\"reason\":\"");
     put_str(&o, ans->a.reason);
     PUT_LIT(&o, "\",\"bucket\":");
     put_u64(&o, ans->a.bucket);
-    PUT_LIT(&o, ",\"hash_version\":");
-    put_i64(&o, CORE_HASH_VERSION);
-    PUT_LIT(&o, ",\"bucket_version\":");
+    _Static_assert(CORE_HASH_VERSION == 1, "the literal below says 1");
+    PUT_LIT(&o, ",\"hash_version\":1,\"bucket_version\":");
     put_u64(&o, e->bucket_version);
     PUT_LIT(&o, ",\"weights_version\":");
     put_i64(&o, (int64_t)e->weights_version);
@@ -446,9 +466,12 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
     /* {"unit":..., "assignments":[...]} */
     size_t cap = 64 + 2 * unit_len * 6 + (n + 1) * ANSWER_MAX, len = 0;
     char *buf = ab_xmalloc(cap);
-    len += (size_t)snprintf(buf, cap, "{\"unit\":\"");
+    static const char head[] = "{\"unit\":\"", mid[] = "\",\"assignments\":[";
+    memcpy(buf, head, sizeof(head) - 1);
+    len = sizeof(head) - 1;
     len += api_json_escape(buf + len, cap - len, unit);
-    len += (size_t)snprintf(buf + len, cap - len, "\",\"assignments\":[");
+    memcpy(buf + len, mid, sizeof(mid) - 1);
+    len += sizeof(mid) - 1;
     bool first = true;
     for (i = 0; i < n; i++) {
         struct answer ans;
@@ -466,7 +489,8 @@ api_assign_post(struct api_ctx *ctx, const struct api_req *req,
         first = false;
         len += (size_t)format_answer(buf + len, cap - len, &ans);
     }
-    len += (size_t)snprintf(buf + len, cap - len, "]}");
+    memcpy(buf + len, "]}", 3);
+    len += 2;
     free(sel);
     app_snapshot_release(s);
     api_reply_raw(resp, 200, "application/json", buf, len);

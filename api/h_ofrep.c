@@ -40,6 +40,7 @@
  */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@
 #include "api/handlers.h"
 #include "core/assign.h"
 #include "lib/clock.h"
+#include "lib/json_text.h"
 #include "service/app.h"
 #include "service/ingest.h"
 #include "sql/db_audit.h"
@@ -115,7 +117,14 @@ static bool
 parse_context(const struct api_req *req, const char *key,
               struct api_resp *resp, struct context *c)
 {
-    memset(c, 0, sizeof(*c));
+    /* the header fields only: attrs and values are written before they
+     * are read (up to n_attrs), and zeroing 16 KiB per request showed in
+     * callgrind as a quarter of the route's instructions */
+    c->doc = NULL;
+    c->ctx = NULL;
+    c->unit = NULL;
+    c->unit_len = 0;
+    c->n_attrs = 0;
     if (req->body_len > 0) {
         if (api_json_depth(req->body, req->body_len) > API_MAX_DEPTH) {
             ofrep_error(resp, 400, key, "PARSE_ERROR",
@@ -230,6 +239,166 @@ evaluation_json(const struct core_experiment *e,
     return o;
 }
 
+/* ---- one evaluation as text ----------------------------------------------
+ * evaluation_text() writes, byte for byte, what api_reply_json() of
+ * evaluation_json() answers -- the same keys in the same order, strings and
+ * reals through lib/json_text.h's pieces of ab_json_text() -- without a
+ * json_t tree, its hash tables and json_dumps: on the single-flag route
+ * (the hot one: an SDK evaluates a flag per request) the tree cost about as
+ * much as the assignment itself (callgrind, bench/results/assign.md).
+ * tests/e2e/test_ofrep.py checks the bytes against the bulk route, which
+ * keeps the tree. A piece jansson would refuse (a string that is not
+ * UTF-8) makes it return false, and the caller takes the tree's path. */
+struct text {
+    char *p;
+    size_t len, cap;
+};
+
+static void
+text_reserve(struct text *t, size_t n)
+{
+    if (t->len + n + 1 <= t->cap)
+        return;
+    size_t cap = t->cap ? t->cap : 512;
+    while (cap < t->len + n + 1)
+        cap *= 2;
+    t->p = ab_xrealloc(t->p, cap);
+    t->cap = cap;
+}
+
+static void
+text_put(struct text *t, const char *s, size_t n)
+{
+    text_reserve(t, n);
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+#define TEXT_LIT(t, lit) text_put((t), (lit), sizeof(lit) - 1)
+
+static bool
+text_string(struct text *t, const char *s)
+{
+    size_t room = 6 * strlen(s) + 3;
+    text_reserve(t, room);
+    size_t n = ab_json_string_put(t->p + t->len, room, s);
+    if (n == (size_t)-1)
+        return false;
+    t->len += n;
+    return true;
+}
+
+static void
+text_int(struct text *t, long long v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
+                                 : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    text_put(t, tmp + i, sizeof(tmp) - i);
+}
+
+/* An arm's "value" (JSON text from the definition) as ab_json_text()
+ * writes it once parsed: a per-thread cache keyed by the text itself
+ * (arms have few values, and parsing them per request is the tree's cost
+ * again). False when the text does not parse (the caller answers the
+ * model or name instead, as evaluation_json() does). */
+#define VALUE_SRC_MAX 256
+#define VALUE_TEXT_MAX 512
+struct value_slot {
+    char src[VALUE_SRC_MAX];
+    char text[VALUE_TEXT_MAX];
+    size_t len; /* 0: empty */
+};
+
+static bool
+text_value(struct text *t, const char *src)
+{
+    static _Thread_local struct value_slot cache[16];
+    size_t n = strlen(src);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)src[i]) * 16777619u;
+    struct value_slot *slot = &cache[h & 15];
+    if (slot->len > 0 && strcmp(slot->src, src) == 0) {
+        text_put(t, slot->text, slot->len);
+        return true;
+    }
+    json_t *v = json_loads(src, JSON_DECODE_ANY, NULL);
+    char *text = v ? ab_json_text(v, JSON_ENCODE_ANY | JSON_COMPACT |
+                                         JSON_ENSURE_ASCII)
+                   : NULL;
+    json_decref(v);
+    if (text == NULL)
+        return false;
+    size_t len = strlen(text);
+    text_put(t, text, len);
+    if (n < VALUE_SRC_MAX && len < VALUE_TEXT_MAX && len > 0) {
+        memcpy(slot->src, src, n + 1);
+        memcpy(slot->text, text, len + 1);
+        slot->len = len;
+    }
+    free(text);
+    return true;
+}
+
+static bool
+evaluation_text(const struct core_experiment *e,
+                const struct core_assignment *a, struct text *t)
+{
+    const struct core_arm *arm = &e->arms[a->arm];
+    if (e->strategy == CORE_STRATEGY_SHADOW && e->state == CORE_STATE_RUNNING)
+        arm = &e->arms[e->control]; /* as evaluation_json() */
+    const char *reason = ofrep_reason(a->reason);
+    char real[32];
+    int real_len = ab_json_real_text(a->propensity, real);
+    if (real_len < 0)
+        return false;
+    bool ok = true;
+    TEXT_LIT(t, "{\"key\":");
+    ok = ok && text_string(t, e->key);
+    TEXT_LIT(t, ",\"variant\":");
+    ok = ok && text_string(t, arm->name);
+    TEXT_LIT(t, ",\"reason\":");
+    ok = ok && text_string(t, reason);
+    TEXT_LIT(t, ",\"metadata\":{\"experiment\":");
+    ok = ok && text_string(t, e->key);
+    if (a->in_experiment)
+        TEXT_LIT(t, ",\"in_experiment\":true,\"arbiter_reason\":");
+    else
+        TEXT_LIT(t, ",\"in_experiment\":false,\"arbiter_reason\":");
+    ok = ok && text_string(t, a->reason);
+    TEXT_LIT(t, ",\"bucket\":");
+    text_int(t, (long long)(json_int_t)a->bucket);
+    TEXT_LIT(t, ",\"hash_version\":");
+    text_int(t, CORE_HASH_VERSION);
+    TEXT_LIT(t, ",\"bucket_version\":");
+    text_int(t, (long long)(json_int_t)e->bucket_version);
+    TEXT_LIT(t, ",\"weights_version\":");
+    text_int(t, (long long)(json_int_t)e->weights_version);
+    TEXT_LIT(t, ",\"propensity\":");
+    text_put(t, real, (size_t)real_len);
+    TEXT_LIT(t, ",\"model\":");
+    ok = ok && text_string(t, arm->model ? arm->model : "");
+    TEXT_LIT(t, "}");
+    if (ok && strcmp(reason, "DEFAULT") != 0) {
+        TEXT_LIT(t, ",\"value\":");
+        const char *src = core_arm_value(e, (size_t)(arm - e->arms));
+        if (src == NULL || !text_value(t, src))
+            ok = text_string(t, arm->model && *arm->model ? arm->model
+                                                          : arm->name);
+    }
+    TEXT_LIT(t, "}");
+    return ok;
+}
+
 void
 api_ofrep_evaluate(struct api_ctx *ctx, const struct api_req *req,
                    struct api_resp *resp)
@@ -259,11 +428,16 @@ api_ofrep_evaluate(struct api_ctx *ctx, const struct api_req *req,
     struct core_assignment a;
     api_assign_unit(ctx->app, s, idx, c->unit, c->unit_len, c->attrs,
                     c->n_attrs, true, &a);
-    json_t *body = evaluation_json(s->exps[idx], &a);
+    struct text text = {0};
+    if (evaluation_text(s->exps[idx], &a, &text)) {
+        api_reply_raw(resp, 200, "application/json", text.p, text.len);
+    } else {
+        free(text.p);
+        api_reply_json(resp, 200, evaluation_json(s->exps[idx], &a));
+    }
     app_snapshot_release(s);
     json_decref(c->doc);
     free(c);
-    api_reply_json(resp, 200, body);
 }
 
 /* ---- bulk ------------------------------------------------------------------ */

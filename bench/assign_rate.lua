@@ -3,7 +3,8 @@
 -- of the latency percentiles wrk's --latency leaves out (p99.9).
 --
 -- Environment (bench/assign.sh sets it):
---   BENCH_KIND    get | batch
+--   BENCH_KIND    get | batch | ofrep (POST /ofrep/v1/evaluate/flags/exp-0,
+--                 the same unit and attributes as the batch)
 --   BENCH_TOKEN   client token
 --   BENCH_BODY    the batch body (batch only)
 --   BENCH_RATE    target requests/s over all connections; 0 or unset:
@@ -31,6 +32,12 @@ if kind == "batch" then
     wrk.method = "POST"
     wrk.path = "/v1/assign"
     wrk.body = os.getenv("BENCH_BODY")
+    wrk.headers["Content-Type"] = "application/json"
+elseif kind == "ofrep" then
+    wrk.method = "POST"
+    wrk.path = "/ofrep/v1/evaluate/flags/exp-0"
+    wrk.body = '{"context":{"targetingKey":"user-4242","country":"de",' ..
+        '"app_version":"3.2.1"}}'
     wrk.headers["Content-Type"] = "application/json"
 else
     wrk.method = "GET"

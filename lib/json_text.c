@@ -2,6 +2,7 @@
 #include "lib/json_text.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,4 +134,83 @@ ab_json_string_lossy(const char *s, size_t len)
     json_t *j = json_stringn_nocheck(buf, o);
     free(buf);
     return j;
+}
+
+/* ---- pieces of a JSON text, byte for byte as ab_json_text() ------------- */
+
+/* Printable ASCII without '"' and '\\': what every writer copies as it is
+ * (JSON_ENSURE_ASCII escapes bytes over 0x7F, and control bytes are
+ * escaped always). */
+static size_t
+plain_prefix(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    while (p[n] >= 0x20 && p[n] < 0x7F && p[n] != '"' && p[n] != '\\')
+        n++;
+    return n;
+}
+
+size_t
+ab_json_string_put(char *out, size_t cap, const char *s)
+{
+    size_t n = plain_prefix(s);
+    if (s[n] == '\0') {
+        if (n + 2 >= cap)
+            return (size_t)-1;
+        out[0] = '"';
+        memcpy(out + 1, s, n);
+        out[n + 1] = '"';
+        out[n + 2] = '\0';
+        return n + 2;
+    }
+    json_t *j = json_string(s); /* NULL: not UTF-8 */
+    char *text = j ? ab_json_text(j, JSON_ENCODE_ANY | JSON_COMPACT |
+                                         JSON_ENSURE_ASCII)
+                   : NULL;
+    json_decref(j);
+    size_t len = text ? strlen(text) : (size_t)-1;
+    if (text == NULL || len >= cap)
+        len = (size_t)-1;
+    else
+        memcpy(out, text, len + 1);
+    free(text);
+    return len;
+}
+
+/* 64 slots indexed by a multiplicative hash of the double's bits: a
+ * program formats a handful of distinct reals again and again (an arm's
+ * propensity), and jansson's "%.17g" runs glibc's multi-precision
+ * printf. */
+#define REAL_CACHE 64
+_Static_assert(REAL_CACHE == 64, "the index is the top 6 bits");
+struct real_slot {
+    uint64_t bits;
+    unsigned char len; /* 0: empty */
+    char text[31];
+};
+
+int
+ab_json_real_text(double x, char out[32])
+{
+    static _Thread_local struct real_slot cache[REAL_CACHE];
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof(bits));
+    struct real_slot *slot = &cache[(bits * 0x9e3779b97f4a7c15ULL) >> 58];
+    if (slot->len == 0 || slot->bits != bits) {
+        json_t *j = json_real(x); /* NULL: NaN or infinity */
+        char *text = j ? ab_json_text(j, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        json_decref(j);
+        size_t n = text ? strlen(text) : 0;
+        if (n == 0 || n >= sizeof(slot->text)) {
+            free(text);
+            return -1;
+        }
+        memcpy(slot->text, text, n + 1);
+        free(text);
+        slot->bits = bits;
+        slot->len = (unsigned char)n;
+    }
+    memcpy(out, slot->text, (size_t)slot->len + 1);
+    return slot->len;
 }

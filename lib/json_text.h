@@ -32,4 +32,20 @@ int ab_json_real_shortest(double x, char out[32]);
  * NUL rule); NULL only when out of memory. */
 json_t *ab_json_string_lossy(const char *s, size_t len);
 
+/* Pieces of a text for writers that build JSON without a json_t tree on a
+ * hot path, each byte for byte what ab_json_text(tree, JSON_COMPACT |
+ * JSON_ENSURE_ASCII) writes for the same value inside the tree:
+ *   ab_json_string_put()   s (NUL-terminated UTF-8) as a JSON string, with
+ *                          its quotes, into out (cap bytes, NUL-terminated;
+ *                          6 * strlen(s) + 3 always suffice); returns its
+ *                          length, or (size_t)-1 when s is not UTF-8
+ *                          (jansson refuses it) or it does not fit.
+ *                          Printable ASCII is copied without jansson.
+ *   ab_json_real_text()    x as a JSON real; returns strlen(out), or -1 for
+ *                          NaN and infinity (no JSON text). A per-thread
+ *                          cache of 64 values keeps jansson and printf off
+ *                          the path for values seen before. */
+size_t ab_json_string_put(char *out, size_t cap, const char *s);
+int ab_json_real_text(double x, char out[32]);
+
 #endif /* LIB_JSON_TEXT_H */

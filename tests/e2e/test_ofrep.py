@@ -468,5 +468,87 @@ class TokensFromEnvironment(unittest.TestCase):
                                  token=CLIENT).status, 403)
 
 
+
+class OfrepBytes(unittest.TestCase):
+    """The single-flag route writes its answer without a json_t tree
+    (api/h_ofrep.c evaluation_text, issue 17); the bulk route still builds
+    the tree and prints it with ab_json_text. Each single evaluation must
+    be, byte for byte, the bulk answer's entry for that flag: strings that
+    need escapes (quotes, backslashes, control bytes, non-ASCII, which
+    JSON_ENSURE_ASCII writes as \\u escapes and surrogate pairs), reals
+    of every shape in values and propensities, every reason."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = harness.fresh_database("e2e_ofrep_bytes")
+        cls.server = harness.Server(cls.db).start()
+        exps = [
+            {"key": "bytes-ab", "strategy": "ab",
+             "arms": [{"name": "control", "weight": 34, "control": True,
+                       "model": "m\u00e8le \"q\" \\ \t \U0001F600",
+                       "value": {"z": 0.1, "a": [1e-7, 3.0517578125e-05, 1.0,
+                                                 -2.5e10, 12345678901234],
+                                 "s": "caf\u00e9 \u2603 \U0001F680 /x"}},
+                      {"name": "wide", "weight": 33, "model": "mod\u00e8le@1",
+                       "value": 0.30000000000000004},
+                      {"name": "deep", "weight": 33}],
+             "forced": {"qa-1": "wide"}},
+            {"key": "bytes-canary", "strategy": "canary",
+             "arms": [{"name": "stable", "weight": 95, "control": True,
+                       "model": "fraud@1"},
+                      {"name": "canary", "weight": 5, "model": "fraud@2",
+                       "value": "x\ny"}]},
+            {"key": "bytes-target", "strategy": "ab",
+             "arms": [{"name": "a", "weight": 50, "control": True,
+                       "value": False},
+                      {"name": "b", "weight": 50, "value": None}],
+             "targeting": [{"attribute": "country", "op": "eq",
+                            "value": "fr"}]},
+            {"key": "bytes-shadow", "strategy": "shadow",
+             "arms": [{"name": "control", "weight": 50, "control": True,
+                       "model": "live@1"},
+                      {"name": "shadow", "weight": 50, "model": "next@1"}]},
+            {"key": "bytes-paused", "strategy": "ab",
+             "arms": [{"name": "a", "weight": 50, "control": True},
+                      {"name": "b", "weight": 50}]},
+        ]
+        for doc in exps:
+            doc.setdefault("metrics", [{"name": "click", "kind": "binary"}])
+            r = req(cls.server, "POST", "/v1/experiments", doc, token=ADMIN)
+            assert r.status == 201, r
+            r = req(cls.server, "POST",
+                    "/v1/experiments/%s/start" % doc["key"], token=ADMIN)
+            assert r.status == 200, r
+        r = req(cls.server, "POST", "/v1/experiments/bytes-paused/pause",
+                token=ADMIN)
+        assert r.status == 200, r
+        cls.keys = [d["key"] for d in exps]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_single_answers_are_the_bulk_entries_byte_for_byte(self):
+        reasons = set()
+        units = ["u-%d" % i for i in range(40)] + ["qa-1", "\u00fcnit-\U0001F600"]
+        for unit in units:
+            for country in ("fr", "de"):
+                ctx = {"context": {"targetingKey": unit, "country": country}}
+                bulk = req(self.server, "POST", "/ofrep/v1/evaluate/flags",
+                           ctx, token=CLIENT)
+                self.assertEqual(bulk.status, 200, bulk)
+                for key in self.keys:
+                    one = req(self.server, "POST",
+                              "/ofrep/v1/evaluate/flags/" + key, ctx,
+                              token=CLIENT)
+                    self.assertEqual(one.status, 200, one)
+                    self.assertIn(one.body, bulk.body, (unit, key))
+                    doc = json.loads(one.body)
+                    self.assertEqual(doc["key"], key)
+                    reasons.add(doc["reason"])
+        # every path of the writer was taken
+        self.assertEqual(reasons, {"SPLIT", "TARGETING_MATCH", "DEFAULT",
+                                   "DISABLED"})
+
 if __name__ == "__main__":
     harness.main()
