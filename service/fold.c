@@ -121,31 +121,6 @@ fold_job(void *arg, struct db *db, int64_t now_ms)
     }
 }
 
-void
-fold_catch_up(struct db *db)
-{
-    struct db_fold_result r;
-    if (db_fold_run(db, FOLD_BATCH_EVENTS, &r) != AB_OK)
-        log_msg(LOG_WARN, "fold before a read failed", NULL);
-}
-
-json_t *
-fold_freshness_json(struct db *db)
-{
-    struct db_fold_status st;
-    fold_catch_up(db);
-    if (db_fold_status(db, &st) != AB_OK)
-        return json_pack("{s:s}", "status", "unavailable");
-    int64_t lag_ms = (int64_t)(st.lag_seconds * 1000.0);
-    return json_pack("{s:I,s:I,s:f,s:I,s:I,s:b}", "watermark",
-                     (json_int_t)st.watermark, "folded_at_ms",
-                     (json_int_t)st.folded_at_ms, "lag_seconds",
-                     st.lag_seconds, "lag_events",
-                     (json_int_t)st.pending_events, "max_age_ms",
-                     (json_int_t)FOLD_MAX_AGE_MS_DEFAULT, "stale",
-                     lag_ms > FOLD_MAX_AGE_MS_DEFAULT);
-}
-
 bool
 fold_stale(struct db *db, int64_t max_age_ms, int64_t *lag_ms)
 {
