@@ -9,6 +9,15 @@
 #      experiments bench-0.. with two metrics each (click: binary, primary;
 #      revenue: sum), created and started through the API (curl)
 #   3. every round, from empty event tables (TRUNCATE, CHECKPOINT):
+#      0. (BENCH_ASSIGN=1, the default) the assignment phase, not timed:
+#         TOOLDIR/ingest_load --assign POSTs /v1/assign for every unit
+#         u-0000000 .. u-<BENCH_UNITS - 1> (each is assigned in every
+#         running experiment), the script waits until the exposure writer
+#         has stored all of them, then VACUUM ANALYZE and CHECKPOINT: the
+#         outcomes that follow belong to assigned units, as in production,
+#         and the fold does the work production does. BENCH_ASSIGN=0 keeps
+#         the never-assigned variant (the fold then creates an exposure
+#         for every new unit it meets).
 #      a. TOOLDIR/ingest_load: BENCH_CLIENTS keep-alive clients POST batches
 #         of BENCH_BATCH events (JSON array, client event ids, units drawn
 #         from BENCH_UNITS per experiment) for BENCH_DURATION seconds; it
@@ -44,6 +53,7 @@
 # BENCH_BATCH (1000), BENCH_EXPERIMENTS (4), BENCH_UNITS (100000),
 # BENCH_IDS (1: events carry client ids), BENCH_COPY_CLIENTS (2),
 # BENCH_COPY_XACT (50000), BENCH_THREADS (arbiter ARBITER_THREADS, 2),
+# BENCH_ASSIGN (1: assign every unit before the outcomes; 0: never),
 # BENCH_RECORD (1: write bench/results/ingest.md.raw), BENCH_KEEP (1: keep
 # the temporary directory).
 set -euo pipefail
@@ -68,6 +78,7 @@ IDS=${BENCH_IDS:-1}
 COPY_CLIENTS=${BENCH_COPY_CLIENTS:-2}
 COPY_XACT=${BENCH_COPY_XACT:-50000}
 THREADS=${BENCH_THREADS:-2}
+ASSIGN=${BENCH_ASSIGN:-1}
 
 tmp=$(mktemp -d /tmp/arbiter-bench-ingest.XXXXXX)
 chmod 755 "$tmp"
@@ -204,6 +215,22 @@ for round in $(seq "$RUNS"); do
                   arbiter.ingest_batches, arbiter.exposure_units,
                   arbiter.exposure_arm_totals;
          UPDATE arbiter.fold_state SET epoch = epoch + 1; CHECKPOINT"
+    if [ "$ASSIGN" = 1 ]; then
+        assigned=$("$TOOLS/ingest_load" --assign --port "$a_port" \
+            --token "$CLIENT" --clients "$CLIENTS" --units "$UNITS")
+        want=$((EXPERIMENTS * UNITS))
+        for _ in $(seq 1200); do
+            have=$(sql "SELECT count(*) FROM arbiter.exposure_units")
+            [ "$have" -ge "$want" ] && break
+            sleep 0.1
+        done
+        if [ "$have" -lt "$want" ]; then
+            echo "ingest.sh: $have of $want exposures stored" >&2
+            exit 1
+        fi
+        sql "VACUUM ANALYZE arbiter.exposure_units; CHECKPOINT"
+        echo "bench:   assign: $assigned; $have exposures stored" >&2
+    fi
     echo "bench: round $round/$RUNS: $CLIENTS clients x $BATCH events," \
         "${DURATION} s" >&2
     fpid=$(fold_pid)
@@ -386,7 +413,7 @@ print("ratio %.2f" % r)
 PY
 )
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-header="$RUNS round(s); HTTP: $CLIENTS clients x $BATCH events/request, ${DURATION} s per round, $EXPERIMENTS experiments x $UNITS units, client event ids $([ "$IDS" = 1 ] && echo on || echo off), arbiter ARBITER_THREADS=$THREADS; COPY: $COPY_CLIENTS connection(s), $COPY_XACT rows per transaction. PostgreSQL $(sql 'SHOW server_version'), fsync on, synchronous_commit on. $(nproc) x $cpu; $(uname -r)."
+header="$RUNS round(s); HTTP: $CLIENTS clients x $BATCH events/request, ${DURATION} s per round, $EXPERIMENTS experiments x $UNITS units ($([ "$ASSIGN" = 1 ] && echo "every unit assigned through POST /v1/assign before its outcomes, not timed" || echo "never assigned: the fold creates their exposures")), client event ids $([ "$IDS" = 1 ] && echo on || echo off), arbiter ARBITER_THREADS=$THREADS; COPY: $COPY_CLIENTS connection(s), $COPY_XACT rows per transaction. PostgreSQL $(sql 'SHOW server_version'), fsync on, synchronous_commit on. $(nproc) x $cpu; $(uname -r)."
 echo
 echo "$header"
 echo
