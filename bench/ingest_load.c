@@ -23,6 +23,7 @@
  *       requests against an in-process sink that reads each request and
  *       answers 202 at once (what this program can send at most)
  *   ingest_load --assign --port P --token T [--clients 4] [--units U]
+ *       [--rate RPS]
  *       the assignment phase, before any outcome: POST /v1/assign
  *       {"unit":"u-<n>"} for every unit n < U (client c takes the n with
  *       n % clients == c), as production traffic assigns a unit before
@@ -478,8 +479,23 @@ assign_main(void *arg)
         cl->failed = 1;
         goto done;
     }
+    double start = now_s();
+    /* --rate: assignments/s over all clients, client c's k-th at
+     * start + (k + c/clients) * gap */
+    double gap = o->rate > 0 ? (double)o->clients / o->rate : 0;
     for (int u = cl->index; u < o->units && !atomic_load(&stop_all);
          u += o->clients) {
+        if (gap > 0) {
+            double wait = start + ((double)cl->requests +
+                                   (double)cl->index / o->clients) * gap -
+                          now_s();
+            if (wait > 0) {
+                struct timespec ts = {(time_t)wait,
+                                      (long)((wait - (double)(time_t)wait) *
+                                             1e9)};
+                nanosleep(&ts, NULL);
+            }
+        }
         char body[64];
         int bl = snprintf(body, sizeof(body), "{\"unit\":\"u-%07u\"}",
                           (unsigned)u);

@@ -95,3 +95,49 @@ BEGIN
      ORDER BY q.i;
 END
 $$;
+
+-- Retention folded with the SQL fold on every call (006_fold.sql), hourly
+-- on the leader and at its start: that moved the watermark under the
+-- leader's in-memory fold, which then dropped its memory and resynced
+-- from the checkpoint. The function only ever drops or deletes folded
+-- rows; the fold only made more of them deletable now. So it folds only
+-- when a raw event older than the cutoff is not folded yet (one probe of
+-- the txid index per partition; normally none).
+CREATE OR REPLACE FUNCTION arbiter.apply_retention(cutoff timestamptz)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    dropped int := 0;
+    wm bigint;
+    waiting boolean;
+BEGIN
+    IF EXISTS (SELECT 1 FROM arbiter.events_raw e, arbiter.fold_state f
+                WHERE e.txid >= f.watermark AND e.ts < cutoff) THEN
+        PERFORM arbiter.fold(500000);
+    END IF;
+    SELECT f.watermark INTO wm FROM arbiter.fold_state f;
+    FOR r IN SELECT c.relname FROM pg_inherits i
+               JOIN pg_class c ON c.oid = i.inhrelid
+               JOIN pg_class p ON p.oid = i.inhparent
+               JOIN pg_namespace n ON n.oid = p.relnamespace
+              WHERE n.nspname = 'arbiter' AND p.relname = 'events_raw'
+                AND c.relname ~ '^events_raw_[0-9]{6}$'
+    LOOP
+        IF (to_date(substr(r.relname, 12), 'YYYYMM') + interval '1 month')
+           ::timestamp AT TIME ZONE 'UTC' <= cutoff THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM arbiter.%I'
+                           ' WHERE txid >= $1)', r.relname)
+               INTO waiting USING wm;
+            IF NOT waiting THEN
+                EXECUTE format('DROP TABLE arbiter.%I', r.relname);
+                dropped := dropped + 1;
+            END IF;
+        END IF;
+    END LOOP;
+    DELETE FROM arbiter.events_raw_default
+     WHERE ts < cutoff AND (txid IS NULL OR txid < wm);
+    DELETE FROM arbiter.event_ids WHERE received_at < cutoff;
+    DELETE FROM arbiter.ingest_batches WHERE committed_at < cutoff;
+    RETURN dropped;
+END
+$$;
