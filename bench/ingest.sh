@@ -55,7 +55,7 @@
 # BENCH_IDS (1: events carry client ids), BENCH_COPY_CLIENTS (2),
 # BENCH_COPY_XACT (50000), BENCH_THREADS (arbiter ARBITER_THREADS, 2),
 # BENCH_ASSIGN (1: assign every unit before the outcomes; 0: never),
-# BENCH_ASSIGN_RATE (4000 assignments/s: what the exposure writer keeps up
+# BENCH_ASSIGN_RATE (2000 assignments/s: what the exposure writer keeps up
 # with here; faster, its rings drop exposures and a second pass is needed),
 # BENCH_RECORD (1: write bench/results/ingest.md.raw), BENCH_KEEP (1: keep
 # the temporary directory).
@@ -82,7 +82,7 @@ COPY_CLIENTS=${BENCH_COPY_CLIENTS:-2}
 COPY_XACT=${BENCH_COPY_XACT:-50000}
 THREADS=${BENCH_THREADS:-2}
 ASSIGN=${BENCH_ASSIGN:-1}
-ASSIGN_RATE=${BENCH_ASSIGN_RATE:-4000}
+ASSIGN_RATE=${BENCH_ASSIGN_RATE:-2000}
 
 tmp=$(mktemp -d /tmp/arbiter-bench-ingest.XXXXXX)
 chmod 755 "$tmp"
@@ -225,11 +225,11 @@ for round in $(seq "$RUNS"); do
     if [ "$ASSIGN" = 1 ] && [ "$round" = 1 ]; then
         # the exposure writer drops what its per-thread rings cannot hold
         # (arbiter_exposures_dropped_total): a unit whose exposure was
-        # dropped is assigned again by the next pass (up to 5), as a real
+        # dropped is assigned again by the next pass (up to 8), as a real
         # unit would be on its next request
         want=$((EXPERIMENTS * UNITS))
         have=0
-        for pass in 1 2 3 4 5; do
+        for pass in 1 2 3 4 5 6 7 8; do
             assigned=$("$TOOLS/ingest_load" --assign --port "$a_port" \
                 --token "$CLIENT" --clients 2 --units "$UNITS" \
                 --rate "$ASSIGN_RATE")

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "service/fold_units.h"
+#include "service/leader.h"
 #include "sql/db_fold.h"
 
 struct fold {
@@ -28,6 +29,7 @@ struct fold {
     _Atomic int64_t m_dirty;     /* gauge: of them, not checkpointed */
     _Atomic int64_t m_ckpt_errors; /* counter: failed checkpoints */
     struct fold_units *units;    /* leader thread only */
+    struct leader *leader;       /* fold_set_leader(), or NULL */
 };
 
 struct fold *
@@ -84,6 +86,12 @@ fold_free(struct fold *f)
 }
 
 void
+fold_set_leader(struct fold *f, struct leader *l)
+{
+    f->leader = l;
+}
+
+void
 fold_job(void *arg, struct db *db, int64_t now_ms)
 {
     struct fold *f = arg;
@@ -113,6 +121,11 @@ fold_job(void *arg, struct db *db, int64_t now_ms)
     int64_t spent = ab_now_ms() - start;
     if (folded > 0)
         atomic_store(&f->m_rate, folded * 1000 / (spent > 0 ? spent : 1));
+    /* events keep coming: fold again as soon as this run ends instead of
+     * at the next tick (the lag is then about two batches' time, not a
+     * tick plus a batch); an idle fold waits for the tick or a reader */
+    if (folded > 0 && f->leader != NULL)
+        leader_wake(f->leader);
     struct db_fold_status st;
     if (db_fold_status(db, &st) == AB_OK) {
         atomic_store(&f->m_lag_ms, (int64_t)(st.lag_seconds * 1000.0));

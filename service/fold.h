@@ -47,6 +47,12 @@ struct fold;
 struct fold *fold_new(int64_t checkpoint_ms);
 void fold_free(struct fold *f);
 
+/* The leader whose wake job this fold is (service/leader.h): a run that
+ * folded something wakes it again, so that a busy fold runs back to back
+ * instead of once per tick. */
+struct leader;
+void fold_set_leader(struct fold *f, struct leader *l);
+
 /* leader_job_fn: fold until caught up or FOLD_TICK_BUDGET_MS is spent;
  * arg is the fold. */
 void fold_job(void *arg, struct db *db, int64_t now_ms);
