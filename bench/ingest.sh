@@ -247,7 +247,8 @@ for round in $(seq "$RUNS"); do
             echo "ingest.sh: $have of $want exposures stored" >&2
             exit 1
         fi
-        sql "VACUUM ANALYZE arbiter.exposure_units; CHECKPOINT"
+        sql "VACUUM ANALYZE arbiter.exposure_units"
+        sql "CHECKPOINT"
         echo "bench:   assign: $assigned; $have exposures stored" >&2
     fi
     echo "bench: round $round/$RUNS: $CLIENTS clients x $BATCH events," \
