@@ -2,6 +2,7 @@
  * fold_read.h). */
 #include "service/fold_read.h"
 
+#include <stdatomic.h>
 #include <time.h>
 
 #include "lib/clock.h"
@@ -11,6 +12,14 @@
 #include "service/leader.h"
 #include "sql/db_fold.h"
 #include "sql/db_fold_wait.h"
+
+/* The watermark at which the last wait of this process timed out (-1:
+ * none). A long writing transaction elsewhere holds the fold back for as
+ * long as it runs; every reader would then wait the whole bound on an
+ * HTTP worker. While the watermark has not moved since a wait timed out,
+ * readers wait only FOLD_READ_STALLED_MS (and nudge the fold, in case it
+ * can move now). */
+static _Atomic int64_t stalled_at = -1;
 
 static void
 sleep_ms(int ms)
@@ -65,6 +74,11 @@ fold_read_wait(struct app *app, struct db *db, int64_t max_wait_ms,
     if (h.watermark < h.horizon && !h.leader) {
         fold_here(db, deadline, out);
     } else if (h.watermark < h.horizon) {
+        /* still stalled where a wait timed out: a short wait only, in
+         * case the fold can move now */
+        if (h.watermark == atomic_load(&stalled_at) &&
+            max_wait_ms > FOLD_READ_STALLED_MS)
+            deadline = start + FOLD_READ_STALLED_MS;
         int64_t last_nudge = 0;
         while (out->watermark < out->horizon) {
             int64_t now = ab_now_ms();
@@ -81,6 +95,8 @@ fold_read_wait(struct app *app, struct db *db, int64_t max_wait_ms,
     }
     out->caught_up = out->watermark >= out->horizon;
     out->waited_ms = ab_now_ms() - start;
+    if (!out->folded_here)
+        atomic_store(&stalled_at, out->caught_up ? -1 : out->watermark);
 }
 
 json_t *

@@ -14,7 +14,11 @@
  *   3. polls the watermark every FOLD_READ_POLL_MS until it passes the
  *      horizon or max_wait_ms have gone by (the configured freshness
  *      bound, ARBITER_FOLD_MAX_AGE_MS); on timeout it reads what is
- *      folded and says how old it is -- never an error status.
+ *      folded and says how old it is -- never an error status. While the
+ *      watermark stays where a wait of this process timed out (a long
+ *      writing transaction holds the fold back), later readers wait only
+ *      FOLD_READ_STALLED_MS, so that stalled statistics do not hold HTTP
+ *      workers for the bound each.
  * When no session holds the leader lock (a single process before its
  * first tick, or between a leader's death and its successor's tick),
  * nothing would fold: the reader then runs the SQL fold itself, as before
@@ -33,6 +37,7 @@ struct db;
 
 #define FOLD_READ_POLL_MS 10
 #define FOLD_READ_RENUDGE_MS 100
+#define FOLD_READ_STALLED_MS 300
 
 struct fold_read {
     int64_t horizon;   /* see above; 0 when it could not be read */

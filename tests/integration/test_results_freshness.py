@@ -12,8 +12,9 @@ the leader's fold, not by folding itself (service/fold_read.h, issue 11).
     leader by NOTIFY; the same guarantees.
   * bounded: a transaction holding an xid keeps the watermark below the
     horizon; /results answers 200 after about the bound with
-    "caught_up": false and says how much is not folded; after the
-    transaction ends it catches up.
+    "caught_up": false and says how much is not folded; the next reader,
+    the watermark still where that wait timed out, waits only 300 ms;
+    after the transaction ends it catches up.
   * no leader: when no session holds the leader lock, the request folds
     with the SQL fold itself ("folded_by": "request") and its events are
     in the numbers.
@@ -151,6 +152,14 @@ class ResultsFreshness(unittest.TestCase):
             self.assertLess(secs, BOUND_MS / 1000.0 + 5)
             self.assertGreaterEqual(f["lag_events"], 30, f)
             self.assertEqual(self.folded_units(), before)
+            # still stalled at the same watermark: the next reader does
+            # not hold a worker for the bound again
+            res, secs = self.results(self.srv)
+            f2 = res["freshness"]
+            self.assertFalse(f2["caught_up"], f2)
+            self.assertEqual(f2["watermark"], f["watermark"], f2)
+            self.assertLess(f2["waited_ms"], 1000, f2)
+            self.assertGreaterEqual(f2["waited_ms"], 250, f2)
         finally:
             s.run("ROLLBACK")
             s.close()
