@@ -24,6 +24,8 @@
 #include "codec/field.h"
 #include "api/handlers.h"
 #include "service/fold.h"
+#include "service/app.h"
+#include "service/fold_read.h"
 #include "service/reweight.h"
 #include "sql/db.h"
 #include "sql/db_bandits.h"
@@ -80,7 +82,10 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
 
     char *state_text = NULL, *hist_text = NULL;
     json_t *est = NULL;
-    fold_catch_up(ctx->db); /* read your writes (service/fold.h) */
+    /* read your writes: wait (bounded) for the leader's fold
+     * (service/fold_read.h) */
+    struct fold_read fr;
+    fold_read_wait(ctx->app, ctx->db, ctx->app->cfg.fold_max_age_ms, &fr);
     ab_status rc = db_bandit_state_json(ctx->db, e->id, &state_text);
     if (rc == AB_OK)
         rc = db_bandit_history_json(ctx->db, e->id, (int)limit, &hist_text);
@@ -117,6 +122,9 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
     json_object_set_new(out, "estimator", est ? est : json_null());
     json_object_set_new(out, "estimates", estimates);
     json_object_set_new(out, "history", loads_or(hist_text, json_array()));
+    json_object_set_new(
+        out, "freshness",
+        fold_read_json(ctx->db, &fr, ctx->app->cfg.fold_max_age_ms));
     free(state_text);
     free(hist_text);
     api_reply_json(resp, 200, out);

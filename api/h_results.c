@@ -25,6 +25,7 @@
 #include "service/rollout_job.h"
 #include "sql/db.h"
 #include "service/fold.h"
+#include "service/fold_read.h"
 #include "service/quantiles.h"
 #include "sql/db_stats.h"
 #include "stats/srm.h"
@@ -217,8 +218,13 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
     size_t n_rows = 0;
     char *exp_text = NULL;
     int64_t several = 0;
-    /* read your writes: fold what is committed, say how fresh it is */
-    json_t *freshness = fold_freshness_json(ctx->db);
+    /* read your writes: wait (bounded) for the leader's fold to pass what
+     * was committed before this request, say how fresh it is
+     * (service/fold_read.h) */
+    struct fold_read fr;
+    fold_read_wait(ctx->app, ctx->db, ctx->app->cfg.fold_max_age_ms, &fr);
+    json_t *freshness =
+        fold_read_json(ctx->db, &fr, ctx->app->cfg.fold_max_age_ms);
     ab_status rc = db_arm_stats_read(ctx->db, key, &rows, &n_rows);
     if (rc == AB_OK)
         rc = db_exposure_counts_json(ctx->db, key, &exp_text);

@@ -9,6 +9,16 @@
 #      experiments bench-0.. with two metrics each (click: binary, primary;
 #      revenue: sum), created and started through the API (curl)
 #   3. every round, from empty event tables (TRUNCATE, CHECKPOINT):
+#      0. (BENCH_ASSIGN=1, the default; round 1 only, the exposures stay
+#         for the later rounds) the assignment phase, not timed:
+#         TOOLDIR/ingest_load --assign POSTs /v1/assign for every unit
+#         u-0000000 .. u-<BENCH_UNITS - 1> (each is assigned in every
+#         running experiment), the script waits until the exposure writer
+#         has stored all of them, then VACUUM ANALYZE and CHECKPOINT: the
+#         outcomes that follow belong to assigned units, as in production,
+#         and the fold does the work production does. BENCH_ASSIGN=0 keeps
+#         the never-assigned variant (the fold then creates an exposure
+#         for every new unit it meets).
 #      a. TOOLDIR/ingest_load: BENCH_CLIENTS keep-alive clients POST batches
 #         of BENCH_BATCH events (JSON array, client event ids, units drawn
 #         from BENCH_UNITS per experiment) for BENCH_DURATION seconds; it
@@ -44,6 +54,9 @@
 # BENCH_BATCH (1000), BENCH_EXPERIMENTS (4), BENCH_UNITS (100000),
 # BENCH_IDS (1: events carry client ids), BENCH_COPY_CLIENTS (2),
 # BENCH_COPY_XACT (50000), BENCH_THREADS (arbiter ARBITER_THREADS, 2),
+# BENCH_ASSIGN (1: assign every unit before the outcomes; 0: never),
+# BENCH_ASSIGN_RATE (2000 assignments/s: what the exposure writer keeps up
+# with here; faster, its rings drop exposures and a second pass is needed),
 # BENCH_RECORD (1: write bench/results/ingest.md.raw), BENCH_KEEP (1: keep
 # the temporary directory).
 set -euo pipefail
@@ -68,6 +81,8 @@ IDS=${BENCH_IDS:-1}
 COPY_CLIENTS=${BENCH_COPY_CLIENTS:-2}
 COPY_XACT=${BENCH_COPY_XACT:-50000}
 THREADS=${BENCH_THREADS:-2}
+ASSIGN=${BENCH_ASSIGN:-1}
+ASSIGN_RATE=${BENCH_ASSIGN_RATE:-2000}
 
 tmp=$(mktemp -d /tmp/arbiter-bench-ingest.XXXXXX)
 chmod 755 "$tmp"
@@ -199,11 +214,46 @@ backend_cpu() {
 # ---- 3. rounds ------------------------------------------------------------
 : >"$tmp/results.txt"
 for round in $(seq "$RUNS"); do
+    # assigned: the exposures of the assignment phase stay (round 1 makes
+    # them); never assigned: every round starts without any
+    exposures=", arbiter.exposure_units, arbiter.exposure_arm_totals"
+    [ "$ASSIGN" = 1 ] && exposures=
     sql "TRUNCATE arbiter.events_raw, arbiter.unit_metrics,
                   arbiter.arm_metric_totals, arbiter.event_ids,
-                  arbiter.ingest_batches, arbiter.exposure_units,
-                  arbiter.exposure_arm_totals;
+                  arbiter.ingest_batches $exposures;
          UPDATE arbiter.fold_state SET epoch = epoch + 1; CHECKPOINT"
+    if [ "$ASSIGN" = 1 ] && [ "$round" = 1 ]; then
+        # the exposure writer drops what its per-thread rings cannot hold
+        # (arbiter_exposures_dropped_total): a unit whose exposure was
+        # dropped is assigned again by the next pass (up to 8, until 99 %
+        # of the exposures are stored), as a real unit would be on its
+        # next request
+        want=$((EXPERIMENTS * UNITS))
+        have=0
+        for pass in 1 2 3 4 5 6 7 8; do
+            assigned=$("$TOOLS/ingest_load" --assign --port "$a_port" \
+                --token "$CLIENT" --clients 2 --units "$UNITS" \
+                --rate "$ASSIGN_RATE")
+            last=-1
+            for _ in $(seq 600); do # until the writer has drained
+                have=$(sql "SELECT count(*) FROM arbiter.exposure_units")
+                [ "$have" -ge "$want" ] || [ "$have" = "$last" ] && break
+                last=$have
+                sleep 0.5
+            done
+            # 99 %: the rest are units whose outcomes come before their
+            # exposure is stored, as some do in production
+            [ "$((have * 100))" -ge "$((want * 99))" ] && break
+        done
+        assigned="$assigned (pass $pass)"
+        if [ "$((have * 100))" -lt "$((want * 95))" ]; then
+            echo "ingest.sh: $have of $want exposures stored" >&2
+            exit 1
+        fi
+        sql "VACUUM ANALYZE arbiter.exposure_units"
+        sql "CHECKPOINT"
+        echo "bench:   assign: $assigned; $have exposures stored" >&2
+    fi
     echo "bench: round $round/$RUNS: $CLIENTS clients x $BATCH events," \
         "${DURATION} s" >&2
     fpid=$(fold_pid)
@@ -386,7 +436,7 @@ print("ratio %.2f" % r)
 PY
 )
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-header="$RUNS round(s); HTTP: $CLIENTS clients x $BATCH events/request, ${DURATION} s per round, $EXPERIMENTS experiments x $UNITS units, client event ids $([ "$IDS" = 1 ] && echo on || echo off), arbiter ARBITER_THREADS=$THREADS; COPY: $COPY_CLIENTS connection(s), $COPY_XACT rows per transaction. PostgreSQL $(sql 'SHOW server_version'), fsync on, synchronous_commit on. $(nproc) x $cpu; $(uname -r)."
+header="$RUNS round(s); HTTP: $CLIENTS clients x $BATCH events/request, ${DURATION} s per round, $EXPERIMENTS experiments x $UNITS units ($([ "$ASSIGN" = 1 ] && echo "every unit assigned through POST /v1/assign before its outcomes, not timed" || echo "never assigned: the fold creates their exposures")), client event ids $([ "$IDS" = 1 ] && echo on || echo off), arbiter ARBITER_THREADS=$THREADS; COPY: $COPY_CLIENTS connection(s), $COPY_XACT rows per transaction. PostgreSQL $(sql 'SHOW server_version'), fsync on, synchronous_commit on. $(nproc) x $cpu; $(uname -r)."
 echo
 echo "$header"
 echo

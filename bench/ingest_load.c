@@ -22,6 +22,12 @@
  *   ingest_load --sink [--clients 4] ...   client ceiling: the same
  *       requests against an in-process sink that reads each request and
  *       answers 202 at once (what this program can send at most)
+ *   ingest_load --assign --port P --token T [--clients 4] [--units U]
+ *       [--rate RPS]
+ *       the assignment phase, before any outcome: POST /v1/assign
+ *       {"unit":"u-<n>"} for every unit n < U (client c takes the n with
+ *       n % clients == c), as production traffic assigns a unit before
+ *       it has outcomes; prints assigned=N seconds=T rps=N/T cpu_s=..
  *
  * Event i of client c in run TAG (deterministic, see event_format()):
  *   {"id":"TAG-c-i","experiment":"bench-(i*7+c)%X","unit":"u-<hash%U>",
@@ -62,6 +68,7 @@ struct opts {
     long max_requests;
     double rate; /* events/s over all clients; 0: as fast as answered */
     bool sink;
+    bool assign; /* --assign: the assignment phase */
 };
 
 struct client {
@@ -456,6 +463,98 @@ sink_start(struct sink *s)
     return ntohs(sa.sin_port);
 }
 
+/* ---- the assignment phase (--assign) -------------------------------------- */
+
+static void *
+assign_main(void *arg)
+{
+    struct client *cl = arg;
+    const struct opts *o = cl->o;
+    char req[1024];
+    char *resp = malloc(1 << 16);
+    int fd = connect_to(o->host, o->port);
+    if (resp == NULL || fd < 0) {
+        snprintf(cl->why, sizeof(cl->why), "cannot connect to %s:%d",
+                 o->host, o->port);
+        cl->failed = 1;
+        goto done;
+    }
+    double start = now_s();
+    /* --rate: assignments/s over all clients, client c's k-th at
+     * start + (k + c/clients) * gap */
+    double gap = o->rate > 0 ? (double)o->clients / o->rate : 0;
+    for (int u = cl->index; u < o->units && !atomic_load(&stop_all);
+         u += o->clients) {
+        if (gap > 0) {
+            double wait = start + ((double)cl->requests +
+                                   (double)cl->index / o->clients) * gap -
+                          now_s();
+            if (wait > 0) {
+                struct timespec ts = {(time_t)wait,
+                                      (long)((wait - (double)(time_t)wait) *
+                                             1e9)};
+                nanosleep(&ts, NULL);
+            }
+        }
+        char body[64];
+        int bl = snprintf(body, sizeof(body), "{\"unit\":\"u-%07u\"}",
+                          (unsigned)u);
+        int n = snprintf(req, sizeof(req),
+                         "POST /v1/assign HTTP/1.1\r\nHost: %s:%d\r\n"
+                         "Authorization: Bearer %s\r\n"
+                         "Content-Type: application/json\r\n"
+                         "Content-Length: %d\r\n\r\n%s",
+                         o->host, o->port, o->token, bl, body);
+        char *rbody;
+        size_t blen;
+        int status = -1;
+        if (n > 0 && (size_t)n < sizeof(req) && write_all(fd, req, (size_t)n))
+            status = response_read(fd, resp, 1 << 16, &rbody, &blen);
+        if (status != 200) {
+            snprintf(cl->why, sizeof(cl->why), "assign: status %d: %.200s",
+                     status, status > 0 ? rbody : "(connection broken)");
+            cl->failed = 1;
+            break;
+        }
+        cl->requests++;
+    }
+done:
+    if (cl->failed)
+        atomic_store(&stop_all, 1);
+    if (fd >= 0)
+        close(fd);
+    free(resp);
+    return NULL;
+}
+
+static int
+assign_run(const struct opts *o)
+{
+    struct client *cls = calloc((size_t)o->clients, sizeof(*cls));
+    double t0 = now_s();
+    for (int c = 0; c < o->clients; c++) {
+        cls[c].o = o;
+        cls[c].index = c;
+        if (pthread_create(&cls[c].thread, NULL, assign_main, &cls[c]) != 0)
+            return 1;
+    }
+    long assigned = 0;
+    int failed = 0;
+    for (int c = 0; c < o->clients; c++) {
+        pthread_join(cls[c].thread, NULL);
+        assigned += cls[c].requests;
+        if (cls[c].failed) {
+            fprintf(stderr, "ingest_load: client %d: %s\n", c, cls[c].why);
+            failed = 1;
+        }
+    }
+    double secs = now_s() - t0;
+    printf("assigned=%ld seconds=%.3f rps=%.0f cpu_s=%.3f\n", assigned, secs,
+           (double)assigned / secs, cpu_now());
+    free(cls);
+    return failed;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int
@@ -468,7 +567,8 @@ cmp_double(const void *a, const void *b)
 static int
 usage(void)
 {
-    fputs("usage: ingest_load (--port P --token T | --sink) [--host H]\n"
+    fputs("usage: ingest_load (--port P --token T | --sink) [--assign]"
+          " [--host H]\n"
           "  [--clients N] [--batch N] [--seconds S] [--experiments N]\n"
           "  [--units N] [--ids 0|1] [--run TAG] [--max-requests N] [--rate EPS]\n",
           stderr);
@@ -479,12 +579,16 @@ int
 main(int argc, char **argv)
 {
     struct opts o = {"127.0.0.1", 0, NULL, 4, 1000, 10, 4, 100000, 1, "r",
-                     0, 0, false};
+                     0, 0, false, false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--sink") == 0) {
             o.sink = true;
+            continue;
+        }
+        if (strcmp(a, "--assign") == 0) {
+            o.assign = true;
             continue;
         }
         if (v == NULL)
@@ -521,6 +625,8 @@ main(int argc, char **argv)
         o.batch > 10000 || o.seconds <= 0 || o.experiments < 1 ||
         o.units < 1 || strlen(o.run) > 32)
         return usage();
+    if (o.assign)
+        return o.port <= 0 || o.token == NULL ? usage() : assign_run(&o);
     struct sink sk = {-1, o.batch};
     if (o.sink) {
         o.port = sink_start(&sk);

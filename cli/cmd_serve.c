@@ -617,6 +617,9 @@ serve_start_workers(struct serve *s)
     /* first: the jobs after it read statistics it has just folded */
     s->fold = fold_new(app->cfg.fold_checkpoint_ms);
     leader_add_job(app->leader, "fold", fold_job, s->fold);
+    /* readers wake the fold between ticks (service/fold_read.h) */
+    leader_on_wake(app->leader, fold_job, s->fold);
+    fold_set_leader(s->fold, app->leader);
     leader_add_job(app->leader, "event_maintenance", ingest_maintain_job,
                    app->ingest);
     reweight_set_fold_max_age(s->rw, app->cfg.fold_max_age_ms);

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "service/fold_units.h"
+#include "service/leader.h"
 #include "sql/db_fold.h"
 
 struct fold {
@@ -28,6 +29,7 @@ struct fold {
     _Atomic int64_t m_dirty;     /* gauge: of them, not checkpointed */
     _Atomic int64_t m_ckpt_errors; /* counter: failed checkpoints */
     struct fold_units *units;    /* leader thread only */
+    struct leader *leader;       /* fold_set_leader(), or NULL */
 };
 
 struct fold *
@@ -84,6 +86,12 @@ fold_free(struct fold *f)
 }
 
 void
+fold_set_leader(struct fold *f, struct leader *l)
+{
+    f->leader = l;
+}
+
+void
 fold_job(void *arg, struct db *db, int64_t now_ms)
 {
     struct fold *f = arg;
@@ -113,37 +121,17 @@ fold_job(void *arg, struct db *db, int64_t now_ms)
     int64_t spent = ab_now_ms() - start;
     if (folded > 0)
         atomic_store(&f->m_rate, folded * 1000 / (spent > 0 ? spent : 1));
+    /* events keep coming: fold again as soon as this run ends instead of
+     * at the next tick (the lag is then about two batches' time, not a
+     * tick plus a batch); an idle fold waits for the tick or a reader */
+    if (folded > 0 && f->leader != NULL)
+        leader_wake(f->leader);
     struct db_fold_status st;
     if (db_fold_status(db, &st) == AB_OK) {
         atomic_store(&f->m_lag_ms, (int64_t)(st.lag_seconds * 1000.0));
         atomic_store(&f->m_lag_events, st.pending_events);
         atomic_store(&f->m_watermark, st.watermark);
     }
-}
-
-void
-fold_catch_up(struct db *db)
-{
-    struct db_fold_result r;
-    if (db_fold_run(db, FOLD_BATCH_EVENTS, &r) != AB_OK)
-        log_msg(LOG_WARN, "fold before a read failed", NULL);
-}
-
-json_t *
-fold_freshness_json(struct db *db)
-{
-    struct db_fold_status st;
-    fold_catch_up(db);
-    if (db_fold_status(db, &st) != AB_OK)
-        return json_pack("{s:s}", "status", "unavailable");
-    int64_t lag_ms = (int64_t)(st.lag_seconds * 1000.0);
-    return json_pack("{s:I,s:I,s:f,s:I,s:I,s:b}", "watermark",
-                     (json_int_t)st.watermark, "folded_at_ms",
-                     (json_int_t)st.folded_at_ms, "lag_seconds",
-                     st.lag_seconds, "lag_events",
-                     (json_int_t)st.pending_events, "max_age_ms",
-                     (json_int_t)FOLD_MAX_AGE_MS_DEFAULT, "stale",
-                     lag_ms > FOLD_MAX_AGE_MS_DEFAULT);
 }
 
 bool

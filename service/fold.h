@@ -3,7 +3,7 @@
  * is in sql/migrations/006_fold.sql).
  *
  *   writers (every process): COPY raw events, commit, answer 2xx
- *   fold (a leader job, and /results before it reads):
+ *   fold (a leader job; woken early by readers, service/fold_read.h):
  *       arbiter.fold(FOLD_BATCH_EVENTS) until nothing committed is left
  *       or the tick's time budget is spent
  *
@@ -47,21 +47,18 @@ struct fold;
 struct fold *fold_new(int64_t checkpoint_ms);
 void fold_free(struct fold *f);
 
+/* The leader whose wake job this fold is (service/leader.h): a run that
+ * folded something wakes it again, so that a busy fold runs back to back
+ * instead of once per tick. */
+struct leader;
+void fold_set_leader(struct fold *f, struct leader *l);
+
 /* leader_job_fn: fold until caught up or FOLD_TICK_BUDGET_MS is spent;
  * arg is the fold. */
 void fold_job(void *arg, struct db *db, int64_t now_ms);
 
-/* Read your writes: fold what is committed (up to FOLD_BATCH_EVENTS;
- * waits while another fold runs), then report freshness as a new JSON
- * object {"watermark", "folded_at_ms", "lag_seconds", "lag_events",
- * "max_age_ms", "stale"}. Never NULL: on a database error, {"status":
- * "unavailable"}. */
-json_t *fold_freshness_json(struct db *db);
-
-/* Read your writes, without the report: fold what is committed (up to
- * FOLD_BATCH_EVENTS; waits while another fold runs). A failure is logged;
- * the caller reads what is folded. */
-void fold_catch_up(struct db *db);
+/* Read your writes (GET /results, /bandit): service/fold_read.h waits
+ * for this job instead of folding in the request. */
 
 /* True when decisions must wait: the statistics are older than max_age_ms
  * (or their age cannot be read); *lag_ms gets the age when known. */

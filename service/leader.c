@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "sql/db.h"
+#include "sql/db_fold_wait.h"
 #include "sql/db_lock.h"
 
 #define LEADER_MAX_JOBS 8
@@ -44,6 +45,8 @@ struct leader {
     int tick_ms;
     struct leader_job jobs[LEADER_MAX_JOBS];
     size_t n_jobs;
+    struct leader_job wake_job; /* run alone on a wake (leader_on_wake) */
+    atomic_bool wake;           /* leader_wake() was called */
     pthread_t thread;
     bool started;
     atomic_bool stopping;
@@ -58,15 +61,31 @@ leader_is_leader(const struct leader *l)
     return l != NULL && atomic_load(&l->m_leader) != 0;
 }
 
-/* Sleep up to ms, waking early when asked to stop. */
-static void
-nap(struct leader *l, int ms)
+/* A wake asked for, in this process or (NOTIFY) in another; clears it. */
+static bool
+woken(struct leader *l, struct db *db)
 {
-    while (ms > 0 && !atomic_load(&l->stopping)) {
-        int step = ms < 50 ? ms : 50;
+    bool nudged = db != NULL && db_fold_nudged(db); /* drains them */
+    return atomic_exchange(&l->wake, false) || nudged;
+}
+
+/* Sleep until 'until' (ms, ab_now_ms), waking early when asked to stop;
+ * true when a wake ended the nap (it then has a wake job to run). */
+static bool
+nap(struct leader *l, struct db *db, int64_t until)
+{
+    for (;;) {
+        if (atomic_load(&l->stopping))
+            return false;
+        if (woken(l, db) && l->wake_job.fn != NULL)
+            return true;
+        int64_t left = until - ab_now_ms();
+        if (left <= 0)
+            return false;
+        /* 5 ms steps: a reader waits on this (service/fold_read.h) */
+        int step = left < 5 ? (int)left : 5;
         struct timespec ts = {0, (long)step * 1000000L};
         nanosleep(&ts, NULL);
-        ms -= step;
     }
 }
 
@@ -89,14 +108,22 @@ leader_main(void *arg)
 {
     struct leader *l = arg;
     struct db *db = NULL;
+    bool wake_run = false;
+    int64_t next_tick = 0;
     while (!atomic_load(&l->stopping)) {
         int64_t start = ab_now_ms();
         bool held = false;
         if (db == NULL) {
-            if (db_open(l->database_url, &db) != AB_OK)
+            if (db_open(l->database_url, &db) != AB_OK) {
                 db = NULL;
-            else /* a stuck statement must not hold the lock forever */
+            } else {
+                /* a stuck statement must not hold the lock forever */
                 db_set_timeout(db, LEADER_STATEMENT_TIMEOUT_MS);
+                if (db_fold_listen(db) != AB_OK)
+                    log_msg(LOG_WARN, "leader: LISTEN failed; other "
+                                      "processes' readers wait for the "
+                                      "next tick", NULL);
+            }
         }
         if (db != NULL) {
             ab_status rc = leader_is_leader(l)
@@ -112,14 +139,17 @@ leader_main(void *arg)
             }
         }
         set_leader(l, held);
-        if (held) {
+        if (held && wake_run) {
+            l->wake_job.fn(l->wake_job.arg, db, ab_now_ms());
+        } else if (held) {
             atomic_fetch_add(&l->m_ticks, 1);
             for (size_t i = 0; i < l->n_jobs && !atomic_load(&l->stopping);
                  i++)
                 l->jobs[i].fn(l->jobs[i].arg, db, ab_now_ms());
         }
-        int64_t spent = ab_now_ms() - start;
-        nap(l, spent >= l->tick_ms ? 0 : l->tick_ms - (int)spent);
+        if (!wake_run)
+            next_tick = start + l->tick_ms;
+        wake_run = nap(l, db, next_tick);
     }
     if (db != NULL && leader_is_leader(l))
         db_leader_release(db, LEADER_LOCK_KEY);
@@ -159,6 +189,21 @@ leader_add_job(struct leader *l, const char *name, leader_job_fn *fn,
     l->jobs[l->n_jobs].fn = fn;
     l->jobs[l->n_jobs].arg = arg;
     l->n_jobs++;
+}
+
+void
+leader_on_wake(struct leader *l, leader_job_fn *fn, void *arg)
+{
+    if (l->started)
+        abort(); /* a programming error, caught by the first test run */
+    l->wake_job = (struct leader_job){"wake", fn, arg};
+}
+
+void
+leader_wake(struct leader *l)
+{
+    if (l != NULL)
+        atomic_store(&l->wake, true);
 }
 
 void

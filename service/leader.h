@@ -53,4 +53,17 @@ void leader_free(struct leader *l);
 /* True while this process is the leader. */
 bool leader_is_leader(const struct leader *l);
 
+/* ---- waking the fold between ticks ------------------------------------------
+ *
+ * A reader that waits for its writes to be folded (service/fold_read.h)
+ * wakes the leader instead of folding itself: leader_wake() in this
+ * process, or a NOTIFY on sql/db_fold_wait.h's channel from any process
+ * (the leader's connection LISTENs). A wake between ticks checks the lock,
+ * then runs only the job given here (the fold), so that a stream of
+ * readers does not run the decision jobs more often than every tick_ms.
+ * Wakes coalesce: many readers at once cause one run. */
+void leader_on_wake(struct leader *l, leader_job_fn *fn, void *arg);
+/* Ask for a wake run now (any thread; never blocks). */
+void leader_wake(struct leader *l);
+
 #endif /* SERVICE_LEADER_H */

@@ -277,6 +277,12 @@ step(struct db *db, PGconn *conn, PGresult *res, ExecStatusType want,
                   permanent_failure(conn, res)
               ? AB_EINVAL
               : AB_EDB;
+    /* a unique key another transaction committed meanwhile (an event id
+     * or a batch id, see permanent_failure): db_events_write retries at
+     * once on the same connection */
+    if (*rc == AB_EDB && PQstatus(conn) == CONNECTION_OK &&
+        strcmp(db_sqlstate(res), "23505") == 0)
+        *rc = AB_ECONFLICT;
     PQclear(res);
     return false;
 }
@@ -305,9 +311,9 @@ copy_events(struct run *r, const struct db_event *ev, size_t n, struct buf *b)
     return run_put(r, NULL, 0);
 }
 
-ab_status
-db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
-                const struct db_event *ev, size_t n, struct db_batch_result *out)
+static ab_status
+write_once(struct db *db, const char *const *batch_ids, size_t n_batches,
+           const struct db_event *ev, size_t n, struct db_batch_result *out)
 {
     struct pgarray ids;
     pgarray_begin(&ids);
@@ -379,7 +385,7 @@ db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
      * missed deadline, which the server may complete when it resumes) */
     if (!step(db, conn, run_exec(&r, "COMMIT", 0, NULL), PGRES_COMMAND_OK,
               "events commit", &rc)) {
-        if (rc == AB_EINVAL)
+        if (rc == AB_EINVAL || rc == AB_ECONFLICT)
             rc = AB_EDB;
         goto done;
     }
@@ -396,6 +402,25 @@ done:
     free(ids.p);
     free(b.p);
     return rc;
+}
+
+/* A unique violation (AB_ECONFLICT from step) means that a transaction
+ * holding one of the same new ids committed while this one waited on the
+ * index: the retry's anti-join (016_ingest_ack.sql) or batch skip sees the
+ * committed row and counts the events as duplicates -- exactly once, with
+ * no spooling. Each retry can meet at most the ids of other transactions
+ * that were in flight, so a few attempts suffice; after them the writer's
+ * own retry (spool, replay) takes over. */
+#define WRITE_ATTEMPTS 4
+
+ab_status
+db_events_write(struct db *db, const char *const *batch_ids, size_t n_batches,
+                const struct db_event *ev, size_t n, struct db_batch_result *out)
+{
+    ab_status rc = AB_ECONFLICT;
+    for (int i = 0; i < WRITE_ATTEMPTS && rc == AB_ECONFLICT; i++)
+        rc = write_once(db, batch_ids, n_batches, ev, n, out);
+    return rc == AB_ECONFLICT ? AB_EDB : rc;
 }
 
 static ab_status

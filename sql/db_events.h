@@ -37,7 +37,11 @@ struct db_batch_result {
  * nothing is committed and retrying these events will fail again: the
  * statement failed on a healthy connection with an SQLSTATE that is not
  * transient (transient: classes 08 connection, 40 rollback, 53 resources,
- * 57 operator intervention, 58 system, XX internal, 55P03 lock). */
+ * 57 operator intervention, 58 system, XX internal, 55P03 lock). A
+ * unique violation (23505: an event id or batch id that a concurrent
+ * transaction committed while this one waited for it) is retried here at
+ * once, a few times, on the same connection: the retry counts those
+ * events as duplicates (016_ingest_ack.sql). */
 ab_status db_events_write(struct db *db, const char *const *batch_ids,
                           size_t n_batches, const struct db_event *events,
                           size_t n_events, struct db_batch_result *results);

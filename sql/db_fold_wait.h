@@ -1,0 +1,42 @@
+/* db_fold_wait.h -- read your writes without folding in the request: the
+ * horizon a reader waits for, the watermark it watches, and the nudge that
+ * wakes the leader's fold in another process (LISTEN/NOTIFY on the channel
+ * DB_FOLD_CHANNEL). The watermark argument is in
+ * sql/migrations/006_fold.sql; service/fold_read.h uses these calls. */
+#ifndef SQL_DB_FOLD_WAIT_H
+#define SQL_DB_FOLD_WAIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/status.h"
+
+struct db;
+
+#define DB_FOLD_CHANNEL "arbiter_fold"
+
+struct db_fold_horizon {
+    /* pg_snapshot_xmax of a snapshot taken now: every transaction that
+     * committed before this call has an xid below it, so once the fold's
+     * watermark reaches it, everything committed before the call is
+     * folded */
+    int64_t horizon;
+    int64_t watermark; /* fold_state.watermark now */
+    bool leader;       /* some session holds the leader lock (leader_key) */
+};
+
+/* The horizon, the watermark and whether a leader is there to fold. */
+ab_status db_fold_horizon(struct db *db, int64_t leader_key,
+                          struct db_fold_horizon *out);
+/* fold_state.watermark now. */
+ab_status db_fold_watermark(struct db *db, int64_t *watermark);
+/* NOTIFY DB_FOLD_CHANNEL: a leader in another process folds now instead
+ * of at its next tick. */
+ab_status db_fold_nudge(struct db *db);
+/* LISTEN DB_FOLD_CHANNEL on this connection (the leader's). */
+ab_status db_fold_listen(struct db *db);
+/* Whether a nudge arrived on this connection since the last call (reads
+ * what the socket holds; never blocks; false on a broken connection). */
+bool db_fold_nudged(struct db *db);
+
+#endif /* SQL_DB_FOLD_WAIT_H */
