@@ -153,6 +153,26 @@ def quantile_arm_fixed(x, q):
     return point, low, high, se
 
 
+def quantile_arm_cs(x, q, alpha, r=N_STAR):
+    """Always-valid bounds on one arm's Q(q) (stats/quantile.h; Howard &
+    Ramdas 2022, sec. 3): the counts s where the beta-binomial mixture
+    ln M_t(s) = ln B(q r + s, (1-q) r + t - s) - ln B(q r, (1-q) r)
+    - s ln q - (t - s) ln(1 - q) stays below ln(1/alpha) (scipy betaln,
+    every s scanned), [s_lo, s_hi]; Q(q) in (edge below X_(s_lo), edge
+    above X_(s_hi + 1)]."""
+    from scipy.special import betaln
+    x = sorted(x)
+    t = len(x)
+    s = np.arange(t + 1, dtype=float)
+    lm = (betaln(q * r + s, (1 - q) * r + t - s) - betaln(q * r, (1 - q) * r)
+          - s * math.log(q) - (t - s) * math.log1p(-q))
+    inside = np.nonzero(lm < math.log(1 / alpha))[0]
+    s_lo, s_hi = int(inside[0]), int(inside[-1])
+    low = sketch_rank(x, s_lo)[1] if s_lo >= 1 else 0.0
+    high = sketch_rank(x, s_hi + 1)[2] if s_hi + 1 <= t else math.inf
+    return low, high
+
+
 # ---- the experiment ----------------------------------------------------------
 
 class EveryKindExact(unittest.TestCase):
@@ -708,11 +728,29 @@ class EveryKindExact(unittest.TestCase):
                 self.assertEqual(arms[a]["n"], len(vals[a]), (method, a))
                 self.close(arms[a]["quantile"], est[a][0],
                            (method, a, "quantile"))
-            if method == "msprt":
-                continue
             cmp_ = ana["comparisons"][0]
+            if method == "msprt":
+                self.check_quantile_cs(cmp_, vals, pc, pt)
+                continue
             for k, v in want.items():
                 self.close(cmp_[k], v, (method, "resp", k))
+
+    def check_quantile_cs(self, cmp_, vals, pc, pt):
+        """msprt: each arm's confidence sequence at alpha / 2, combined:
+        difference [t_lo - c_hi, t_hi - c_lo], ratio [t_lo / c_hi,
+        t_hi / c_lo] - 1."""
+        cl, ch = quantile_arm_cs(vals["control"], Q, ALPHA / 2)
+        tl, th = quantile_arm_cs(vals["treatment"], Q, ALPHA / 2)
+        self.assertTrue(math.isfinite(ch) and cl > 0, (cl, ch))
+        want = {"difference": pt - pc, "ci_low": tl - ch,
+                "ci_high": th - cl, "relative": pt / pc - 1,
+                "relative_ci_low": tl / ch - 1,
+                "relative_ci_high": th / cl - 1}
+        for k, v in want.items():
+            if math.isfinite(v):
+                self.close(cmp_[k], v, ("msprt", "resp", k))
+            else:
+                self.assertIsNone(cmp_[k], ("msprt", "resp", k))
 
 
 if __name__ == "__main__":
