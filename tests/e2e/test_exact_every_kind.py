@@ -657,6 +657,46 @@ class EveryKindExact(unittest.TestCase):
                 elif side == "less":
                     self.assertIsNone(lo, what)
 
+    def test_view_experiment_results(self):
+        """arbiter.experiment_results (the SQL view of the msprt results)
+        for the metrics without a covariate: the same populations and the
+        same numbers as the raw-event recomputation; ratio metrics are
+        'not_computed' there. Two-sided interval: the normal-mixture
+        confidence sequence d +- sqrt(V) sqrt(2 (1+r)/r (ln(1/alpha) +
+        ln(1+r)/2)) (Johari et al. 2017)."""
+        out = harness.psql(
+            self.url, "SELECT metric, status, control_n, n, control_mean, "
+            "estimate, effect, se, p_value, lift, ci_low, ci_high FROM "
+            "arbiter.experiment_results WHERE experiment = '%s'" % KEY)
+        rows = {f[0]: f for f in (line.split("|")
+                                  for line in out.splitlines())}
+        self.assertEqual(rows["ctr"][1], "not_computed")
+        for metric in ("conv", "errs", "thru"):
+            f = rows[metric]
+            self.assertEqual(f[1], "ok", f)
+            s = self.summaries(metric)
+            c, t = s["control"], s["treatment"]
+            what = ("view", metric)
+            self.assertEqual((int(f[2]), int(f[3])), (c["n"], t["n"]), what)
+            self.close(float(f[4]), c["m"], what + ("control_mean",))
+            self.close(float(f[5]), t["m"], what + ("estimate",))
+            eff, V = t["m"] - c["m"], t["v"] / t["n"] + c["v"] / c["n"]
+            self.close(float(f[6]), eff, what + ("effect",))
+            self.close(float(f[7]), math.sqrt(V), what + ("se",))
+            side = self.side_of(metric, "msprt")
+            self.close(float(f[8]), msprt_p(eff, V, t["v"] + c["v"], side),
+                       what + ("p",))
+            self.close(float(f[9]), t["m"] / c["m"] - 1, what + ("lift",))
+            if side == "two-sided":
+                rho2 = (-2 * math.log(ALPHA) +
+                        math.log(1 - 2 * math.log(ALPHA))) / N_STAR
+                r = rho2 * (t["v"] + c["v"]) / V
+                half = math.sqrt(V) * math.sqrt(
+                    2 * (1 + r) / r * (math.log(1 / ALPHA) +
+                                       math.log1p(r) / 2))
+                self.close(float(f[10]), eff - half, what + ("lo",))
+                self.close(float(f[11]), eff + half, what + ("hi",))
+
     def test_bayes_every_kind_both_effects(self):
         for effect in ("absolute", "relative"):
             res = self.results("bayes", effect)
