@@ -130,6 +130,10 @@ each_unit(PGresult *res, db_unit_fn *fn, void *arg)
             .first_us = db_get_i64(res, i, 6, 0),
             .last_us = db_get_i64(res, i, 7, 0),
         };
+        if (PQnfields(res) > 9) {
+            v.member0 = PQgetvalue(res, i, 8)[0] == 't';
+            v.member1 = PQgetvalue(res, i, 9)[0] == 't';
+        }
         fn(arg, &v);
     }
 }
@@ -142,9 +146,13 @@ db_fold_delta(struct db *db, db_unit_fn *fn, void *arg)
 {
     PGresult *res = NULL;
     if (!tx_step(db, "fold delta",
-                 "SELECT experiment_id, metric, unit, arm, n, s, " US_OF(
-                     "first_ts") ", " US_OF("last_ts") " FROM "
-                                                       "pg_temp.ingest_delta",
+                 "SELECT d.experiment_id, d.metric, d.unit, d.arm, d.n, d.s, "
+                 US_OF("d.first_ts") ", " US_OF("d.last_ts") ","
+                 " coalesce(f.member0, false), coalesce(f.member1, false)"
+                 " FROM pg_temp.ingest_delta d"
+                 " LEFT JOIN pg_temp.fold_members f"
+                 " ON (f.experiment_id, f.unit, f.arm)"
+                 " = (d.experiment_id, d.unit, d.arm)",
                  0, NULL, PGRES_TUPLES_OK, &res))
         return AB_EDB;
     each_unit(res, fn, arg);
