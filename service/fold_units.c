@@ -327,6 +327,27 @@ arm_accs(struct exp_defs *x, const char *arm)
     return a->acc;
 }
 
+/* Definition j of x for (unit, arm), once per batch: its main value and
+ * its covariate's, with the unit's membership before and after. */
+static void
+add_affected(struct fold_units *u, struct exp_defs *x, size_t j,
+             const char *unit, const char *arm, bool member0, bool member1)
+{
+    struct mdef *m = &x->defs[j];
+    struct uent *main = map_get(u, x->exp, m->name, unit, arm);
+    arm_accs(x, main->arm);
+    if (main->amark == u->batch)
+        return;
+    main->amark = u->batch;
+    struct affected *a = vec_push(&u->affected, sizeof(*a));
+    a->main = main;
+    a->cov = m->cov ? map_get(u, x->exp, m->cov, unit, arm) : NULL;
+    a->ex = x;
+    a->def = j;
+    a->member0 = member0;
+    a->member1 = member1;
+}
+
 /* Every unit value the batch reads: the touched ones, and for each
  * definition that reads a touched metric (as itself or as its
  * covariate), the unit's value of the metric and of the covariate; for a
@@ -348,20 +369,23 @@ collect_affected(struct fold_units *u)
             if (!joins && strcmp(m->name, t->metric) != 0 &&
                 (m->cov == NULL || strcmp(m->cov, t->metric) != 0))
                 continue;
-            struct uent *main = map_get(u, t->exp, m->name, t->unit, t->arm);
-            if (main->amark == u->batch)
-                continue;
-            main->amark = u->batch;
-            struct affected *a = vec_push(&u->affected, sizeof(*a));
-            a->main = main;
-            a->cov = m->cov ? map_get(u, t->exp, m->cov, t->unit, t->arm)
-                            : NULL;
-            a->ex = x;
-            a->def = j;
-            a->member0 = t->member0;
-            a->member1 = t->member1;
+            add_affected(u, x, j, t->unit, t->arm, t->member0, t->member1);
         }
     }
+}
+
+/* A unit that joins an arm through an exposure recorded since the last
+ * batch: every binary and sum definition takes its values now. */
+static void
+on_join(void *arg, const struct db_unit_value *v)
+{
+    struct fold_units *u = arg;
+    struct exp_defs *x = exp_find(u, v->experiment_id);
+    if (x == NULL)
+        return;
+    for (size_t j = 0; j < x->n_defs; j++)
+        if (x->defs[j].whole)
+            add_affected(u, x, j, v->unit, v->arm, false, true);
 }
 
 /* The units read for the first time since the last reset: their values
@@ -538,7 +562,8 @@ batch_body(struct fold_units *u, struct db *db, const struct db_fold_range *r)
         db_fold_defs(db, on_def, u) != AB_OK)
         return AB_EDB;
     collect_affected(u);
-    if (load_missing(u, db) != AB_OK)
+    if (db_fold_joins(db, on_join, u) != AB_OK ||
+        load_missing(u, db) != AB_OK)
         return AB_EDB;
     struct affected *aff = u->affected.p;
     for (size_t i = 0; i < u->affected.n; i++)

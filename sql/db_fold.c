@@ -161,13 +161,37 @@ db_fold_delta(struct db *db, db_unit_fn *fn, void *arg)
 }
 
 ab_status
+db_fold_joins(struct db *db, db_unit_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    if (!tx_step(db, "fold joins",
+                 "SELECT experiment_id, unit, arm FROM pg_temp.fold_members"
+                 " WHERE by_exposure",
+                 0, NULL, PGRES_TUPLES_OK, &res))
+        return AB_EDB;
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct db_unit_value v = {
+            .experiment_id = db_get_i64(res, i, 0, 0),
+            .metric = "",
+            .unit = PQgetvalue(res, i, 1),
+            .arm = PQgetvalue(res, i, 2),
+            .member0 = false,
+            .member1 = true,
+        };
+        fn(arg, &v);
+    }
+    PQclear(res);
+    return AB_OK;
+}
+
+ab_status
 db_fold_defs(struct db *db, db_def_fn *fn, void *arg)
 {
     PGresult *res = NULL;
     if (!tx_step(db, "fold metric definitions",
                  "SELECT m.experiment_id, m.name, m.kind, m.covariate"
                  " FROM arbiter.metric_defs m WHERE m.experiment_id IN"
-                 " (SELECT DISTINCT experiment_id FROM pg_temp.ingest_delta)",
+                 " (SELECT DISTINCT experiment_id FROM pg_temp.fold_members)",
                  0, NULL, PGRES_TUPLES_OK, &res))
         return AB_EDB;
     for (int i = 0; i < PQntuples(res); i++) {

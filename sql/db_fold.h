@@ -96,6 +96,11 @@ ab_status db_fold_begin(struct db *db, int max_events,
  * events, first_us and last_us their earliest and latest timestamps, and
  * the unit's membership of the arm's population before and after. */
 ab_status db_fold_delta(struct db *db, db_unit_fn *fn, void *arg);
+/* The (experiment, unit, arm) pairs that join the arm's population in
+ * this batch through an exposure recorded in [w0, w1) after the fold held
+ * their pre-period values back (015_attribution.sql, attr_held): metric
+ * "", member0 false, member1 true, no delta. */
+ab_status db_fold_joins(struct db *db, db_unit_fn *fn, void *arg);
 /* The metric definitions of the experiments in the batch. */
 ab_status db_fold_defs(struct db *db, db_def_fn *fn, void *arg);
 /* The unit_metrics rows of these keys that exist (n, value_sum, ts). */

@@ -67,25 +67,48 @@ CREATE TABLE arbiter.attr_units (
     several       bigint NOT NULL DEFAULT 0
 );
 
+-- (unit, arm) pairs with pre-period values whose unit was not a member of
+-- the arm when the fold folded them: their values are held back from the
+-- sums until the unit joins (an outcome there, or an exposure recorded
+-- there). Read by the fold only (never by arm_stats).
+CREATE TABLE arbiter.attr_held (
+    experiment_id bigint NOT NULL,
+    unit          text NOT NULL,
+    arm           text NOT NULL,
+    PRIMARY KEY (experiment_id, unit, arm)
+);
+
+-- Exposures carry the transaction that recorded them, as raw events do
+-- (006_fold.sql): the fold learns of an exposure recorded after it held a
+-- unit's pre-period value back exactly once, in the range [w0, w1) that
+-- holds its txid. Rows from before 015 (NULL) and the fold's own (0)
+-- count as known.
+ALTER TABLE arbiter.exposure_units ADD COLUMN txid bigint;
+ALTER TABLE arbiter.exposure_units
+    ALTER COLUMN txid SET DEFAULT pg_current_xact_id()::text::bigint;
+CREATE INDEX exposure_units_txid ON arbiter.exposure_units (txid);
+
 -- Attribution of one fold batch. Needs pg_temp.fold_in (the batch's raw
 -- events; the caller holds the fold lock and the experiments' locks).
 -- Leaves pg_temp.fold_members: per (experiment, unit, arm) the batch
 -- touches, member0 (a member of the arm's population before the batch)
 -- and member1 (after it); records the exposures of new units with
 -- outcomes, the moved memberships and their counts.
-CREATE FUNCTION arbiter.fold_attribute() RETURNS void
+CREATE FUNCTION arbiter.fold_attribute(p_w0 bigint, p_w1 bigint)
+RETURNS void
 LANGUAGE plpgsql SET jit = off AS $$
 BEGIN
     CREATE TEMP TABLE IF NOT EXISTS fold_members (
         experiment_id bigint, unit text, arm text, member0 boolean,
-        member1 boolean, first_txid bigint, first_ts timestamptz)
-        ON COMMIT DELETE ROWS;
+        member1 boolean, first_txid bigint, first_ts timestamptz,
+        by_exposure boolean) ON COMMIT DELETE ROWS;
     TRUNCATE fold_members;
 
     -- per (unit, arm): its outcome events' earliest (txid, ts), NULL
-    -- without one; member0 from the exposure and the moved rows as they
-    -- stand before the batch (primary-key probes, OFFSET 0: see 015's
-    -- predecessor on s3-10, where the planner joined on the experiment)
+    -- without one; member0: exposed there by a transaction below w0 (or
+    -- by the fold: txid 0) or a moved member; member1: the same below w1,
+    -- or an outcome there now (primary-key probes, OFFSET 0: without
+    -- statistics the planner otherwise joins on the experiment alone)
     WITH names AS (
         SELECT DISTINCT d.experiment_id, d.name
           FROM arbiter.metric_defs d
@@ -101,13 +124,15 @@ BEGIN
          GROUP BY 1, 2, 3)
     INSERT INTO fold_members
     SELECT ua.experiment_id, ua.unit, ua.arm,
-           coalesce(x.arm = ua.arm, false) OR mv.one IS NOT NULL,
-           coalesce(x.arm = ua.arm, false) OR mv.one IS NOT NULL
-               OR ua.first_txid IS NOT NULL,
-           ua.first_txid, ua.first_ts
+           coalesce(x.arm = ua.arm AND x.t < p_w0, false)
+               OR mv.one IS NOT NULL,
+           coalesce(x.arm = ua.arm AND x.t < p_w1, false)
+               OR mv.one IS NOT NULL OR ua.first_txid IS NOT NULL,
+           ua.first_txid, ua.first_ts, false
       FROM ua
       LEFT JOIN LATERAL (
-          SELECT e.arm FROM arbiter.exposure_units e
+          SELECT e.arm, coalesce(e.txid, 0) AS t
+            FROM arbiter.exposure_units e
            WHERE (e.experiment_id, e.unit) = (ua.experiment_id, ua.unit)
           OFFSET 0) x ON true
       LEFT JOIN LATERAL (
@@ -122,9 +147,10 @@ BEGIN
     WITH ins AS (
         INSERT INTO arbiter.exposure_units (experiment_id, unit, arm,
             bucket_version, weights_version, propensity, first_seen,
-            last_seen, count)
+            last_seen, count, txid)
         SELECT DISTINCT ON (f.experiment_id, f.unit) f.experiment_id,
-               f.unit, f.arm, 0, 0, 'NaN'::float8, f.first_ts, f.first_ts, 0
+               f.unit, f.arm, 0, 0, 'NaN'::float8, f.first_ts, f.first_ts, 0,
+               0
           FROM fold_members f
          WHERE f.first_txid IS NOT NULL
          ORDER BY f.experiment_id, f.unit, f.first_txid, f.first_ts, f.arm
@@ -169,6 +195,30 @@ BEGIN
      GROUP BY 1 ORDER BY 1
     ON CONFLICT (experiment_id) DO UPDATE
         SET several = a.several + excluded.several;
+
+    -- pre-period values of non-members are held back: remember the pairs,
+    -- and forget those whose unit joins the arm in this batch
+    INSERT INTO arbiter.attr_held (experiment_id, unit, arm)
+    SELECT f.experiment_id, f.unit, f.arm FROM fold_members f
+     WHERE NOT f.member1 ORDER BY 1, 2, 3
+    ON CONFLICT DO NOTHING;
+    DELETE FROM arbiter.attr_held h USING fold_members f
+     WHERE (h.experiment_id, h.unit, h.arm)
+         = (f.experiment_id, f.unit, f.arm)
+       AND f.member1 AND NOT f.member0;
+
+    -- an exposure recorded in [w0, w1) (the assignment path writes them
+    -- with its transaction id, as the events) of a pair held back: the
+    -- unit joins the arm now, its held values enter the sums
+    WITH j AS (
+        DELETE FROM arbiter.attr_held h USING arbiter.exposure_units x
+         WHERE x.txid >= p_w0 AND x.txid < p_w1
+           AND (h.experiment_id, h.unit, h.arm)
+             = (x.experiment_id, x.unit, x.arm)
+        RETURNING h.experiment_id, h.unit, h.arm)
+    INSERT INTO fold_members
+    SELECT j.experiment_id, j.unit, j.arm, false, true, NULL, NULL, true
+      FROM j;
 END
 $$;
 
@@ -230,10 +280,14 @@ BEGIN
             PERFORM pg_advisory_xact_lock(1095910985,
                                           (lk.e % 2147483648)::int);
         END LOOP;
+    END IF;
 
-        -- exposures of new units with outcomes, moved memberships, and
-        -- pg_temp.fold_members (who is a member before and after)
-        PERFORM arbiter.fold_attribute();
+    -- exposures of new units with outcomes, moved memberships, held-back
+    -- pre-period values, the exposures recorded in [w0, w1), and
+    -- pg_temp.fold_members (who is a member before and after)
+    PERFORM arbiter.fold_attribute(w0, greatest(w0, w1));
+
+    IF n > 0 OR EXISTS (SELECT 1 FROM fold_members) THEN
 
         -- the definitions of the batch's experiments, parsed once
         CREATE TEMP TABLE IF NOT EXISTS fold_defs (
@@ -243,8 +297,8 @@ BEGIN
         INSERT INTO fold_defs
         SELECT m.experiment_id, m.name, m.kind, m.covariate
           FROM arbiter.metric_defs m
-         WHERE m.experiment_id IN (SELECT DISTINCT i.experiment_id
-                                     FROM fold_in i);
+         WHERE m.experiment_id IN (SELECT DISTINCT f.experiment_id
+                                     FROM fold_members f);
 
         INSERT INTO ingest_delta
         SELECT i.experiment_id, i.metric, i.unit, i.arm, count(*),
@@ -442,19 +496,12 @@ BEGIN
         experiment_id bigint, metric text, unit text, arm text, n bigint,
         s float8, first_ts timestamptz, last_ts timestamptz)
         ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE IF NOT EXISTS fold_members (
-        experiment_id bigint, unit text, arm text, member0 boolean,
-        member1 boolean, first_txid bigint, first_ts timestamptz)
-        ON COMMIT DELETE ROWS;
 
     INSERT INTO fold_in
     SELECT r.experiment_id, r.unit, r.arm, r.metric, r.value, r.ts, r.txid
       FROM arbiter.events_raw r
      WHERE r.txid >= w0 AND r.txid < w1;
     GET DIAGNOSTICS events = ROW_COUNT;
-    IF events = 0 THEN
-        RETURN;
-    END IF;
     -- writers of the previous version aggregate per experiment under
     -- these locks (002_events.sql); take them in id order
     FOR lk IN SELECT DISTINCT experiment_id AS e FROM fold_in ORDER BY 1
@@ -462,9 +509,11 @@ BEGIN
         PERFORM pg_advisory_xact_lock(1095910985, (lk.e % 2147483648)::int);
     END LOOP;
     -- as in arbiter.fold_sql(): exposures of new units with outcomes,
-    -- moved memberships, and pg_temp.fold_members, which the leader reads
-    -- beside the delta (db_fold_delta)
-    PERFORM arbiter.fold_attribute();
+    -- moved memberships, held-back pre-period values, the exposures
+    -- recorded in [w0, w1), and pg_temp.fold_members, which the leader
+    -- reads beside the delta (db_fold_delta, db_fold_joins); even without
+    -- events, for the exposures
+    PERFORM arbiter.fold_attribute(w0, w1);
 
     INSERT INTO ingest_delta
     SELECT i.experiment_id, i.metric, i.unit, i.arm, count(*),
@@ -640,6 +689,17 @@ BEGIN
     INSERT INTO arbiter.attr_units (experiment_id, several)
     SELECT m.experiment_id, count(DISTINCT m.unit) FROM arbiter.attr_moved m
      GROUP BY 1;
+    -- pairs with values (pre-period ones) whose unit is no member
+    DELETE FROM arbiter.attr_held;
+    INSERT INTO arbiter.attr_held (experiment_id, unit, arm)
+    SELECT DISTINCT u.experiment_id, u.unit, u.arm
+      FROM arbiter.unit_metrics u
+     WHERE NOT EXISTS (SELECT 1 FROM arbiter.exposure_units x
+                        WHERE (x.experiment_id, x.unit, x.arm)
+                            = (u.experiment_id, u.unit, u.arm))
+       AND NOT EXISTS (SELECT 1 FROM attr_outcomes o
+                        WHERE (o.experiment_id, o.unit, o.arm)
+                            = (u.experiment_id, u.unit, u.arm));
 
     -- the totals of every defined metric, from the per-unit values over
     -- the populations (binary, sum) or the units with values (mean,
