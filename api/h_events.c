@@ -137,6 +137,24 @@ metric_known(const struct core_experiment *e, const char *name)
     return false;
 }
 
+/* The arm an event is credited to (README, "Attribution"): an outcome
+ * belongs to the arm that served the unit when it happened. An explicit arm
+ * is kept. A sticky experiment serves a unit its first arm for good, so the
+ * recorded exposure decides (in SQL: NULL here); any other one serves what
+ * its current weights give (a), so that arm is named: a unit moved by a
+ * ramp has its later outcomes credited to the arm that produced them.
+ * New string or NULL. */
+static char *
+attributed_arm(const struct core_experiment *e, const char *explicit_arm,
+               const struct core_assignment *a)
+{
+    if (explicit_arm != NULL)
+        return ab_xstrdup(explicit_arm);
+    if (!e->sticky && a->in_experiment)
+        return ab_xstrdup(e->arms[a->arm].name);
+    return NULL;
+}
+
 static const struct core_arm *
 arm_named(const struct core_experiment *e, const char *name)
 {
@@ -350,7 +368,7 @@ check_event(struct app *app, const struct snapshot *s, json_t *ev,
                         ? ab_xstrdup(json_string_value(jid))
                         : NULL;
     out->unit = ab_xstrdup(unit);
-    out->arm = arm ? ab_xstrdup(arm) : NULL;
+    out->arm = attributed_arm(e, arm, &a);
     out->arm_hint = ab_xstrdup(e->arms[a.arm].name);
     out->metric = ab_xstrdup(metric);
     out->value = value;

@@ -23,6 +23,9 @@ struct uent {
     double ds;
     int64_t dfirst, dlast;
     uint32_t dmark, amark;
+    /* the unit's membership of the arm's population before and after the
+     * batch (valid when dmark == the batch; 015_attribution.sql) */
+    bool member0, member1;
     bool known; /* n, s, ts read from unit_metrics (or memory) */
     bool dirty; /* changed since the last checkpoint */
 };
@@ -54,11 +57,13 @@ struct exp_defs {
     size_t n_arms;
 };
 
-/* (main metric, its covariate, definition) of one unit the batch moves */
+/* (main metric, its covariate, definition) of one unit the batch moves,
+ * and the unit's membership of the arm before and after the batch */
 struct affected {
     struct uent *main, *cov;
     struct exp_defs *ex;
     size_t def;
+    bool member0, member1;
 };
 
 struct vec {
@@ -264,6 +269,8 @@ on_delta(void *arg, const struct db_unit_value *v)
     e->dfirst = v->first_us;
     e->dlast = v->last_us;
     e->dmark = u->batch;
+    e->member0 = v->member0;
+    e->member1 = v->member1;
     vec_push_ptr(&u->touched, e);
 }
 
@@ -320,9 +327,32 @@ arm_accs(struct exp_defs *x, const char *arm)
     return a->acc;
 }
 
+/* Definition j of x for (unit, arm), once per batch: its main value and
+ * its covariate's, with the unit's membership before and after. */
+static void
+add_affected(struct fold_units *u, struct exp_defs *x, size_t j,
+             const char *unit, const char *arm, bool member0, bool member1)
+{
+    struct mdef *m = &x->defs[j];
+    struct uent *main = map_get(u, x->exp, m->name, unit, arm);
+    arm_accs(x, main->arm);
+    if (main->amark == u->batch)
+        return;
+    main->amark = u->batch;
+    struct affected *a = vec_push(&u->affected, sizeof(*a));
+    a->main = main;
+    a->cov = m->cov ? map_get(u, x->exp, m->cov, unit, arm) : NULL;
+    a->ex = x;
+    a->def = j;
+    a->member0 = member0;
+    a->member1 = member1;
+}
+
 /* Every unit value the batch reads: the touched ones, and for each
  * definition that reads a touched metric (as itself or as its
- * covariate), the unit's value of the metric and of the covariate. */
+ * covariate), the unit's value of the metric and of the covariate; for a
+ * unit that joins the arm's population in this batch, every binary and
+ * sum definition too (its earlier values enter their sums now). */
 static void
 collect_affected(struct fold_units *u)
 {
@@ -335,21 +365,27 @@ collect_affected(struct fold_units *u)
         arm_accs(x, t->arm);
         for (size_t j = 0; j < x->n_defs; j++) {
             struct mdef *m = &x->defs[j];
-            if (strcmp(m->name, t->metric) != 0 &&
+            bool joins = m->whole && t->member1 && !t->member0;
+            if (!joins && strcmp(m->name, t->metric) != 0 &&
                 (m->cov == NULL || strcmp(m->cov, t->metric) != 0))
                 continue;
-            struct uent *main = map_get(u, t->exp, m->name, t->unit, t->arm);
-            if (main->amark == u->batch)
-                continue;
-            main->amark = u->batch;
-            struct affected *a = vec_push(&u->affected, sizeof(*a));
-            a->main = main;
-            a->cov = m->cov ? map_get(u, t->exp, m->cov, t->unit, t->arm)
-                            : NULL;
-            a->ex = x;
-            a->def = j;
+            add_affected(u, x, j, t->unit, t->arm, t->member0, t->member1);
         }
     }
+}
+
+/* A unit that joins an arm through an exposure recorded since the last
+ * batch: every binary and sum definition takes its values now. */
+static void
+on_join(void *arg, const struct db_unit_value *v)
+{
+    struct fold_units *u = arg;
+    struct exp_defs *x = exp_find(u, v->experiment_id);
+    if (x == NULL)
+        return;
+    for (size_t j = 0; j < x->n_defs; j++)
+        if (x->defs[j].whole)
+            add_affected(u, x, j, v->unit, v->arm, false, true);
 }
 
 /* The units read for the first time since the last reset: their values
@@ -382,12 +418,14 @@ load_missing(struct fold_units *u, struct db *db)
 }
 
 /* arbiter.contribution() of one value (kind, n, s, x), as a row of
- * arbiter.fold_sql's totals: units, y, d, x when counted, else zeros. */
+ * arbiter.fold_sql's totals: units, y, d, x when counted, else zeros.
+ * Binary and sum: counted while the unit is a member of the arm's
+ * population; mean and ratio: when it has events of the metric. */
 static void
 contribution(const struct mdef *m, int64_t n, double s, double x,
-             int64_t *units, double out[3])
+             bool member, int64_t *units, double out[3])
 {
-    bool counted = m->whole || n > 0;
+    bool counted = m->whole ? member : n > 0;
     double y = 0.0;
     if (strcmp(m->kind, "binary") == 0)
         y = s > 0 ? 1.0 : 0.0;
@@ -413,8 +451,8 @@ accumulate(struct fold_units *u, const struct affected *a)
     double x1 = x0 + (c && c->dmark == u->batch ? c->ds : 0.0);
     int64_t u0, u1;
     double v0[3], v1[3]; /* y, d, x */
-    contribution(m, e->n, e->s, x0, &u0, v0);
-    contribution(m, e->n + dn, e->s + ds, x1, &u1, v1);
+    contribution(m, e->n, e->s, x0, a->member0, &u0, v0);
+    contribution(m, e->n + dn, e->s + ds, x1, a->member1, &u1, v1);
     struct acc *acc = &arm_accs(a->ex, e->arm)[a->def];
     acc->touched = true;
     acc->units += u1 - u0;
@@ -524,7 +562,8 @@ batch_body(struct fold_units *u, struct db *db, const struct db_fold_range *r)
         db_fold_defs(db, on_def, u) != AB_OK)
         return AB_EDB;
     collect_affected(u);
-    if (load_missing(u, db) != AB_OK)
+    if (db_fold_joins(db, on_join, u) != AB_OK ||
+        load_missing(u, db) != AB_OK)
         return AB_EDB;
     struct affected *aff = u->affected.p;
     for (size_t i = 0; i < u->affected.n; i++)

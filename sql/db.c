@@ -125,9 +125,9 @@ connect_now(struct db *db)
     db->conn = NULL;
     if (db->deadline_ms > 0) {
         /* the statement timeout rides in the startup packet: no round
-         * trip outside the deadline */
+         * trip outside the deadline; JIT off (see below) */
         char opt[64];
-        snprintf(opt, sizeof(opt), "-c statement_timeout=%d",
+        snprintf(opt, sizeof(opt), "-c statement_timeout=%d -c jit=off",
                  db->timeout_ms > 0 ? db->timeout_ms : 0);
         const char *keys[] = {"dbname", "keepalives", "keepalives_idle",
                               "application_name", "options", NULL};
@@ -137,10 +137,17 @@ connect_now(struct db *db)
             PQsetNoticeProcessor(db->conn, notice_quiet, NULL);
         return rc;
     }
-    /* connect_timeout bounds a dead server; keepalives notice a dead peer */
+    /* connect_timeout bounds a dead server; keepalives notice a dead peer.
+     * JIT off: the views read per decision (arm_stats over metric_defs
+     * and experiment_arms, whose set-returning functions the planner
+     * estimates at 100 rows each) cross jit_above_cost with a handful of
+     * rows to read; compiling took 130-200 ms of a 10 ms read
+     * (tests/e2e/test_attribution.py, ReadCost). */
     const char *keys[] = {"dbname", "connect_timeout", "keepalives",
-                          "keepalives_idle", "application_name", NULL};
-    const char *vals[] = {db->url, "3", "1", "10", "arbiter", NULL};
+                          "keepalives_idle", "application_name", "options",
+                          NULL};
+    const char *vals[] = {db->url, "3", "1", "10", "arbiter", "-c jit=off",
+                          NULL};
     db->conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         db_report(db, "connect", NULL);

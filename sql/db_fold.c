@@ -130,6 +130,10 @@ each_unit(PGresult *res, db_unit_fn *fn, void *arg)
             .first_us = db_get_i64(res, i, 6, 0),
             .last_us = db_get_i64(res, i, 7, 0),
         };
+        if (PQnfields(res) > 9) {
+            v.member0 = PQgetvalue(res, i, 8)[0] == 't';
+            v.member1 = PQgetvalue(res, i, 9)[0] == 't';
+        }
         fn(arg, &v);
     }
 }
@@ -142,12 +146,40 @@ db_fold_delta(struct db *db, db_unit_fn *fn, void *arg)
 {
     PGresult *res = NULL;
     if (!tx_step(db, "fold delta",
-                 "SELECT experiment_id, metric, unit, arm, n, s, " US_OF(
-                     "first_ts") ", " US_OF("last_ts") " FROM "
-                                                       "pg_temp.ingest_delta",
+                 "SELECT d.experiment_id, d.metric, d.unit, d.arm, d.n, d.s, "
+                 US_OF("d.first_ts") ", " US_OF("d.last_ts") ","
+                 " coalesce(f.member0, false), coalesce(f.member1, false)"
+                 " FROM pg_temp.ingest_delta d"
+                 " LEFT JOIN pg_temp.fold_members f"
+                 " ON (f.experiment_id, f.unit, f.arm)"
+                 " = (d.experiment_id, d.unit, d.arm)",
                  0, NULL, PGRES_TUPLES_OK, &res))
         return AB_EDB;
     each_unit(res, fn, arg);
+    PQclear(res);
+    return AB_OK;
+}
+
+ab_status
+db_fold_joins(struct db *db, db_unit_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    if (!tx_step(db, "fold joins",
+                 "SELECT experiment_id, unit, arm FROM pg_temp.fold_members"
+                 " WHERE by_exposure",
+                 0, NULL, PGRES_TUPLES_OK, &res))
+        return AB_EDB;
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct db_unit_value v = {
+            .experiment_id = db_get_i64(res, i, 0, 0),
+            .metric = "",
+            .unit = PQgetvalue(res, i, 1),
+            .arm = PQgetvalue(res, i, 2),
+            .member0 = false,
+            .member1 = true,
+        };
+        fn(arg, &v);
+    }
     PQclear(res);
     return AB_OK;
 }
@@ -159,7 +191,7 @@ db_fold_defs(struct db *db, db_def_fn *fn, void *arg)
     if (!tx_step(db, "fold metric definitions",
                  "SELECT m.experiment_id, m.name, m.kind, m.covariate"
                  " FROM arbiter.metric_defs m WHERE m.experiment_id IN"
-                 " (SELECT DISTINCT experiment_id FROM pg_temp.ingest_delta)",
+                 " (SELECT DISTINCT experiment_id FROM pg_temp.fold_members)",
                  0, NULL, PGRES_TUPLES_OK, &res))
         return AB_EDB;
     for (int i = 0; i < PQntuples(res); i++) {

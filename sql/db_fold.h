@@ -63,6 +63,11 @@ struct db_unit_value {
     int64_t n;
     double sum;
     int64_t first_us, last_us; /* timestamps, us since the epoch */
+    /* a delta only (db_fold_delta): whether the unit belongs to the
+     * arm's population before the batch and after it (binary and sum
+     * metrics count its values exactly while it does; 015_attribution.sql,
+     * pg_temp.fold_members) */
+    bool member0, member1;
 };
 
 struct db_metric_def {
@@ -88,8 +93,14 @@ typedef void db_def_fn(void *arg, const struct db_metric_def *d);
 ab_status db_fold_begin(struct db *db, int max_events,
                         struct db_fold_range *out);
 /* The batch's delta per (experiment, metric, unit, arm): n and sum of its
- * events, first_us and last_us their earliest and latest timestamps. */
+ * events, first_us and last_us their earliest and latest timestamps, and
+ * the unit's membership of the arm's population before and after. */
 ab_status db_fold_delta(struct db *db, db_unit_fn *fn, void *arg);
+/* The (experiment, unit, arm) pairs that join the arm's population in
+ * this batch through an exposure recorded in [w0, w1) after the fold held
+ * their pre-period values back (015_attribution.sql, attr_held): metric
+ * "", member0 false, member1 true, no delta. */
+ab_status db_fold_joins(struct db *db, db_unit_fn *fn, void *arg);
 /* The metric definitions of the experiments in the batch. */
 ab_status db_fold_defs(struct db *db, db_def_fn *fn, void *arg);
 /* The unit_metrics rows of these keys that exist (n, value_sum, ts). */

@@ -92,12 +92,9 @@ db_units_in_several_arms(struct db *db, int64_t experiment_id, int64_t *out)
     const char *params[1] = {id};
     PGresult *res = db_run(
         db, "units in several arms",
-        "SELECT count(*) FROM (SELECT u.unit FROM arbiter.unit_metrics u"
-        " LEFT JOIN arbiter.exposure_units x"
-        " ON (x.experiment_id, x.unit) = (u.experiment_id, u.unit)"
-        " WHERE u.experiment_id = $1::bigint GROUP BY u.unit"
-        " HAVING count(DISTINCT u.arm) > 1"
-        " OR bool_or(x.arm IS NOT NULL AND x.arm <> u.arm)) w",
+        /* kept by the fold (015_attribution.sql): one row */
+        "SELECT coalesce((SELECT a.several FROM arbiter.attr_units a"
+        " WHERE a.experiment_id = $1::bigint), 0)",
         1, params, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_EDB;
     if (db_res_ok(res, PGRES_TUPLES_OK) && PQntuples(res) == 1) {

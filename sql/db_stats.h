@@ -32,10 +32,10 @@ const struct db_arm_stat *db_arm_stat_find(const struct db_arm_stat *rows,
                                            size_t n, const char *metric,
                                            const char *arm);
 
-/* Units of one experiment whose outcomes were credited to more than one
- * arm, or to an arm other than their first exposure (ramps that moved a
- * non-sticky unit, explicit arms): arbiter.units_in_several_arms for one
- * experiment, read per experiment (O(its units with outcomes)). */
+/* Units of one experiment with an outcome credited to an arm other than
+ * their exposure's (ramps that moved a non-sticky unit, explicit arms):
+ * arbiter.units_in_several_arms for one experiment, a count the fold
+ * keeps (arbiter.attr_units, 015_attribution.sql): one row to read. */
 ab_status db_units_in_several_arms(struct db *db, int64_t experiment_id,
                                    int64_t *out);
 

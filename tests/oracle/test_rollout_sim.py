@@ -51,7 +51,10 @@ class RolloutSim(unittest.TestCase):
             cells = [c.strip() for c in line.strip("|").split("|")]
             cls.rows[cells[0]] = {
                 "promoted": float(cells[2]), "rolled_back": float(cells[3]),
-                "stopped": float(cells[4]), "paused": float(cells[5])}
+                "stopped": float(cells[4]), "paused": float(cells[5]),
+                "time_promote": cells[7], "time_rollback": cells[8],
+                "cand_units_rollback": cells[9],
+                "units_promote": cells[10], "units_rollback": cells[11]}
 
     def test_table_has_every_scenario(self):
         self.assertEqual(len(self.rows), 13)
@@ -70,6 +73,32 @@ class RolloutSim(unittest.TestCase):
         r = self.rows["canary, harmless candidate (canary)"]
         self.assertGreaterEqual(r["promoted"], floor(0.95))
         self.assertLessEqual(r["rolled_back"], bound(0.05))
+
+    def test_time_and_units_to_each_decision_are_reported(self):
+        """Issue 10, "Must show": time and units to each decision. Every
+        row with promotions reports the mean time and units to promote,
+        every row with rollbacks the mean time, the candidate's units and
+        all units to roll back; a decision nobody took shows "-"."""
+        for name, r in self.rows.items():
+            for frac, cols in (("promoted", ("time_promote",
+                                             "units_promote")),
+                               ("rolled_back", ("time_rollback",
+                                                "cand_units_rollback",
+                                                "units_rollback"))):
+                for col in cols:
+                    if r[frac] > 0:
+                        self.assertGreater(float(r[col]), 0, (name, col))
+                    else:
+                        self.assertEqual(r[col], "-", (name, col))
+        # the harmful canaries are rolled back after more than one tick's
+        # units (200) in all, and a harmless one promoted only after the
+        # last partial step's planned power (tens of thousands of units)
+        for name in ("canary, errors x2 (canary)",
+                     "canary, errors x3 (canary)",
+                     "canary, latency +10 % (canary)"):
+            self.assertGreater(float(self.rows[name]["units_rollback"]), 200)
+        self.assertGreater(float(self.rows[
+            "canary, harmless candidate (canary)"]["units_promote"]), 10000)
 
     def test_aa_test_rarely_promotes(self):
         r = self.rows["ab, A/A (no effect) (ab)"]
