@@ -53,16 +53,16 @@ void
 core_analysis_req_init(struct core_analysis_req *r, enum core_metric_kind kind,
                        enum core_analysis_method method)
 {
-    memset(r, 0, sizeof(*r));
-    r->kind = kind;
-    r->dir = STATS_DIR_INCREASE;
-    r->method = method;
-    r->effect = STATS_EFFECT_ABSOLUTE;
-    r->alpha = 0.05;
-    r->side = STATS_SIDE_TWO;
-    r->tuning = STATS_MSPRT_DEFAULT_N_STAR;
-    r->spending = STATS_GST_OBF;
-    r->corr = STATS_CORR_NONE;
+    /* the fields not named are 0, false or NULL */
+    *r = (struct core_analysis_req){.kind = kind,
+                                    .dir = STATS_DIR_INCREASE,
+                                    .method = method,
+                                    .effect = STATS_EFFECT_ABSOLUTE,
+                                    .alpha = 0.05,
+                                    .side = STATS_SIDE_TWO,
+                                    .tuning = STATS_MSPRT_DEFAULT_N_STAR,
+                                    .spending = STATS_GST_OBF,
+                                    .corr = STATS_CORR_NONE};
 }
 
 struct core_analysis *

@@ -398,6 +398,17 @@ due_experiment(const struct db_bandit_row *row)
     return e;
 }
 
+/* One entry of the streak history as stored (sql/db_bandits.h reads it
+ * back as struct db_pbest_point). New reference. */
+static json_t *
+point_json(int64_t at_ms, int64_t weights_version, const char *arm,
+           double p_best)
+{
+    return json_pack("{s:I, s:I, s:s, s:f}", "at_ms", (json_int_t)at_ms,
+                     "weights_version", (json_int_t)weights_version, "arm",
+                     arm, "p_best", p_best);
+}
+
 /* The P(best) leader and its streak (bandits/promote.h); *hist gets the
  * streak's P(best) history (a new array). AB_EINVAL without arms. */
 static ab_status
@@ -416,19 +427,17 @@ streak(const struct run *run, struct bandit_promote_step *step, json_t **hist)
     if (bandit_promote_step(run->p, run->n, adaptive, &rule, &prev, row->now_ms,
                             step) != AB_OK)
         return AB_EINVAL; /* no arms: parse refuses such a definition */
-    json_t *h = NULL;
-    if (step->in_streak && step->continued)
-        h = json_loads(row->p_best_history, 0, NULL);
-    if (!json_is_array(h)) {
-        json_decref(h);
-        h = json_array();
+    json_t *h = json_array();
+    for (size_t k = 0;
+         step->in_streak && step->continued && k < row->n_history; k++) {
+        const struct db_pbest_point *q = &row->history[k];
+        json_array_append_new(h, point_json(q->at_ms, q->weights_version,
+                                            q->arm ? q->arm : "", q->p_best));
     }
     if (step->in_streak) {
-        json_array_append_new(
-            h,
-            json_pack("{s:I, s:I, s:s, s:f}", "at_ms", (json_int_t)row->now_ms,
-                      "weights_version", (json_int_t)e->weights_version, "arm",
-                      e->arms[step->lead].name, "p_best", run->p[step->lead]));
+        json_array_append_new(h, point_json(row->now_ms, e->weights_version,
+                                            e->arms[step->lead].name,
+                                            run->p[step->lead]));
         while (json_array_size(h) > HISTORY_MAX)
             json_array_remove(h, 1); /* keep the streak's first entry */
     }

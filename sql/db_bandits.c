@@ -42,14 +42,61 @@ db_bandit_list_free(struct db_bandit_row *rows, size_t n)
         free(rows[i].key);
         free(rows[i].definition);
         free(rows[i].leader_arm);
-        free(rows[i].p_best_history);
+        for (size_t k = 0; k < rows[i].n_history; k++)
+            free(rows[i].history[k].arm);
+        free(rows[i].history);
     }
     free(rows);
+}
+
+/* The streak histories of the listed rows (ordered by id), as typed rows:
+ * one per history entry, ordered by experiment and position. */
+static ab_status
+read_histories(struct db *db, struct db_bandit_row *rows, size_t n)
+{
+    if (n == 0)
+        return AB_OK;
+    PGresult *res = query(
+        db, "bandit history points",
+        "SELECT s.experiment_id, (h.x->>'at_ms')::bigint,"
+        " (h.x->>'weights_version')::bigint, h.x->>'arm',"
+        " (h.x->>'p_best')::float8"
+        " FROM arbiter.bandit_state s"
+        " JOIN arbiter.experiments e ON e.id = s.experiment_id,"
+        " jsonb_array_elements(s.p_best_history) WITH ORDINALITY AS h(x, o)"
+        " WHERE e.state = 'running'"
+        "   AND e.definition->>'strategy' = 'bandit'"
+        "   AND jsonb_typeof(s.p_best_history) = 'array'"
+        " ORDER BY s.experiment_id, h.o",
+        0, NULL, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    size_t i = 0, cap = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int64_t id = db_get_i64(res, r, 0, 0);
+        while (i < n && rows[i].id < id) {
+            i++;
+            cap = 0;
+        }
+        if (i == n || rows[i].id != id)
+            continue; /* started after the list was read */
+        struct db_bandit_row *b = &rows[i];
+        if (b->n_history == cap) {
+            cap = cap ? 2 * cap : 16;
+            b->history = ab_xrealloc(b->history, cap * sizeof(*b->history));
+        }
+        b->history[b->n_history++] = (struct db_pbest_point){
+            db_get_i64(res, r, 1, 0), db_get_i64(res, r, 2, 0),
+            db_get_str(res, r, 3), db_get_f64(res, r, 4)};
+    }
+    PQclear(res);
+    return AB_OK;
 }
 
 ab_status
 db_bandit_list(struct db *db, struct db_bandit_row **out, size_t *n_out)
 {
+    /* clang-format off */
     PGresult *res = query(
         db, "bandit list",
         "SELECT e.id, e.key, e.definition::text, e.version,"
@@ -57,7 +104,6 @@ db_bandit_list(struct db *db, struct db_bandit_row **out, size_t *n_out)
         " " MS("coalesce(e.started_at, e.updated_at)") ","
         " s.experiment_id IS NOT NULL, " MS("s.last_run_at") ","
         " s.leader_arm, " MS("s.leader_since") ","
-        " coalesce(s.p_best_history, '[]'::jsonb)::text,"
         " coalesce(s.promoted_version, 0)"
         " FROM arbiter.experiments e"
         " LEFT JOIN arbiter.bandit_state s ON s.experiment_id = e.id"
@@ -65,6 +111,7 @@ db_bandit_list(struct db *db, struct db_bandit_row **out, size_t *n_out)
         "   AND e.definition->>'strategy' = 'bandit'"
         " ORDER BY e.id",
         0, NULL, PGRES_TUPLES_OK);
+    /* clang-format on */
     if (res == NULL)
         return AB_EDB;
     size_t n = (size_t)PQntuples(res);
@@ -83,10 +130,13 @@ db_bandit_list(struct db *db, struct db_bandit_row **out, size_t *n_out)
         b->last_run_ms = db_get_i64(res, r, 8, -1);
         b->leader_arm = db_get_str(res, r, 9);
         b->leader_since_ms = db_get_i64(res, r, 10, -1);
-        b->p_best_history = db_get_str(res, r, 11);
-        b->promoted_version = db_get_i64(res, r, 12, 0);
+        b->promoted_version = db_get_i64(res, r, 11, 0);
     }
     PQclear(res);
+    if (read_histories(db, rows, n) != AB_OK) {
+        db_bandit_list_free(rows, n);
+        return AB_EDB;
+    }
     *out = rows;
     *n_out = n;
     return AB_OK;

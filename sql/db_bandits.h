@@ -15,8 +15,19 @@
 
 struct db;
 
-/* A running bandit experiment and what the job remembers of it. Times are
- * epoch milliseconds of the database clock; -1 when NULL. */
+/* One entry of the P(best) leader's streak (bandit_state.p_best_history),
+ * oldest first: when, at which weights version, the leader and its
+ * P(best). */
+struct db_pbest_point {
+    int64_t at_ms;
+    int64_t weights_version;
+    char *arm;
+    double p_best;
+};
+
+/* A running bandit experiment and what the job remembers of it, as typed
+ * columns. Times are epoch milliseconds of the database clock; -1 when
+ * NULL. */
 struct db_bandit_row {
     int64_t id;
     char *key;
@@ -29,7 +40,8 @@ struct db_bandit_row {
     int64_t last_run_ms;
     char *leader_arm;      /* NULL when none */
     int64_t leader_since_ms;
-    char *p_best_history;  /* JSON array text ("[]" without state) */
+    struct db_pbest_point *history; /* the streak, oldest first */
+    size_t n_history;               /* 0 without state */
     int64_t promoted_version; /* 0 when never promoted */
 };
 void db_bandit_list_free(struct db_bandit_row *rows, size_t n);
