@@ -1276,6 +1276,9 @@ server_start(struct app *app, struct server **out)
      * (callgrind, bench/results/assign.md). ARBITER_HTTP_POLL=poll
      * brings poll back (for comparisons). */
     const char *pm = getenv("ARBITER_HTTP_POLL");
+    if (pm && *pm && strcmp(pm, "poll") != 0 && strcmp(pm, "epoll") != 0)
+        log_msg(LOG_WARN, "ignoring ARBITER_HTTP_POLL (epoll or poll)",
+                "value", pm, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
                      (pm && strcmp(pm, "poll") == 0 ? MHD_USE_POLL
                                                     : MHD_USE_EPOLL) |
