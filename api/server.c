@@ -46,6 +46,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include "api/api.h"
 #include "service/app.h"
@@ -310,6 +311,8 @@ conn_state_of(struct MHD_Connection *conn)
 static void *
 reaper_main(void *arg)
 {
+    /* named, for top -H and /proc/PID/task/TID/comm (bench/assign_cpu.sh) */
+    prctl(PR_SET_NAME, "ab-reaper", 0, 0, 0);
     struct server *srv = arg;
     while (!atomic_load(&srv->reaper_stop)) {
         struct timespec ts = {0, 100 * 1000000L};
@@ -878,6 +881,8 @@ slow_run(struct call *c)
 static void *
 slow_main(void *arg)
 {
+    /* named, for top -H and /proc/PID/task/TID/comm (bench/assign_cpu.sh) */
+    prctl(PR_SET_NAME, "ab-slow", 0, 0, 0);
     (void)arg;
     pthread_mutex_lock(&slow.lock);
     for (;;) {
@@ -1276,6 +1281,9 @@ server_start(struct app *app, struct server **out)
      * (callgrind, bench/results/assign.md). ARBITER_HTTP_POLL=poll
      * brings poll back (for comparisons). */
     const char *pm = getenv("ARBITER_HTTP_POLL");
+    if (pm && *pm && strcmp(pm, "poll") != 0 && strcmp(pm, "epoll") != 0)
+        log_msg(LOG_WARN, "ignoring ARBITER_HTTP_POLL (epoll or poll)",
+                "value", pm, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
                      (pm && strcmp(pm, "poll") == 0 ? MHD_USE_POLL
                                                     : MHD_USE_EPOLL) |

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 
 #include "codec/experiment_json.h"
 #include "core/assign.h"
@@ -494,6 +495,8 @@ listener_reachable(void *arg, enum listen_event ev)
 static void *
 listener_main(void *arg)
 {
+    /* named, for top -H and /proc/PID/task/TID/comm (bench/assign_cpu.sh) */
+    prctl(PR_SET_NAME, "ab-listener", 0, 0, 0);
     struct app *app = arg;
     static const char *const channels[] = {DB_CONFIG_CHANNEL};
     struct listener *ls = ab_xcalloc(1, sizeof(*ls)); /* 4 KiB of notes */

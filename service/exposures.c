@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 #include <xxhash.h>
+#include <sys/prctl.h>
 
 #include "core/experiment.h"
 #include "lib/log.h"
@@ -485,6 +486,8 @@ deadline_in(struct timespec *ts, int ms)
 static void *
 writer_main(void *arg)
 {
+    /* named, for top -H and /proc/PID/task/TID/comm (bench/assign_cpu.sh) */
+    prctl(PR_SET_NAME, "ab-exposures", 0, 0, 0);
     struct exposure_writer *w = arg;
     int backoff_ms = FLUSH_MS;
     int64_t stop_deadline = 0;
