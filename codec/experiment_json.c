@@ -259,6 +259,72 @@ static const char *const arm_fields[] = { "name", "weight", "model",
  * config), kept as compact text with sorted keys; null means none. */
 #define ARM_VALUE_MAX 4096
 
+/* Whether every number of v survives the round trip through the stored
+ * definition: PostgreSQL's jsonb writes a number without its exponent
+ * (1e20 as 100000000000000000000), and jansson refuses an integer literal
+ * beyond int64 when the definition is read back, so such a number would
+ * lose the whole experiment at the next snapshot load. Reals at or beyond
+ * 2^63 are integral (every double above 2^53 is), so exactly those fail. */
+static bool
+number_storable(double x)
+{
+    return fabs(x) < 9223372036854775808.0; /* 2^63 */
+}
+
+static bool
+value_storable(const json_t *v, double *bad_number)
+{
+    if (json_is_real(v)) {
+        double x = json_real_value(v);
+        if (!number_storable(x)) {
+            *bad_number = x;
+            return false;
+        }
+        return true;
+    }
+    const char *k;
+    size_t i;
+    json_t *m;
+    if (json_is_object(v)) {
+        json_object_foreach ((json_t *)v, k, m)
+            if (!value_storable(m, bad_number))
+                return false;
+    } else if (json_is_array(v)) {
+        json_array_foreach (v, i, m)
+            if (!value_storable(m, bad_number))
+                return false;
+    }
+    return true;
+}
+
+/* Arm i's optional "value" (null: none), kept as compact sorted text. */
+static ab_status
+parse_arm_value(struct parser *p, const json_t *jv, const char *path,
+                struct core_experiment *e, size_t i)
+{
+    if (jv == NULL || json_is_null(jv))
+        return AB_OK;
+    char f[96];
+    snprintf(f, sizeof(f), "%s.value", path);
+    double x;
+    if (!value_storable(jv, &x))
+        return bad(p, f,
+                   "the number %g cannot be stored (numbers must be "
+                   "below 9.2e18 in magnitude; send a larger one as a "
+                   "string)",
+                   x);
+    char *text =
+        json_dumps(jv, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (text == NULL || strlen(text) > ARM_VALUE_MAX) {
+        free(text);
+        return bad(p, f, "must be JSON of at most %d bytes", ARM_VALUE_MAX);
+    }
+    if (e->arm_values == NULL)
+        e->arm_values = ab_xcalloc(e->n_arms, sizeof(char *));
+    e->arm_values[i] = text;
+    return AB_OK;
+}
+
 static ab_status
 parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
 {
@@ -310,21 +376,9 @@ parse_arms(struct parser *p, const json_t *doc, struct core_experiment *e)
         if (rc != AB_OK)
             return rc;
         arm->model = ab_xstrndup(model != NULL ? model : "", len);
-        json_t *jv = json_object_get(a, "value");
-        if (jv != NULL && !json_is_null(jv)) {
-            snprintf(f, sizeof(f), "%s.value", path);
-            char *text = json_dumps(jv, JSON_COMPACT | JSON_SORT_KEYS |
-                                            JSON_ENCODE_ANY);
-            if (text == NULL || strlen(text) > ARM_VALUE_MAX) {
-                free(text);
-                return bad(p, f, "must be JSON of at most %d bytes",
-                           ARM_VALUE_MAX);
-            }
-            if (e->arm_values == NULL)
-                e->arm_values = ab_xcalloc(n, sizeof(char *));
-            e->arm_values[i] = ab_xstrdup(text);
-            free(text);
-        }
+        rc = parse_arm_value(p, json_object_get(a, "value"), path, e, i);
+        if (rc != AB_OK)
+            return rc;
         arm->control = false;
         if (codec_get_bool(a, path, "control", CODEC_NULL_REFUSED,
                            &arm->control, p->err, p->errlen) != AB_OK)
@@ -500,6 +554,11 @@ parse_rule(struct parser *p, const json_t *r, size_t idx,
         double x = json_is_number(value) ? json_number_value(value) : NAN;
         if (!isfinite(x))
             return bad(p, fv, "must be a finite number with op %s", opname);
+        if (!number_storable(x))
+            return bad(p, fv,
+                       "the number %g cannot be stored (numbers must be "
+                       "below 9.2e18 in magnitude)",
+                       x);
         if (x == 0)
             x = 0.0; /* -0 and 0 are one operand */
         rule->number = x;

@@ -1153,6 +1153,20 @@ test_arm_value_round_trips(void **state)
     json_object_set_new(json_array_get(json_object_get(doc, "arms"), 1),
                         "value", json_string(big));
     expect_error(doc, "arms[1].value: must be JSON of at most 4096 bytes");
+    /* a number jsonb would write back as an integer jansson refuses
+     * (1e20 -> 100000000000000000000): refused here, not lost later */
+    doc = patched("{\"arms\":[{\"name\":\"a\",\"weight\":50,"
+                  "\"control\":true,\"value\":{\"k\":[1,-2.5e300]}},"
+                  "{\"name\":\"b\",\"weight\":50}]}");
+    expect_error(doc, "arms[0].value: the number -2.5e+300 cannot be stored "
+                      "(numbers must be below 9.2e18 in magnitude; send a "
+                      "larger one as a string)");
+    doc = patched("{\"arms\":[{\"name\":\"a\",\"weight\":50,"
+                  "\"control\":true,\"value\":1e20},"
+                  "{\"name\":\"b\",\"weight\":50}]}");
+    expect_error(doc, "arms[0].value: the number 1e+20 cannot be stored "
+                      "(numbers must be below 9.2e18 in magnitude; send a "
+                      "larger one as a string)");
 }
 
 int
