@@ -47,6 +47,7 @@ struct leader {
     size_t n_jobs;
     struct leader_job wake_job; /* run alone on a wake (leader_on_wake) */
     atomic_bool wake;           /* leader_wake() was called */
+    atomic_bool checkpoint;     /* a wake asked for a checkpoint too */
     pthread_t thread;
     bool started;
     atomic_bool stopping;
@@ -65,8 +66,10 @@ leader_is_leader(const struct leader *l)
 static bool
 woken(struct leader *l, struct db *db)
 {
-    bool nudged = db != NULL && db_fold_nudged(db); /* drains them */
-    return atomic_exchange(&l->wake, false) || nudged;
+    int nudged = db != NULL ? db_fold_nudged(db) : 0; /* drains them */
+    if (nudged & DB_FOLD_NUDGED_CHECKPOINT)
+        atomic_store(&l->checkpoint, true);
+    return atomic_exchange(&l->wake, false) || nudged != 0;
 }
 
 /* Sleep until 'until' (ms, ab_now_ms), waking early when asked to stop;
@@ -200,10 +203,19 @@ leader_on_wake(struct leader *l, leader_job_fn *fn, void *arg)
 }
 
 void
-leader_wake(struct leader *l)
+leader_wake(struct leader *l, bool checkpoint)
 {
-    if (l != NULL)
-        atomic_store(&l->wake, true);
+    if (l == NULL)
+        return;
+    if (checkpoint)
+        atomic_store(&l->checkpoint, true);
+    atomic_store(&l->wake, true);
+}
+
+bool
+leader_take_checkpoint(struct leader *l)
+{
+    return l != NULL && atomic_exchange(&l->checkpoint, false);
 }
 
 void
