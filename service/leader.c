@@ -141,6 +141,11 @@ leader_main(void *arg)
                 held = false;
             }
         }
+        /* LISTEN again on becoming the leader: a connection libpq
+         * reopened silently has lost it */
+        if (held && !leader_is_leader(l) && db_fold_listen(db) != AB_OK)
+            log_msg(LOG_WARN, "leader: LISTEN failed; other processes' "
+                              "readers wait for the next tick", NULL);
         set_leader(l, held);
         if (held && wake_run) {
             l->wake_job.fn(l->wake_job.arg, db, ab_now_ms());
