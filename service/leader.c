@@ -80,11 +80,13 @@ nap(struct leader *l, struct db *db, int64_t until)
     for (;;) {
         if (atomic_load(&l->stopping))
             return false;
-        if (woken(l, db) && l->wake_job.fn != NULL)
-            return true;
+        /* a due tick first: a stream of wakes (a busy fold wakes itself)
+         * must not starve the other jobs */
         int64_t left = until - ab_now_ms();
         if (left <= 0)
             return false;
+        if (woken(l, db) && l->wake_job.fn != NULL)
+            return true;
         /* 5 ms steps: a reader waits on this (service/fold_read.h) */
         int step = left < 5 ? (int)left : 5;
         struct timespec ts = {0, (long)step * 1000000L};
