@@ -48,6 +48,7 @@ struct leader {
     struct leader_job wake_job; /* run alone on a wake (leader_on_wake) */
     atomic_bool wake;           /* leader_wake() was called */
     atomic_bool checkpoint;     /* a wake asked for a checkpoint too */
+    _Atomic int64_t wake_at;    /* leader_wake_after(): ab_now_ms, or 0 */
     pthread_t thread;
     bool started;
     atomic_bool stopping;
@@ -69,7 +70,10 @@ woken(struct leader *l, struct db *db)
     int nudged = db != NULL ? db_fold_nudged(db) : 0; /* drains them */
     if (nudged & DB_FOLD_NUDGED_CHECKPOINT)
         atomic_store(&l->checkpoint, true);
-    return atomic_exchange(&l->wake, false) || nudged != 0;
+    int64_t at = atomic_load(&l->wake_at);
+    bool due = at != 0 && ab_now_ms() >= at &&
+               atomic_compare_exchange_strong(&l->wake_at, &at, 0);
+    return atomic_exchange(&l->wake, false) || nudged != 0 || due;
 }
 
 /* Sleep until 'until' (ms, ab_now_ms), waking early when asked to stop;
@@ -217,6 +221,13 @@ leader_wake(struct leader *l, bool checkpoint)
     if (checkpoint)
         atomic_store(&l->checkpoint, true);
     atomic_store(&l->wake, true);
+}
+
+void
+leader_wake_after(struct leader *l, int64_t ms)
+{
+    if (l != NULL)
+        atomic_store(&l->wake_at, ab_now_ms() + (ms > 0 ? ms : 1));
 }
 
 bool

@@ -69,6 +69,8 @@ void leader_on_wake(struct leader *l, leader_job_fn *fn, void *arg);
  * leader_take_checkpoint(). A NOTIFY with the payload "checkpoint" asks
  * the same from another process. */
 void leader_wake(struct leader *l, bool checkpoint);
+/* A wake run in ms milliseconds (replaces an earlier such request). */
+void leader_wake_after(struct leader *l, int64_t ms);
 /* Whether a checkpoint was asked for since the last call (clears it). */
 bool leader_take_checkpoint(struct leader *l);
 
