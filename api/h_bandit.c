@@ -85,7 +85,8 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
     /* read your writes: wait (bounded) for the leader's fold
      * (service/fold_read.h) */
     struct fold_read fr;
-    fold_read_wait(ctx->app, ctx->db, ctx->app->cfg.fold_max_age_ms, &fr);
+    fold_read_wait(ctx->app, ctx->db, ctx->app->cfg.fold_max_age_ms,
+                   true, &fr);
     ab_status rc = db_bandit_state_json(ctx->db, e->id, &state_text);
     if (rc == AB_OK)
         rc = db_bandit_history_json(ctx->db, e->id, (int)limit, &hist_text);

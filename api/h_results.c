@@ -222,7 +222,9 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
      * was committed before this request, say how fresh it is
      * (service/fold_read.h) */
     struct fold_read fr;
-    fold_read_wait(ctx->app, ctx->db, ctx->app->cfg.fold_max_age_ms, &fr);
+    fold_read_wait(ctx->app, ctx->db, ctx->app->cfg.fold_max_age_ms,
+                   /* a bandit's estimates read per-unit values */
+                   e->strategy == CORE_STRATEGY_BANDIT, &fr);
     json_t *freshness =
         fold_read_json(ctx->db, &fr, ctx->app->cfg.fold_max_age_ms);
     ab_status rc = db_arm_stats_read(ctx->db, key, &rows, &n_rows);

@@ -8,6 +8,9 @@
 #   make bench-ingest BENCH_RUNS=5         more rounds
 #   make bench-ingest BENCH_RECORD=1       also write the raw result to
 #                                          bench/results/ingest.md.raw
+#   make bench-ingest BENCH_ASSIGN=0       units never assigned (by default
+#                                          every unit is assigned through
+#                                          POST /v1/assign first, not timed)
 #
 # The load generator and the COPY program are built with the project's
 # flags (warnings are errors) into $(BUILD)/bench/.

@@ -226,14 +226,15 @@ for round in $(seq "$RUNS"); do
         # the exposure writer drops what its per-thread rings cannot hold
         # (arbiter_exposures_dropped_total): a unit whose exposure was
         # dropped is assigned again by the next pass (up to 8, until 99 %
-        # of the exposures are stored), as a real unit would be on its
-        # next request
+        # of the exposures are stored; each pass takes only the units
+        # still missing), as a real unit would be on its next request
         want=$((EXPERIMENTS * UNITS))
         have=0
+        only=()
         for pass in 1 2 3 4 5 6 7 8; do
             assigned=$("$TOOLS/ingest_load" --assign --port "$a_port" \
                 --token "$CLIENT" --clients 2 --units "$UNITS" \
-                --rate "$ASSIGN_RATE")
+                --rate "$ASSIGN_RATE" "${only[@]}")
             last=-1
             for _ in $(seq 600); do # until the writer has drained
                 have=$(sql "SELECT count(*) FROM arbiter.exposure_units")
@@ -244,6 +245,12 @@ for round in $(seq "$RUNS"); do
             # 99 %: the rest are units whose outcomes come before their
             # exposure is stored, as some do in production
             [ "$((have * 100))" -ge "$((want * 99))" ] && break
+            # the next pass assigns only the units still missing somewhere
+            sql "SELECT g FROM generate_series(0, $UNITS - 1) g
+                  WHERE (SELECT count(*) FROM arbiter.exposure_units x
+                          WHERE x.unit = 'u-' || lpad(g::text, 7, '0'))
+                        < $EXPERIMENTS" >"$tmp/missing"
+            only=(--only "$tmp/missing")
         done
         assigned="$assigned (pass $pass)"
         if [ "$((have * 100))" -lt "$((want * 95))" ]; then

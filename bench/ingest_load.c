@@ -23,11 +23,12 @@
  *       requests against an in-process sink that reads each request and
  *       answers 202 at once (what this program can send at most)
  *   ingest_load --assign --port P --token T [--clients 4] [--units U]
- *       [--rate RPS]
+ *       [--rate RPS] [--only FILE] [--only FILE]
  *       the assignment phase, before any outcome: POST /v1/assign
  *       {"unit":"u-<n>"} for every unit n < U (client c takes the n with
  *       n % clients == c), as production traffic assigns a unit before
- *       it has outcomes; prints assigned=N seconds=T rps=N/T cpu_s=..
+ *       it has outcomes (--only FILE: just the unit numbers it lists);
+ *       prints assigned=N seconds=T rps=N/T cpu_s=..
  *
  * Event i of client c in run TAG (deterministic, see event_format()):
  *   {"id":"TAG-c-i","experiment":"bench-(i*7+c)%X","unit":"u-<hash%U>",
@@ -69,6 +70,8 @@ struct opts {
     double rate; /* events/s over all clients; 0: as fast as answered */
     bool sink;
     bool assign; /* --assign: the assignment phase */
+    const int *only; /* --only FILE: the units to assign (else 0..U-1) */
+    int n_only;
 };
 
 struct client {
@@ -483,8 +486,10 @@ assign_main(void *arg)
     /* --rate: assignments/s over all clients, client c's k-th at
      * start + (k + c/clients) * gap */
     double gap = o->rate > 0 ? (double)o->clients / o->rate : 0;
-    for (int u = cl->index; u < o->units && !atomic_load(&stop_all);
-         u += o->clients) {
+    int n = o->only ? o->n_only : o->units;
+    for (int k = cl->index; k < n && !atomic_load(&stop_all);
+         k += o->clients) {
+        int u = o->only ? o->only[k] : k;
         if (gap > 0) {
             double wait = start + ((double)cl->requests +
                                    (double)cl->index / o->clients) * gap -
@@ -499,7 +504,7 @@ assign_main(void *arg)
         char body[64];
         int bl = snprintf(body, sizeof(body), "{\"unit\":\"u-%07u\"}",
                           (unsigned)u);
-        int n = snprintf(req, sizeof(req),
+        int len = snprintf(req, sizeof(req),
                          "POST /v1/assign HTTP/1.1\r\nHost: %s:%d\r\n"
                          "Authorization: Bearer %s\r\n"
                          "Content-Type: application/json\r\n"
@@ -508,7 +513,8 @@ assign_main(void *arg)
         char *rbody;
         size_t blen;
         int status = -1;
-        if (n > 0 && (size_t)n < sizeof(req) && write_all(fd, req, (size_t)n))
+        if (len > 0 && (size_t)len < sizeof(req) &&
+            write_all(fd, req, (size_t)len))
             status = response_read(fd, resp, 1 << 16, &rbody, &blen);
         if (status != 200) {
             snprintf(cl->why, sizeof(cl->why), "assign: status %d: %.200s",
@@ -525,6 +531,34 @@ done:
         close(fd);
     free(resp);
     return NULL;
+}
+
+/* --only FILE: unit numbers, one per line. */
+static bool
+read_only(struct opts *o, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    int cap = 1024, n = 0, v;
+    int *p = malloc((size_t)cap * sizeof(*p));
+    while (p != NULL && fscanf(f, "%d", &v) == 1) {
+        if (n == cap) {
+            cap *= 2;
+            int *q = realloc(p, (size_t)cap * sizeof(*p));
+            if (q == NULL) {
+                free(p);
+                p = NULL;
+                break;
+            }
+            p = q;
+        }
+        p[n++] = v;
+    }
+    fclose(f);
+    o->only = p;
+    o->n_only = n;
+    return p != NULL;
 }
 
 static int
@@ -579,7 +613,7 @@ int
 main(int argc, char **argv)
 {
     struct opts o = {"127.0.0.1", 0, NULL, 4, 1000, 10, 4, 100000, 1, "r",
-                     0, 0, false, false};
+                     0, 0, false, false, NULL, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -618,6 +652,10 @@ main(int argc, char **argv)
             o.max_requests = strtol(v, NULL, 10);
         else if (strcmp(a, "--rate") == 0)
             o.rate = strtod(v, NULL);
+        else if (strcmp(a, "--only") == 0) {
+            if (!read_only(&o, v))
+                return usage();
+        }
         else
             return usage();
     }

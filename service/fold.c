@@ -111,7 +111,10 @@ fold_job(void *arg, struct db *db, int64_t now_ms)
         if (!r.more || ab_now_ms() - start >= FOLD_TICK_BUDGET_MS)
             break;
     }
-    if (fold_units_checkpoint(f->units, db, ab_now_ms(), false) != AB_OK) {
+    /* a reader of unit_metrics (GET /bandit) may ask for the checkpoint
+     * now (service/fold_read.h) */
+    bool force = leader_take_checkpoint(f->leader);
+    if (fold_units_checkpoint(f->units, db, ab_now_ms(), force) != AB_OK) {
         atomic_fetch_add(&f->m_ckpt_errors, 1);
         log_msg(LOG_WARN, "fold checkpoint failed; the fold restarts from "
                           "the previous one", NULL);
@@ -121,11 +124,12 @@ fold_job(void *arg, struct db *db, int64_t now_ms)
     int64_t spent = ab_now_ms() - start;
     if (folded > 0)
         atomic_store(&f->m_rate, folded * 1000 / (spent > 0 ? spent : 1));
-    /* events keep coming: fold again as soon as this run ends instead of
-     * at the next tick (the lag is then about two batches' time, not a
-     * tick plus a batch); an idle fold waits for the tick or a reader */
-    if (folded > 0 && f->leader != NULL)
-        leader_wake(f->leader);
+    /* events keep coming: fold again FOLD_BUSY_GAP_MS after this run
+     * instead of at the next tick (the lag is then a batch's time plus
+     * the gap, not a tick plus a batch); an idle fold waits for the tick
+     * or a reader */
+    if (folded > 0)
+        leader_wake_after(f->leader, FOLD_BUSY_GAP_MS);
     struct db_fold_status st;
     if (db_fold_status(db, &st) == AB_OK) {
         atomic_store(&f->m_lag_ms, (int64_t)(st.lag_seconds * 1000.0));

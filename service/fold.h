@@ -31,6 +31,8 @@ struct fold;
 #define FOLD_BATCH_EVENTS 200000
 /* a tick folds for at most this long, then lets the other jobs run */
 #define FOLD_TICK_BUDGET_MS 3000
+/* a run that folded something runs again this soon (not at the tick) */
+#define FOLD_BUSY_GAP_MS 200
 /* decisions wait while the oldest unfolded committed event is older */
 #define FOLD_MAX_AGE_MS_DEFAULT 5000
 
@@ -48,8 +50,8 @@ struct fold *fold_new(int64_t checkpoint_ms);
 void fold_free(struct fold *f);
 
 /* The leader whose wake job this fold is (service/leader.h): a run that
- * folded something wakes it again, so that a busy fold runs back to back
- * instead of once per tick. */
+ * folded something asks for another FOLD_BUSY_GAP_MS later, so that a busy
+ * fold runs about five times a second instead of once per tick. */
 struct leader;
 void fold_set_leader(struct fold *f, struct leader *l);
 

@@ -42,22 +42,28 @@ struct db;
 struct fold_read {
     int64_t horizon;   /* see above; 0 when it could not be read */
     int64_t watermark; /* the fold's, as last seen */
+    int64_t unit_watermark; /* the checkpoint's, as last seen */
+    bool units;        /* the reader waits for unit_watermark */
     int64_t waited_ms; /* spent waiting (or folding, folded_here) */
-    bool caught_up;    /* watermark >= horizon */
+    bool caught_up;    /* watermark (units: unit_watermark) >= horizon */
     bool folded_here;  /* no leader: this request ran the SQL fold */
     bool error;        /* the database could not be asked */
 };
 
-/* Steps 1-3 above, bounded by max_wait_ms (>= 0). Fills *out. */
+/* Steps 1-3 above, bounded by max_wait_ms (>= 0). Fills *out. units: the
+ * reader also reads per-unit values (unit_metrics: GET /bandit's
+ * estimates), which the leader writes only at its checkpoints; it then
+ * asks for a checkpoint with the wake and waits for unit_watermark to pass
+ * the horizon. */
 void fold_read_wait(struct app *app, struct db *db, int64_t max_wait_ms,
-                    struct fold_read *out);
+                    bool units, struct fold_read *out);
 
 /* The freshness report, a new JSON object:
  *   {"horizon", "watermark", "caught_up", "waited_ms", "folded_by"
  *    ("leader" | "request"), "folded_at_ms", "lag_seconds" (the age of the
  *    oldest committed event not in the statistics, 0 when none),
  *    "lag_events", "max_age_ms" (the configured bound), "stale" (lag
- *    above it)}
+ *    above it), and for a units reader "unit_watermark"}
  * or {"status": "unavailable"} when the database cannot say. */
 json_t *fold_read_json(struct db *db, const struct fold_read *r,
                        int64_t max_age_ms);

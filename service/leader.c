@@ -47,6 +47,8 @@ struct leader {
     size_t n_jobs;
     struct leader_job wake_job; /* run alone on a wake (leader_on_wake) */
     atomic_bool wake;           /* leader_wake() was called */
+    atomic_bool checkpoint;     /* a wake asked for a checkpoint too */
+    _Atomic int64_t wake_at;    /* leader_wake_after(): ab_now_ms, or 0 */
     pthread_t thread;
     bool started;
     atomic_bool stopping;
@@ -65,8 +67,13 @@ leader_is_leader(const struct leader *l)
 static bool
 woken(struct leader *l, struct db *db)
 {
-    bool nudged = db != NULL && db_fold_nudged(db); /* drains them */
-    return atomic_exchange(&l->wake, false) || nudged;
+    int nudged = db != NULL ? db_fold_nudged(db) : 0; /* drains them */
+    if (nudged & DB_FOLD_NUDGED_CHECKPOINT)
+        atomic_store(&l->checkpoint, true);
+    int64_t at = atomic_load(&l->wake_at);
+    bool due = at != 0 && ab_now_ms() >= at &&
+               atomic_compare_exchange_strong(&l->wake_at, &at, 0);
+    return atomic_exchange(&l->wake, false) || nudged != 0 || due;
 }
 
 /* Sleep until 'until' (ms, ab_now_ms), waking early when asked to stop;
@@ -77,11 +84,13 @@ nap(struct leader *l, struct db *db, int64_t until)
     for (;;) {
         if (atomic_load(&l->stopping))
             return false;
-        if (woken(l, db) && l->wake_job.fn != NULL)
-            return true;
+        /* a due tick first: a stream of wakes (a busy fold wakes itself)
+         * must not starve the other jobs */
         int64_t left = until - ab_now_ms();
         if (left <= 0)
             return false;
+        if (woken(l, db) && l->wake_job.fn != NULL)
+            return true;
         /* 5 ms steps: a reader waits on this (service/fold_read.h) */
         int step = left < 5 ? (int)left : 5;
         struct timespec ts = {0, (long)step * 1000000L};
@@ -138,6 +147,11 @@ leader_main(void *arg)
                 held = false;
             }
         }
+        /* LISTEN again on becoming the leader: a connection libpq
+         * reopened silently has lost it */
+        if (held && !leader_is_leader(l) && db_fold_listen(db) != AB_OK)
+            log_msg(LOG_WARN, "leader: LISTEN failed; other processes' "
+                              "readers wait for the next tick", NULL);
         set_leader(l, held);
         if (held && wake_run) {
             l->wake_job.fn(l->wake_job.arg, db, ab_now_ms());
@@ -200,10 +214,26 @@ leader_on_wake(struct leader *l, leader_job_fn *fn, void *arg)
 }
 
 void
-leader_wake(struct leader *l)
+leader_wake(struct leader *l, bool checkpoint)
+{
+    if (l == NULL)
+        return;
+    if (checkpoint)
+        atomic_store(&l->checkpoint, true);
+    atomic_store(&l->wake, true);
+}
+
+void
+leader_wake_after(struct leader *l, int64_t ms)
 {
     if (l != NULL)
-        atomic_store(&l->wake, true);
+        atomic_store(&l->wake_at, ab_now_ms() + (ms > 0 ? ms : 1));
+}
+
+bool
+leader_take_checkpoint(struct leader *l)
+{
+    return l != NULL && atomic_exchange(&l->checkpoint, false);
 }
 
 void

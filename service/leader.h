@@ -63,7 +63,15 @@ bool leader_is_leader(const struct leader *l);
  * readers does not run the decision jobs more often than every tick_ms.
  * Wakes coalesce: many readers at once cause one run. */
 void leader_on_wake(struct leader *l, leader_job_fn *fn, void *arg);
-/* Ask for a wake run now (any thread; never blocks). */
-void leader_wake(struct leader *l);
+/* Ask for a wake run now (any thread; never blocks); checkpoint: the
+ * wake job should also write what it holds in memory (the fold's per-unit
+ * values, for readers of unit_metrics), which it learns from
+ * leader_take_checkpoint(). A NOTIFY with the payload "checkpoint" asks
+ * the same from another process. */
+void leader_wake(struct leader *l, bool checkpoint);
+/* A wake run in ms milliseconds (replaces an earlier such request). */
+void leader_wake_after(struct leader *l, int64_t ms);
+/* Whether a checkpoint was asked for since the last call (clears it). */
+bool leader_take_checkpoint(struct leader *l);
 
 #endif /* SERVICE_LEADER_H */

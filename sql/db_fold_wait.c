@@ -18,7 +18,7 @@ db_fold_horizon(struct db *db, int64_t leader_key,
     PGresult *res = db_run(
         db, "fold horizon",
         "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
-        " f.watermark,"
+        " f.watermark, f.unit_watermark,"
         " EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
         "   AND granted AND classid = ($1::bigint >> 32)::oid"
         "   AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1)"
@@ -30,32 +30,39 @@ db_fold_horizon(struct db *db, int64_t leader_key,
     } else {
         out->horizon = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         out->watermark = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        out->leader = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+        out->unit_watermark = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        out->leader = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     }
     PQclear(res);
     return rc;
 }
 
 ab_status
-db_fold_watermark(struct db *db, int64_t *watermark)
+db_fold_watermark(struct db *db, int64_t *watermark, int64_t *unit_watermark)
 {
     PGresult *res = db_run(db, "fold watermark",
-                           "SELECT watermark FROM arbiter.fold_state", 0,
-                           NULL, PGRES_TUPLES_OK, DB_RETRY);
+                           "SELECT watermark, unit_watermark"
+                           " FROM arbiter.fold_state",
+                           0, NULL, PGRES_TUPLES_OK, DB_RETRY);
     ab_status rc = AB_OK;
-    if (!db_res_ok(res, PGRES_TUPLES_OK) || PQntuples(res) != 1)
+    if (!db_res_ok(res, PGRES_TUPLES_OK) || PQntuples(res) != 1) {
         rc = AB_EDB;
-    else
+    } else {
         *watermark = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *unit_watermark = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
     PQclear(res);
     return rc;
 }
 
 ab_status
-db_fold_nudge(struct db *db)
+db_fold_nudge(struct db *db, bool checkpoint)
 {
-    PGresult *res = db_run(db, "fold nudge", "NOTIFY " DB_FOLD_CHANNEL, 0,
-                           NULL, PGRES_COMMAND_OK, DB_RETRY);
+    PGresult *res = db_run(db, "fold nudge",
+                           checkpoint
+                               ? "NOTIFY " DB_FOLD_CHANNEL ", 'checkpoint'"
+                               : "NOTIFY " DB_FOLD_CHANNEL,
+                           0, NULL, PGRES_COMMAND_OK, DB_RETRY);
     ab_status rc = db_res_ok(res, PGRES_COMMAND_OK) ? AB_OK : AB_EDB;
     PQclear(res);
     return rc;
@@ -72,18 +79,20 @@ db_fold_listen(struct db *db)
     return rc;
 }
 
-bool
+int
 db_fold_nudged(struct db *db)
 {
     PGconn *conn = db->conn;
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK ||
         !PQconsumeInput(conn))
-        return false;
-    bool any = false;
+        return 0;
+    int got = 0;
     PGnotify *n;
     while ((n = PQnotifies(conn)) != NULL) {
-        any = true;
+        got |= DB_FOLD_NUDGED;
+        if (n->extra != NULL && strcmp(n->extra, "checkpoint") == 0)
+            got |= DB_FOLD_NUDGED_CHECKPOINT;
         PQfreemem(n);
     }
-    return any;
+    return got;
 }
