@@ -474,6 +474,31 @@ class PrePeriodFirst(unittest.TestCase):
         self.assertEqual(int(harness.psql(
             self.url, "SELECT count(*) FROM arbiter.attr_held")), 90)
 
+    def test_rebuild_agrees(self):
+        """arbiter.attr_rebuild() (what 015 runs on folded data: the rule
+        applied set-based to the per-unit values) leaves every number and
+        every attribution table as the fold kept them."""
+        cols = ", ".join(COLS)
+        q = ("SELECT metric, arm, %s FROM arbiter.arm_stats WHERE "
+             "experiment = '%s'" % (cols, self.KEY))
+        tables = ("SELECT (SELECT count(*) FROM arbiter.attr_moved), "
+                  "(SELECT count(*) FROM arbiter.attr_held), "
+                  "(SELECT string_agg(arm || ':' || moved_units, ',' "
+                  "ORDER BY arm) FROM arbiter.arm_population), "
+                  "(SELECT sum(several) FROM arbiter.attr_units), "
+                  "(SELECT string_agg(arm || ':' || units, ',' ORDER BY arm)"
+                  " FROM arbiter.exposure_arm_totals)")
+        before, t0 = self.rows(q), harness.psql(self.url, tables)
+        harness.psql(self.url, "SELECT arbiter.attr_rebuild()")
+        after, t1 = self.rows(q), harness.psql(self.url, tables)
+        self.assertEqual(t1, t0)
+        self.assertEqual(set(after), set(before))
+        for k, z in before.items():
+            for c in COLS:
+                self.assertTrue(
+                    abs(after[k][c] - z[c]) <= 1e-9 * max(1.0, abs(z[c])),
+                    "%s %s: %r -> %r" % (k, c, z[c], after[k][c]))
+
 
 class ReadCost(unittest.TestCase):
     """Reading arm_stats stays O(arms x metrics) with the populations kept
