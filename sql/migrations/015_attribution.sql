@@ -41,12 +41,17 @@
 -- arbiter.fold_sql() and the leader's (arbiter.fold_begin() +
 -- service/fold_units.c) -- call arbiter.fold_attribute() for this.
 --
--- Limits (README, "Attribution"): membership is decided when the fold
--- folds the events. An exposure the assignment path records after the
--- fold folded a pre-period event of the same unit and arm, with no later
--- outcome there, adds the unit to n(A) (exposure_arm_totals) but not its
--- x to the covariate sums; a re-randomised unit (higher bucket_version)
--- keeps the memberships computed against its old arm.
+-- A pre-period value of a non-member is remembered in arbiter.attr_held;
+-- the unit joins when an outcome there is folded, or when an exposure
+-- the assignment path recorded there falls in the fold's range (exposures
+-- carry their transaction id, as raw events do), so the sums do not
+-- depend on when the fold ran relative to the exposure writer.
+--
+-- Limits (README, "Attribution"): a re-randomised unit (higher
+-- bucket_version: its exposure row changes arm, not its txid) keeps the
+-- memberships computed against its old arm; an outcome folded before the
+-- exposure writer records the unit's assignment (its 200 ms flush) in a
+-- different arm is attributed against the fold's placeholder exposure.
 
 CREATE TABLE arbiter.attr_moved (
     experiment_id bigint NOT NULL,
