@@ -220,7 +220,9 @@ for round in $(seq "$RUNS"); do
     [ "$ASSIGN" = 1 ] && exposures=
     sql "TRUNCATE arbiter.events_raw, arbiter.unit_metrics,
                   arbiter.arm_metric_totals, arbiter.event_ids,
-                  arbiter.ingest_batches $exposures;
+                  arbiter.ingest_batches, arbiter.attr_moved,
+                  arbiter.arm_population, arbiter.attr_units,
+                  arbiter.attr_held $exposures;
          UPDATE arbiter.fold_state SET epoch = epoch + 1; CHECKPOINT"
     if [ "$ASSIGN" = 1 ] && [ "$round" = 1 ]; then
         # the exposure writer drops what its per-thread rings cannot hold
