@@ -181,7 +181,12 @@ class EveryKindExact(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.url = harness.fresh_database("e2e_exact_every_kind")
-        cls.server = harness.Server(cls.url).start()
+        # no rollout decision during the test: the engine would stop this
+        # A/B (its guardrails are harmed on purpose) and a stopped
+        # experiment serves everyone the control, so the outcomes of units
+        # moved by the new weights would stop naming the arm they saw
+        cls.server = harness.Server(
+            cls.url, env={"ARBITER_DECISION_TICK_MS": "3600000"}).start()
         cls.c = Client(cls.server.port)
         metrics = []
         for name, (kind, direction, role, cov) in METRICS.items():

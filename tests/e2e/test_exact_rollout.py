@@ -88,18 +88,15 @@ def counts_p(periods):
         ll = xt * u - sum((c + t) * math.log1p(pi * math.expm1(u))
                           for pi, c, t in periods)
         return ll + math.log(2) + sst.norm.logpdf(u, 0, TAU)
+    # the prior 2 N(0, 0.5^2) is below e^-800 past u = 20: integrate there
     opt = so.minimize_scalar(lambda u: -log_f(u), bounds=(0, 20),
                              method="bounded", options={"xatol": 1e-12})
     mode, peak = opt.x, log_f(opt.x)
-    v, _ = si.quad(lambda u: math.exp(log_f(u) - peak), 0, np.inf,
-                   points=None, epsabs=0, epsrel=1e-13, limit=500) \
-        if mode < 1e-9 else (0.0, 0)
-    if mode >= 1e-9:
-        a, _ = si.quad(lambda u: math.exp(log_f(u) - peak), 0, mode,
-                       epsabs=0, epsrel=1e-13, limit=500)
-        b, _ = si.quad(lambda u: math.exp(log_f(u) - peak), mode, np.inf,
-                       epsabs=0, epsrel=1e-13, limit=500)
-        v = a + b
+    v = 0.0
+    for lo, hi in ((0, mode), (mode, 20)):
+        if hi > lo:
+            v += si.quad(lambda u: math.exp(log_f(u) - peak), lo, hi,
+                         epsabs=0, epsrel=1e-13, limit=500)[0]
     log_e = peak + math.log(v)
     return min(1.0, math.exp(-log_e))
 
