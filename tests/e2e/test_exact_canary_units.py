@@ -62,7 +62,8 @@ class CanaryUnitsNeverLeave(unittest.TestCase):
             self.assertEqual(st, 200, ans)
             for a in ans["assignments"]:
                 if reason is not None:
-                    self.assertEqual(a["reason"], reason, a)
+                    self.assertEqual(a["reason"], reason[a["experiment"]],
+                                     a)
                 if a["arm"] == "next":
                     out[a["experiment"]].add(u)
         return out
@@ -151,9 +152,9 @@ class CanaryUnitsNeverLeave(unittest.TestCase):
         self.assertEqual(st, 200, ans)
         self.wait_reason(keys[0], "promoted")
         self.wait_reason(keys[1], "rolled_back")
-        end = self.candidates(keys[:1], reason="promoted")
+        end = self.candidates(keys, reason={keys[0]: "promoted",
+                                            keys[1]: "rolled_back"})
         self.assertEqual(end[keys[0]], set(self.units))
-        end = self.candidates(keys[1:], reason="rolled_back")
         self.assertEqual(end[keys[1]], set())
 
 
