@@ -202,7 +202,9 @@ for round in $(seq "$RUNS"); do
     sql "TRUNCATE arbiter.events_raw, arbiter.unit_metrics,
                   arbiter.arm_metric_totals, arbiter.event_ids,
                   arbiter.ingest_batches, arbiter.exposure_units,
-                  arbiter.exposure_arm_totals;
+                  arbiter.exposure_arm_totals, arbiter.attr_moved,
+                  arbiter.arm_population, arbiter.attr_units,
+                  arbiter.attr_held;
          UPDATE arbiter.fold_state SET epoch = epoch + 1; CHECKPOINT"
     echo "bench: round $round/$RUNS: $CLIENTS clients x $BATCH events," \
         "${DURATION} s" >&2

@@ -10,11 +10,11 @@
  *
  * | kind   | one event's value        | y of a unit (its events of m) | n           | tests                  | CUPED |
  * |--------|--------------------------|-------------------------------|-------------|------------------------|-------|
- * | binary | 1 converted, 0 did not   | [sum of values > 0]           | exposed     | z (two-proportion),    | yes   |
- * |        |                          |                               | units       | welch, msprt, gst,     |       |
+ * | binary | 1 converted, 0 did not   | [sum of values > 0]           | pop(A)      | z (two-proportion),    | yes   |
+ * |        |                          |                               |             | welch, msprt, gst,     |       |
  * |        |                          |                               |             | bayes (Beta-Binomial)  |       |
- * | sum    | an amount (revenue)      | sum of values (0 without)     | exposed     | welch, z, msprt, gst,  | yes   |
- * |        |                          |                               | units       | bayes (normal)         |       |
+ * | sum    | an amount (revenue)      | sum of values (0 without)     | pop(A)      | welch, z, msprt, gst,  | yes   |
+ * |        |                          |                               |             | bayes (normal)         |       |
  * | mean   | one measurement          | mean of values                | units with  | welch, z, msprt, gst,  | yes   |
  * |        | (latency of a request)   |                               | events of m | bayes (normal)         |       |
  * | ratio  | the numerator of one     | sum of values, over d = count | units with  | delta method: welch,   | no    |
@@ -26,9 +26,12 @@
  * an event of an analysed metric; an event of a covariate alone (the
  * pre-period) does not expose the unit. Error counts (the rollout's
  * error_metric, any kind) count events whose value is nonzero: 0 records
- * a request that did not fail. Attribution when the served arm changed:
- * see core/attribution in the README ("Attribution") -- outcomes belong to
- * the arm the unit was served when the event happened.
+ * a request that did not fail. Attribution when the served arm changed
+ * (README, "Attribution"; sql/migrations/015_attribution.sql): outcomes
+ * belong to the arm the unit was served when the event happened, and
+ * pop(A) = the units exposed in arm A plus the units with an outcome event
+ * (of a declared metric) credited to A; y and the covariate x of a member
+ * without events are 0. A moved unit is in both arms' populations.
  */
 #ifndef CORE_METRIC_KIND_H
 #define CORE_METRIC_KIND_H

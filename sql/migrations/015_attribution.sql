@@ -41,12 +41,17 @@
 -- arbiter.fold_sql() and the leader's (arbiter.fold_begin() +
 -- service/fold_units.c) -- call arbiter.fold_attribute() for this.
 --
--- Limits (README, "Attribution"): membership is decided when the fold
--- folds the events. An exposure the assignment path records after the
--- fold folded a pre-period event of the same unit and arm, with no later
--- outcome there, adds the unit to n(A) (exposure_arm_totals) but not its
--- x to the covariate sums; a re-randomised unit (higher bucket_version)
--- keeps the memberships computed against its old arm.
+-- A pre-period value of a non-member is remembered in arbiter.attr_held;
+-- the unit joins when an outcome there is folded, or when an exposure
+-- the assignment path recorded there falls in the fold's range (exposures
+-- carry their transaction id, as raw events do), so the sums do not
+-- depend on when the fold ran relative to the exposure writer.
+--
+-- Limits (README, "Attribution"): a re-randomised unit (higher
+-- bucket_version: its exposure row changes arm, not its txid) keeps the
+-- memberships computed against its old arm; an outcome folded before the
+-- exposure writer records the unit's assignment (its 200 ms flush) in a
+-- different arm is attributed against the fold's placeholder exposure.
 
 CREATE TABLE arbiter.attr_moved (
     experiment_id bigint NOT NULL,
@@ -86,7 +91,9 @@ CREATE TABLE arbiter.attr_held (
 ALTER TABLE arbiter.exposure_units ADD COLUMN txid bigint;
 ALTER TABLE arbiter.exposure_units
     ALTER COLUMN txid SET DEFAULT pg_current_xact_id()::text::bigint;
-CREATE INDEX exposure_units_txid ON arbiter.exposure_units (txid);
+-- (partial: the fold's own exposures, txid 0, are never looked up by it)
+CREATE INDEX exposure_units_txid ON arbiter.exposure_units (txid)
+    WHERE txid > 0;
 
 -- Attribution of one fold batch. Needs pg_temp.fold_in (the batch's raw
 -- events; the caller holds the fold lock and the experiments' locks).
@@ -101,7 +108,8 @@ BEGIN
     CREATE TEMP TABLE IF NOT EXISTS fold_members (
         experiment_id bigint, unit text, arm text, member0 boolean,
         member1 boolean, first_txid bigint, first_ts timestamptz,
-        by_exposure boolean) ON COMMIT DELETE ROWS;
+        by_exposure boolean, x_arm text, outcome_arms bigint)
+        ON COMMIT DELETE ROWS;
     TRUNCATE fold_members;
 
     -- per (unit, arm): its outcome events' earliest (txid, ts), NULL
@@ -128,7 +136,9 @@ BEGIN
                OR mv.one IS NOT NULL,
            coalesce(x.arm = ua.arm AND x.t < p_w1, false)
                OR mv.one IS NOT NULL OR ua.first_txid IS NOT NULL,
-           ua.first_txid, ua.first_ts, false
+           ua.first_txid, ua.first_ts, false, x.arm,
+           count(*) FILTER (WHERE ua.first_txid IS NOT NULL)
+               OVER (PARTITION BY ua.experiment_id, ua.unit)
       FROM ua
       LEFT JOIN LATERAL (
           SELECT e.arm, coalesce(e.txid, 0) AS t
@@ -164,17 +174,21 @@ BEGIN
         SET units = t.units + excluded.units;
 
     -- outcomes in an arm other than the exposure's: moved memberships
-    -- (the statement's reads of attr_moved see the rows before it)
+    -- (the statement's reads of attr_moved see the rows before it). The
+    -- exposure is the one read above (x_arm); a unit that had none is
+    -- exposed now in one of its outcome arms, read back only when it has
+    -- outcomes in several (a unit with one is exposed there: not moved)
     WITH ins AS (
         INSERT INTO arbiter.attr_moved (experiment_id, unit, arm)
         SELECT f.experiment_id, f.unit, f.arm
           FROM fold_members f
-          CROSS JOIN LATERAL (
-              SELECT e.arm FROM arbiter.exposure_units e
-               WHERE (e.experiment_id, e.unit) = (f.experiment_id, f.unit)
-              OFFSET 0) x
          WHERE f.first_txid IS NOT NULL AND NOT f.member0
-           AND x.arm <> f.arm
+           AND CASE WHEN f.x_arm IS NOT NULL THEN f.x_arm <> f.arm
+                    WHEN f.outcome_arms > 1 THEN
+                         (SELECT e.arm FROM arbiter.exposure_units e
+                           WHERE (e.experiment_id, e.unit)
+                               = (f.experiment_id, f.unit)) <> f.arm
+                    ELSE false END
          ORDER BY 1, 2, 3
         ON CONFLICT DO NOTHING
         RETURNING attr_moved.experiment_id, attr_moved.unit, attr_moved.arm),
@@ -212,12 +226,13 @@ BEGIN
     -- unit joins the arm now, its held values enter the sums
     WITH j AS (
         DELETE FROM arbiter.attr_held h USING arbiter.exposure_units x
-         WHERE x.txid >= p_w0 AND x.txid < p_w1
+         WHERE x.txid > 0 AND x.txid >= p_w0 AND x.txid < p_w1
            AND (h.experiment_id, h.unit, h.arm)
              = (x.experiment_id, x.unit, x.arm)
         RETURNING h.experiment_id, h.unit, h.arm)
     INSERT INTO fold_members
-    SELECT j.experiment_id, j.unit, j.arm, false, true, NULL, NULL, true
+    SELECT j.experiment_id, j.unit, j.arm, false, true, NULL, NULL, true,
+           j.arm, 0
       FROM j;
 END
 $$;
