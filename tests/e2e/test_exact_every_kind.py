@@ -663,10 +663,10 @@ class EveryKindExact(unittest.TestCase):
                     self.assertIsNone(lo, what)
 
     def test_view_experiment_results(self):
-        """arbiter.experiment_results (the SQL view of the msprt results)
-        for the metrics without a covariate: the same populations and the
-        same numbers as the raw-event recomputation; ratio metrics are
-        'not_computed' there. Two-sided interval: the normal-mixture
+        """arbiter.experiment_results (the SQL view of the msprt results):
+        the same populations and the same numbers as the raw-event
+        recomputation, CUPED-adjusted where the metric has a covariate;
+        ratio metrics are 'not_computed' there. Two-sided interval: the normal-mixture
         confidence sequence d +- sqrt(V) sqrt(2 (1+r)/r (ln(1/alpha) +
         ln(1+r)/2)) (Johari et al. 2017)."""
         out = harness.psql(
@@ -676,7 +676,7 @@ class EveryKindExact(unittest.TestCase):
         rows = {f[0]: f for f in (line.split("|")
                                   for line in out.splitlines())}
         self.assertEqual(rows["ctr"][1], "not_computed")
-        for metric in ("conv", "errs", "thru"):
+        for metric in ("conv", "errs", "thru", "rev", "latency"):
             f = rows[metric]
             self.assertEqual(f[1], "ok", f)
             s = self.summaries(metric)
