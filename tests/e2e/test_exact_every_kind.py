@@ -516,18 +516,26 @@ class EveryKindExact(unittest.TestCase):
         out = harness.psql(
             self.url, "SELECT metric, arm, n, units_with_events, sum, sum_sq,"
             " den_sum, den_sum_sq, cross_sum, pre_sum, pre_sum_sq, "
-            "pre_cross_sum FROM arbiter.arm_stats WHERE experiment = '%s'"
-            % KEY)
+            "pre_cross_sum, exposed_units, moved_units FROM arbiter.arm_stats "
+            "WHERE experiment = '%s'" % KEY)
         rows = {}
         for line in out.splitlines():
             f = line.split("|")
             rows[(f[0], f[1])] = [float(v) for v in f[2:]]
+        pop = self.populations()
+        exposed = {a: {u for u in pop[a] if self.exposed.get(u) == a}
+                   for a in ARMS}
         for metric, (kind, _, _, cov) in METRICS.items():
             if kind == "quantile":
                 continue
             for a, d in self.per_unit(metric).items():
                 got = rows[(metric, a)]
                 what = (metric, a)
+                # exposed(A), and the members moved in: pop(A) - exposed(A)
+                self.assertEqual(int(got[10]), len(exposed[a]),
+                                 what + ("exposed_units",))
+                self.assertEqual(int(got[11]), len(pop[a] - exposed[a]),
+                                 what + ("moved_units",))
                 self.assertEqual(int(got[0]), len(d["y"]), what + ("n",))
                 self.assertEqual(int(got[1]), int((d["den"] > 0).sum()),
                                  what + ("units_with_events",))
