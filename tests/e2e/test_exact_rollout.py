@@ -219,10 +219,15 @@ class CanaryEvidenceExact(unittest.TestCase):
                 break
             time.sleep(0.2)
         assert ev and ev.get("errors"), ev
-        exposed = dict(line.split("|") for line in harness.psql(
-            cls.url, "SELECT x.unit, x.arm FROM arbiter.exposure_units x "
-            "JOIN arbiter.experiments e ON e.id = x.experiment_id "
-            "WHERE e.key = '%s'" % KEY).splitlines())
+        exposed, exposed_version = {}, {}
+        for line in harness.psql(
+                cls.url, "SELECT x.unit, x.arm, x.weights_version FROM "
+                "arbiter.exposure_units x JOIN arbiter.experiments e ON "
+                "e.id = x.experiment_id WHERE e.key = '%s'" % KEY
+                ).splitlines():
+            u, a, v = line.split("|")
+            exposed[u] = a
+            exposed_version[u] = int(v)
         weights = {}
         for line in harness.psql(
                 cls.url, "SELECT h.weights_version, "
@@ -233,7 +238,7 @@ class CanaryEvidenceExact(unittest.TestCase):
             v, s = line.split("|")
             weights[int(v)] = float(s)
         return {"raw": raw, "exposed": exposed, "weights": weights,
-                "evidence": ev}
+                "exposed_version": exposed_version, "evidence": ev}
 
     def close(self, got, want, what, rel=1e-9):
         self.assertIsNotNone(got, what)
@@ -301,6 +306,27 @@ class CanaryEvidenceExact(unittest.TestCase):
         return eff, math.sqrt(V), c.mean(), p_harm, p_safe
 
     # ---- the tests -------------------------------------------------------
+    def test_units_of_the_evidence(self):
+        """Units behind the evidence: total = exposed units; the SRM check
+        counts units first exposed under the weights in force, per arm;
+        the plan's units per arm = each metric's n (the rule above)."""
+        st = self.states[-1]
+        ev = self.evidence
+        self.assertEqual(ev["total_units"], len(st["exposed"]))
+        now = max(st["weights"])
+        want = {}
+        for u, a in st["exposed"].items():
+            if st["exposed_version"][u] == now:
+                want[a] = want.get(a, 0) + 1
+        self.assertEqual(ev["srm"]["units"], want)
+        plans = {p["metric"]: p for p in ev["plan"]["metrics"]}
+        self.assertTrue(plans, ev["plan"])
+        for metric, p in plans.items():
+            y = self.per_unit(st, metric)
+            self.assertEqual((p["have_control"], p["have_candidate"]),
+                             (len(y["stable"]), len(y["next"])), metric)
+
+
     def test_moved_units_outcomes_follow_the_served_arm(self):
         """The second phase's events of moved units name the candidate."""
         raw = self.states[-1]["raw"]
