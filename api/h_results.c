@@ -215,7 +215,7 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         return;
     struct db_arm_stat *rows = NULL;
     size_t n_rows = 0;
-    char *exp_text = NULL;
+    char *exp_text = NULL, *moved_text = NULL;
     int64_t several = 0;
     /* read your writes: fold what is committed, say how fresh it is */
     json_t *freshness = fold_freshness_json(ctx->db);
@@ -224,9 +224,12 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
         rc = db_exposure_counts_json(ctx->db, key, &exp_text);
     if (rc == AB_OK)
         rc = db_units_in_several_arms(ctx->db, e->id, &several);
+    if (rc == AB_OK)
+        rc = db_moved_units_json(ctx->db, e->id, &moved_text);
     if (rc != AB_OK) {
         db_arm_stats_free(rows, n_rows);
         free(exp_text);
+        free(moved_text);
         json_decref(freshness);
         app_snapshot_release(s);
         api_reply_status(resp, rc, "could not read the statistics");
@@ -264,6 +267,9 @@ api_experiment_results(struct api_ctx *ctx, const struct api_req *req,
     /* units whose outcomes went to several arms (README, "Attribution") */
     json_object_set_new(out, "units_in_several_arms",
                         json_integer((json_int_t)several));
+    json_t *moved = json_loads(moved_text, 0, NULL);
+    free(moved_text);
+    json_object_set_new(out, "moved_units", moved ? moved : json_object());
     json_object_set_new(out, "rollout",
                         rollout_status_json(ctx->db, e, ab_now_ms()));
     json_object_set_new(out, "drift", drift_results_json(ctx->db, e));

@@ -27,6 +27,22 @@ db_srm_counts_json(struct db *db, int64_t experiment_id,
 }
 
 ab_status
+db_moved_units_json(struct db *db, int64_t experiment_id, char **out)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
+    const char *params[1] = {id};
+    return db_text(
+        db, "moved units",
+        "SELECT coalesce(json_object_agg(a.arm, coalesce(p.moved_units, 0)"
+        " ORDER BY a.arm), '{}')::text FROM arbiter.experiment_arms a"
+        " LEFT JOIN arbiter.arm_population p"
+        " ON (p.experiment_id, p.arm) = (a.experiment_id, a.arm)"
+        " WHERE a.experiment_id = $1::bigint",
+        1, params, out);
+}
+
+ab_status
 db_arm_stats_read(struct db *db, const char *key, struct db_arm_stat **out,
                   size_t *n_out)
 {

@@ -39,6 +39,13 @@ const struct db_arm_stat *db_arm_stat_find(const struct db_arm_stat *rows,
 ab_status db_units_in_several_arms(struct db *db, int64_t experiment_id,
                                    int64_t *out);
 
+/* Per arm, the units in its population through an outcome there while
+ * exposed in another arm (arbiter.arm_population.moved_units, kept by the
+ * fold), as a JSON object text {"arm": units} over every arm (0 without).
+ * New string (free()). */
+ab_status db_moved_units_json(struct db *db, int64_t experiment_id,
+                              char **out);
+
 /* Units first exposed under one weights version, per arm, as a JSON object
  * text {"arm": units}: the sample-ratio-mismatch check compares them with
  * the weights of that version (a ramp or a bandit changes the weights, and

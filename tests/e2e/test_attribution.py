@@ -240,6 +240,13 @@ class Attribution(unittest.TestCase):
                     if len(arms | {self.first[u]}) > 1}
         self.assertIn(self.explicit, several)
         self.assertEqual(res["units_in_several_arms"], len(several))
+        # per arm: units with an outcome there while exposed in the other
+        moved = {a: {u for u, ua, m, _ in self.events
+                     if ua == a and m in METRICS and self.first.get(u) != a}
+                 for a in ARMS}
+        self.assertEqual(res["moved_units"],
+                         {a: len(us) for a, us in moved.items()})
+        self.assertGreater(len(moved["treatment"]), 100, moved)
 
     def test_cuped_under_every_method(self):
         for metric in ("rev", "spend"):
