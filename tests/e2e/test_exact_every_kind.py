@@ -561,10 +561,13 @@ class EveryKindExact(unittest.TestCase):
         several = pop["control"] & pop["treatment"]
         self.assertTrue(set(self.moved) <= several)
         self.assertTrue(set(self.explicit_other) <= several)
-        res = self.results("welch", "absolute")
-        self.assertEqual(self.res[("welch", "absolute")]
-                         ["units_in_several_arms"], len(several))
-        self.assertIsNotNone(res)
+        self.results("welch", "absolute")
+        res = self.res[("welch", "absolute")]
+        self.assertEqual(res["units_in_several_arms"], len(several))
+        # per arm: the members that are not exposed there (moved in)
+        for a in ARMS:
+            moved_in = {u for u in pop[a] if self.exposed.get(u) != a}
+            self.assertEqual(res["moved_units"].get(a, 0), len(moved_in), a)
 
     # ---- /results -----------------------------------------------------------
     def test_arms_every_kind(self):
