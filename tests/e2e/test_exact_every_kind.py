@@ -582,6 +582,86 @@ class EveryKindExact(unittest.TestCase):
                     self.assertEqual(arms[a]["n"], s["n"], what)
                     self.close(arms[a]["mean"], s["m"], what + ("mean",))
 
+    def test_arm_intervals_variances_theta_every_method(self):
+        """Per arm: variance (ddof=1, CUPED-adjusted), the interval of the
+        mean (t with n-1 df for welch, normal otherwise; Beta(1+x, 1+n-x)
+        equal-tailed quantiles by scipy.stats.beta.ppf for bayes on a
+        binary metric), the unadjusted mean and theta under CUPED."""
+        for method in ("welch", "z", "msprt", "bayes"):
+            res = self.results(method, "absolute")
+            for metric, (kind, _, _, cov) in METRICS.items():
+                if kind == "quantile":
+                    continue
+                ana = res[metric]["analysis"]
+                arms = {a["name"]: a for a in ana["arms"]}
+                theta = self.cuped(metric)[0] if cov else None
+                if cov:
+                    self.close(ana["theta"], theta, (method, metric, "theta"))
+                for a, sm_ in self.summaries(metric).items():
+                    what = (method, metric, a)
+                    got = arms[a]
+                    self.close(got["variance"], sm_["v"], what + ("var",))
+                    if cov:
+                        self.close(got["unadjusted_mean"], sm_["raw_m"],
+                                   what + ("unadjusted",))
+                    if method == "bayes" and kind == "binary" and not cov:
+                        x = round(sm_["m"] * sm_["n"])
+                        b = sst.beta(1 + x, 1 + sm_["n"] - x)
+                        lo, hi = b.ppf(ALPHA / 2), b.ppf(1 - ALPHA / 2)
+                    else:
+                        q = (sst.t(sm_["n"] - 1) if method == "welch"
+                             else sst.norm).ppf(1 - ALPHA / 2)
+                        h = q * math.sqrt(sm_["v"] / sm_["n"])
+                        lo, hi = sm_["m"] - h, sm_["m"] + h
+                    self.close(got["ci"][0], lo, what + ("lo",))
+                    self.close(got["ci"][1], hi, what + ("hi",))
+
+    def test_significance_verdicts_and_srm(self):
+        """Two arms: no family correction (no adjusted p); significant
+        when p <= alpha (bayes: the credible interval excludes 0); the
+        verdict reads the metric's direction. SRM per metric: Pearson's
+        chi-square of the arms' n against equal shares; for the
+        experiment: units first exposed under the weights in force against
+        those weights (scipy.stats.chisquare)."""
+        for method in ("welch", "z", "msprt", "bayes"):
+            for effect in ("absolute", "relative"):
+                res = self.results(method, effect)
+                for metric, (kind, direction, _, _) in METRICS.items():
+                    if kind == "quantile":
+                        continue
+                    cmp_ = res[metric]["analysis"]["comparisons"][0]
+                    what = (method, effect, metric)
+                    lo, hi = cmp_["ci"]
+                    if method == "bayes":
+                        sig = lo > 0 or hi < 0
+                    else:
+                        self.assertIsNone(cmp_["adjusted_p_value"], what)
+                        sig = cmp_["p_value"] <= ALPHA
+                    self.assertEqual(cmp_["significant"], sig, what)
+                    good = (cmp_["effect"] if direction == "increase"
+                            else -cmp_["effect"])
+                    want = ("inconclusive" if not sig else
+                            "better" if good > 0 else "worse")
+                    self.assertEqual(cmp_["verdict"], want, what)
+                    srm = res[metric]["analysis"]["srm"]
+                    ns = [a["n"] for a in res[metric]["analysis"]["arms"]]
+                    chi = sst.chisquare(ns)
+                    self.close(srm["chi2"], chi.statistic, what + ("chi2",))
+                    self.close(srm["p_value"], chi.pvalue, what + ("srm p",))
+        top = self.res[("welch", "absolute")]["srm"]
+        self.assertEqual(top["weights_version"], 2)
+        out = harness.psql(
+            self.url, "SELECT x.arm, count(*) FROM arbiter.exposure_units x "
+            "JOIN arbiter.experiments e ON e.id = x.experiment_id WHERE "
+            "e.key = '%s' AND x.weights_version = 2 GROUP BY 1" % KEY)
+        units = {a: int(n) for a, n in (r.split("|")
+                                        for r in out.splitlines())}
+        self.assertEqual(top["units"], units)
+        counts = [units.get(a, 0) for a in ARMS]
+        chi = sst.chisquare(counts, [sum(counts) * 0.2, sum(counts) * 0.8])
+        self.close(top["chi2"], chi.statistic, "experiment srm chi2")
+        self.close(top["p_value"], chi.pvalue, "experiment srm p")
+
     def test_welch_and_z_every_kind_both_effects(self):
         for method in ("welch", "z"):
             for effect in ("absolute", "relative"):
