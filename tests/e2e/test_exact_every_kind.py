@@ -8,9 +8,9 @@ and units with covariate (pre-period) events only. Every number of
 arbiter.arm_stats and of GET /results (welch, z, msprt, bayes; absolute
 and relative; guardrails in both directions) is recomputed here from the
 raw events (SELECT from arbiter.events_raw and arbiter.exposure_units,
-never from arm_stats) and must agree within 1e-9 (the Beta-Binomial
-credible interval, an integral, within 1e-7 as in
-tests/oracle/test_stats_bayes.py).
+never from arm_stats) and must agree within 1e-9 (integrals as in
+tests/oracle/test_stats_bayes.py: the Beta-Binomial credible interval and
+risks within 1e-7, the normal model's risks within 1e-8).
 
 The attribution rule (README "Attribution", issue 10 item 4):
   - an outcome belongs to the arm that served the unit when it happened;
@@ -64,7 +64,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from test_rollouts import ADMIN, Client  # noqa: E402
 from test_stats_bayes import (diff_quantile, bpdf, window,  # noqa: E402
-                              miller_prob_b_beats_a)
+                              expected_loss, miller_prob_b_beats_a)
 
 KEY = "every-kind"
 ARMS = ("control", "treatment")
@@ -813,6 +813,17 @@ class EveryKindExact(unittest.TestCase):
                 good = eff if direction == "increase" else -eff
                 self.close(cmp_["chance_to_win"], sst.norm.cdf(good / se),
                            what + ("chance",))
+                # expected loss of each choice under N(eff, se^2):
+                # E[max(0, -G)] and E[max(0, G)], G the gain in the good
+                # direction: -g Phi(-g/s) + s phi(g/s), g Phi(g/s) + s phi
+                risk_t = (-good * sst.norm.cdf(-good / se) +
+                          se * sst.norm.pdf(good / se))
+                risk_c = (good * sst.norm.cdf(good / se) +
+                          se * sst.norm.pdf(good / se))
+                self.close(cmp_["risk"]["treatment"], risk_t,
+                           what + ("risk t",), 1e-8)
+                self.close(cmp_["risk"]["control"], risk_c,
+                           what + ("risk c",), 1e-8)
 
     def check_beta(self, cmp_, metric, direction, effect, what):
         from scipy import integrate as si
@@ -832,6 +843,15 @@ class EveryKindExact(unittest.TestCase):
         else:
             mean = at / (at + bt) - ac / (ac + bc)
         self.close(cmp_["effect"], mean, what + ("posterior mean",))
+        # expected losses by quad (E[(p_c - p_t)+] risks the treatment)
+        loss_t = expected_loss(ac, bc, at, bt)
+        loss_c = expected_loss(at, bt, ac, bc)
+        if direction == "decrease":
+            loss_t, loss_c = loss_c, loss_t
+        self.close(cmp_["risk"]["treatment"], loss_t, what + ("risk t",),
+                   1e-7)
+        self.close(cmp_["risk"]["control"], loss_c, what + ("risk c",),
+                   1e-7)
         self.close(cmp_["ci"][0], diff_quantile(ac, bc, at, bt, ALPHA / 2,
                                                 rel), what + ("lo",), 1e-7)
         self.close(cmp_["ci"][1], diff_quantile(ac, bc, at, bt,
