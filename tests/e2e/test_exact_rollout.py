@@ -2,7 +2,8 @@
 the raw events (issue 10, "Must show": "... and the rollout evidence
 recomputed independently from the raw events ... equal within 1e-9").
 
-A canary (steps 20 -> 50 -> 100, manual approval) with a binary error
+A canary (steps 20 -> 50 -> 100, manual approval) with a binary primary
+metric, a binary error
 guardrail that is also the error_metric, a `decrease` latency guardrail and
 an `increase` throughput guardrail (both harmful directions). Units are
 assigned through POST /v1/assign at 20 %, their outcomes posted in ONE
@@ -112,7 +113,9 @@ class CanaryEvidenceExact(unittest.TestCase):
                         {"name": "next", "weight": 0}],
                "metrics": [{"name": n, "kind": k, "direction": d,
                             "role": "guardrail"}
-                           for n, (k, d) in GUARDRAILS.items()],
+                           for n, (k, d) in GUARDRAILS.items()] +
+               [{"name": "conv", "kind": "binary", "direction": "increase",
+                 "role": "primary"}],
                "rollout": {"steps": [20, 50, 100], "step_min_s": 1,
                            "step_min_units": 10, "manual_approval": True,
                            "error_metric": "errors"}}
@@ -167,11 +170,12 @@ class CanaryEvidenceExact(unittest.TestCase):
     def outcomes(cls, u, arm):
         """A harmless candidate: the same error rate and latency."""
         rng, out = cls.rng, []
-        for _ in range(rng.randint(1, 4)):        # requests: 1 failed, 0 not
+        for _ in range(rng.randint(1, 3)):        # requests: 1 failed, 0 not
             out.append(("errors", 1.0 if rng.random() < 0.03 else 0.0))
         for _ in range(rng.randint(1, 2)):
             out.append(("latency", round(rng.gauss(100, 15), 4)))
         out.append(("thru", round(rng.gauss(50, 8), 4)))
+        out.append(("conv", 1.0 if rng.random() < 0.2 else 0.0))
         return [{"experiment": KEY, "unit": u, "metric": m, "value": v}
                 for m, v in out]
 
@@ -260,9 +264,9 @@ class CanaryEvidenceExact(unittest.TestCase):
             per.items()) if 0 < state["weights"][w] < 1]
 
     @staticmethod
-    def per_unit(state, metric):
+    def per_unit(state, metric, kind=None):
         """{arm: per-unit values} under the attribution rule."""
-        kind = GUARDRAILS[metric][0]
+        kind = kind or {**GUARDRAILS, "conv": ("binary", None)}[metric][0]
         pop = {"stable": set(), "next": set()}
         for u, a in state["exposed"].items():
             pop[a].add(u)
@@ -295,7 +299,7 @@ class CanaryEvidenceExact(unittest.TestCase):
         eff = t.mean() - c.mean()
         V = vc / nc + vt / nt
         side = "greater" if direction == "decrease" else "less"
-        n_tests = len(GUARDRAILS) + 1          # + the error-count test
+        n_tests = len(GUARDRAILS) + 2   # + the error test, a worse primary
         p_harm = msprt_one_sided(eff, V, vc + vt, side,
                                  ROLLBACK_ALPHA / n_tests)
         # non-inferiority at margin 0: per-arm variances, the good side
@@ -345,11 +349,37 @@ class CanaryEvidenceExact(unittest.TestCase):
         self.close(ev["p_value"], p[-1], "error test p (this look)")
         self.close(ev["p_running"], min(p), "error test p (running)")
 
+    def test_primary_test_from_the_raw_events(self):
+        """The primary metric (binary): the two-sided mSPRT at alpha with
+        the pooled variance (core/rollout_eval.c); p running is at most
+        this look's (exposures before events, as for binary guardrails)."""
+        lines = self.evidence["primary"]
+        self.assertEqual([g["metric"] for g in lines], ["conv"])
+        g = lines[0]
+        ps = []
+        for st in self.states:
+            y = self.per_unit(st, "conv", "binary")
+            c, t = y["stable"], y["next"]
+            p = (c.sum() + t.sum()) / (len(c) + len(t))
+            v = p * (1 - p)
+            V = v / len(c) + v / len(t)
+            eff = t.mean() - c.mean()
+            rho2 = (-2 * math.log(ALPHA) +
+                    math.log(1 - 2 * math.log(ALPHA))) / TUNING
+            r = rho2 * 2 * v / V
+            z = eff / math.sqrt(V)
+            ps.append(min(1.0, math.exp(0.5 * math.log1p(r) -
+                                        z * z * r / (2 * (1 + r)))))
+        self.close(g["effect"], eff, "primary effect")
+        self.close(g["se"], math.sqrt(V), "primary se")
+        self.close(g["control_mean"], c.mean(), "primary control mean")
+        self.assertLessEqual(g["p_running"], min(ps) * (1 + 1e-9))
+
     def test_guardrail_harm_tests_from_the_raw_events(self):
         lines = {g["metric"]: g for g in self.evidence["guardrails"]}
         self.assertEqual(set(lines), set(GUARDRAILS))
         self.close(self.evidence["alpha_harm"],
-                   ROLLBACK_ALPHA / (len(GUARDRAILS) + 1), "alpha_harm")
+                   ROLLBACK_ALPHA / (len(GUARDRAILS) + 2), "alpha_harm")
         for metric in GUARDRAILS:
             looks = [self.harm(s, metric) for s in self.states]
             eff, se, mc, _, _ = looks[-1]
