@@ -3,9 +3,9 @@ the raw events (issue 10, "Must show": "... and the rollout evidence
 recomputed independently from the raw events ... equal within 1e-9").
 
 A canary (steps 20 -> 50 -> 100, manual approval) with a binary primary
-metric, a binary error
-guardrail that is also the error_metric, a `decrease` latency guardrail and
-an `increase` throughput guardrail (both harmful directions). Units are
+metric, a binary error guardrail that is also the error_metric, a
+`decrease` latency guardrail and an `increase` throughput guardrail (both
+harmful directions). Units are
 assigned through POST /v1/assign at 20 %, their outcomes posted in ONE
 request; the step is approved (50 %), the same units and new ones are
 assigned again (units move from stable to the candidate: canaries are not
