@@ -4,10 +4,11 @@ rollback, checked unit by unit over 10,000 units at every step of a ramp.
 
 tests/e2e/test_decisions.py checks the start (steps[0] served at once), the
 refused PATCH and one advance (1 % -> 50 %). This suite follows the same
-10,000 units through the whole partial ramp (5 -> 25 -> 50 %), with decision
-ticks between looks (the bug was a jump at the first tick), a refused PATCH
-at two steps, and then the two endings: a promotion moves every unit INTO
-the candidate, a rollback every unit out of it.
+10,000 units through the whole partial ramp (5 -> 25 -> 50 %) of two
+canaries side by side, with decision ticks between looks (the bug was a
+jump at the first tick), a refused PATCH at every step, and then the two
+endings: a promotion moves every unit INTO the candidate, a rollback every
+unit out of it.
 """
 import os
 import sys
@@ -51,17 +52,20 @@ class CanaryUnitsNeverLeave(unittest.TestCase):
         self.assertEqual(st, 200, ans)
         return {a["name"]: a["weight"] for a in ans["arms"]}
 
-    def candidates(self, key, reason=None):
-        """The units the candidate serves now (GET /v1/assign each)."""
-        out = set()
+    def candidates(self, keys, reason=None):
+        """{key: the units the candidate serves now}, both experiments
+        answered by one POST /v1/assign per unit."""
+        out = {k: set() for k in keys}
         for u in self.units:
-            st, a = self.c.call("GET", "/v1/assign?experiment=%s&unit=%s"
-                                % (key, u))
-            self.assertEqual(st, 200, a)
-            if reason is not None:
-                self.assertEqual(a["reason"], reason, a)
-            if a["arm"] == "next":
-                out.add(u)
+            st, ans = self.c.call("POST", "/v1/assign",
+                                  {"unit": u, "experiments": list(keys)})
+            self.assertEqual(st, 200, ans)
+            for a in ans["assignments"]:
+                if reason is not None:
+                    self.assertEqual(a["reason"], reason[a["experiment"]],
+                                     a)
+                if a["arm"] == "next":
+                    out[a["experiment"]].add(u)
         return out
 
     def wait_reason(self, key, reason):
@@ -86,57 +90,72 @@ class CanaryUnitsNeverLeave(unittest.TestCase):
                               token=ADMIN)
         self.assertEqual(st, 409, ans)
 
-    def advance_to(self, key, share):
-        deadline = time.time() + 30
-        while time.time() < deadline and self.weights(key)["next"] != share:
-            self.c.call("POST", "/v1/experiments/%s/approve" % key, {},
-                        token=ADMIN)
+    def advance_to(self, keys, share):
+        """Approve until both serve share %. A step needs step_min_units
+        units first seen under its weights: new units (not among the
+        10,000 followed) keep arriving meanwhile."""
+        deadline, i = time.time() + 120, 0
+        while time.time() < deadline and any(
+                self.weights(k)["next"] != share for k in keys):
+            for _ in range(50):
+                i += 1
+                st, ans = self.c.call("POST", "/v1/assign",
+                                      {"unit": "f%d-%d" % (share, i),
+                                       "experiments": list(keys)})
+                self.assertEqual(st, 200, ans)
+            for k in keys:
+                self.c.call("POST", "/v1/experiments/%s/approve" % k, {},
+                            token=ADMIN)
             time.sleep(0.2)
-        self.assertEqual(self.weights(key), {"stable": 100 - share,
-                                             "next": share})
+        for k in keys:
+            st, res = self.c.call("GET", "/v1/experiments/%s/results" % k,
+                                  token=ADMIN)
+            ro = dict(res.get("rollout") or {})
+            ro.pop("evidence", None)
+            self.assertEqual(self.weights(k), {"stable": 100 - share,
+                                               "next": share}, (k, ro))
 
-    def ramp(self, key):
-        """Start, the first ticks, a refused PATCH and two advances; the
-        candidate's units only ever grow. Returns the last set."""
-        self.assertEqual(self.create_start(key), {"stable": 95, "next": 5})
-        c0 = self.candidates(key)
-        self.assertTrue(400 < len(c0) < 600, len(c0))   # 5 %, not 10 %
+    def test_ramp_then_promotion_or_rollback(self):
+        """Two canaries ramped side by side; the candidate's units only
+        ever grow (start, first ticks, refused PATCHes, 5 -> 25 -> 50 %);
+        then a promotion moves every unit INTO the candidate and a
+        rollback every unit out of it."""
+        keys = ("units-promote", "units-rollback")
+        for k in keys:
+            self.assertEqual(self.create_start(k), {"stable": 95, "next": 5})
+        c0 = self.candidates(keys)
+        for k in keys:
+            self.assertTrue(400 < len(c0[k]) < 600, len(c0[k]))  # not 10 %
         time.sleep(1.5)          # several decision ticks (200 ms each)
-        self.assertEqual(self.candidates(key), c0, "moved at the first tick")
-        self.refused_patch(key)
-        time.sleep(0.5)
-        self.assertEqual(self.candidates(key), c0, "moved by a PATCH")
+        for k in keys:
+            self.refused_patch(k)
+        self.assertEqual(self.candidates(keys), c0,
+                         "moved at the first ticks or by a refused PATCH")
         last = c0
         for share in (25, 50):
-            self.advance_to(key, share)
-            now = self.candidates(key)
-            self.assertEqual(sorted(last - now), [],
-                             "left the candidate at %d %%" % share)
-            self.assertTrue(abs(len(now) - N_UNITS * share / 100)
-                            < 4 * (N_UNITS * 0.25) ** 0.5, len(now))
-            self.refused_patch(key)
-            self.assertEqual(self.candidates(key), now)
+            self.advance_to(keys, share)
+            for k in keys:
+                self.refused_patch(k)
+            now = self.candidates(keys)
+            for k in keys:
+                self.assertEqual(sorted(last[k] - now[k]), [],
+                                 "%s: left the candidate at %d %%"
+                                 % (k, share))
+                self.assertTrue(abs(len(now[k]) - N_UNITS * share / 100)
+                                < 4 * (N_UNITS * 0.25) ** 0.5, len(now[k]))
             last = now
-        return last
-
-    def test_ramp_then_promotion_moves_units_only_into_the_candidate(self):
-        key = "units-promote"
-        self.ramp(key)
-        st, ans = self.c.call("POST", "/v1/experiments/%s/promote" % key,
+        st, ans = self.c.call("POST", "/v1/experiments/%s/promote" % keys[0],
                               {"arm": "next", "reason": "test"}, token=ADMIN)
         self.assertEqual(st, 200, ans)
-        self.wait_reason(key, "promoted")
-        self.assertEqual(self.candidates(key, reason="promoted"),
-                         set(self.units))
-
-    def test_ramp_then_rollback_moves_every_unit_out(self):
-        key = "units-rollback"
-        self.ramp(key)
-        st, ans = self.c.call("POST", "/v1/experiments/%s/rollback" % key,
-                              {"reason": "test"}, token=ADMIN)
+        st, ans = self.c.call("POST", "/v1/experiments/%s/rollback"
+                              % keys[1], {"reason": "test"}, token=ADMIN)
         self.assertEqual(st, 200, ans)
-        self.wait_reason(key, "rolled_back")
-        self.assertEqual(self.candidates(key, reason="rolled_back"), set())
+        self.wait_reason(keys[0], "promoted")
+        self.wait_reason(keys[1], "rolled_back")
+        end = self.candidates(keys, reason={keys[0]: "promoted",
+                                            keys[1]: "rolled_back"})
+        self.assertEqual(end[keys[0]], set(self.units))
+        self.assertEqual(end[keys[1]], set())
 
 
 if __name__ == "__main__":

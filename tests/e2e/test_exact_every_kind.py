@@ -8,9 +8,9 @@ and units with covariate (pre-period) events only. Every number of
 arbiter.arm_stats and of GET /results (welch, z, msprt, bayes; absolute
 and relative; guardrails in both directions) is recomputed here from the
 raw events (SELECT from arbiter.events_raw and arbiter.exposure_units,
-never from arm_stats) and must agree within 1e-9 (the Beta-Binomial
-credible interval, an integral, within 1e-7 as in
-tests/oracle/test_stats_bayes.py).
+never from arm_stats) and must agree within 1e-9 (integrals as in
+tests/oracle/test_stats_bayes.py: the Beta-Binomial credible interval and
+risks within 1e-7, the normal model's risks within 1e-8).
 
 The attribution rule (README "Attribution", issue 10 item 4):
   - an outcome belongs to the arm that served the unit when it happened;
@@ -64,7 +64,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from test_rollouts import ADMIN, Client  # noqa: E402
 from test_stats_bayes import (diff_quantile, bpdf, window,  # noqa: E402
-                              miller_prob_b_beats_a)
+                              expected_loss, miller_prob_b_beats_a)
 
 KEY = "every-kind"
 ARMS = ("control", "treatment")
@@ -181,7 +181,12 @@ class EveryKindExact(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.url = harness.fresh_database("e2e_exact_every_kind")
-        cls.server = harness.Server(cls.url).start()
+        # no rollout decision during the test: the engine would stop this
+        # A/B (its guardrails are harmed on purpose) and a stopped
+        # experiment serves everyone the control, so the outcomes of units
+        # moved by the new weights would stop naming the arm they saw
+        cls.server = harness.Server(
+            cls.url, env={"ARBITER_DECISION_TICK_MS": "3600000"}).start()
         cls.c = Client(cls.server.port)
         metrics = []
         for name, (kind, direction, role, cov) in METRICS.items():
@@ -511,18 +516,26 @@ class EveryKindExact(unittest.TestCase):
         out = harness.psql(
             self.url, "SELECT metric, arm, n, units_with_events, sum, sum_sq,"
             " den_sum, den_sum_sq, cross_sum, pre_sum, pre_sum_sq, "
-            "pre_cross_sum FROM arbiter.arm_stats WHERE experiment = '%s'"
-            % KEY)
+            "pre_cross_sum, exposed_units, moved_units FROM arbiter.arm_stats "
+            "WHERE experiment = '%s'" % KEY)
         rows = {}
         for line in out.splitlines():
             f = line.split("|")
             rows[(f[0], f[1])] = [float(v) for v in f[2:]]
+        pop = self.populations()
+        exposed = {a: {u for u in pop[a] if self.exposed.get(u) == a}
+                   for a in ARMS}
         for metric, (kind, _, _, cov) in METRICS.items():
             if kind == "quantile":
                 continue
             for a, d in self.per_unit(metric).items():
                 got = rows[(metric, a)]
                 what = (metric, a)
+                # exposed(A), and the members moved in: pop(A) - exposed(A)
+                self.assertEqual(int(got[10]), len(exposed[a]),
+                                 what + ("exposed_units",))
+                self.assertEqual(int(got[11]), len(pop[a] - exposed[a]),
+                                 what + ("moved_units",))
                 self.assertEqual(int(got[0]), len(d["y"]), what + ("n",))
                 self.assertEqual(int(got[1]), int((d["den"] > 0).sum()),
                                  what + ("units_with_events",))
@@ -548,10 +561,13 @@ class EveryKindExact(unittest.TestCase):
         several = pop["control"] & pop["treatment"]
         self.assertTrue(set(self.moved) <= several)
         self.assertTrue(set(self.explicit_other) <= several)
-        res = self.results("welch", "absolute")
-        self.assertEqual(self.res[("welch", "absolute")]
-                         ["units_in_several_arms"], len(several))
-        self.assertIsNotNone(res)
+        self.results("welch", "absolute")
+        res = self.res[("welch", "absolute")]
+        self.assertEqual(res["units_in_several_arms"], len(several))
+        # per arm: the members that are not exposed there (moved in)
+        for a in ARMS:
+            moved_in = {u for u in pop[a] if self.exposed.get(u) != a}
+            self.assertEqual(res["moved_units"].get(a, 0), len(moved_in), a)
 
     # ---- /results -----------------------------------------------------------
     def test_arms_every_kind(self):
@@ -565,6 +581,86 @@ class EveryKindExact(unittest.TestCase):
                     what = (method, metric, a)
                     self.assertEqual(arms[a]["n"], s["n"], what)
                     self.close(arms[a]["mean"], s["m"], what + ("mean",))
+
+    def test_arm_intervals_variances_theta_every_method(self):
+        """Per arm: variance (ddof=1, CUPED-adjusted), the interval of the
+        mean (t with n-1 df for welch, normal otherwise; Beta(1+x, 1+n-x)
+        equal-tailed quantiles by scipy.stats.beta.ppf for bayes on a
+        binary metric), the unadjusted mean and theta under CUPED."""
+        for method in ("welch", "z", "msprt", "bayes"):
+            res = self.results(method, "absolute")
+            for metric, (kind, _, _, cov) in METRICS.items():
+                if kind == "quantile":
+                    continue
+                ana = res[metric]["analysis"]
+                arms = {a["name"]: a for a in ana["arms"]}
+                theta = self.cuped(metric)[0] if cov else None
+                if cov:
+                    self.close(ana["theta"], theta, (method, metric, "theta"))
+                for a, sm_ in self.summaries(metric).items():
+                    what = (method, metric, a)
+                    got = arms[a]
+                    self.close(got["variance"], sm_["v"], what + ("var",))
+                    if cov:
+                        self.close(got["unadjusted_mean"], sm_["raw_m"],
+                                   what + ("unadjusted",))
+                    if method == "bayes" and kind == "binary" and not cov:
+                        x = round(sm_["m"] * sm_["n"])
+                        b = sst.beta(1 + x, 1 + sm_["n"] - x)
+                        lo, hi = b.ppf(ALPHA / 2), b.ppf(1 - ALPHA / 2)
+                    else:
+                        q = (sst.t(sm_["n"] - 1) if method == "welch"
+                             else sst.norm).ppf(1 - ALPHA / 2)
+                        h = q * math.sqrt(sm_["v"] / sm_["n"])
+                        lo, hi = sm_["m"] - h, sm_["m"] + h
+                    self.close(got["ci"][0], lo, what + ("lo",))
+                    self.close(got["ci"][1], hi, what + ("hi",))
+
+    def test_significance_verdicts_and_srm(self):
+        """Two arms: no family correction (no adjusted p); significant
+        when p <= alpha (bayes: the credible interval excludes 0); the
+        verdict reads the metric's direction. SRM per metric: Pearson's
+        chi-square of the arms' n against equal shares; for the
+        experiment: units first exposed under the weights in force against
+        those weights (scipy.stats.chisquare)."""
+        for method in ("welch", "z", "msprt", "bayes"):
+            for effect in ("absolute", "relative"):
+                res = self.results(method, effect)
+                for metric, (kind, direction, _, _) in METRICS.items():
+                    if kind == "quantile":
+                        continue
+                    cmp_ = res[metric]["analysis"]["comparisons"][0]
+                    what = (method, effect, metric)
+                    lo, hi = cmp_["ci"]
+                    if method == "bayes":
+                        sig = lo > 0 or hi < 0
+                    else:
+                        self.assertIsNone(cmp_["adjusted_p_value"], what)
+                        sig = cmp_["p_value"] <= ALPHA
+                    self.assertEqual(cmp_["significant"], sig, what)
+                    good = (cmp_["effect"] if direction == "increase"
+                            else -cmp_["effect"])
+                    want = ("inconclusive" if not sig else
+                            "better" if good > 0 else "worse")
+                    self.assertEqual(cmp_["verdict"], want, what)
+                    srm = res[metric]["analysis"]["srm"]
+                    ns = [a["n"] for a in res[metric]["analysis"]["arms"]]
+                    chi = sst.chisquare(ns)
+                    self.close(srm["chi2"], chi.statistic, what + ("chi2",))
+                    self.close(srm["p_value"], chi.pvalue, what + ("srm p",))
+        top = self.res[("welch", "absolute")]["srm"]
+        self.assertEqual(top["weights_version"], 2)
+        out = harness.psql(
+            self.url, "SELECT x.arm, count(*) FROM arbiter.exposure_units x "
+            "JOIN arbiter.experiments e ON e.id = x.experiment_id WHERE "
+            "e.key = '%s' AND x.weights_version = 2 GROUP BY 1" % KEY)
+        units = {a: int(n) for a, n in (r.split("|")
+                                        for r in out.splitlines())}
+        self.assertEqual(top["units"], units)
+        counts = [units.get(a, 0) for a in ARMS]
+        chi = sst.chisquare(counts, [sum(counts) * 0.2, sum(counts) * 0.8])
+        self.close(top["chi2"], chi.statistic, "experiment srm chi2")
+        self.close(top["p_value"], chi.pvalue, "experiment srm p")
 
     def test_welch_and_z_every_kind_both_effects(self):
         for method in ("welch", "z"):
@@ -658,10 +754,10 @@ class EveryKindExact(unittest.TestCase):
                     self.assertIsNone(lo, what)
 
     def test_view_experiment_results(self):
-        """arbiter.experiment_results (the SQL view of the msprt results)
-        for the metrics without a covariate: the same populations and the
-        same numbers as the raw-event recomputation; ratio metrics are
-        'not_computed' there. Two-sided interval: the normal-mixture
+        """arbiter.experiment_results (the SQL view of the msprt results):
+        the same populations and the same numbers as the raw-event
+        recomputation, CUPED-adjusted where the metric has a covariate;
+        ratio metrics are 'not_computed' there. Two-sided interval: the normal-mixture
         confidence sequence d +- sqrt(V) sqrt(2 (1+r)/r (ln(1/alpha) +
         ln(1+r)/2)) (Johari et al. 2017)."""
         out = harness.psql(
@@ -671,7 +767,7 @@ class EveryKindExact(unittest.TestCase):
         rows = {f[0]: f for f in (line.split("|")
                                   for line in out.splitlines())}
         self.assertEqual(rows["ctr"][1], "not_computed")
-        for metric in ("conv", "errs", "thru"):
+        for metric in ("conv", "errs", "thru", "rev", "latency"):
             f = rows[metric]
             self.assertEqual(f[1], "ok", f)
             s = self.summaries(metric)
@@ -717,6 +813,17 @@ class EveryKindExact(unittest.TestCase):
                 good = eff if direction == "increase" else -eff
                 self.close(cmp_["chance_to_win"], sst.norm.cdf(good / se),
                            what + ("chance",))
+                # expected loss of each choice under N(eff, se^2):
+                # E[max(0, -G)] and E[max(0, G)], G the gain in the good
+                # direction: -g Phi(-g/s) + s phi(g/s), g Phi(g/s) + s phi
+                risk_t = (-good * sst.norm.cdf(-good / se) +
+                          se * sst.norm.pdf(good / se))
+                risk_c = (good * sst.norm.cdf(good / se) +
+                          se * sst.norm.pdf(good / se))
+                self.close(cmp_["risk"]["treatment"], risk_t,
+                           what + ("risk t",), 1e-8)
+                self.close(cmp_["risk"]["control"], risk_c,
+                           what + ("risk c",), 1e-8)
 
     def check_beta(self, cmp_, metric, direction, effect, what):
         from scipy import integrate as si
@@ -736,6 +843,15 @@ class EveryKindExact(unittest.TestCase):
         else:
             mean = at / (at + bt) - ac / (ac + bc)
         self.close(cmp_["effect"], mean, what + ("posterior mean",))
+        # expected losses by quad (E[(p_c - p_t)+] risks the treatment)
+        loss_t = expected_loss(ac, bc, at, bt)
+        loss_c = expected_loss(at, bt, ac, bc)
+        if direction == "decrease":
+            loss_t, loss_c = loss_c, loss_t
+        self.close(cmp_["risk"]["treatment"], loss_t, what + ("risk t",),
+                   1e-7)
+        self.close(cmp_["risk"]["control"], loss_c, what + ("risk c",),
+                   1e-7)
         self.close(cmp_["ci"][0], diff_quantile(ac, bc, at, bt, ALPHA / 2,
                                                 rel), what + ("lo",), 1e-7)
         self.close(cmp_["ci"][1], diff_quantile(ac, bc, at, bt,

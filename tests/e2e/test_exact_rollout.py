@@ -2,9 +2,10 @@
 the raw events (issue 10, "Must show": "... and the rollout evidence
 recomputed independently from the raw events ... equal within 1e-9").
 
-A canary (steps 20 -> 50 -> 100, manual approval) with a binary error
-guardrail that is also the error_metric, a `decrease` latency guardrail and
-an `increase` throughput guardrail (both harmful directions). Units are
+A canary (steps 20 -> 50 -> 100, manual approval) with a binary primary
+metric, a binary error guardrail that is also the error_metric, a
+`decrease` latency guardrail and an `increase` throughput guardrail (both
+harmful directions). Units are
 assigned through POST /v1/assign at 20 %, their outcomes posted in ONE
 request; the step is approved (50 %), the same units and new ones are
 assigned again (units move from stable to the candidate: canaries are not
@@ -88,18 +89,15 @@ def counts_p(periods):
         ll = xt * u - sum((c + t) * math.log1p(pi * math.expm1(u))
                           for pi, c, t in periods)
         return ll + math.log(2) + sst.norm.logpdf(u, 0, TAU)
+    # the prior 2 N(0, 0.5^2) is below e^-800 past u = 20: integrate there
     opt = so.minimize_scalar(lambda u: -log_f(u), bounds=(0, 20),
                              method="bounded", options={"xatol": 1e-12})
     mode, peak = opt.x, log_f(opt.x)
-    v, _ = si.quad(lambda u: math.exp(log_f(u) - peak), 0, np.inf,
-                   points=None, epsabs=0, epsrel=1e-13, limit=500) \
-        if mode < 1e-9 else (0.0, 0)
-    if mode >= 1e-9:
-        a, _ = si.quad(lambda u: math.exp(log_f(u) - peak), 0, mode,
-                       epsabs=0, epsrel=1e-13, limit=500)
-        b, _ = si.quad(lambda u: math.exp(log_f(u) - peak), mode, np.inf,
-                       epsabs=0, epsrel=1e-13, limit=500)
-        v = a + b
+    v = 0.0
+    for lo, hi in ((0, mode), (mode, 20)):
+        if hi > lo:
+            v += si.quad(lambda u: math.exp(log_f(u) - peak), lo, hi,
+                         epsabs=0, epsrel=1e-13, limit=500)[0]
     log_e = peak + math.log(v)
     return min(1.0, math.exp(-log_e))
 
@@ -115,7 +113,9 @@ class CanaryEvidenceExact(unittest.TestCase):
                         {"name": "next", "weight": 0}],
                "metrics": [{"name": n, "kind": k, "direction": d,
                             "role": "guardrail"}
-                           for n, (k, d) in GUARDRAILS.items()],
+                           for n, (k, d) in GUARDRAILS.items()] +
+               [{"name": "conv", "kind": "binary", "direction": "increase",
+                 "role": "primary"}],
                "rollout": {"steps": [20, 50, 100], "step_min_s": 1,
                            "step_min_units": 10, "manual_approval": True,
                            "error_metric": "errors"}}
@@ -170,11 +170,12 @@ class CanaryEvidenceExact(unittest.TestCase):
     def outcomes(cls, u, arm):
         """A harmless candidate: the same error rate and latency."""
         rng, out = cls.rng, []
-        for _ in range(rng.randint(1, 4)):        # requests: 1 failed, 0 not
+        for _ in range(rng.randint(1, 3)):        # requests: 1 failed, 0 not
             out.append(("errors", 1.0 if rng.random() < 0.03 else 0.0))
         for _ in range(rng.randint(1, 2)):
             out.append(("latency", round(rng.gauss(100, 15), 4)))
         out.append(("thru", round(rng.gauss(50, 8), 4)))
+        out.append(("conv", 1.0 if rng.random() < 0.2 else 0.0))
         return [{"experiment": KEY, "unit": u, "metric": m, "value": v}
                 for m, v in out]
 
@@ -222,10 +223,15 @@ class CanaryEvidenceExact(unittest.TestCase):
                 break
             time.sleep(0.2)
         assert ev and ev.get("errors"), ev
-        exposed = dict(line.split("|") for line in harness.psql(
-            cls.url, "SELECT x.unit, x.arm FROM arbiter.exposure_units x "
-            "JOIN arbiter.experiments e ON e.id = x.experiment_id "
-            "WHERE e.key = '%s'" % KEY).splitlines())
+        exposed, exposed_version = {}, {}
+        for line in harness.psql(
+                cls.url, "SELECT x.unit, x.arm, x.weights_version FROM "
+                "arbiter.exposure_units x JOIN arbiter.experiments e ON "
+                "e.id = x.experiment_id WHERE e.key = '%s'" % KEY
+                ).splitlines():
+            u, a, v = line.split("|")
+            exposed[u] = a
+            exposed_version[u] = int(v)
         weights = {}
         for line in harness.psql(
                 cls.url, "SELECT h.weights_version, "
@@ -236,7 +242,7 @@ class CanaryEvidenceExact(unittest.TestCase):
             v, s = line.split("|")
             weights[int(v)] = float(s)
         return {"raw": raw, "exposed": exposed, "weights": weights,
-                "evidence": ev}
+                "exposed_version": exposed_version, "evidence": ev}
 
     def close(self, got, want, what, rel=1e-9):
         self.assertIsNotNone(got, what)
@@ -258,9 +264,9 @@ class CanaryEvidenceExact(unittest.TestCase):
             per.items()) if 0 < state["weights"][w] < 1]
 
     @staticmethod
-    def per_unit(state, metric):
+    def per_unit(state, metric, kind=None):
         """{arm: per-unit values} under the attribution rule."""
-        kind = GUARDRAILS[metric][0]
+        kind = kind or {**GUARDRAILS, "conv": ("binary", None)}[metric][0]
         pop = {"stable": set(), "next": set()}
         for u, a in state["exposed"].items():
             pop[a].add(u)
@@ -293,7 +299,7 @@ class CanaryEvidenceExact(unittest.TestCase):
         eff = t.mean() - c.mean()
         V = vc / nc + vt / nt
         side = "greater" if direction == "decrease" else "less"
-        n_tests = len(GUARDRAILS) + 1          # + the error-count test
+        n_tests = len(GUARDRAILS) + 2   # + the error test, a worse primary
         p_harm = msprt_one_sided(eff, V, vc + vt, side,
                                  ROLLBACK_ALPHA / n_tests)
         # non-inferiority at margin 0: per-arm variances, the good side
@@ -304,6 +310,27 @@ class CanaryEvidenceExact(unittest.TestCase):
         return eff, math.sqrt(V), c.mean(), p_harm, p_safe
 
     # ---- the tests -------------------------------------------------------
+    def test_units_of_the_evidence(self):
+        """Units behind the evidence: total = exposed units; the SRM check
+        counts units first exposed under the weights in force, per arm;
+        the plan's units per arm = each metric's n (the rule above)."""
+        st = self.states[-1]
+        ev = self.evidence
+        self.assertEqual(ev["total_units"], len(st["exposed"]))
+        now = max(st["weights"])
+        want = {}
+        for u, a in st["exposed"].items():
+            if st["exposed_version"][u] == now:
+                want[a] = want.get(a, 0) + 1
+        self.assertEqual(ev["srm"]["units"], want)
+        plans = {p["metric"]: p for p in ev["plan"]["metrics"]}
+        self.assertTrue(plans, ev["plan"])
+        for metric, p in plans.items():
+            y = self.per_unit(st, metric)
+            self.assertEqual((p["have_control"], p["have_candidate"]),
+                             (len(y["stable"]), len(y["next"])), metric)
+
+
     def test_moved_units_outcomes_follow_the_served_arm(self):
         """The second phase's events of moved units name the candidate."""
         raw = self.states[-1]["raw"]
@@ -322,11 +349,37 @@ class CanaryEvidenceExact(unittest.TestCase):
         self.close(ev["p_value"], p[-1], "error test p (this look)")
         self.close(ev["p_running"], min(p), "error test p (running)")
 
+    def test_primary_test_from_the_raw_events(self):
+        """The primary metric (binary): the two-sided mSPRT at alpha with
+        the pooled variance (core/rollout_eval.c); p running is at most
+        this look's (exposures before events, as for binary guardrails)."""
+        lines = self.evidence["primary"]
+        self.assertEqual([g["metric"] for g in lines], ["conv"])
+        g = lines[0]
+        ps = []
+        for st in self.states:
+            y = self.per_unit(st, "conv", "binary")
+            c, t = y["stable"], y["next"]
+            p = (c.sum() + t.sum()) / (len(c) + len(t))
+            v = p * (1 - p)
+            V = v / len(c) + v / len(t)
+            eff = t.mean() - c.mean()
+            rho2 = (-2 * math.log(ALPHA) +
+                    math.log(1 - 2 * math.log(ALPHA))) / TUNING
+            r = rho2 * 2 * v / V
+            z = eff / math.sqrt(V)
+            ps.append(min(1.0, math.exp(0.5 * math.log1p(r) -
+                                        z * z * r / (2 * (1 + r)))))
+        self.close(g["effect"], eff, "primary effect")
+        self.close(g["se"], math.sqrt(V), "primary se")
+        self.close(g["control_mean"], c.mean(), "primary control mean")
+        self.assertLessEqual(g["p_running"], min(ps) * (1 + 1e-9))
+
     def test_guardrail_harm_tests_from_the_raw_events(self):
         lines = {g["metric"]: g for g in self.evidence["guardrails"]}
         self.assertEqual(set(lines), set(GUARDRAILS))
         self.close(self.evidence["alpha_harm"],
-                   ROLLBACK_ALPHA / (len(GUARDRAILS) + 1), "alpha_harm")
+                   ROLLBACK_ALPHA / (len(GUARDRAILS) + 2), "alpha_harm")
         for metric in GUARDRAILS:
             looks = [self.harm(s, metric) for s in self.states]
             eff, se, mc, _, _ = looks[-1]

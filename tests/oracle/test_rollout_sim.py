@@ -121,5 +121,54 @@ class RolloutSim(unittest.TestCase):
             0.8)
 
 
+def table_rows(text):
+    """{scenario: cells} of the markdown table with a "| scenario |" head."""
+    rows, inside = {}, False
+    for line in text.splitlines():
+        if line.startswith("| scenario |"):
+            inside = True
+            continue
+        if inside and line.startswith("|---"):
+            continue
+        if inside and line.startswith("| "):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0]] = cells
+        elif inside:
+            break
+    return rows
+
+
+class RecordedReport(unittest.TestCase):
+    """The committed `make rollout-report` output (docs/rollouts.md, 400
+    seeded runs per row) meets the issue-10 targets as stated, without
+    Monte Carlo slack, and the README shows that same table."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(harness.ROOT, "docs", "rollouts.md")) as f:
+            cls.rows = table_rows(f.read())
+        with open(os.path.join(harness.ROOT, "README.md")) as f:
+            cls.readme = table_rows(f.read().split(
+                "**Operating characteristics** (`make rollout-report`", 1)[1])
+
+    def test_targets_with_400_runs(self):
+        self.assertEqual(len(self.rows), 13)
+        for name in ("canary, errors x2 (canary)",
+                     "canary, errors x3 (canary)",
+                     "canary, latency +10 % (canary)"):
+            self.assertEqual(self.rows[name][1], "400")
+            self.assertGreaterEqual(float(self.rows[name][3]), 0.99, name)
+            self.assertGreater(float(self.rows[name][8]), 0, name)
+            self.assertGreater(float(self.rows[name][11]), 0, name)
+        harmless = self.rows["canary, harmless candidate (canary)"]
+        self.assertGreaterEqual(float(harmless[2]), 0.95)
+        self.assertLessEqual(float(harmless[3]), 0.05)
+        self.assertGreater(float(harmless[7]), 0)
+        self.assertGreater(float(harmless[10]), 0)
+
+    def test_readme_shows_the_report(self):
+        self.assertEqual(self.readme, self.rows)
+
+
 if __name__ == "__main__":
     harness.main()
