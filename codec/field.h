@@ -130,4 +130,13 @@ json_t *codec_percent_json(uint32_t millionths);
  * codec_percent_json, which is unit 10^4). New reference. */
 json_t *codec_scaled_json(uint32_t m, uint32_t unit);
 
+/* ---- times ---------------------------------------------------------------
+ * Epoch milliseconds as RFC 3339 UTC with milliseconds
+ * ("2026-12-03T19:32:54.123Z"), the form the database's to_char gives
+ * every other time of the API. */
+#define CODEC_TIME_LEN 32
+void codec_time_format(int64_t ms, char out[CODEC_TIME_LEN]);
+/* That string, or null when ms < 0 (no time). New reference. */
+json_t *codec_time_json(int64_t ms);
+
 #endif /* CODEC_FIELD_H */
