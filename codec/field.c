@@ -215,6 +215,20 @@ codec_get_bool(const json_t *obj, const char *path, const char *field,
     return AB_OK;
 }
 
+/* ---- numbers ------------------------------------------------------------ */
+
+json_t *
+codec_real_or_null(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+double
+codec_num_or(const json_t *v, double dflt)
+{
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
 /* ---- times -------------------------------------------------------------- */
 
 void
