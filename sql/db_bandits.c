@@ -49,6 +49,20 @@ db_bandit_list_free(struct db_bandit_row *rows, size_t n)
     free(rows);
 }
 
+/* One streak point of bandit_state.p_best_history (element h.x), as the
+ * four columns point_at() reads. */
+#define POINT_COLS                                                          \
+    "(h.x->>'at_ms')::bigint, (h.x->>'weights_version')::bigint,"          \
+    " h.x->>'arm', (h.x->>'p_best')::float8"
+
+static struct db_pbest_point
+point_at(const PGresult *res, int r, int col)
+{
+    return (struct db_pbest_point){
+        db_get_i64(res, r, col, 0), db_get_i64(res, r, col + 1, 0),
+        db_get_str(res, r, col + 2), db_get_f64(res, r, col + 3)};
+}
+
 /* The streak histories of the listed rows (ordered by id), as typed rows:
  * one per history entry, ordered by experiment and position. */
 static ab_status
@@ -58,9 +72,7 @@ read_histories(struct db *db, struct db_bandit_row *rows, size_t n)
         return AB_OK;
     PGresult *res = query(
         db, "bandit history points",
-        "SELECT s.experiment_id, (h.x->>'at_ms')::bigint,"
-        " (h.x->>'weights_version')::bigint, h.x->>'arm',"
-        " (h.x->>'p_best')::float8"
+        "SELECT s.experiment_id, " POINT_COLS
         " FROM arbiter.bandit_state s"
         " JOIN arbiter.experiments e ON e.id = s.experiment_id,"
         " jsonb_array_elements(s.p_best_history) WITH ORDINALITY AS h(x, o)"
@@ -85,9 +97,7 @@ read_histories(struct db *db, struct db_bandit_row *rows, size_t n)
             cap = cap ? 2 * cap : 16;
             b->history = ab_xrealloc(b->history, cap * sizeof(*b->history));
         }
-        b->history[b->n_history++] = (struct db_pbest_point){
-            db_get_i64(res, r, 1, 0), db_get_i64(res, r, 2, 0),
-            db_get_str(res, r, 3), db_get_f64(res, r, 4)};
+        b->history[b->n_history++] = point_at(res, r, 1);
     }
     PQclear(res);
     return AB_OK;
@@ -292,16 +302,15 @@ db_bandit_job_clear(struct db_bandit_job *j)
 static const char job_sql[] =
     "SELECT " FLOOR_MS("s.last_run_at") ", s.runs, s.phase, s.leader_arm,"
     " " FLOOR_MS("s.leader_since") ", s.promoted_arm,"
-    " s.promoted_version, x.kind, x.arm, x.p, x.at_ms, x.wv"
+    " s.promoted_version, x.kind, x.at_ms, x.wv, x.arm, x.p"
     " FROM arbiter.bandit_state s LEFT JOIN LATERAL ("
-    "  SELECT 0 AS kind, p.o, p.key AS arm, p.value::float8 AS p,"
-    "   NULL::bigint AS at_ms, NULL::bigint AS wv"
+    "  SELECT 0 AS kind, p.o, NULL::bigint AS at_ms, NULL::bigint AS wv,"
+    "   p.key AS arm, p.value::float8 AS p"
     "  FROM jsonb_each(s.p_best) WITH ORDINALITY AS p(key, value, o)"
     "  WHERE jsonb_typeof(s.p_best) = 'object'"
     "   AND jsonb_typeof(p.value) = 'number'"
     "  UNION ALL"
-    "  SELECT 1, h.o, h.x->>'arm', (h.x->>'p_best')::float8,"
-    "   (h.x->>'at_ms')::bigint, (h.x->>'weights_version')::bigint"
+    "  SELECT 1, h.o, " POINT_COLS
     "  FROM jsonb_array_elements(CASE jsonb_typeof(s.p_best_history)"
     "   WHEN 'array' THEN s.p_best_history ELSE '[]' END)"
     "   WITH ORDINALITY AS h(x, o)) x ON true"
@@ -320,13 +329,11 @@ job_entries(const PGresult *res, struct db_bandit_job *j)
             if (j->p_best == NULL)
                 j->p_best = ab_xcalloc((size_t)n, sizeof(*j->p_best));
             j->p_best[j->n_p_best++] = (struct db_arm_p){
-                db_get_str(res, r, 8), db_get_f64(res, r, 9)};
+                db_get_str(res, r, 10), db_get_f64(res, r, 11)};
         } else {
             if (j->history == NULL)
                 j->history = ab_xcalloc((size_t)n, sizeof(*j->history));
-            j->history[j->n_history++] = (struct db_pbest_point){
-                db_get_i64(res, r, 10, 0), db_get_i64(res, r, 11, 0),
-                db_get_str(res, r, 8), db_get_f64(res, r, 9)};
+            j->history[j->n_history++] = point_at(res, r, 8);
         }
     }
 }
