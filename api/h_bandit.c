@@ -30,6 +30,41 @@
 #include "sql/db.h"
 #include "sql/db_bandits.h"
 
+/* The job's memory (arbiter.bandit_state) as "job": the row's columns by
+ * name, times as RFC 3339, the P(best) object in its stored order and the
+ * streak's points as {"arm","at_ms","p_best","weights_version"}. New
+ * reference. */
+static json_t *
+job_json(const struct db_bandit_job *j)
+{
+    json_t *pb = json_object();
+    for (size_t k = 0; k < j->n_p_best; k++)
+        json_object_set_new(pb, j->p_best[k].arm, json_real(j->p_best[k].p));
+    json_t *hist = json_array();
+    for (size_t k = 0; k < j->n_history; k++) {
+        const struct db_pbest_point *q = &j->history[k];
+        json_array_append_new(
+            hist, json_pack("{s:o, s:I, s:f, s:I}", "arm",
+                            q->arm ? json_string(q->arm) : json_null(),
+                            "at_ms", (json_int_t)q->at_ms, "p_best",
+                            q->p_best, "weights_version",
+                            (json_int_t)q->weights_version));
+    }
+    json_t *opt_str[3];
+    const char *strs[3] = {j->phase, j->leader_arm, j->promoted_arm};
+    for (int k = 0; k < 3; k++)
+        opt_str[k] = strs[k] ? json_string(strs[k]) : json_null();
+    return json_pack(
+        "{s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "last_run_at",
+        codec_time_json(j->last_run_ms), "runs", (json_int_t)j->runs,
+        "phase", opt_str[0], "p_best", pb, "leader_arm", opt_str[1],
+        "leader_since", codec_time_json(j->leader_since_ms),
+        "p_best_history", hist, "promoted_arm", opt_str[2],
+        "promoted_version",
+        j->promoted_version > 0 ? json_integer(j->promoted_version)
+                                : json_null());
+}
+
 static json_t *
 loads_or(const char *text, json_t *fallback)
 {
@@ -80,25 +115,30 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
     e->id = row.id;
     e->weights_version = row.weights_version;
 
-    char *state_text = NULL, *hist_text = NULL;
+    char *hist_text = NULL;
+    struct db_bandit_job job;
+    bool has_job = false;
     json_t *est = NULL;
     /* read your writes: wait (bounded) for the leader's fold
      * (service/fold_read.h) */
     struct fold_read fr;
     fold_read_wait(ctx->app, ctx->db, ctx->app->cfg.fold_max_age_ms,
                    true, &fr);
-    ab_status rc = db_bandit_state_json(ctx->db, e->id, &state_text);
+    ab_status rc = db_bandit_job_get(ctx->db, e->id, &job, &has_job);
     if (rc == AB_OK)
         rc = db_bandit_history_json(ctx->db, e->id, (int)limit, &hist_text);
     if (rc == AB_OK && e->bandit.metric < e->n_metrics)
         rc = reweight_estimates_json(ctx->db, e, &est);
     if (rc != AB_OK) {
-        free(state_text);
+        if (has_job)
+            db_bandit_job_clear(&job);
         free(hist_text);
         api_reply_status(resp, rc, "could not read the bandit");
         goto done;
     }
-    json_t *state = loads_or(state_text, json_null());
+    json_t *state = has_job ? job_json(&job) : json_null();
+    if (has_job)
+        db_bandit_job_clear(&job);
     json_t *weights = json_object();
     for (size_t k = 0; k < e->n_arms; k++)
         json_object_set_new(weights, e->arms[k].name,
@@ -126,7 +166,6 @@ api_bandit_get(struct api_ctx *ctx, const struct api_req *req,
     json_object_set_new(
         out, "freshness",
         fold_read_json(ctx->db, &fr, ctx->app->cfg.fold_max_age_ms));
-    free(state_text);
     free(hist_text);
     api_reply_json(resp, 200, out);
 done:

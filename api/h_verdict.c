@@ -16,30 +16,16 @@
  * A decision is every evaluation the leader applied, "continue" included:
  * decided_at is the last one.
  */
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
 
 #include "api/handlers.h"
 #include "lib/clock.h"
+#include "codec/field.h"
 #include "service/app.h"
 #include "service/verdicts.h"
 
 /* A leader's tick can run late (a slow database, a loaded host): three
  * ticks plus this before a running experiment's decision counts as stale. */
 #define STALE_SLACK_MS 5000
-
-/* RFC 3339 UTC with milliseconds. */
-static void
-format_time(int64_t ms, char *out, size_t n)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    size_t len = strlen(out);
-    snprintf(out + len, n - len, ".%03dZ", (int)(ms % 1000));
-}
 
 json_t *
 api_verdict_json(struct app *app, const struct core_experiment *e,
@@ -49,9 +35,7 @@ api_verdict_json(struct app *app, const struct core_experiment *e,
     int64_t now = ab_now_ms();
     json_t *decided = json_null(), *age = json_null();
     if (v->decided_at_ms > 0) {
-        char ts[64];
-        format_time(v->decided_at_ms, ts, sizeof(ts));
-        decided = json_string(ts);
+        decided = codec_time_json(v->decided_at_ms);
         age = json_real((double)(now - v->decided_at_ms) / 1000.0);
     }
     bool stale = !app_db_up(app);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/field.h"
 #include "core/metric_kind.h"
 #include "stats/msprt.h"
 
@@ -463,19 +464,13 @@ parse(const json_t *doc, struct core_analysis_req *r, char *err, size_t errlen)
 
 /* ---- formatting -------------------------------------------------- */
 
-static json_t *
-num(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 /* a count: an integer when it is one (and exact), else a real or null */
 static json_t *
 count(double x)
 {
     if (isfinite(x) && x == floor(x) && fabs(x) <= 9007199254740992.0)
         return json_integer((json_int_t)x);
-    return num(x);
+    return codec_real_or_null(x);
 }
 
 static void
@@ -496,8 +491,8 @@ static json_t *
 interval(double lo, double hi)
 {
     json_t *a = json_array();
-    json_array_append_new(a, num(lo));
-    json_array_append_new(a, num(hi));
+    json_array_append_new(a, codec_real_or_null(lo));
+    json_array_append_new(a, codec_real_or_null(hi));
     return a;
 }
 
@@ -510,11 +505,12 @@ format_arm(const struct core_analysis_req *r, const struct core_analysis_arm *a,
     json_object_set_new(j, "name", json_string(a->name));
     json_object_set_new(j, "n", count(a->n));
     if (o->rc == AB_OK) {
-        json_object_set_new(j, "mean", num(o->s.mean));
-        json_object_set_new(j, "variance", num(o->s.var));
+        json_object_set_new(j, "mean", codec_real_or_null(o->s.mean));
+        json_object_set_new(j, "variance", codec_real_or_null(o->s.var));
         json_object_set_new(j, "ci", interval(o->ci_low, o->ci_high));
         if (r->cuped)
-            json_object_set_new(j, "unadjusted_mean", num(o->cs.raw.mean));
+            json_object_set_new(j, "unadjusted_mean",
+                                codec_real_or_null(o->cs.raw.mean));
     } else {
         json_object_set_new(j, "mean", json_null());
         json_object_set_new(j, "variance", json_null());
@@ -545,21 +541,25 @@ format_cmp(const struct core_analysis_req *r, const struct core_analysis_arm *c,
 
     json_object_set_new(j, "arm", json_string(t->name));
     json_object_set_new(j, "control", json_string(c->name));
-    json_object_set_new(j, "effect", ok ? num(o->effect) : json_null());
-    json_object_set_new(j, "se", ok ? num(o->se) : json_null());
+    json_object_set_new(j, "effect",
+                        ok ? codec_real_or_null(o->effect) : json_null());
+    json_object_set_new(j, "se",
+                        ok ? codec_real_or_null(o->se) : json_null());
     json_object_set_new(j, "ci", ok ? interval(o->lo, o->hi) : json_null());
     json_object_set_new(j, "p_value",
-                        ok && o->has_p ? num(o->p) : json_null());
+                        ok && o->has_p ? codec_real_or_null(o->p)
+                                       : json_null());
     json_object_set_new(j, "adjusted_p_value",
                         ok && o->has_p && r->corr != STATS_CORR_NONE
-                            ? num(o->p_adj)
+                            ? codec_real_or_null(o->p_adj)
                             : json_null());
     json_object_set_new(j, "chance_to_win",
-                        ok && o->has_bayes ? num(o->chance) : json_null());
+                        ok && o->has_bayes ? codec_real_or_null(o->chance)
+                                           : json_null());
     if (ok && o->has_bayes) {
         json_t *risk = json_object();
-        json_object_set_new(risk, "control", num(o->risk_c));
-        json_object_set_new(risk, "treatment", num(o->risk_t));
+        json_object_set_new(risk, "control", codec_real_or_null(o->risk_c));
+        json_object_set_new(risk, "treatment", codec_real_or_null(o->risk_t));
         json_object_set_new(j, "risk", risk);
     } else {
         json_object_set_new(j, "risk", json_null());
@@ -568,13 +568,14 @@ format_cmp(const struct core_analysis_req *r, const struct core_analysis_arm *c,
         json_t *b = json_array();
         for (size_t k = 0; k < o->bounds.k_max; k++) {
             double c_k = o->bounds.efficacy[k];
-            json_array_append_new(
-                b, num(r->side == STATS_SIDE_LESS ? -c_k : c_k));
+            json_array_append_new(b, codec_real_or_null(
+                                         r->side == STATS_SIDE_LESS ? -c_k
+                                                                    : c_k));
         }
         json_object_set_new(j, "boundaries", b);
         json_object_set_new(j, "decision",
                             json_string(action_name(o->decision.action)));
-        json_object_set_new(j, "z", num(o->decision.z));
+        json_object_set_new(j, "z", codec_real_or_null(o->decision.z));
     } else {
         json_object_set_new(j, "boundaries", json_null());
     }
@@ -593,10 +594,10 @@ format_srm(const struct core_analysis_srm *s)
     json_t *j = json_object();
 
     if (s->rc == AB_OK) {
-        json_object_set_new(j, "p_value", num(s->p_value));
+        json_object_set_new(j, "p_value", codec_real_or_null(s->p_value));
         json_object_set_new(j, "mismatch", json_boolean(s->mismatch));
-        json_object_set_new(j, "chi2", num(s->chi2));
-        json_object_set_new(j, "df", num(s->df));
+        json_object_set_new(j, "chi2", codec_real_or_null(s->chi2));
+        json_object_set_new(j, "df", codec_real_or_null(s->df));
     } else {
         json_object_set_new(j, "p_value", json_null());
         json_object_set_new(j, "mismatch", json_null());
@@ -622,7 +623,7 @@ codec_analysis_json(const struct core_analysis_req *r,
     json_object_set_new(ans, "comparisons", jc);
     json_object_set_new(ans, "srm", format_srm(&an->srm));
     if (r->cuped)
-        json_object_set_new(ans, "theta", num(an->theta));
+        json_object_set_new(ans, "theta", codec_real_or_null(an->theta));
     return ans;
 }
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 bool
 codec_name_find(const struct codec_name *table, size_t n, const char *name,
@@ -212,4 +213,45 @@ codec_get_bool(const json_t *obj, const char *path, const char *field,
     }
     *out = json_is_true(v);
     return AB_OK;
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+json_t *
+codec_real_or_null(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+double
+codec_num_or(const json_t *v, double dflt)
+{
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+/* ---- times -------------------------------------------------------------- */
+
+void
+codec_time_format(int64_t ms, char out[CODEC_TIME_LEN])
+{
+    int64_t secs = ms / 1000, milli = ms % 1000;
+    if (milli < 0) { /* before 1970: floor, as the database does */
+        secs -= 1;
+        milli += 1000;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t len = strftime(out, CODEC_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + len, CODEC_TIME_LEN - len, ".%03dZ", (int)milli);
+}
+
+json_t *
+codec_time_json(int64_t ms)
+{
+    if (ms < 0)
+        return json_null();
+    char buf[CODEC_TIME_LEN];
+    codec_time_format(ms, buf);
+    return json_string(buf);
 }

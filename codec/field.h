@@ -130,4 +130,21 @@ json_t *codec_percent_json(uint32_t millionths);
  * codec_percent_json, which is unit 10^4). New reference. */
 json_t *codec_scaled_json(uint32_t m, uint32_t unit);
 
+/* ---- numbers --------------------------------------------------------------
+ * The one "finite number or null" of every JSON answer: JSON has no NaN or
+ * infinity, so a statistic that is not (yet) defined prints as null. */
+json_t *codec_real_or_null(double x);
+/* A number member's value, or dflt when v is not a number (NULL too): the
+ * reading side of codec_real_or_null(). */
+double codec_num_or(const json_t *v, double dflt);
+
+/* ---- times ---------------------------------------------------------------
+ * Epoch milliseconds as RFC 3339 UTC with milliseconds
+ * ("2026-12-03T19:32:54.123Z"), the form the database's to_char gives
+ * every other time of the API. */
+#define CODEC_TIME_LEN 32
+void codec_time_format(int64_t ms, char out[CODEC_TIME_LEN]);
+/* That string, or null when ms < 0 (no time). New reference. */
+json_t *codec_time_json(int64_t ms);
+
 #endif /* CODEC_FIELD_H */

@@ -4,28 +4,84 @@
 #include "codec/shadow_json.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "codec/field.h"
-
-static const char *const fields[] = {
-    "alpha",          "tuning",           "margin",         "auto_promote",
-    "max_duration_s", "max_units",        "steps",          "step_min_s",
-    "step_min_units", "step_max_s",       "require_evidence",
-    "manual_approval", "adaptive",        "error_metric",   "smoke_s",
-    "rollback_window_s", "shadow_min_s",  "shadow_min_units", "then",
-    "no_traffic_s", "min_test_units", "plan_power", "plan_error_ratio",
-    "plan_regression", "rollback_alpha",
-    "holdback_pct", "holdback_s", "holdback_alpha",
-    "paired", /* issue 16: codec/shadow_json.h */
-    NULL};
 
 static const struct codec_name then_names[] = {
     {"canary", CORE_THEN_CANARY},
     {"blue_green", CORE_THEN_BLUE_GREEN},
     {"stop", CORE_THEN_STOP},
 };
+
+/* ---- the one table ---------------------------------------------------
+ * Every field of the object, in the order it is printed and parsed (the
+ * first bad field is the one reported). The numbers and booleans are read
+ * and printed from the table alone; the others have their own reader and
+ * printer (the switches below). */
+enum kind {
+    K_REAL,    /* double, number in lo..hi */
+    K_SECONDS, /* int64_t, integer seconds >= 0 */
+    K_COUNT,   /* int64_t, number in lo..hi (units may be written 1e6) */
+    K_BOOL,    /* bool */
+    K_STEPS,
+    K_ERROR_METRIC,
+    K_THEN,
+    K_HOLDBACK_PCT, /* holdback_share, a percentage in [0, 50] */
+    K_PAIRED
+};
+
+struct field {
+    const char *name;
+    enum kind kind;
+    size_t off; /* in struct core_rollout_config (K_REAL..K_BOOL) */
+    double lo, hi;
+    bool lo_open;
+    bool holdback; /* printed only with a holdback on: older definitions
+                      stay byte-identical */
+};
+
+#define AT(member) offsetof(struct core_rollout_config, member)
+#define REAL(m, lo, hi, open) {#m, K_REAL, AT(m), lo, hi, open, false}
+#define SECONDS(m) {#m, K_SECONDS, AT(m), 0, 0, false, false}
+#define COUNT(m, lo, hi) {#m, K_COUNT, AT(m), lo, hi, false, false}
+#define BOOL(m) {#m, K_BOOL, AT(m), 0, 0, false, false}
+#define OWN(name, kind) {name, kind, 0, 0, 0, false, false}
+
+static const struct field fields[] = {
+    REAL(alpha, 0, 0.5, true),
+    REAL(tuning, 0, 1e12, true),
+    REAL(margin, 0, 10, false),
+    BOOL(auto_promote),
+    SECONDS(max_duration_s),
+    COUNT(max_units, 0, 1e15),
+    OWN("steps", K_STEPS),
+    SECONDS(step_min_s),
+    COUNT(step_min_units, 0, 1e15),
+    SECONDS(step_max_s),
+    BOOL(require_evidence),
+    BOOL(manual_approval),
+    BOOL(adaptive),
+    OWN("error_metric", K_ERROR_METRIC),
+    SECONDS(smoke_s),
+    SECONDS(rollback_window_s),
+    SECONDS(shadow_min_s),
+    COUNT(shadow_min_units, 0, 1e15),
+    OWN("then", K_THEN),
+    SECONDS(no_traffic_s),
+    COUNT(min_test_units, 2, 1e12),
+    REAL(rollback_alpha, 0, 0.5, true),
+    REAL(plan_power, 0.5, 0.9999, false),
+    REAL(plan_error_ratio, 1, 1000, true),
+    REAL(plan_regression, 0, 10, true),
+    {"holdback_pct", K_HOLDBACK_PCT, 0, 0, 50, false, true},
+    {"holdback_s", K_SECONDS, AT(holdback_s), 0, 0, false, true},
+    {"holdback_alpha", K_REAL, AT(holdback_alpha), 0, 0.5, true, true},
+    OWN("paired", K_PAIRED), /* issue 16: codec/shadow_json.h */
+};
+#define N_FIELDS AB_ARRAY_LEN(fields)
 
 /* "rollout.<field>: <msg>" (codec/field.h) */
 static ab_status
@@ -61,100 +117,6 @@ boolean(const json_t *obj, const char *f, bool *out, char *err, size_t len)
 {
     return codec_get_bool(obj, "rollout", f, CODEC_NULL_ABSENT, out, err,
                           len);
-}
-
-/* The watch after promotion (core/holdback.h): "holdback_pct" in [0, 50]
- * with at most 4 decimals (0: off), "holdback_s", "holdback_alpha". */
-static ab_status
-parse_holdback(const json_t *obj, struct core_rollout_config *c, char *err,
-               size_t len)
-{
-    double pct = 0;
-    ab_status rc = number(obj, "holdback_pct", 0, 50, false, &pct, err, len);
-    if (rc == AB_OK)
-        rc = seconds(obj, "holdback_s", &c->holdback_s, err, len);
-    if (rc == AB_OK)
-        rc = number(obj, "holdback_alpha", 0, 0.5, true, &c->holdback_alpha,
-                    err, len);
-    if (rc != AB_OK)
-        return rc;
-    uint32_t w = (uint32_t)llround(pct * 1e4);
-    if (fabs(pct * 1e4 - (double)w) > 1e-6)
-        return bad(err, len, "holdback_pct",
-                   "must be a percentage with at most 4 decimals");
-    c->holdback_share = w;
-    return AB_OK;
-}
-
-/* The numeric and boolean settings, in the order they are checked; the
- * first bad one is reported. */
-static ab_status
-parse_numbers(const json_t *obj, struct core_rollout_config *c, char *err,
-              size_t len)
-{
-    double units = -1, max_units = -1, mtu = -1, su = -1;
-    ab_status rc = number(obj, "alpha", 0, 0.5, true, &c->alpha, err, len);
-    if (rc == AB_OK)
-        rc = number(obj, "tuning", 0, 1e12, true, &c->tuning, err, len);
-    if (rc == AB_OK)
-        rc = number(obj, "margin", 0, 10, false, &c->margin, err, len);
-    if (rc == AB_OK)
-        rc = boolean(obj, "auto_promote", &c->auto_promote, err, len);
-    if (rc == AB_OK)
-        rc = seconds(obj, "max_duration_s", &c->max_duration_s, err, len);
-    if (rc == AB_OK)
-        rc = number(obj, "max_units", 0, 1e15, false, &max_units, err, len);
-    if (rc == AB_OK)
-        rc = seconds(obj, "step_min_s", &c->step_min_s, err, len);
-    if (rc == AB_OK)
-        rc = number(obj, "step_min_units", 0, 1e15, false, &units, err, len);
-    if (rc == AB_OK)
-        rc = seconds(obj, "step_max_s", &c->step_max_s, err, len);
-    if (rc == AB_OK)
-        rc = boolean(obj, "require_evidence", &c->require_evidence, err, len);
-    if (rc == AB_OK)
-        rc = boolean(obj, "manual_approval", &c->manual_approval, err, len);
-    if (rc == AB_OK)
-        rc = boolean(obj, "adaptive", &c->adaptive, err, len);
-    if (rc == AB_OK)
-        rc = seconds(obj, "smoke_s", &c->smoke_s, err, len);
-    if (rc == AB_OK)
-        rc = seconds(obj, "rollback_window_s", &c->rollback_window_s, err,
-                     len);
-    if (rc == AB_OK)
-        rc = seconds(obj, "shadow_min_s", &c->shadow_min_s, err, len);
-    if (rc == AB_OK)
-        rc = seconds(obj, "no_traffic_s", &c->no_traffic_s, err, len);
-    if (rc != AB_OK)
-        return rc;
-    if (max_units >= 0)
-        c->max_units = (int64_t)max_units;
-    if (units >= 0)
-        c->step_min_units = (int64_t)units;
-    rc = number(obj, "rollback_alpha", 0, 0.5, true, &c->rollback_alpha, err,
-                len);
-    if (rc == AB_OK)
-        rc = number(obj, "plan_power", 0.5, 0.9999, false, &c->plan_power,
-                    err, len);
-    if (rc == AB_OK)
-        rc = number(obj, "plan_error_ratio", 1, 1000, true,
-                    &c->plan_error_ratio, err, len);
-    if (rc == AB_OK)
-        rc = number(obj, "plan_regression", 0, 10, true, &c->plan_regression,
-                    err, len);
-    if (rc != AB_OK)
-        return rc;
-    rc = number(obj, "min_test_units", 2, 1e12, false, &mtu, err, len);
-    if (rc != AB_OK)
-        return rc;
-    if (mtu >= 0)
-        c->min_test_units = (int64_t)mtu;
-    rc = number(obj, "shadow_min_units", 0, 1e15, false, &su, err, len);
-    if (rc != AB_OK)
-        return rc;
-    if (su >= 0)
-        c->shadow_min_units = (int64_t)su;
-    return parse_holdback(obj, c, err, len);
 }
 
 /* "steps": 1 to CORE_ROLLOUT_MAX_STEPS increasing percentages with at
@@ -207,6 +169,104 @@ parse_error_metric(const json_t *em, const struct core_experiment *e,
     return AB_OK;
 }
 
+/* "holdback_pct": the holdback's share (core/holdback.h), a percentage
+ * in the table's range with at most 4 decimals (0: off). */
+static ab_status
+parse_holdback_pct(const struct field *f, const json_t *obj,
+                   struct core_rollout_config *c, char *err, size_t len)
+{
+    double pct = c->holdback_share / 1e4;
+    ab_status rc = number(obj, f->name, f->lo, f->hi, f->lo_open, &pct, err,
+                          len);
+    if (rc != AB_OK)
+        return rc;
+    uint32_t w = (uint32_t)llround(pct * 1e4);
+    if (fabs(pct * 1e4 - (double)w) > 1e-6)
+        return bad(err, len, "holdback_pct",
+                   "must be a percentage with at most 4 decimals");
+    c->holdback_share = w;
+    return AB_OK;
+}
+
+/* "then": what follows a shadow phase. */
+static ab_status
+parse_then(const json_t *then, struct core_rollout_config *c, char *err,
+           size_t len)
+{
+    if (then == NULL || json_is_null(then))
+        return AB_OK;
+    int v;
+    if (!codec_name_find(then_names, AB_ARRAY_LEN(then_names),
+                         json_string_value(then), &v))
+        return bad(err, len, "then",
+                   "one of \"canary\", \"blue_green\", \"stop\"");
+    c->then = (enum core_rollout_then)v;
+    return AB_OK;
+}
+
+/* One field of the table from obj into c (absent or null: the default
+ * stays). */
+static ab_status
+parse_field(const struct field *f, const json_t *obj,
+            const struct core_experiment *e, struct core_rollout_config *c,
+            char *err, size_t len)
+{
+    char *at = (char *)c + f->off;
+    const json_t *v = json_object_get(obj, f->name);
+    switch (f->kind) {
+    case K_REAL:
+        return number(obj, f->name, f->lo, f->hi, f->lo_open, (double *)at,
+                      err, len);
+    case K_SECONDS:
+        return seconds(obj, f->name, (int64_t *)at, err, len);
+    case K_COUNT: {
+        double x = (double)*(int64_t *)at;
+        ab_status rc = number(obj, f->name, f->lo, f->hi, false, &x, err,
+                              len);
+        *(int64_t *)at = (int64_t)x;
+        return rc;
+    }
+    case K_BOOL:
+        return boolean(obj, f->name, (bool *)at, err, len);
+    case K_STEPS:
+        return parse_steps(v, c, err, len);
+    case K_ERROR_METRIC:
+        return parse_error_metric(v, e, c, err, len);
+    case K_THEN:
+        return parse_then(v, c, err, len);
+    case K_HOLDBACK_PCT:
+        return parse_holdback_pct(f, obj, c, err, len);
+    case K_PAIRED:
+        return api_shadow_config_parse(v, &c->paired, err, len);
+    }
+    return AB_EINTERNAL;
+}
+
+/* What no single field can check: the steps of a canary with checks, a
+ * holdback's two arms. */
+static ab_status
+check_together(const struct core_experiment *e,
+               const struct core_rollout_config *c, char *err, size_t len)
+{
+    if (e && e->strategy == CORE_STRATEGY_CANARY && c->n_steps > 0 &&
+        c->steps[0] >= CORE_SCALE) {
+        bool checked = c->error_metric[0] != '\0';
+        for (size_t i = 0; i < e->n_metrics; i++)
+            checked |= e->metrics[i].role == CORE_ROLE_GUARDRAIL;
+        if (checked)
+            return bad(err, len, "steps",
+                       "a canary with guardrails or an error_metric needs a "
+                       "partial step before 100: at 100 nothing compares "
+                       "the candidate with the control");
+    }
+    if (c->holdback_share > 0 && e &&
+        (e->n_arms != 2 || e->strategy == CORE_STRATEGY_BANDIT))
+        return bad(err, len, "holdback_pct",
+                   "a holdback needs a two-arm rollout (ab, canary, "
+                   "blue_green or shadow)");
+    return AB_OK;
+}
+
 ab_status
 api_rollout_parse(const json_t *obj, const struct core_experiment *e,
                   struct core_rollout_config *out, char *err, size_t len)
@@ -221,104 +281,60 @@ api_rollout_parse(const json_t *obj, const struct core_experiment *e,
         snprintf(err, len, "rollout: must be an object");
         return AB_EINVAL;
     }
-    ab_status rc = codec_check_fields(obj, "rollout", fields, err, len);
-    if (rc != AB_OK)
-        return rc;
-    rc = parse_numbers(obj, &c, err, len);
-    if (rc != AB_OK)
-        return rc;
-    rc = parse_steps(json_object_get(obj, "steps"), &c, err, len);
-    if (rc != AB_OK)
-        return rc;
-    rc = parse_error_metric(json_object_get(obj, "error_metric"), e, &c, err,
-                            len);
-    if (rc != AB_OK)
-        return rc;
-    if (e && e->strategy == CORE_STRATEGY_CANARY && c.n_steps > 0 &&
-        c.steps[0] >= CORE_SCALE) {
-        bool checked = c.error_metric[0] != '\0';
-        for (size_t i = 0; i < e->n_metrics; i++)
-            checked |= e->metrics[i].role == CORE_ROLE_GUARDRAIL;
-        if (checked)
-            return bad(err, len, "steps",
-                       "a canary with guardrails or an error_metric needs a "
-                       "partial step before 100: at 100 nothing compares "
-                       "the candidate with the control");
+    const char *names[N_FIELDS + 1];
+    for (size_t i = 0; i < N_FIELDS; i++)
+        names[i] = fields[i].name;
+    names[N_FIELDS] = NULL;
+    ab_status rc = codec_check_fields(obj, "rollout", names, err, len);
+    for (size_t i = 0; rc == AB_OK && i < N_FIELDS; i++)
+        rc = parse_field(&fields[i], obj, e, &c, err, len);
+    if (rc == AB_OK)
+        rc = check_together(e, &c, err, len);
+    if (rc == AB_OK)
+        *out = c;
+    return rc;
+}
+
+/* One field of the table as printed. New reference. */
+static json_t *
+field_json(const struct field *f, const struct core_rollout_config *c)
+{
+    const char *at = (const char *)c + f->off;
+    switch (f->kind) {
+    case K_REAL:
+        return json_real(*(const double *)at);
+    case K_SECONDS:
+    case K_COUNT:
+        return json_integer(*(const int64_t *)at);
+    case K_BOOL:
+        return json_boolean(*(const bool *)at);
+    case K_STEPS: {
+        json_t *steps = json_array();
+        for (size_t i = 0; i < c->n_steps; i++)
+            json_array_append_new(steps, codec_percent_json(c->steps[i]));
+        return steps;
     }
-    if (c.holdback_share > 0 && e &&
-        (e->n_arms != 2 || e->strategy == CORE_STRATEGY_BANDIT))
-        return bad(err, len, "holdback_pct",
-                   "a holdback needs a two-arm rollout (ab, canary, "
-                   "blue_green or shadow)");
-    rc = api_shadow_config_parse(json_object_get(obj, "paired"), &c.paired,
-                                 err, len);
-    if (rc != AB_OK)
-        return rc;
-    json_t *then = json_object_get(obj, "then");
-    if (then && !json_is_null(then)) {
-        int v;
-        if (!codec_name_find(then_names, AB_ARRAY_LEN(then_names),
-                             json_string_value(then), &v))
-            return bad(err, len, "then",
-                       "one of \"canary\", \"blue_green\", \"stop\"");
-        c.then = (enum core_rollout_then)v;
+    case K_ERROR_METRIC:
+        return c->error_metric[0] ? json_string(c->error_metric)
+                                  : json_null();
+    case K_THEN:
+        return json_string(codec_name_of(then_names, AB_ARRAY_LEN(then_names),
+                                         (int)c->then));
+    case K_HOLDBACK_PCT:
+        return codec_percent_json(c->holdback_share);
+    case K_PAIRED:
+        return api_shadow_config_json(&c->paired);
     }
-    *out = c;
-    return AB_OK;
+    return json_null();
 }
 
 json_t *
 api_rollout_json(const struct core_rollout_config *c)
 {
-    json_t *steps = json_array();
-    for (size_t i = 0; i < c->n_steps; i++)
-        json_array_append_new(steps, codec_percent_json(c->steps[i]));
     json_t *o = json_object();
-    json_object_set_new(o, "alpha", json_real(c->alpha));
-    json_object_set_new(o, "tuning", json_real(c->tuning));
-    json_object_set_new(o, "margin", json_real(c->margin));
-    json_object_set_new(o, "auto_promote", json_boolean(c->auto_promote));
-    json_object_set_new(o, "max_duration_s", json_integer(c->max_duration_s));
-    json_object_set_new(o, "max_units", json_integer(c->max_units));
-    json_object_set_new(o, "steps", steps);
-    json_object_set_new(o, "step_min_s", json_integer(c->step_min_s));
-    json_object_set_new(o, "step_min_units", json_integer(c->step_min_units));
-    json_object_set_new(o, "step_max_s", json_integer(c->step_max_s));
-    json_object_set_new(o, "require_evidence",
-                        json_boolean(c->require_evidence));
-    json_object_set_new(o, "manual_approval",
-                        json_boolean(c->manual_approval));
-    json_object_set_new(o, "adaptive", json_boolean(c->adaptive));
-    json_object_set_new(o, "error_metric",
-                        c->error_metric[0] ? json_string(c->error_metric)
-                                           : json_null());
-    json_object_set_new(o, "smoke_s", json_integer(c->smoke_s));
-    json_object_set_new(o, "rollback_window_s",
-                        json_integer(c->rollback_window_s));
-    json_object_set_new(o, "shadow_min_s", json_integer(c->shadow_min_s));
-    json_object_set_new(o, "shadow_min_units",
-                        json_integer(c->shadow_min_units));
-    json_object_set_new(o, "then",
-                        json_string(codec_name_of(then_names,
-                                                  AB_ARRAY_LEN(then_names),
-                                                  (int)c->then)));
-    json_object_set_new(o, "no_traffic_s", json_integer(c->no_traffic_s));
-    json_object_set_new(o, "min_test_units", json_integer(c->min_test_units));
-    json_object_set_new(o, "rollback_alpha", json_real(c->rollback_alpha));
-    json_object_set_new(o, "plan_power", json_real(c->plan_power));
-    json_object_set_new(o, "plan_error_ratio", json_real(c->plan_error_ratio));
-    json_object_set_new(o, "plan_regression", json_real(c->plan_regression));
-    if (c->holdback_share > 0) { /* printed only when on: older definitions
-                                    stay byte-identical */
-        json_object_set_new(o, "holdback_pct",
-                            c->holdback_share % 10000 == 0
-                                ? json_integer(c->holdback_share / 10000)
-                                : json_real(c->holdback_share / 1e4));
-        json_object_set_new(o, "holdback_s", json_integer(c->holdback_s));
-        json_object_set_new(o, "holdback_alpha",
-                            json_real(c->holdback_alpha));
-    }
-    json_object_set_new(o, "paired", api_shadow_config_json(&c->paired));
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (!fields[i].holdback || c->holdback_share > 0)
+            json_object_set_new(o, fields[i].name, field_json(&fields[i], c));
     return o;
 }
 

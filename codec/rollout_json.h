@@ -9,7 +9,12 @@
  *    "shadow_min_units": 100, "then": "canary", "no_traffic_s": 0,
  *    "min_test_units": 100, "rollback_alpha": 0.02, "plan_power": 0.99, "plan_error_ratio": 2,
  *    "plan_regression": 0.10,
+ *   ["holdback_pct": 5, "holdback_s": 86400, "holdback_alpha": 0.05,]
  *    "paired": {...}}             (shadow: codec/shadow_json.h)
+ *
+ * One table in rollout_json.c lists the fields in this order: the order
+ * they are printed in and checked in (the first bad one is reported). The
+ * holdback fields are printed only when holdback_pct > 0.
  *
  * Every field is optional (defaults above; see core/rollout.h for what
  * they do). steps are the candidate's share in percent, increasing, the

@@ -6,26 +6,22 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- the analysis answer ------------------------------------------------- */
+#include "codec/field.h"
 
-static json_t *
-real(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
+/* ---- the analysis answer ------------------------------------------------- */
 
 static json_t *
 check_json(const struct core_shadow_check *k, double alpha)
 {
     if (!k->tested)
-        return json_pack("{s:b,s:b,s:b,s:o}", "tested", 0, "harm", 0,
-                         "safe", 0, "limit", real(k->limit));
+        return json_pack("{s:b,s:b,s:b,s:o}", "tested", 0, "harm", 0, "safe",
+                         0, "limit", codec_real_or_null(k->limit));
     return json_pack("{s:b,s:b,s:b,s:o,s:f,s:o,s:o,s:o,s:f}", "tested", 1,
                      "harm", k->harm, "safe", k->safe, "limit",
-                     real(k->limit), "n",
-                     k->mean.n, "mean", real(k->mean.mean), "cs_low",
-                     real(k->mean.cs_low), "cs_high", real(k->mean.cs_high),
-                     "alpha", alpha);
+                     codec_real_or_null(k->limit), "n", k->mean.n, "mean",
+                     codec_real_or_null(k->mean.mean), "cs_low",
+                     codec_real_or_null(k->mean.cs_low), "cs_high",
+                     codec_real_or_null(k->mean.cs_high), "alpha", alpha);
 }
 
 static json_t *
@@ -35,13 +31,14 @@ agreement_json(const struct core_shadow_config *c,
 {
     if (!a->has_agreement)
         return json_null();
-    return json_pack(
-        "{s:f,s:f,s:f,s:o,s:o,s:s,s:f,s:o}", "compared", s->n_compared,
-        "agree", s->n_agree, "rate", a->agreement.rate, "ci_low",
-        real(a->agreement.ci_low), "ci_high", real(a->agreement.ci_high),
-        "interval", "clopper_pearson", "max_disagreement",
-        c->max_disagreement, "p_disagreement_exceeds_max",
-        real(a->p_disagreement_exceeds));
+    return json_pack("{s:f,s:f,s:f,s:o,s:o,s:s,s:f,s:o}", "compared",
+                     s->n_compared, "agree", s->n_agree, "rate",
+                     a->agreement.rate, "ci_low",
+                     codec_real_or_null(a->agreement.ci_low), "ci_high",
+                     codec_real_or_null(a->agreement.ci_high), "interval",
+                     "clopper_pearson", "max_disagreement",
+                     c->max_disagreement, "p_disagreement_exceeds_max",
+                     codec_real_or_null(a->p_disagreement_exceeds));
 }
 
 static json_t *
@@ -76,21 +73,23 @@ latency_json(const struct core_shadow_summary *s,
          i++) {
         char k[16];
         snprintf(k, sizeof(k), "p%g", core_shadow_quantiles[i] * 100);
-        json_object_set_new(q, k, real(a->lat_quantiles[i]));
+        json_object_set_new(q, k, codec_real_or_null(a->lat_quantiles[i]));
     }
     json_t *t = json_null();
     if (a->has_latency_t)
         t = json_pack("{s:f,s:f,s:f,s:f,s:o,s:o}", "t", a->latency_t.t, "df",
-                      a->latency_t.df, "p_value", a->latency_t.p_value,
-                      "sd", a->latency_t.sd, "cs_low",
-                      real(a->latency_t.cs_low), "cs_high",
-                      real(a->latency_t.cs_high));
+                      a->latency_t.df, "p_value", a->latency_t.p_value, "sd",
+                      a->latency_t.sd, "cs_low",
+                      codec_real_or_null(a->latency_t.cs_low), "cs_high",
+                      codec_real_or_null(a->latency_t.cs_high));
     return json_pack("{s:f,s:o,s:o,s:o,s:o,s:I,s:o}", "n", s->n_latency,
-                     "control_mean_ms", real(s->lat_control_mean),
-                     "candidate_mean_ms", real(s->lat_candidate_mean),
-                     "diff_mean_ms", real(s->lat_diff_mean), "diff_quantiles_ms",
-                     q, "quantile_sample", (json_int_t)s->n_lat_diffs,
-                     "paired_t", t);
+                     "control_mean_ms",
+                     codec_real_or_null(s->lat_control_mean),
+                     "candidate_mean_ms",
+                     codec_real_or_null(s->lat_candidate_mean),
+                     "diff_mean_ms", codec_real_or_null(s->lat_diff_mean),
+                     "diff_quantiles_ms", q, "quantile_sample",
+                     (json_int_t)s->n_lat_diffs, "paired_t", t);
 }
 
 static json_t *

@@ -3,18 +3,6 @@
 
 #include <math.h>
 
-double
-codec_num_or(const json_t *v, double dflt)
-{
-    return json_is_number(v) ? json_number_value(v) : dflt;
-}
-
-json_t *
-codec_real_or_null(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 json_t *
 codec_msprt_state_json(const struct stats_msprt_state *st, bool rel)
 {

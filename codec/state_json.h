@@ -15,12 +15,9 @@
 
 #include <jansson.h>
 
+#include "codec/field.h" /* codec_real_or_null, codec_num_or */
 #include "stats/msprt.h"
 
-/* A number member's value, or dflt when v is not a number (NULL too). */
-double codec_num_or(const json_t *v, double dflt);
-/* x as a JSON real, null when not finite. New reference. */
-json_t *codec_real_or_null(double x);
 
 /* The state as an object (the relative interval too when 'rel'). New
  * reference. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/field.h"
 #include "core/quantile_guard.h"
 #include "core/rollout_eval.h"
 #include "lib/log.h"
@@ -64,19 +65,15 @@ sketches(const json_t *all, const struct core_experiment *e,
 }
 
 static json_t *
-num(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
-static json_t *
 diff_json(const struct stats_quantile_diff *d)
 {
-    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "difference", num(d->diff),
-                     "ci_low", num(d->diff_low), "ci_high",
-                     num(d->diff_high), "relative", num(d->rel),
-                     "relative_ci_low", num(d->rel_low), "relative_ci_high",
-                     num(d->rel_high));
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "difference",
+                     codec_real_or_null(d->diff), "ci_low",
+                     codec_real_or_null(d->diff_low), "ci_high",
+                     codec_real_or_null(d->diff_high), "relative",
+                     codec_real_or_null(d->rel), "relative_ci_low",
+                     codec_real_or_null(d->rel_low), "relative_ci_high",
+                     codec_real_or_null(d->rel_high));
 }
 
 /* better / worse / inconclusive: the relative interval against 0, in the
@@ -146,10 +143,12 @@ quantiles_results_json(struct db *db, const struct core_experiment *e,
         double v = NAN;
         if (s->sk[a].n > 0)
             stats_ddsketch_quantile(&s->sk[a], m->q, &v);
-        json_array_append_new(
-            arms, json_pack("{s:s,s:b,s:I,s:o}", "name", e->arms[a].name,
-                            "control", a == e->control, "n",
-                            (json_int_t)s->sk[a].n, "quantile", num(v)));
+        json_array_append_new(arms,
+                              json_pack("{s:s,s:b,s:I,s:o}", "name",
+                                        e->arms[a].name, "control",
+                                        a == e->control, "n",
+                                        (json_int_t)s->sk[a].n, "quantile",
+                                        codec_real_or_null(v)));
         if (a != e->control)
             json_array_append_new(cmp, compare(e, m, s, a, seq, alpha));
     }

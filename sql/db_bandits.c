@@ -49,6 +49,20 @@ db_bandit_list_free(struct db_bandit_row *rows, size_t n)
     free(rows);
 }
 
+/* One streak point of bandit_state.p_best_history (element h.x), as the
+ * four columns point_at() reads. */
+#define POINT_COLS                                                          \
+    "(h.x->>'at_ms')::bigint, (h.x->>'weights_version')::bigint,"          \
+    " h.x->>'arm', (h.x->>'p_best')::float8"
+
+static struct db_pbest_point
+point_at(const PGresult *res, int r, int col)
+{
+    return (struct db_pbest_point){
+        db_get_i64(res, r, col, 0), db_get_i64(res, r, col + 1, 0),
+        db_get_str(res, r, col + 2), db_get_f64(res, r, col + 3)};
+}
+
 /* The streak histories of the listed rows (ordered by id), as typed rows:
  * one per history entry, ordered by experiment and position. */
 static ab_status
@@ -58,9 +72,7 @@ read_histories(struct db *db, struct db_bandit_row *rows, size_t n)
         return AB_OK;
     PGresult *res = query(
         db, "bandit history points",
-        "SELECT s.experiment_id, (h.x->>'at_ms')::bigint,"
-        " (h.x->>'weights_version')::bigint, h.x->>'arm',"
-        " (h.x->>'p_best')::float8"
+        "SELECT s.experiment_id, " POINT_COLS
         " FROM arbiter.bandit_state s"
         " JOIN arbiter.experiments e ON e.id = s.experiment_id,"
         " jsonb_array_elements(s.p_best_history) WITH ORDINALITY AS h(x, o)"
@@ -85,9 +97,7 @@ read_histories(struct db *db, struct db_bandit_row *rows, size_t n)
             cap = cap ? 2 * cap : 16;
             b->history = ab_xrealloc(b->history, cap * sizeof(*b->history));
         }
-        b->history[b->n_history++] = (struct db_pbest_point){
-            db_get_i64(res, r, 1, 0), db_get_i64(res, r, 2, 0),
-            db_get_str(res, r, 3), db_get_f64(res, r, 4)};
+        b->history[b->n_history++] = point_at(res, r, 1);
     }
     PQclear(res);
     return AB_OK;
@@ -267,31 +277,92 @@ db_bandit_state_save(struct db *db, int64_t experiment_id,
 #define TS(col) \
     "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+void
+db_bandit_job_clear(struct db_bandit_job *j)
+{
+    free(j->phase);
+    for (size_t k = 0; k < j->n_p_best; k++)
+        free(j->p_best[k].arm);
+    free(j->p_best);
+    free(j->leader_arm);
+    for (size_t k = 0; k < j->n_history; k++)
+        free(j->history[k].arm);
+    free(j->history);
+    free(j->promoted_arm);
+    *j = (struct db_bandit_job){0};
+}
+
+/* Milliseconds truncated, as to_char's MS field shows them. */
+#define FLOOR_MS(expr) "floor(extract(epoch FROM " expr ") * 1000)::bigint"
+
+/* One statement (one snapshot): the row's scalars on every line, then one
+ * line per P(best) entry (kind 0, in the jsonb's order) and per streak
+ * point (kind 1, oldest first); a single line of NULLs when both are
+ * empty. */
+static const char job_sql[] =
+    "SELECT " FLOOR_MS("s.last_run_at") ", s.runs, s.phase, s.leader_arm,"
+    " " FLOOR_MS("s.leader_since") ", s.promoted_arm,"
+    " s.promoted_version, x.kind, x.at_ms, x.wv, x.arm, x.p"
+    " FROM arbiter.bandit_state s LEFT JOIN LATERAL ("
+    "  SELECT 0 AS kind, p.o, NULL::bigint AS at_ms, NULL::bigint AS wv,"
+    "   p.key AS arm, p.value::float8 AS p"
+    "  FROM jsonb_each(s.p_best) WITH ORDINALITY AS p(key, value, o)"
+    "  WHERE jsonb_typeof(s.p_best) = 'object'"
+    "   AND jsonb_typeof(p.value) = 'number'"
+    "  UNION ALL"
+    "  SELECT 1, h.o, " POINT_COLS
+    "  FROM jsonb_array_elements(CASE jsonb_typeof(s.p_best_history)"
+    "   WHEN 'array' THEN s.p_best_history ELSE '[]' END)"
+    "   WITH ORDINALITY AS h(x, o)) x ON true"
+    " WHERE s.experiment_id = $1::bigint"
+    " ORDER BY x.kind, x.o";
+
+/* The entry lines of job_sql into j's two arrays. */
+static void
+job_entries(const PGresult *res, struct db_bandit_job *j)
+{
+    int n = PQntuples(res);
+    for (int r = 0; r < n; r++) {
+        if (PQgetisnull(res, r, 7))
+            continue;
+        if (db_get_i64(res, r, 7, 0) == 0) {
+            if (j->p_best == NULL)
+                j->p_best = ab_xcalloc((size_t)n, sizeof(*j->p_best));
+            j->p_best[j->n_p_best++] = (struct db_arm_p){
+                db_get_str(res, r, 10), db_get_f64(res, r, 11)};
+        } else {
+            if (j->history == NULL)
+                j->history = ab_xcalloc((size_t)n, sizeof(*j->history));
+            j->history[j->n_history++] = point_at(res, r, 8);
+        }
+    }
+}
+
 ab_status
-db_bandit_state_json(struct db *db, int64_t experiment_id, char **out)
+db_bandit_job_get(struct db *db, int64_t experiment_id,
+                  struct db_bandit_job *out, bool *found)
 {
     char id[32];
     snprintf(id, sizeof(id), "%lld", (long long)experiment_id);
     const char *params[1] = {id};
-    return db_text(
-        db, "bandit state json",
-        "SELECT (SELECT json_build_object("
-        " 'last_run_at', " TS(
-            "s.last_run_at") ", 'runs', s.runs,"
-                             " 'phase', s.phase, 'p_best', s.p_best,"
-                             " 'leader_arm', s.leader_arm,"
-                             " 'leader_since', " TS(
-                                 "s.leader_since") ","
-                                                   " 'p_best_history', "
-                                                   "s.p_best_history,"
-                                                   " 'promoted_arm', "
-                                                   "s.promoted_arm,"
-                                                   " 'promoted_version', "
-                                                   "s.promoted_version)::text"
-                                                   " FROM arbiter.bandit_state "
-                                                   "s WHERE s.experiment_id = "
-                                                   "$1::bigint)",
-        1, params, out);
+    PGresult *res = query(db, "bandit job", job_sql, 1, params,
+                          PGRES_TUPLES_OK);
+    if (res == NULL)
+        return AB_EDB;
+    *out = (struct db_bandit_job){0};
+    *found = PQntuples(res) > 0;
+    if (*found) {
+        out->last_run_ms = db_get_i64(res, 0, 0, -1);
+        out->runs = db_get_i64(res, 0, 1, 0);
+        out->phase = db_get_str(res, 0, 2);
+        out->leader_arm = db_get_str(res, 0, 3);
+        out->leader_since_ms = db_get_i64(res, 0, 4, -1);
+        out->promoted_arm = db_get_str(res, 0, 5);
+        out->promoted_version = db_get_i64(res, 0, 6, 0);
+        job_entries(res, out);
+    }
+    PQclear(res);
+    return AB_OK;
 }
 
 ab_status

@@ -86,12 +86,39 @@ struct db_bandit_state {
 ab_status db_bandit_state_save(struct db *db, int64_t experiment_id,
                                const struct db_bandit_state *st);
 
-/* The state row as a JSON object text ("null" when none), and the last
- * 'limit' weights versions as a JSON array text, oldest first:
- * [{"weights_version","source","weights","inputs","created_at"}].
- * New strings (free()). */
-ab_status db_bandit_state_json(struct db *db, int64_t experiment_id,
-                               char **out);
+/* One arm's P(best) at the job's last run. */
+struct db_arm_p {
+    char *arm;
+    double p;
+};
+
+/* The job's memory of one experiment (arbiter.bandit_state), as typed
+ * columns. Times are epoch milliseconds truncated to the millisecond, -1
+ * when NULL; strings are NULL when NULL. */
+struct db_bandit_job {
+    int64_t last_run_ms;
+    int64_t runs;
+    char *phase;
+    struct db_arm_p *p_best; /* the stored object's entries, in its order */
+    size_t n_p_best;
+    char *leader_arm;
+    int64_t leader_since_ms;
+    struct db_pbest_point *history; /* the streak, oldest first */
+    size_t n_history;
+    char *promoted_arm;
+    int64_t promoted_version; /* 0 when NULL (never promoted) */
+};
+void db_bandit_job_clear(struct db_bandit_job *j);
+
+/* The state row of one experiment into *out (*found false, *out zeroed,
+ * when the job has not run for it yet). Clear *out with
+ * db_bandit_job_clear() after AB_OK. */
+ab_status db_bandit_job_get(struct db *db, int64_t experiment_id,
+                            struct db_bandit_job *out, bool *found);
+
+/* The last 'limit' weights versions as a JSON array text, oldest first:
+ * [{"weights_version","source","weights","inputs","created_at"}]. A new
+ * string (free()). */
 ab_status db_bandit_history_json(struct db *db, int64_t experiment_id,
                                  int limit, char **out);
 

@@ -26,7 +26,7 @@ FUZZ_CORE_SRCS := lib/status.c lib/json_text.c lib/utf8.c api/reply.c core/exper
                   codec/shadow_config_json.c
 FUZZ_experiment_SRCS  := $(FUZZ_CORE_SRCS)
 FUZZ_rollout_SRCS     := $(FUZZ_CORE_SRCS)
-FUZZ_analyze_SRCS     := lib/status.c lib/json_text.c lib/utf8.c api/reply.c codec/analyze.c core/analysis.c core/metric_kind.c $(wildcard stats/*.c)
+FUZZ_analyze_SRCS     := lib/status.c lib/json_text.c lib/utf8.c api/reply.c codec/analyze.c codec/field.c core/analysis.c core/metric_kind.c $(wildcard stats/*.c)
 FUZZ_SERVICE_SRCS     := $(FUZZ_CORE_SRCS) lib/clock.c \
                          tests/fuzz/fake_service.c
 FUZZ_event_SRCS       := $(FUZZ_SERVICE_SRCS) api/h_events.c

@@ -50,6 +50,7 @@ STATS_ALL_SRCS := lib/status.c stats/welch.c stats/delta.c stats/prop.c \
 
 UNIT_TESTS += test_analyze
 test_analyze_SRCS := $(STATS_ALL_SRCS) codec/analyze.c core/analysis.c core/metric_kind.c \
+                     codec/field.c \
                      tests/unit/test_analyze.c
 test_analyze_LIBS := gsl jansson
 

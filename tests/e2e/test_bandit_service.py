@@ -564,6 +564,35 @@ class BanditService(unittest.TestCase):
         self.assertEqual(metric_value(srv, "arbiter_bandit_promotions_total"),
                          1.0)
 
+    def job_matches_its_row(self, srv, key):
+        """"job" is arbiter.bandit_state's row as json_build_object shows
+        it (times as to_char gives them, the jsonb columns as stored), key
+        order included; the job rewrites the row every second, so compare
+        a GET with the row read right after it until both agree."""
+        sql = ("SELECT json_build_object("
+               " 'last_run_at', to_char(s.last_run_at AT TIME ZONE 'UTC',"
+               "  'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'runs', s.runs,"
+               " 'phase', s.phase, 'p_best', s.p_best,"
+               " 'leader_arm', s.leader_arm,"
+               " 'leader_since', to_char(s.leader_since AT TIME ZONE 'UTC',"
+               "  'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+               " 'p_best_history', s.p_best_history,"
+               " 'promoted_arm', s.promoted_arm,"
+               " 'promoted_version', s.promoted_version)"
+               " FROM arbiter.bandit_state s JOIN arbiter.experiments e"
+               " ON e.id = s.experiment_id WHERE e.key = '%s'" % key)
+
+        def same():
+            job = self.bandit(srv, key)["job"]
+            row = json.loads(harness.psql(self.url, sql))
+            return (job, row) if json.dumps(job) == json.dumps(row) else None
+        job, row = wait_for("job equal to its row", same, timeout=10)
+        self.assertEqual(job, row)
+        self.assertGreaterEqual(len(job["p_best_history"]), 1)
+        self.assertEqual(list(job["p_best"]), ["x", "y"])
+        self.assertEqual(list(job["p_best_history"][0]),
+                         ["arm", "at_ms", "p_best", "weights_version"])
+
     def srm_blocks_promotion(self, srv):
         key = "srm-blocked"
         doc = {
@@ -602,6 +631,7 @@ class BanditService(unittest.TestCase):
             since = j.get("leader_since")
             return j if j.get("leader_arm") == "y" and since else None
         wait_for("y to lead", leading)
+        self.job_matches_its_row(srv, key)
         blocked = "arbiter_bandit_promotions_blocked_total"
         wait_for("a blocked promotion",
                  lambda: (metric_value(srv, blocked) or 0) >= 1)

@@ -131,6 +131,37 @@ test_bool_reader(void **state)
     json_decref(d);
 }
 
+/* The one "finite number or null" and its reading side; times as RFC
+ * 3339 UTC with milliseconds (expected values from Python's
+ * datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()). */
+static void
+test_numbers_and_times(void **state)
+{
+    (void)state;
+    json_t *j = codec_real_or_null(0.25);
+    assert_true(json_is_real(j) && json_real_value(j) == 0.25);
+    json_decref(j);
+    assert_true(json_is_null(codec_real_or_null(NAN)));
+    assert_true(json_is_null(codec_real_or_null(INFINITY)));
+    assert_true(json_is_null(codec_real_or_null(-INFINITY)));
+    j = json_integer(7);
+    assert_true(codec_num_or(j, 1) == 7);
+    json_decref(j);
+    assert_true(codec_num_or(NULL, 1) == 1);
+    assert_true(isinf(codec_num_or(json_null(), -INFINITY)));
+
+    assert_true(json_is_null(codec_time_json(-1)));
+    j = codec_time_json(0);
+    assert_string_equal(json_string_value(j), "1970-01-01T00:00:00.000Z");
+    json_decref(j);
+    j = codec_time_json(1796328774123LL);
+    assert_string_equal(json_string_value(j), "2026-12-03T20:12:54.123Z");
+    json_decref(j);
+    char buf[CODEC_TIME_LEN];
+    codec_time_format(1796328774005LL, buf);
+    assert_string_equal(buf, "2026-12-03T20:12:54.005Z");
+}
+
 int
 main(void)
 {
@@ -138,6 +169,7 @@ main(void)
         cmocka_unit_test(test_int_reader),
         cmocka_unit_test(test_number_reader),
         cmocka_unit_test(test_bool_reader),
+        cmocka_unit_test(test_numbers_and_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
