@@ -39,7 +39,7 @@ from scipy import stats as sst
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from test_rollouts import ADMIN, Client  # noqa: E402
+from service_client import ADMIN, Client  # noqa: E402
 
 KEY = "attr"
 METRICS = {"buy": ("binary", None), "rev": ("sum", "pre_rev"),

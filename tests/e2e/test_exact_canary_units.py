@@ -18,7 +18,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from test_rollouts import ADMIN, FAST, Client, state  # noqa: E402
+from service_client import ADMIN, FAST, Client, state  # noqa: E402
 
 N_UNITS = 10000
 

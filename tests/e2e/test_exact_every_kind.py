@@ -62,7 +62,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from test_rollouts import ADMIN, Client  # noqa: E402
+from service_client import ADMIN, Client  # noqa: E402
 from test_stats_bayes import (diff_quantile, bpdf, window,  # noqa: E402
                               expected_loss, miller_prob_b_beats_a)
 

@@ -51,7 +51,7 @@ from scipy import stats as sst
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from test_rollouts import ADMIN, FAST, Client  # noqa: E402
+from service_client import ADMIN, FAST, Client  # noqa: E402
 
 KEY = "exact-canary"
 GUARDRAILS = {"errors": ("binary", "decrease"),
