@@ -82,12 +82,17 @@ metric_request(const struct core_experiment *e, const struct core_metric *m,
     /* every method uses the adjusted arms (msprt and bayes included:
      * issue 10, item 6; before, both silently ignored the covariate) */
     r->cuped = m->covariate != NULL && k->cuped;
+    r->mixed_weights = e->weights_version > 1; /* 1: as created */
     for (size_t a = 0; a < e->n_arms; a++) {
         const struct db_arm_stat *row =
             db_arm_stat_find(rows, n_rows, m->name, e->arms[a].name);
         struct core_analysis_arm *x = &arms[a];
         memset(x, 0, sizeof(*x));
         x->name = e->arms[a].name;
+        /* the SRM of this metric's n: against the weights in force, which
+         * are the only ones while the weights never changed */
+        x->weight = (double)e->arms[a].weight;
+        x->has_weight = true;
         if (row == NULL)
             continue;
         x->n = row->n;

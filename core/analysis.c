@@ -441,6 +441,11 @@ srm_check(const struct core_analysis_req *r, struct core_analysis *an)
     memset(o, 0, sizeof(*o));
     o->why = STATS_REASON_NONE;
     o->configured = r->arms[0].has_weight;
+    if (r->mixed_weights) {
+        o->rc = AB_EINVAL;
+        o->why = STATS_REASON_MIXED_WEIGHTS;
+        return;
+    }
     for (size_t i = 0; i < r->n_arms; i++) {
         counts[i] = r->arms[i].n;
         weights[i] = r->arms[i].has_weight ? r->arms[i].weight : 1;

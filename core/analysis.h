@@ -70,6 +70,8 @@ struct core_analysis_req {
     struct stats_bayes_prior prior;
     bool has_prior;
     bool cuped;                    /* adjust with the pre_* covariate */
+    bool mixed_weights;            /* the arms' n span several weightings:
+                                      no SRM test (reason mixed_weights) */
     enum stats_correction corr;
     const struct core_analysis_arm *arms; /* borrowed, n_arms >= 2 */
     size_t n_arms;

@@ -39,7 +39,9 @@ enum stats_reason {
     STATS_REASON_INCONSISTENT,      /* impossible sums (sum_sq < sum^2/n,
                                        successes > trials, n not integral) */
     STATS_REASON_BAD_PARAMETER,     /* alpha, power, prior sd ... invalid */
-    STATS_REASON_NO_CONVERGENCE     /* a numerical method did not converge */
+    STATS_REASON_NO_CONVERGENCE,    /* a numerical method did not converge */
+    STATS_REASON_MIXED_WEIGHTS      /* counts gathered under several
+                                       weightings: no one expected share */
 };
 
 static inline const char *
@@ -57,6 +59,10 @@ stats_reason_text(enum stats_reason r)
     case STATS_REASON_INCONSISTENT: return "inconsistent sufficient statistics";
     case STATS_REASON_BAD_PARAMETER: return "a parameter is out of range";
     case STATS_REASON_NO_CONVERGENCE: return "numerical method did not converge";
+    case STATS_REASON_MIXED_WEIGHTS:
+        return "the weights changed during the experiment: the arms' n mix "
+               "several weightings (see the experiment's srm, per weights "
+               "version)";
     }
     return "unknown";
 }
@@ -76,6 +82,7 @@ stats_reason_code(enum stats_reason r)
     case STATS_REASON_INCONSISTENT: return "inconsistent";
     case STATS_REASON_BAD_PARAMETER: return "bad_parameter";
     case STATS_REASON_NO_CONVERGENCE: return "no_convergence";
+    case STATS_REASON_MIXED_WEIGHTS: return "mixed_weights";
     }
     return "unknown";
 }

@@ -243,5 +243,78 @@ class ResultsExact(unittest.TestCase):
                            what + ("chance",))
 
 
+class MetricSrm(unittest.TestCase):
+    """The SRM test of each metric's n in /results: Pearson's chi-square
+    against the experiment's weights while they never changed
+    (scipy.stats.chisquare with f_exp in the weights' shares); once the
+    weights changed, the arms' n mix several weightings and the test is
+    refused with reason_code "mixed_weights" (before: tested against equal
+    shares, so every 20/80 experiment showed a mismatch)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = harness.fresh_database("e2e_results_metric_srm")
+        cls.server = harness.Server(cls.db).start()
+        cls.c = Client(cls.server.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+        cls.server.stop()
+
+    def metric_srm(self, key):
+        deadline = time.time() + 30
+        while True:
+            st, res = self.c.call("GET", "/v1/experiments/%s/results?method="
+                                  "welch" % key, token=ADMIN)
+            self.assertEqual(st, 200, res)
+            an = res["metrics"][0]["analysis"]
+            if sum(a["n"] for a in an["arms"]) >= 400 or \
+                    time.time() > deadline:
+                return an
+            time.sleep(0.2)
+
+    def test_against_the_weights_then_refused_after_a_change(self):
+        key = "srm-metric"
+        doc = {"key": key, "strategy": "ab",
+               "arms": [{"name": "control", "weight": 20, "control": True},
+                        {"name": "treatment", "weight": 80}],
+               "metrics": [{"name": "buy", "kind": "binary",
+                            "direction": "increase", "role": "primary"}],
+               "rollout": {"auto_promote": False}}
+        st, ans = self.c.call("POST", "/v1/experiments", doc, token=ADMIN)
+        self.assertEqual(st, 201, ans)
+        st, ans = self.c.call("POST", "/v1/experiments/%s/start" % key,
+                              token=ADMIN)
+        self.assertEqual(st, 200, ans)
+        events = []
+        for i in range(400):
+            st, a = self.c.call("POST", "/v1/assign",
+                                {"unit": "s%d" % i, "experiments": [key]})
+            self.assertEqual(st, 200, a)
+            events.append({"experiment": key, "unit": "s%d" % i,
+                           "metric": "buy", "value": 1 if i % 3 == 0 else 0})
+        st, ans = self.c.call("POST", "/v1/events", events)
+        self.assertEqual(st, 202, ans)
+        an = self.metric_srm(key)
+        ns = [a["n"] for a in an["arms"]]
+        self.assertEqual(sum(ns), 400)
+        chi = sst.chisquare(ns, [sum(ns) * 0.2, sum(ns) * 0.8])
+        srm = an["srm"]
+        self.assertEqual(srm["weights"], "configured")
+        self.assertAlmostEqual(srm["chi2"], chi.statistic, delta=1e-9)
+        self.assertAlmostEqual(srm["p_value"], chi.pvalue, delta=1e-9)
+        self.assertFalse(srm["mismatch"])  # 20/80 served as 20/80
+        arms = [{"name": "control", "weight": 50, "control": True},
+                {"name": "treatment", "weight": 50}]
+        st, ans = self.c.call("PATCH", "/v1/experiments/" + key,
+                              {"arms": arms}, token=ADMIN)
+        self.assertEqual(st, 200, ans)
+        srm = self.metric_srm(key)["srm"]
+        self.assertEqual(srm["reason_code"], "mixed_weights")
+        self.assertIsNone(srm["p_value"])
+        self.assertIsNone(srm["mismatch"])
+
+
 if __name__ == "__main__":
     harness.main()
