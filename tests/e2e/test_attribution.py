@@ -39,7 +39,7 @@ from scipy import stats as sst
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from service_client import ADMIN, Client  # noqa: E402
+from service_client import ADMIN, Client, assign_units  # noqa: E402
 
 KEY = "attr"
 METRICS = {"buy": ("binary", None), "rev": ("sum", "pre_rev"),
@@ -118,13 +118,7 @@ class Attribution(unittest.TestCase):
     # ---- driving the server ------------------------------------------------
     @classmethod
     def assign(cls, units):
-        out = {}
-        for u in units:
-            st, a = cls.c.call("POST", "/v1/assign",
-                               {"unit": u, "experiments": [KEY]})
-            assert st == 200, a
-            out[u] = a["assignments"][0]["arm"]
-        return out
+        return assign_units(cls.c, KEY, units)
 
     @classmethod
     def post(cls, unit, arm, metric, value, explicit=False):

@@ -62,7 +62,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracle"))
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from service_client import ADMIN, Client  # noqa: E402
+from service_client import ADMIN, Client, assign_units  # noqa: E402
 from test_stats_bayes import (diff_quantile, bpdf, window,  # noqa: E402
                               expected_loss, miller_prob_b_beats_a)
 
@@ -283,13 +283,7 @@ class EveryKindExact(unittest.TestCase):
     # ---- driving the server ------------------------------------------------
     @classmethod
     def assign(cls, units):
-        out = {}
-        for u in units:
-            st, a = cls.c.call("POST", "/v1/assign",
-                               {"unit": u, "experiments": [KEY]})
-            assert st == 200, a
-            out[u] = a["assignments"][0]["arm"]
-        return out
+        return assign_units(cls.c, KEY, units)
 
     @classmethod
     def event(cls, unit, arm, metric, value, explicit=False):

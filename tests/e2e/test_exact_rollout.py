@@ -51,7 +51,7 @@ from scipy import stats as sst
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from service_client import ADMIN, FAST, Client  # noqa: E402
+from service_client import ADMIN, FAST, Client, assign_units  # noqa: E402
 
 KEY = "exact-canary"
 GUARDRAILS = {"errors": ("binary", "decrease"),
@@ -158,13 +158,7 @@ class CanaryEvidenceExact(unittest.TestCase):
 
     @classmethod
     def assign(cls, units):
-        out = {}
-        for u in units:
-            st, a = cls.c.call("POST", "/v1/assign",
-                               {"unit": u, "experiments": [KEY]})
-            assert st == 200, a
-            out[u] = a["assignments"][0]["arm"]
-        return out
+        return assign_units(cls.c, KEY, units)
 
     @classmethod
     def outcomes(cls, u, arm):

@@ -92,6 +92,17 @@ def post_events(client, events, chunk=2000):
         assert not ans["rejected"], ans["rejected"][:3]
 
 
+def assign_units(client, key, units):
+    """POST /v1/assign of experiment key for each unit; {unit: arm}."""
+    out = {}
+    for u in units:
+        st, a = client.call("POST", "/v1/assign",
+                            {"unit": u, "experiments": [key]})
+        assert st == 200, a
+        out[u] = a["assignments"][0]["arm"]
+    return out
+
+
 def drive(client, key, n_units, outcome, prefix, rng, chunk=2000):
     """Assign n_units new units of experiment key and post their outcomes.
     outcome(assignment, rng) -> list of (metric, value, explicit_arm or
