@@ -450,6 +450,17 @@ class Dashboards(unittest.TestCase):
                 break
             assert time.time() < deadline, "exposures: %s" % got
             time.sleep(0.1)
+        # the panels read folded statistics (arm_stats and the views over
+        # it), which the leader's fold brings up to date asynchronously
+        # (README "Ingestion"): wait until no committed event is unfolded
+        deadline = time.time() + 15
+        while True:
+            got = harness.psql(cls.url, "SELECT pending_events FROM "
+                               "arbiter.fold_status()")
+            if int(got) == 0:
+                break
+            assert time.time() < deadline, "unfolded events: %s" % got
+            time.sleep(0.1)
 
     @classmethod
     def traffic_round(cls, rnd):
