@@ -23,7 +23,7 @@
 #include "core/holdback.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
-#include "service/rollout_job.h"
+#include "service/rollout_stats.h"
 #include "sql/db.h"
 
 #define N_STATS (CORE_EVAL_MAX_METRICS * CORE_EVAL_MAX_ARMS)

@@ -36,13 +36,6 @@ void rollout_job_tick(void *arg, struct db *db, int64_t now_ms);
 json_t *rollout_status_json(struct db *db, const struct core_experiment *e,
                             int64_t now_ms);
 
-/* The current arm statistics of e as the engine reads them (typed rows of
- * arbiter.arm_stats, sql/db_stats.h) into grid[m * CORE_EVAL_MAX_ARMS + a]
- * (CORE_EVAL_MAX_METRICS x CORE_EVAL_MAX_ARMS, zeros where there is no
- * row); the rollout tick and the holdback watch read through it. */
-ab_status rollout_stats_read(struct db *db, const struct core_experiment *e,
-                             struct core_eval_stats *grid);
-
 /* Before a draft canary starts: its weights become the first step's, in
  * the stored definition, so the start serves steps[0] at once (never the
  * declared weights until the first tick, which would move units out of
