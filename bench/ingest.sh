@@ -186,6 +186,42 @@ pg_cpu() {
         END { printf "%.2f\n", s / t }'
 }
 
+# The same CPU split by process kind, to say where the acknowledging path's
+# share goes: "name seconds" lines for the fold backend, arbiter's other
+# backends, psql sessions (this script's samplers), autovacuum, the WAL
+# writer, the checkpointer, the background writer, and children that exited
+# (the postmaster's reaped time: autovacuum workers, short psql sessions).
+pg_split() {
+    local pm fold=$1 c kind psqls
+    pm=$(head -1 "$tmp/pg/data/postmaster.pid")
+    psqls=" $(sql "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
+                   WHERE application_name = 'psql'") "
+    {
+        echo "exited $(sed 's/^.*) //' "/proc/$pm/stat" |
+            awk '{print $14 + $15}')"
+        for c in $(pgrep -P "$pm"); do
+            kind=$(tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null) || continue
+            case "$kind" in
+            *autovacuum*) kind=autovacuum ;;
+            *walwriter*) kind=walwriter ;;
+            *checkpointer*) kind=checkpointer ;;
+            *"background writer"*) kind=bgwriter ;;
+            *) if [ "$c" = "$fold" ]; then kind=fold
+               elif [[ "$psqls" == *" $c "* ]]; then kind=psql
+               else kind=backends; fi ;;
+            esac
+            echo "$kind $(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null |
+                awk '{print $12 + $13}')"
+        done
+    } | awk -v t="$TCK" 'NF == 2 {s[$1] += $2}
+        END {for (k in s) printf "%s %.2f\n", k, s[k] / t}' | sort
+}
+split_delta() { # before after -> "kind=seconds ..." (kinds of either side)
+    awk 'NR == FNR {a[$1] = $2; next} {b[$1] = $2}
+         END {for (k in a) if (!(k in b)) b[k] = 0
+              for (k in b) printf "%s=%.2f ", k, b[k] - a[k]}' "$1" "$2"
+}
+
 spooled() {
     curl -sS "$a_url/metrics" |
         awk '$1 == "arbiter_spooled_batches_total" {print $2}'
@@ -266,6 +302,7 @@ for round in $(seq "$RUNS"); do
     echo "bench: round $round/$RUNS: $CLIENTS clients x $BATCH events," \
         "${DURATION} s" >&2
     fpid=$(fold_pid)
+    pg_split "$fpid" >"$tmp/split0"
     pg0=$(pg_cpu)
     ar0=$(proc_cpu "$arbiter_pid")
     fo0=$(backend_cpu "$fpid")
@@ -288,6 +325,7 @@ for round in $(seq "$RUNS"); do
     done
     catchup=$(awk -v a="$t_end" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
     pg1=$(pg_cpu)
+    pg_split "$fpid" >"$tmp/split1"
     ar1=$(proc_cpu "$arbiter_pid")
     fo1=$(backend_cpu "$fpid")
     lag=$(awk -F'|' 'NF == 2 {print $1}' "$tmp/lag.$round" | sort -g |
@@ -298,6 +336,8 @@ for round in $(seq "$RUNS"); do
         "(fold backend $(minus "$fo1" "$fo0") s), arbiter cpu" \
         "$(minus "$ar1" "$ar0") s; fold lag p99/max ${lag/ //} s;" \
         "fold caught up ${catchup} s after the load" >&2
+    echo "bench:   http: PostgreSQL cpu by process kind (s):" \
+        "$(split_delta "$tmp/split0" "$tmp/split1")" >&2
     accepted=$(sed -n 's/.* accepted=\([0-9]*\).*/\1/p' <<<"$load")
     stored=$(sql "SELECT count(*) FROM arbiter.events_raw")
     if [ "$stored" != "$accepted" ]; then
